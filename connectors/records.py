@@ -1,0 +1,124 @@
+"""Normalised records: the contract between connectors, the store and scoring.
+
+Connectors turn each platform's payloads into these; the store persists them; scoring reads them.
+They are plain frozen dataclasses (no I/O, no validation side effects) so that scoring can hold
+millions of events cheaply. A normaliser that cannot build one raises ``BadRecord`` (see
+``connectors.errors``) and the record goes to quarantine with that reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "ContactRecord",
+    "EventRecord",
+    "EventType",
+    "Platform",
+    "Profile",
+    "normalise_email",
+]
+
+
+class Platform(StrEnum):
+    HUBSPOT = "hubspot"
+    MAILCHIMP = "mailchimp"
+    ACTIVECAMPAIGN = "activecampaign"
+
+
+class EventType(StrEnum):
+    """Engagement event types (DESIGN.md, "Normalised records")."""
+
+    EMAIL_SENT = "email_sent"
+    EMAIL_OPEN = "email_open"
+    EMAIL_CLICK = "email_click"
+    EMAIL_BOUNCE = "email_bounce"
+    EMAIL_UNSUBSCRIBE = "email_unsubscribe"
+    EMAIL_SPAM_REPORT = "email_spam_report"
+    PAGE_VIEW = "page_view"
+    FORM_SUBMIT = "form_submit"
+    CONTENT_DOWNLOAD = "content_download"
+    WEBINAR_ATTENDED = "webinar_attended"
+    DEMO_REQUEST = "demo_request"
+    TRIAL_STARTED = "trial_started"
+    MEETING_BOOKED = "meeting_booked"
+    CART_ABANDONED = "cart_abandoned"
+    PURCHASE = "purchase"
+    DEAL_WON = "deal_won"
+    SOCIAL_INTERACTION = "social_interaction"
+
+
+def normalise_email(email: str | None) -> str | None:
+    """The identity key: trimmed and lowercased, or None when empty (DESIGN.md, "Identity")."""
+    if email is None:
+        return None
+    cleaned = email.strip().lower()
+    return cleaned or None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """One contact as one platform knows it (an identity).
+
+    ``source`` is the configured source name (a config may hold two HubSpot portals);
+    ``remote_id`` is the platform's id for the contact, stable across email changes.
+    ``updated_at`` is the platform's own last-modified time (UTC), used to pick the most
+    recent value when sources disagree.
+    """
+
+    source: str
+    platform: Platform
+    remote_id: str
+    email: str | None
+    first_name: str | None = None
+    last_name: str | None = None
+    job_title: str | None = None
+    seniority: str | None = None
+    company: str | None = None
+    industry: str | None = None
+    company_size: int | None = None
+    country: str | None = None
+    lifecycle_stage: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One engagement event.
+
+    ``source_id`` is unique within the source, so a re-read never double counts. ``occurred_at``
+    is UTC. ``remote_contact_id`` links to the ``ContactRecord`` of the same source. ``properties``
+    holds at least ``url`` (page views, clicks), ``campaign`` (email events) and ``machine``
+    (True when the platform or our filter marks it as bot activity) where they apply.
+    """
+
+    source: str
+    platform: Platform
+    source_id: str
+    type: EventType
+    occurred_at: datetime
+    remote_contact_id: str
+    email: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A person's merged attributes across platforms: what affinity scoring reads."""
+
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    job_title: str | None = None
+    seniority: str | None = None
+    company: str | None = None
+    industry: str | None = None
+    company_size: int | None = None
+    country: str | None = None
+    lifecycle_stage: str | None = None
+    platforms: tuple[str, ...] = ()
