@@ -1,0 +1,107 @@
+"""What every platform emulator provides to the shared sandbox server.
+
+The server (``sandbox.server``) owns the HTTP plumbing shared by all three emulators: counting
+requests and connections, injected faults and latency, rate limiting and the ``/_sandbox/`` admin
+endpoints. An emulator only says what is platform-specific: its routes, how it authenticates, which
+rate limits apply to a request and what its refusals look like on the wire.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from aiohttp import web
+
+from sandbox.ratelimit import ConcurrencyPolicy, LimitDecision, RollingWindowPolicy
+
+if TYPE_CHECKING:
+    from sandbox.clock import SandboxClock
+    from sandbox.world import World, WorldDelta
+
+__all__ = ["EmulatorOptions", "PlatformEmulator", "RateRule", "json_response"]
+
+PRINCIPAL = "sandbox.principal"  # request key: who the request is from, set by authenticate()
+
+
+def json_response(
+    body: Any, *, status: int = 200, content_type: str = "application/json", headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON response with an exact content type (Mailchimp errors use application/problem+json)."""
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+        status=status,
+        headers={"Content-Type": f"{content_type}; charset=utf-8", **(headers or {})},
+    )
+
+
+@dataclass
+class EmulatorOptions:
+    """Options common to every emulator, plus a free-form ``extra`` for platform ones."""
+
+    rate_limits: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RateRule:
+    """One limit that applies to a request: the policy and the key it is counted under."""
+
+    policy: RollingWindowPolicy | ConcurrencyPolicy
+    key: str
+
+
+class PlatformEmulator(ABC):
+    """Base class of the three emulators. Subclasses hold the platform's state for one world."""
+
+    name: ClassVar[str]
+    default_port: ClassVar[int]
+
+    def __init__(self, world: World, clock: SandboxClock, options: EmulatorOptions | None = None) -> None:
+        self.world = world
+        self.clock = clock
+        self.options = options or EmulatorOptions()
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def add_routes(self, app: web.Application) -> None:
+        """Register the platform's API routes on ``app``."""
+
+    @abstractmethod
+    def authenticate(self, request: web.Request) -> web.StreamResponse | None:
+        """Check credentials. Return the platform's refusal, or None and set ``request[PRINCIPAL]``."""
+
+    def rate_rules(self, request: web.Request) -> Sequence[RateRule]:
+        """The limits that apply to this request (after authentication). None by default."""
+        return ()
+
+    @abstractmethod
+    def too_many_requests(self, request: web.Request, decision: LimitDecision | None, retry_after: float | None) -> web.StreamResponse:
+        """The platform's 429. ``decision`` is None when the 429 is an injected fault."""
+
+    @abstractmethod
+    def error_response(self, request: web.Request, status: int, message: str) -> web.StreamResponse:
+        """The platform's error body for ``status`` (used for injected 5xx and generic errors)."""
+
+    def decorate(self, request: web.Request, response: web.StreamResponse, decisions: Sequence[LimitDecision]) -> None:
+        """Add platform headers to a normal answer (rate-limit headers, request ids)."""
+
+    # --- world ------------------------------------------------------------------------------
+
+    def apply_delta(self, delta: WorldDelta) -> None:  # noqa: B027 - optional hook
+        """New activity after a clock advance: update platform state (counters, events, records)."""
+
+    def expire_tokens(self) -> None:  # noqa: B027 - optional hook
+        """Make every issued access token invalid (only platforms with expiring tokens care)."""
+
+    def inspect(self, email: str) -> dict[str, Any] | None:
+        """What the platform holds for this email (admin endpoint), or None when unknown."""
+        return None
+
+    @abstractmethod
+    def source_config(self, base_url: str) -> dict[str, Any]:
+        """A ``[[sources]]`` entry for leadsync's config that works against this emulator."""

@@ -1,0 +1,402 @@
+"""The sandbox HTTP server: the three emulators on loopback, with shared plumbing.
+
+Every API request passes, in order: counting, injected faults, injected latency, the emulator's
+authentication, its rate limits, then its handler. ``/_sandbox/...`` admin requests skip all of
+that and are not counted.
+
+``SandboxServer`` runs the emulators either in the foreground (``leadsync sandbox serve``) or on a
+background thread (tests, ``leadsync demo``, benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from sandbox.clock import SandboxClock
+from sandbox.faults import Fault, FaultKind, FaultPlan, FaultSettings
+from sandbox.platform import EmulatorOptions, PlatformEmulator, json_response
+from sandbox.ratelimit import ConcurrencyPolicy, LimitDecision
+from sandbox.stats import PlatformStats
+
+if TYPE_CHECKING:
+    from sandbox.world import World
+
+__all__ = ["EmulatorHost", "SandboxServer", "SandboxState"]
+
+log = logging.getLogger("leadsync.sandbox")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ADMIN_PREFIX = "/_sandbox/"
+DROPPED = 599  # status recorded for a connection dropped on purpose (the client sees no answer)
+HOST_KEY = web.AppKey("host", object)
+
+
+@dataclass
+class EmulatorHost:
+    """One emulator with its stats, faults and latency: what one port serves."""
+
+    emulator: PlatformEmulator
+    port: int
+    stats: PlatformStats = field(default_factory=PlatformStats)
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    latency_s: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.emulator.name
+
+
+@dataclass
+class SandboxState:
+    """What the three emulators share: the world and its clock."""
+
+    world: World
+    clock: SandboxClock
+    hosts: dict[str, EmulatorHost] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def advance(self, *, days: float, activity: bool = True) -> dict[str, Any]:
+        """Move the world forward; with ``activity`` the generator adds what happened meanwhile."""
+        from sandbox.world import apply_delta, extend_world
+
+        with self.lock:
+            if activity:
+                delta = extend_world(self.world, days=days)
+                apply_delta(self.world, delta)
+                self.clock.advance(self.world.now - self.clock.now())
+                for host in self.hosts.values():
+                    host.emulator.apply_delta(delta)
+                summary = delta.summary()
+            else:
+                self.clock.advance(timedelta(days=days))
+                summary = {}
+        return {"now": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"), **summary}
+
+
+# --- the per-request pipeline ---------------------------------------------------------------
+
+
+def _is_write(method: str) -> bool:
+    return method not in {"GET", "HEAD", "OPTIONS"}
+
+
+@web.middleware
+async def sandbox_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    host: EmulatorHost = request.app[HOST_KEY]  # type: ignore[assignment]
+    if request.path.startswith(ADMIN_PREFIX):
+        return await handler(request)
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    host.stats.request_started(f"{request.method} {route}", write=_is_write(request.method))
+    status = 0
+    try:
+        response = await _serve(host, request, handler)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        host.stats.request_finished(status)
+
+
+async def _serve(host: EmulatorHost, request: web.Request, handler: Handler) -> web.StreamResponse:
+    emulator = host.emulator
+    fault = host.faults.next_fault(request.path)
+    if fault is not None:
+        host.stats.count_fault(fault.kind.value)
+        early = await _inject_before(host, request, fault)
+        if early is not None:
+            return early
+    if host.latency_s:
+        await asyncio.sleep(host.latency_s)
+
+    refusal = emulator.authenticate(request)
+    if refusal is not None:
+        return refusal
+
+    decisions: list[LimitDecision] = []
+    held: list[tuple[ConcurrencyPolicy, str]] = []
+    try:
+        if emulator.options.rate_limits:
+            for rule in emulator.rate_rules(request):
+                decision = rule.policy.check(rule.key)
+                if not decision.allowed:
+                    host.stats.count_rate_limited()
+                    return emulator.too_many_requests(request, decision, decision.retry_after)
+                if isinstance(rule.policy, ConcurrencyPolicy):
+                    held.append((rule.policy, rule.key))
+                decisions.append(decision)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if request.match_info.http_exception is None:
+                raise
+            # No route matched (404/405): answer in the platform's error shape, not aiohttp's text.
+            return emulator.error_response(request, exc.status, exc.reason)
+        emulator.decorate(request, response, decisions)
+    finally:
+        for policy, key in held:
+            policy.release(key)
+
+    if fault is not None and fault.kind in (FaultKind.RESET, FaultKind.MALFORMED):
+        return await _inject_after(request, response, fault)
+    return response
+
+
+async def _inject_before(host: EmulatorHost, request: web.Request, fault: Fault) -> web.StreamResponse | None:
+    emulator = host.emulator
+    match fault.kind:
+        case FaultKind.DROP:
+            _abort(request)
+            return web.Response(status=DROPPED)  # never reaches the client: the socket is gone
+        case FaultKind.SLOW:
+            await asyncio.sleep(fault.seconds or 30.0)
+            return None
+        case FaultKind.RATE_LIMIT:
+            return emulator.too_many_requests(request, None, fault.retry_after)
+        case FaultKind.BODILESS_RATE_LIMIT:
+            return web.Response(status=429)
+        case FaultKind.SERVER_ERROR:
+            return emulator.error_response(request, fault.status or 500, "Internal Server Error (sandbox fault)")
+        case FaultKind.EXPIRE_TOKEN:
+            emulator.expire_tokens()
+            return None
+        case _:
+            return None  # RESET / MALFORMED act on the real response; platform faults are the emulator's
+
+
+async def _inject_after(request: web.Request, response: web.StreamResponse, fault: Fault) -> web.StreamResponse:
+    body = response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else b"{}"
+    if fault.kind is FaultKind.MALFORMED:
+        truncated = web.Response(status=200, body=body[: max(1, len(body) // 2)])
+        truncated.headers["Content-Type"] = response.headers.get("Content-Type", "application/json")
+        return truncated
+    # RESET: promise the whole body, send half, then cut the connection.
+    stream = web.StreamResponse(status=response.status, headers=dict(response.headers))
+    stream.content_length = len(body)
+    await stream.prepare(request)
+    await stream.write(body[: len(body) // 2])
+    _abort(request)
+    return stream
+
+
+def _abort(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+# --- admin endpoints --------------------------------------------------------------------------
+
+
+def _admin_routes(state: SandboxState, host: EmulatorHost) -> list[web.RouteDef]:
+    async def stats(_: web.Request) -> web.Response:
+        return json_response({"platform": host.name, **host.stats.snapshot()})
+
+    async def reset_stats(_: web.Request) -> web.Response:
+        host.stats.reset()
+        return json_response({"platform": host.name, **host.stats.snapshot()})
+
+    async def get_faults(_: web.Request) -> web.Response:
+        return json_response({"platform": host.name, "pending": host.faults.pending, **host.faults.settings.to_json()})
+
+    async def set_faults(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            settings, queue = FaultSettings.from_json(body)
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response({"error": str(exc)}, status=400)
+        host.faults.configure(settings, queue)
+        return json_response({"platform": host.name, "pending": host.faults.pending, **settings.to_json()})
+
+    async def clear_faults(_: web.Request) -> web.Response:
+        host.faults.clear()
+        return json_response({"platform": host.name, "cleared": True})
+
+    async def set_latency(request: web.Request) -> web.Response:
+        body = await request.json()
+        host.latency_s = max(0.0, float(body.get("ms", 0)) / 1000.0)
+        return json_response({"platform": host.name, "latency_ms": host.latency_s * 1000})
+
+    async def clock(_: web.Request) -> web.Response:
+        return json_response({"now": state.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    async def advance(request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        try:
+            days = float(body.get("days", 1))
+            if days <= 0:
+                raise ValueError("days must be positive")
+        except (TypeError, ValueError) as exc:
+            return json_response({"error": f"bad 'days': {exc}"}, status=400)
+        result = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: state.advance(days=days, activity=bool(body.get("activity", True)))
+        )
+        return json_response(result)
+
+    async def person(request: web.Request) -> web.Response:
+        email = request.match_info["email"]
+        views = {name: h.emulator.inspect(email) for name, h in state.hosts.items()}
+        found = {name: view for name, view in views.items() if view is not None}
+        if not found:
+            return json_response({"error": f"no platform knows {email}"}, status=404)
+        return json_response({"email": email, "platforms": found})
+
+    return [
+        web.get("/_sandbox/stats", stats),
+        web.post("/_sandbox/stats/reset", reset_stats),
+        web.get("/_sandbox/faults", get_faults),
+        web.post("/_sandbox/faults", set_faults),
+        web.delete("/_sandbox/faults", clear_faults),
+        web.post("/_sandbox/latency", set_latency),
+        web.get("/_sandbox/clock", clock),
+        web.post("/_sandbox/clock/advance", advance),
+        web.get("/_sandbox/persons/{email}", person),
+    ]
+
+
+def build_app(state: SandboxState, host: EmulatorHost) -> web.Application:
+    app = web.Application(middlewares=[sandbox_middleware], client_max_size=8 * 1024 * 1024)
+    app[HOST_KEY] = host
+    app.add_routes(_admin_routes(state, host))
+    host.emulator.add_routes(app)
+    return app
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+class SandboxServer:
+    """Runs emulators on 127.0.0.1, in the foreground or on a background thread.
+
+    >>> with SandboxServer.for_world(world, ports={"hubspot": 0}) as server:  # 0 = any free port
+    ...     server.base_url("hubspot")
+    """
+
+    def __init__(self, state: SandboxState, *, host: str = "127.0.0.1") -> None:
+        self.state = state
+        self.host = host
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runners: list[web.AppRunner] = []
+        self._ready = threading.Event()
+        self._stopped: asyncio.Event | None = None
+        self._error: BaseException | None = None
+
+    @classmethod
+    def for_world(
+        cls,
+        world: World,
+        *,
+        emulators: Sequence[type[PlatformEmulator]] | None = None,
+        ports: dict[str, int] | None = None,
+        rate_limits: bool = True,
+        latency_ms: float = 0.0,
+        extra: dict[str, dict[str, Any]] | None = None,
+    ) -> SandboxServer:
+        from sandbox.emulators import ALL_EMULATORS
+
+        clock = SandboxClock(world.now)
+        state = SandboxState(world=world, clock=clock)
+        for emulator_cls in emulators or ALL_EMULATORS:
+            options = EmulatorOptions(rate_limits=rate_limits, extra=(extra or {}).get(emulator_cls.name, {}))
+            port = (ports or {}).get(emulator_cls.name, emulator_cls.default_port)
+            host = EmulatorHost(emulator_cls(world, clock, options), port=port, latency_s=latency_ms / 1000.0)
+            state.hosts[emulator_cls.name] = host
+        return cls(state)
+
+    def base_url(self, platform: str) -> str:
+        return f"http://{self.host}:{self.state.hosts[platform].port}"
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        return {name: host.stats.snapshot() for name, host in self.state.hosts.items()}
+
+    async def _start(self) -> None:
+        for host in self.state.hosts.values():
+            runner = web.AppRunner(build_app(self.state, host), access_log=None, handle_signals=False)
+            await runner.setup()
+            _count_connections(runner, host.stats)
+            site = web.TCPSite(runner, self.host, host.port, backlog=1024, reuse_address=True)
+            await site.start()
+            if host.port == 0:  # learn the port the OS picked
+                server = site._server  # noqa: SLF001 - aiohttp exposes no public accessor
+                host.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self._runners.append(runner)
+
+    async def _stop(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()
+
+    async def serve_async(self) -> None:
+        self._stopped = asyncio.Event()
+        await self._start()
+        self._ready.set()
+        try:
+            await self._stopped.wait()
+        finally:
+            await self._stop()
+
+    def serve_forever(self) -> None:
+        """Foreground: run until interrupted (Ctrl-C)."""
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(self.serve_async())
+
+    def start(self) -> SandboxServer:
+        """Background: start on a daemon thread and return once every port listens."""
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            try:
+                self._loop.run_until_complete(self.serve_async())
+            except BaseException as exc:  # surfaced to the caller of start()
+                self._error = exc
+                self._ready.set()
+            finally:
+                self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="leadsync-sandbox", daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=30)
+        if self._error is not None:
+            raise RuntimeError(f"sandbox failed to start: {self._error}") from self._error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopped is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _count_connections(runner: web.AppRunner, stats: PlatformStats) -> None:
+    """Count TCP connections by wrapping the aiohttp server's connection hooks."""
+    server = runner.server
+    assert server is not None
+    made, lost = server.connection_made, server.connection_lost
+
+    def connection_made(handler: Any, transport: Any) -> None:
+        stats.connection_opened()
+        made(handler, transport)
+
+    def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+        stats.connection_closed()
+        lost(handler, exc)
+
+    server.connection_made = connection_made  # type: ignore[method-assign]
+    server.connection_lost = connection_lost  # type: ignore[method-assign]
