@@ -1,0 +1,151 @@
+"""The contract between the pipeline and a platform connector.
+
+A connector talks to one configured source (one HubSpot portal, one Mailchimp account, one
+ActiveCampaign account). It never touches the database: ``pull`` yields batches of normalised
+records together with the cursor that covers them, and the pipeline commits both in one
+transaction; ``push`` takes score updates the pipeline has already diffed and reports, per
+contact, what was written and what failed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+
+from connectors.errors import BadRecord
+from connectors.records import ContactRecord, EventRecord, Platform
+
+__all__ = [
+    "CheckResult",
+    "Connector",
+    "PullBatch",
+    "PushFailure",
+    "PushReport",
+    "ScoreUpdate",
+    "SourceSettings",
+    "WRITEBACK_FIELDS",
+]
+
+# The logical fields leadsync writes back; each connector maps them to platform-native fields
+# (DESIGN.md "Write-back"), named with the configured prefix.
+WRITEBACK_FIELDS: tuple[str, ...] = ("affinity", "engagement", "stage", "grade", "lifecycle", "reason", "scored_at")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """What a connector needs to know about its source, secrets already resolved.
+
+    ``secret_names`` maps each secret to where it came from (an environment variable name), so that
+    errors can say which variable to fix without ever showing the value.
+    """
+
+    name: str
+    platform: Platform
+    base_url: str | None
+    secrets: Mapping[str, str] = field(repr=False)
+    secret_names: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    field_prefix: str = "leadsync_"
+    lifecycle_writeback: bool = True
+    timeout_s: float = 30.0
+
+    def __repr__(self) -> str:  # secrets never appear, even in debug output
+        return f"SourceSettings(name={self.name!r}, platform={self.platform.value!r}, base_url={self.base_url!r})"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of a credentials/connectivity probe."""
+
+    ok: bool
+    detail: str
+    account: str | None = None
+
+
+@dataclass
+class PullBatch:
+    """Records from one page (or a few) of one stream, and the cursor to commit with them.
+
+    ``cursor`` is JSON-serialisable state that lets the next run resume after this batch; None
+    means "do not move the cursor" (for example in the middle of an unsorted stream).
+    """
+
+    stream: str
+    contacts: list[ContactRecord] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    bad: list[BadRecord] = field(default_factory=list)
+    cursor: Any = None
+
+
+@dataclass(frozen=True)
+class ScoreUpdate:
+    """What to write for one identity. ``fields`` holds only the logical fields that changed.
+
+    ``lifecycle`` is the platform lifecycle stage to move forward to (HubSpot) or None;
+    ``tags_add`` / ``tags_remove`` are leadsync's own tags (stage and lifecycle tags).
+    """
+
+    remote_id: str
+    email: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    lifecycle: str | None = None
+    tags_add: tuple[str, ...] = ()
+    tags_remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PushFailure:
+    remote_id: str
+    reason: str
+    retriable: bool = False
+
+
+@dataclass
+class PushReport:
+    written: list[str] = field(default_factory=list)
+    failed: list[PushFailure] = field(default_factory=list)
+    requests: int = 0
+
+
+class Connector(ABC):
+    """One platform. Subclasses declare their streams as data and use the shared core
+    (``connectors.http``, ``retry``, ``ratelimit``, ``pagination``, ``streams``)."""
+
+    platform: ClassVar[Platform]
+
+    def __init__(self, settings: SourceSettings, *, transport: httpx.BaseTransport | None = None) -> None:
+        self.settings = settings
+        self.transport = transport
+
+    @abstractmethod
+    def check(self) -> CheckResult:
+        """Probe credentials and reachability; raise ``AuthError`` naming the source and variable."""
+
+    @abstractmethod
+    def streams(self) -> Sequence[str]:
+        """The stream names this source pulls, in the order to pull them."""
+
+    @abstractmethod
+    def pull(self, stream: str, cursor: Any, *, full: bool = False) -> Iterator[PullBatch]:
+        """Yield batches of ``stream`` since ``cursor`` (None or ``full`` = from the beginning)."""
+
+    @abstractmethod
+    def ensure_fields(self) -> None:
+        """Create the write-back fields (properties, merge fields, custom fields) on first use."""
+
+    @abstractmethod
+    def push(self, updates: Sequence[ScoreUpdate]) -> PushReport:
+        """Write updates in the largest batches the platform allows; report per contact."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release HTTP clients."""
+
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
