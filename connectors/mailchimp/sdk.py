@@ -1,0 +1,189 @@
+"""The one narrow adapter between leadsync and the ``mailchimp-marketing`` 3.0.80 SDK.
+
+That SDK calls module-level ``requests.get/post/...``: no ``Session`` (every call opens a new TCP
+connection), and the only timeout is one number for connect and read (mailchimp.md §11). We do not
+patch the module. Instead :class:`PooledApiClient` subclasses the SDK's ``ApiClient`` and replaces
+only its ``request`` method, sending through one ``requests.Session`` whose pool holds at most
+``max_connections`` sockets (``pool_block=True``: a 11th caller waits for a free socket instead of
+opening one) with an explicit ``(connect, read)`` timeout. :func:`build_sdk_client` hands that
+ApiClient to every API object of a ``mailchimp_marketing.Client``.
+
+:func:`sdk_outcome` turns what the SDK hands back into either the parsed JSON or an exception of
+``connectors.errors``. The SDK has three failure shapes (mailchimp.md §11):
+
+* ``ApiClientError(text, status_code=int)`` for an HTTP error with a body (``text`` is a *str*
+  for ``application/problem+json``, a dict for ``application/json``);
+* ``ApiClientError(text=<requests exception>, status_code=None)`` for a transport failure;
+* a raw ``requests.Response`` for an HTTP error with an empty body (the bodiless 429/403 of §9),
+  for 204s, and for a 2xx whose JSON does not parse (a truncated body).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import mailchimp_marketing
+import requests
+from mailchimp_marketing.api_client import ApiClient, ApiClientError
+from requests.adapters import HTTPAdapter
+
+from connectors.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_HOST",
+    "HttpOutcome",
+    "PooledApiClient",
+    "build_sdk_client",
+    "parse_error_body",
+    "sdk_outcome",
+]
+
+# mailchimp.md §2: the SDK's default host; "server" is replaced by the data centre in every URL.
+DEFAULT_HOST = "https://server.api.mailchimp.com/3.0"
+CONNECT_TIMEOUT_S = 10.0
+
+
+class PooledApiClient(ApiClient):
+    """The SDK's ApiClient sending through one pooled ``requests.Session`` with timeouts."""
+
+    def __init__(self, config: Mapping[str, Any], *, max_connections: int, timeout: tuple[float, float]) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {max_connections}")
+        super().__init__(dict(config))
+        self.connect_read_timeout = timeout
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_connections, pool_block=True, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def request(self, method, url, query_params=None, headers=None, body=None):  # type: ignore[no-untyped-def]
+        # Same wire behaviour as ApiClient.request (mailchimp.md §1: Basic with username "user",
+        # or Bearer for OAuth tokens), through the session and with an explicit timeout.
+        headers = dict(headers or {})
+        auth = ("user", self.api_key) if self.is_basic_auth else None
+        if self.is_oauth:
+            headers["Authorization"] = "Bearer " + self.access_token
+        data = json.dumps(body) if method in {"POST", "PUT", "PATCH"} else None
+        return self.session.request(
+            method,
+            url,
+            params=query_params,
+            headers=headers,
+            data=data,
+            auth=auth,
+            timeout=self.connect_read_timeout,
+            allow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __repr__(self) -> str:  # never show the key
+        return f"PooledApiClient(host={self.host!r})"
+
+
+def build_sdk_client(
+    *,
+    api_key: str | None = None,
+    access_token: str | None = None,
+    server: str | None = None,
+    host: str | None = None,
+    max_connections: int,
+    timeout_s: float,
+) -> mailchimp_marketing.Client:
+    """A ``mailchimp_marketing.Client`` whose every API object uses one :class:`PooledApiClient`.
+
+    ``host`` overrides the SDK's ``https://server.api.mailchimp.com/3.0`` (the sandbox, a proxy).
+    It must not contain "server": the SDK replaces every occurrence in the URL (mailchimp.md §2).
+    """
+    if host is not None and "server" in host:
+        raise ConfigError(
+            f"base_url {host!r} contains 'server', which mailchimp-marketing rewrites to the data centre "
+            "(mailchimp.md §2); use an address without it (127.0.0.1, localhost, an IP)"
+        )
+    config: dict[str, Any] = {"timeout": timeout_s}
+    if api_key:
+        config["api_key"] = api_key
+    if access_token:
+        config["access_token"] = access_token
+    if server:
+        config["server"] = server
+    api_client = PooledApiClient(
+        config, max_connections=max_connections, timeout=(min(CONNECT_TIMEOUT_S, timeout_s), timeout_s)
+    )
+    if host is not None:
+        api_client.host = host.rstrip("/")
+    elif api_client.server in {"", "invalid-server"}:
+        # mailchimp.md §1-2: the data centre comes from the key's "-us6" suffix, or "server" for OAuth.
+        raise ConfigError("cannot tell the Mailchimp data centre: use a key ending in '-<dc>' or set option 'server'")
+    client = mailchimp_marketing.Client()
+    client.api_client = api_client
+    for api in vars(client).values():
+        if hasattr(api, "api_client"):
+            api.api_client = api_client
+    return client
+
+
+@dataclass(frozen=True)
+class HttpOutcome:
+    """A failed SDK call, reduced to what classification needs.
+
+    ``status`` is None for a transport failure (then ``exception`` is the requests exception).
+    ``body`` is the parsed JSON error body when there was one, else None (bodiless 429/403).
+    """
+
+    status: int | None
+    headers: Mapping[str, str]
+    body: Any = None
+    text: str = ""
+    exception: BaseException | None = None
+
+
+def parse_error_body(text: Any) -> Any:
+    """``ApiClientError.text`` as JSON: a str for problem+json, already a dict for application/json."""
+    if isinstance(text, (dict, list)):
+        return text
+    if isinstance(text, str):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+    return None
+
+
+def sdk_outcome(call: Any, *args: Any, **kwargs: Any) -> tuple[Any, HttpOutcome | None]:
+    """Run one SDK call. Return ``(result, None)`` on success or ``(None, outcome)`` on failure.
+
+    Success is a parsed JSON dict, or ``None`` for a bodiless 2xx (204 tag updates). A 2xx whose
+    body should have been JSON but did not parse is reported as a failure with ``status=200`` and
+    ``body=None`` so the caller can treat it as a malformed response.
+    """
+    try:
+        result = call(*args, **kwargs)
+    except ApiClientError as exc:
+        if exc.status_code is None:
+            err = exc.text if isinstance(exc.text, BaseException) else None
+            return None, HttpOutcome(status=None, headers={}, text=str(type(exc.text).__name__), exception=err)
+        body = parse_error_body(exc.text)
+        return None, HttpOutcome(status=int(exc.status_code), headers={}, body=body, text=_short(exc.text))
+    if isinstance(result, requests.Response):
+        headers = dict(result.headers)
+        if not result.ok:  # bodiless 4xx/5xx: the SDK returns the Response instead of raising
+            return None, HttpOutcome(status=result.status_code, headers=headers, text=_short(result.text))
+        if result.content and "json" in result.headers.get("content-type", ""):
+            try:
+                parsed = result.json()
+            except ValueError:
+                return None, HttpOutcome(status=result.status_code, headers=headers, text=_short(result.text))
+            return parsed, None  # e.g. a 200 with "{}" (codegen#135)
+        if result.content:  # a 2xx with a body that is not JSON: HTML from a proxy, a cut body
+            return None, HttpOutcome(status=result.status_code, headers=headers, text=_short(result.text))
+        return None, None  # 204 / empty 2xx
+    return result, None
+
+
+def _short(text: Any, limit: int = 300) -> str:
+    return str(text)[:limit]
