@@ -1,0 +1,336 @@
+"""leadsync.toml: what it holds, how it is validated, and where secrets come from.
+
+The file names *which environment variables* hold each source's secrets, never the secrets
+themselves. The only exception is the sandbox: a source whose base URL is on loopback may carry
+``inline_secrets`` (``leadsync sandbox serve --write-config`` writes those); anywhere else they
+are refused.
+
+Every problem is a ``ConfigError`` naming the file, the key (``sources[1].platform``) and what is
+wrong, so the CLI can print one line and exit non-zero without a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.base import SourceSettings
+from connectors.errors import ConfigError
+from connectors.records import Platform
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "EnvSettings",
+    "LeadsyncConfig",
+    "SourceConfig",
+    "config_path",
+    "load_config",
+    "missing_secrets",
+    "parse_duration",
+    "resolve_source",
+]
+
+DEFAULT_CONFIG_PATH = Path("leadsync.toml")
+
+# Which secrets each platform needs: each inner tuple is one acceptable set.
+REQUIRED_SECRETS: dict[Platform, tuple[tuple[str, ...], ...]] = {
+    # hubspot.md §1: a private-app token, or an OAuth app's client id/secret and a refresh token.
+    Platform.HUBSPOT: (("token",), ("client_id", "client_secret", "refresh_token")),
+    # mailchimp.md §1: one API key (its "-us6" suffix names the data centre).
+    Platform.MAILCHIMP: (("api_key",),),
+    # activecampaign.md §1: the Api-Token header.
+    Platform.ACTIVECAMPAIGN: (("api_token",),),
+}
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """``"15m"`` → 900.0 seconds. Plain numbers are seconds."""
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration: use a number with s, m, h or d (e.g. \"15m\")")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, Field(description="seconds; the file may say 30s, 15m, 1h or 1d")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(_Strict):
+    url: str = "sqlite:///leadsync.db"
+
+
+class ScheduleConfig(_Strict):
+    interval: Duration = 900.0
+    misfire_grace: Duration = 300.0
+
+    @field_validator("interval", "misfire_grace", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class WritebackConfig(_Strict):
+    field_prefix: str = "leadsync_"
+    lifecycle: bool = True
+    dry_run: bool = False
+
+    @field_validator("field_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,19}", value):
+            raise ValueError("use 1 to 20 lowercase letters, digits or underscores, starting with a letter")
+        return value
+
+
+class ScoringConfig(_Strict):
+    model: str = "default"  # a preset name (default, pardot, points) or a path to a model file
+
+
+class HubSpotOptions(_Strict):
+    # hubspot.md §5: the tier sets the burst limit (100 per 10 s on Free/Starter, 190 above).
+    tier: Literal["free", "starter", "professional", "enterprise"] = "free"
+
+
+class MailchimpOptions(_Strict):
+    lists: list[str] = Field(default_factory=list, description="audience ids; empty = every audience")
+    # mailchimp.md §9: 10 simultaneous connections per user.
+    concurrency: int = Field(default=10, ge=1, le=10)
+
+
+class ActiveCampaignOptions(_Strict):
+    pass
+
+
+_OPTIONS: dict[Platform, type[_Strict]] = {
+    Platform.HUBSPOT: HubSpotOptions,
+    Platform.MAILCHIMP: MailchimpOptions,
+    Platform.ACTIVECAMPAIGN: ActiveCampaignOptions,
+}
+
+
+def is_loopback(url: str | None) -> bool:
+    if not url:
+        return False
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SourceConfig(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    platform: Platform
+    base_url: str | None = None
+    secrets: dict[str, str] = Field(default_factory=dict, description="secret name -> environment variable")
+    inline_secrets: dict[str, str] = Field(default_factory=dict, repr=False)
+    options: dict[str, Any] = Field(default_factory=dict)
+    interval: Duration | None = None
+    enabled: bool = True
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as https://api.hubapi.com")
+        return value.rstrip("/")
+
+    @field_validator("secrets")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for secret, variable in value.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
+                raise ValueError(
+                    f"secrets.{secret} must name an environment variable (like HUBSPOT_TOKEN), "
+                    "not hold the secret itself"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> SourceConfig:
+        if self.inline_secrets and not is_loopback(self.base_url):
+            raise ValueError(
+                "inline_secrets are only accepted for a sandbox on loopback; put the secret in an "
+                "environment variable and name it under [sources.secrets]"
+            )
+        try:
+            _OPTIONS[self.platform].model_validate(self.options)
+        except ValidationError as exc:
+            raise ValueError(_first_error(exc, prefix="options")) from None
+        known = {name for group in REQUIRED_SECRETS[self.platform] for name in group}
+        unknown = (set(self.secrets) | set(self.inline_secrets)) - known
+        if unknown:
+            raise ValueError(f"unknown secret {sorted(unknown)} for {self.platform.value}; known: {sorted(known)}")
+        return self
+
+    def typed_options(self) -> BaseModel:
+        return _OPTIONS[self.platform].model_validate(self.options)
+
+
+class LeadsyncConfig(_Strict):
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    writeback: WritebackConfig = Field(default_factory=WritebackConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> LeadsyncConfig:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.name in seen:
+                raise ValueError(f"two sources are named {source.name!r}; names must be unique")
+            seen.add(source.name)
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise ConfigError(f"no source named {name!r}; configured: {[s.name for s in self.sources]}", file=str(self.path))
+
+
+class EnvSettings(BaseSettings):
+    """Settings read from the environment (``LEADSYNC_*``), which override the file."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSYNC_", extra="ignore")
+
+    config: Path | None = None
+    store_url: str | None = None
+
+
+def config_path(explicit: Path | None, env: EnvSettings | None = None) -> Path:
+    """``--config``, else ``LEADSYNC_CONFIG``, else ./leadsync.toml."""
+    if explicit is not None:
+        return explicit
+    env = env or EnvSettings()
+    return env.config or DEFAULT_CONFIG_PATH
+
+
+def _key_of(loc: tuple[Any, ...]) -> str:
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += ("." if key else "") + str(part)
+    return key
+
+
+def _first_error(exc: ValidationError, *, prefix: str = "") -> str:
+    err = exc.errors()[0]
+    key = _key_of(tuple(err["loc"]))
+    key = f"{prefix}.{key}" if prefix and key else prefix or key
+    return f"{key}: {_message(err)}"
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    message = str(err["msg"])
+    message = message.removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return "unknown key (check its spelling against `leadsync init`)"
+    if err["type"] == "enum" and err["loc"] and err["loc"][-1] == "platform":
+        return f"unknown platform {err.get('input')!r}; use one of hubspot, mailchimp, activecampaign"
+    return message
+
+
+def load_config(path: Path, *, env: EnvSettings | None = None) -> LeadsyncConfig:
+    """Read and validate ``path``. Raises ConfigError(file, key) on any problem."""
+    file = str(path)
+    if not path.exists():
+        raise ConfigError(f"no config file here; create one with `leadsync init {path}`", file=file)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=file) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc.__class__.__name__}", file=file) from None
+    try:
+        config = LeadsyncConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = _key_of(tuple(err["loc"]))
+        # A model validator's message may carry its own inner key ("options.tier: ...").
+        message = _message(err)
+        inner, sep, rest = message.partition(": ")
+        if sep and re.fullmatch(r"[\w.\[\]]+", inner):
+            key, message = f"{key}.{inner}" if key else inner, rest
+        raise ConfigError(message, file=file, key=key or None) from None
+    env = env or EnvSettings()
+    if env.store_url:
+        config = config.model_copy(update={"store": StoreConfig(url=env.store_url)})
+    return config.model_copy(update={"path": path})
+
+
+def missing_secrets(config: LeadsyncConfig, source: SourceConfig, environ: Mapping[str, str]) -> list[str]:
+    """Human-readable problems with a source's secrets, empty when it can run."""
+    available = set(source.inline_secrets)
+    problems: list[str] = []
+    for secret, variable in source.secrets.items():
+        if environ.get(variable):
+            available.add(secret)
+        else:
+            problems.append(f"environment variable {variable} (secrets.{secret}) is not set")
+    options = REQUIRED_SECRETS[source.platform]
+    if any(set(group) <= available for group in options):
+        return []
+    if not problems:
+        wanted = " or ".join("+".join(group) for group in options)
+        problems.append(f"no secrets configured; {source.platform.value} needs {wanted} under [sources.secrets]")
+    return problems
+
+
+def resolve_source(config: LeadsyncConfig, source: SourceConfig, environ: Mapping[str, str] | None = None) -> SourceSettings:
+    """Build the connector's settings with secrets read from the environment (or inline on loopback)."""
+    environ = os.environ if environ is None else environ
+    problems = missing_secrets(config, source, environ)
+    if problems:
+        raise ConfigError("; ".join(problems), file=str(config.path), key=f"sources[{config.sources.index(source)}].secrets")
+    values = dict(source.inline_secrets)
+    names = {name: "inline (sandbox)" for name in source.inline_secrets}
+    for secret, variable in source.secrets.items():
+        if environ.get(variable):
+            values[secret] = environ[variable]
+            names[secret] = variable
+    return SourceSettings(
+        name=source.name,
+        platform=source.platform,
+        base_url=source.base_url,
+        secrets=values,
+        secret_names=names,
+        options=source.typed_options().model_dump(),
+        field_prefix=config.writeback.field_prefix,
+        lifecycle_writeback=config.writeback.lifecycle,
+    )

@@ -1,0 +1,55 @@
+"""Logging: readable lines by default, JSON lines with ``--log-json``, secrets always redacted.
+
+Every handler leadsync installs carries a ``RedactingFilter`` over one process-wide ``Redactor``.
+Secrets are registered with it as soon as they are read (config load, token refresh), before any
+code that could log them runs; records from libraries (httpx, urllib3, apscheduler) pass through
+the same handlers, so they are redacted too.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+from rich.console import Console
+from rich.logging import RichHandler
+
+from connectors.redaction import RedactingFilter, Redactor
+
+__all__ = ["REDACTOR", "configure_logging"]
+
+REDACTOR = Redactor(emails=False)
+
+_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def configure_logging(*, level: str | int = "INFO", json_lines: bool = False, stream=None) -> logging.Handler:  # type: ignore[no-untyped-def]
+    """Install one handler on the root logger (replacing any leadsync installed before)."""
+    stream = stream or sys.stderr
+    handler: logging.Handler
+    if json_lines:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(
+            JsonFormatter(_FORMAT, rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+        )
+    else:
+        handler = RichHandler(
+            console=Console(file=stream, stderr=stream is sys.stderr),
+            show_path=False,
+            rich_tracebacks=False,
+            markup=False,
+        )
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(RedactingFilter(REDACTOR))
+    handler.set_name("leadsync")
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if existing.get_name() == "leadsync":
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level if isinstance(level, int) else level.upper())
+    # Library chatter stays at WARNING unless the user asked for DEBUG.
+    for noisy in ("httpx", "httpcore", "urllib3", "aiohttp.access", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
+    return handler

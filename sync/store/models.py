@@ -1,0 +1,202 @@
+"""Table models: where leadsync keeps what it pulled, scored and pushed.
+
+One person per normalised email; each platform record is an identity linked to a person; its
+attributes and events hang off the identity's (source, remote id). Cursors live here too, so a
+cursor is committed in the same transaction as the rows it covers (DESIGN.md "Sync state").
+
+Schema changes go through Alembic (``sync/migrations``), applied on start.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "Attributes",
+    "Event",
+    "Identity",
+    "Lease",
+    "Person",
+    "Quarantine",
+    "Score",
+    "ScoreHistory",
+    "SyncCursor",
+    "SyncRun",
+    "WritebackAudit",
+    "WritebackState",
+]
+
+
+class Person(SQLModel, table=True):
+    """One human, keyed by trimmed lowercased email."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True)
+    created_at: datetime
+    updated_at: datetime
+    # Set when an identity or its events change; scoring clears it (incremental re-scoring).
+    dirty: bool = Field(default=True, index=True)
+
+
+class Identity(SQLModel, table=True):
+    """A contact as one source knows it. The remote id is stable; the email may change."""
+
+    __table_args__ = (UniqueConstraint("source", "remote_id", name="uq_identity_source_remote"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True)
+    platform: str
+    remote_id: str
+    email: str | None = Field(default=None, index=True)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    seen_at: datetime
+
+
+class Attributes(SQLModel, table=True):
+    """The normalised attributes of one identity, as last pulled."""
+
+    __table_args__ = (UniqueConstraint("source", "remote_id", name="uq_attributes_source_remote"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    remote_id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    job_title: str | None = None
+    seniority: str | None = None
+    company: str | None = None
+    industry: str | None = None
+    company_size: int | None = None
+    country: str | None = None
+    lifecycle_stage: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Event(SQLModel, table=True):
+    """One engagement event; (source, source_id) makes a re-read idempotent."""
+
+    __table_args__ = (
+        UniqueConstraint("source", "source_id", name="uq_event_source_id"),
+        Index("ix_event_identity", "source", "remote_contact_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    platform: str
+    source_id: str
+    type: str = Field(index=True)
+    occurred_at: datetime
+    remote_contact_id: str
+    url: str | None = None
+    campaign: str | None = None
+    machine: bool = False
+    properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Score(SQLModel, table=True):
+    """The current scores of a person."""
+
+    person_id: int = Field(primary_key=True, foreign_key="person.id")
+    affinity: float
+    engagement: float
+    stage: str
+    grade: str
+    lifecycle: str
+    disqualified: bool = False
+    reason: str = ""
+    contributions: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    model_fingerprint: str
+    scored_at: datetime
+
+
+class ScoreHistory(SQLModel, table=True):
+    """Every change of a person's scores (a new row only when something changed)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    affinity: float
+    engagement: float
+    stage: str
+    grade: str
+    lifecycle: str
+    model_fingerprint: str
+    scored_at: datetime
+
+
+class WritebackState(SQLModel, table=True):
+    """The last value successfully pushed per identity and field: push only differences."""
+
+    __table_args__ = (UniqueConstraint("source", "remote_id", "field", name="uq_writeback_state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    remote_id: str
+    field: str
+    value: str | None = None
+    pushed_at: datetime
+
+
+class WritebackAudit(SQLModel, table=True):
+    """Every write leadsync made (or tried): who, what, from which value to which."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int | None = Field(default=None, index=True)
+    source: str = Field(index=True)
+    remote_id: str
+    field: str
+    old_value: str | None = None
+    new_value: str | None = None
+    status: str  # written | failed | dry_run
+    error: str | None = None
+    at: datetime
+
+
+class SyncCursor(SQLModel, table=True):
+    """Where the next incremental pull of a (source, stream) starts."""
+
+    source: str = Field(primary_key=True)
+    stream: str = Field(primary_key=True)
+    value: Any = Field(default=None, sa_column=Column(JSON))
+    updated_at: datetime
+
+
+class Quarantine(SQLModel, table=True):
+    """A record that could not be normalised or written, kept for inspection and retry."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True)
+    stream: str
+    remote_id: str | None = None
+    reason: str
+    payload: Any = Field(default=None, sa_column=Column(JSON))
+    attempts: int = 1
+    created_at: datetime
+    resolved_at: datetime | None = None
+
+
+class Lease(SQLModel, table=True):
+    """Who is syncing a source right now, and until when (renewed while working)."""
+
+    name: str = Field(primary_key=True)
+    holder: str
+    acquired_at: datetime
+    expires_at: datetime
+
+
+class SyncRun(SQLModel, table=True):
+    """One run of one source: what it did and how it ended (``leadsync status`` reads these)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True)
+    command: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = "running"  # running | ok | failed
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str | None = None
