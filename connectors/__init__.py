@@ -1,0 +1,143 @@
+"""leadsync connectors: the shared core every platform connector is built on.
+
+* ``connectors.http`` - :func:`build_client`, the only way connector HTTP clients are made.
+* ``connectors.auth`` - httpx auth flows (bearer, Basic key, header token, OAuth refresh).
+* ``connectors.retry`` - the one retry policy: classify → wait → stop.
+* ``connectors.ratelimit`` - proactive limiters (rolling window, concurrency, composite).
+* ``connectors.pagination`` - paginator objects; ``connectors.streams`` - ``StreamSpec`` and the
+  one page loop.
+* ``connectors.redaction`` - secrets out of messages and logs.
+* ``connectors.errors`` / ``connectors.records`` - the error tree and the normalised records.
+
+Platform connectors live in ``connectors.hubspot``, ``connectors.mailchimp`` and
+``connectors.activecampaign`` and are imported from there, not from here.
+"""
+
+from __future__ import annotations
+
+from connectors.auth import BasicKey, BearerToken, HeaderToken, OAuthRefresh, RefreshableAuth, TokenSet
+from connectors.errors import (
+    AuthError,
+    BadRecord,
+    ConfigError,
+    ConnectorError,
+    FatalError,
+    LeadsyncError,
+    MalformedResponse,
+    NotFound,
+    PaginationLoop,
+    RateLimited,
+    RetriableError,
+)
+from connectors.http import DEFAULT_TIMEOUT, USER_AGENT, build_client, logging_hooks
+from connectors.pagination import (
+    CursorAfterPaginator,
+    HasMoreOffsetPaginator,
+    OffsetPaginator,
+    PageRequest,
+    Paginator,
+    SearchOffsetPaginator,
+    SinglePagePaginator,
+    get_path,
+)
+from connectors.ratelimit import (
+    UNLIMITED,
+    CompositeLimiter,
+    ConcurrencyLimiter,
+    Limiter,
+    LimiterStats,
+    Permit,
+    RollingWindowLimiter,
+)
+from connectors.records import ContactRecord, EventRecord, EventType, Platform, Profile, normalise_email
+from connectors.redaction import (
+    MASK,
+    SENSITIVE_HEADERS,
+    SENSITIVE_QUERY_PARAMS,
+    RedactingFilter,
+    Redactor,
+    redact_headers,
+    redact_text,
+    redact_url,
+)
+from connectors.retry import (
+    DEFAULT_RULES,
+    Action,
+    ErrorRule,
+    Reply,
+    Resolution,
+    RetryPolicy,
+    RetryStats,
+    describe_error,
+    parse_retry_after,
+    response_json,
+)
+from connectors.streams import Page, StreamSpec, iter_offset_pages_concurrently, iter_pages, iter_records
+
+__all__ = [
+    "Action",
+    "AuthError",
+    "BadRecord",
+    "BasicKey",
+    "BearerToken",
+    "CompositeLimiter",
+    "ConcurrencyLimiter",
+    "ConfigError",
+    "ConnectorError",
+    "ContactRecord",
+    "CursorAfterPaginator",
+    "DEFAULT_RULES",
+    "DEFAULT_TIMEOUT",
+    "ErrorRule",
+    "EventRecord",
+    "EventType",
+    "FatalError",
+    "HasMoreOffsetPaginator",
+    "HeaderToken",
+    "LeadsyncError",
+    "Limiter",
+    "LimiterStats",
+    "MASK",
+    "MalformedResponse",
+    "NotFound",
+    "OAuthRefresh",
+    "OffsetPaginator",
+    "Page",
+    "PageRequest",
+    "PaginationLoop",
+    "Paginator",
+    "Permit",
+    "Platform",
+    "Profile",
+    "RateLimited",
+    "RedactingFilter",
+    "Redactor",
+    "RefreshableAuth",
+    "Reply",
+    "Resolution",
+    "RetriableError",
+    "RetryPolicy",
+    "RetryStats",
+    "RollingWindowLimiter",
+    "SENSITIVE_HEADERS",
+    "SENSITIVE_QUERY_PARAMS",
+    "SearchOffsetPaginator",
+    "SinglePagePaginator",
+    "StreamSpec",
+    "TokenSet",
+    "UNLIMITED",
+    "USER_AGENT",
+    "build_client",
+    "describe_error",
+    "get_path",
+    "iter_offset_pages_concurrently",
+    "iter_pages",
+    "iter_records",
+    "logging_hooks",
+    "normalise_email",
+    "parse_retry_after",
+    "redact_headers",
+    "redact_text",
+    "redact_url",
+    "response_json",
+]

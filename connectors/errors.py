@@ -7,10 +7,15 @@ Our exception hierarchy::
     ├── BadRecord                one record cannot be normalised: skip it, keep it in quarantine
     └── ConnectorError           talking to a platform failed
         ├── RetriableError       try the same request again (5xx, timeouts, dropped connections)
-        │   └── RateLimited      429 or an equivalent; carries retry_after when the platform gave one
+        │   ├── RateLimited      429 or an equivalent; carries retry_after when the platform gave one
+        │   └── MalformedResponse  a 2xx whose body is not the JSON it should be (truncated, HTML)
         └── FatalError           retrying the same request cannot help: abort this source's run
             ├── AuthError        401/403: wrong token, missing scope; names the source and variable
-            └── NotFound         404 on something that should exist
+            ├── NotFound         404 on something that should exist
+            └── PaginationLoop   the platform handed back a page token already seen
+
+Every ``ConnectorError`` may keep the ``response`` it came from (``None`` for transport failures),
+so a caller can read headers or the body without the message having to carry them.
 
 Messages never contain secrets: callers build them from the source name and the name of the
 environment variable, never from its value.
@@ -27,7 +32,9 @@ __all__ = [
     "ConnectorError",
     "FatalError",
     "LeadsyncError",
+    "MalformedResponse",
     "NotFound",
+    "PaginationLoop",
     "RateLimited",
     "RetriableError",
 ]
@@ -58,11 +65,23 @@ class BadRecord(LeadsyncError):
 
 
 class ConnectorError(LeadsyncError):
-    """A request to a platform failed. ``status`` is the HTTP status when there was a response."""
+    """A request to a platform failed. ``status`` is the HTTP status when there was a response.
 
-    def __init__(self, message: str, *, source: str | None = None, status: int | None = None) -> None:
+    ``response`` is the ``httpx.Response`` itself when there was one (typed ``Any`` so that this
+    module does not import httpx).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        status: int | None = None,
+        response: Any = None,
+    ) -> None:
         self.source = source
         self.status = status
+        self.response = response
         super().__init__(message)
 
 
@@ -80,9 +99,14 @@ class RateLimited(RetriableError):
         source: str | None = None,
         status: int | None = 429,
         retry_after: float | None = None,
+        response: Any = None,
     ) -> None:
         self.retry_after = retry_after
-        super().__init__(message, source=source, status=status)
+        super().__init__(message, source=source, status=status, response=response)
+
+
+class MalformedResponse(RetriableError):
+    """A success status with a body that does not parse (cut short, an HTML error page)."""
 
 
 class FatalError(ConnectorError):
@@ -95,3 +119,7 @@ class AuthError(FatalError):
 
 class NotFound(FatalError):
     """The platform says the resource does not exist."""
+
+
+class PaginationLoop(FatalError):
+    """A paginator was handed a page token it had already followed: reading on would never end."""
