@@ -172,4 +172,16 @@ class RedactingFilter(logging.Filter):
         if redacted != message:
             record.msg = redacted
             record.args = None
+        # A traceback can carry a secret in an exception message: render it once, redacted, and
+        # drop exc_info so no formatter renders the raw one again.
+        if record.exc_info:
+            record.exc_text = self.redactor.text(_FORMATTER.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = self.redactor.text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redactor.text(record.stack_info)
         return True
+
+
+_FORMATTER = logging.Formatter()

@@ -1,0 +1,320 @@
+"""The ``leadsync`` command line: the composition root that wires config, store, connectors and
+scoring together. Every command says what it does in ``--help``; errors print one clear line and
+exit non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config.settings import (
+    EnvSettings,
+    LeadsyncConfig,
+    config_path,
+    load_config,
+    missing_secrets,
+    resolve_source,
+)
+from connectors.errors import AuthError, ConfigError, ConnectorError, LeadsyncError
+from sync.logsetup import REDACTOR, configure_logging
+
+__all__ = ["app", "main"]
+
+log = logging.getLogger("leadsync.cli")
+
+app = typer.Typer(
+    name="leadsync",
+    help="Pull contacts and engagement from HubSpot, Mailchimp and ActiveCampaign, score every person, "
+    "and write the scores back where sales people see them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+sandbox_app = typer.Typer(
+    help="Local emulators of the three platforms, for trying leadsync and for tests.", no_args_is_help=True
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_CONFIG = 2
+EXIT_FAILED = 1
+
+
+@dataclass
+class Context:
+    config_option: Path | None
+    env: EnvSettings
+
+    @property
+    def config_file(self) -> Path:
+        return config_path(self.config_option, self.env)
+
+    def load(self) -> LeadsyncConfig:
+        config = load_config(self.config_file, env=self.env)
+        register_secrets(config)
+        return config
+
+
+def register_secrets(config: LeadsyncConfig, environ: dict[str, str] | None = None) -> None:
+    """Teach the log redactor every secret this config can reach, before anything can log one."""
+    environ = dict(os.environ) if environ is None else environ
+    for source in config.sources:
+        values = [*source.inline_secrets.values(), *(environ.get(variable) for variable in source.secrets.values())]
+        for value in filter(None, values):
+            REDACTOR.add(value)
+            # mailchimp.md §1: a key is "<secret>-<dc>"; the part before the data centre is the secret.
+            stem, _, dc = value.rpartition("-")
+            if stem and re.fullmatch(r"[a-z]{2}\d+", dc):
+                REDACTOR.add(stem)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Config file (default: $LEADSYNC_CONFIG, else ./leadsync.toml)."),
+    ] = None,
+    log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines instead of readable text.")] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "WARNING",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Same as --log-level INFO.")] = False,
+) -> None:
+    configure_logging(level="INFO" if verbose and log_level == "WARNING" else log_level, json_lines=log_json)
+    ctx.obj = Context(config_option=config, env=EnvSettings())
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn leadsync's own errors into one line on stderr and an exit code."""
+    try:
+        yield
+    except ConfigError as exc:
+        err.print(f"[red]config error:[/red] {REDACTOR.text(str(exc))}", highlight=False)
+        raise typer.Exit(EXIT_CONFIG) from None
+    except LeadsyncError as exc:
+        err.print(f"[red]error:[/red] {REDACTOR.text(str(exc))}", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(REDACTOR.text(json.dumps(data, indent=2, default=str)) + "\n")
+
+
+# --- init / check -------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    path: Annotated[Path | None, typer.Argument(help="Where to write it (default: the --config path).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter config to fill in."""
+    target = path or ctx.obj.config_file
+    if target.exists() and not force:
+        err.print(f"[red]{target} already exists[/red]; use --force to overwrite it.")
+        raise typer.Exit(EXIT_FAILED)
+    target.write_text(resources.files("config").joinpath("starter.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    out.print(f"Wrote {target}. Set the environment variables it names, then run `leadsync check`.")
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Validate config and secrets without calling the platforms.")] = False,
+) -> None:
+    """Validate the config, the secrets and each source's credentials; exit 1 if anything needs fixing."""
+    with _errors():
+        config = ctx.obj.load()
+    results: list[dict[str, Any]] = []
+    for index, source in enumerate(config.sources):
+        if not source.enabled:
+            results.append({"source": source.name, "ok": True, "detail": "disabled"})
+            continue
+        problems = missing_secrets(config, source, os.environ)
+        if problems:
+            key = f"sources[{index}].secrets"
+            results.append({"source": source.name, "ok": False, "detail": f"{key}: " + "; ".join(problems)})
+            continue
+        if offline:
+            results.append({"source": source.name, "ok": True, "detail": "secrets present (not contacted)"})
+            continue
+        results.append({"source": source.name, **_probe(config, source)})
+    store_ok, store_detail = _check_store(config)
+    results.append({"source": "(store)", "ok": store_ok, "detail": store_detail})
+    ok = all(r["ok"] for r in results)
+    if as_json:
+        _print_json({"config": str(ctx.obj.config_file), "ok": ok, "checks": results})
+    else:
+        table = Table(title=f"leadsync check: {ctx.obj.config_file}", show_lines=False)
+        table.add_column("source")
+        table.add_column("")
+        table.add_column("detail", overflow="fold")
+        for r in results:
+            table.add_row(r["source"], "[green]ok[/green]" if r["ok"] else "[red]FAIL[/red]", REDACTOR.text(r["detail"]))
+        out.print(table)
+        if not config.sources:
+            out.print("No sources configured: add a [[sources]] entry (see `leadsync init`).")
+    raise typer.Exit(0 if ok else EXIT_FAILED)
+
+
+def _probe(config: LeadsyncConfig, source: Any) -> dict[str, Any]:
+    from connectors.registry import connector_class
+
+    try:
+        settings = resolve_source(config, source)
+        with connector_class(source.platform)(settings) as connector:
+            result = connector.check()
+        return {"ok": result.ok, "detail": result.detail}
+    except AuthError as exc:
+        return {"ok": False, "detail": str(exc)}
+    except ConnectorError as exc:
+        return {"ok": False, "detail": str(exc)}
+    except ConfigError as exc:
+        return {"ok": False, "detail": str(exc)}
+
+
+def _check_store(config: LeadsyncConfig) -> tuple[bool, str]:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from sync.store import sqlite_path
+
+    try:
+        url = make_url(config.store.url)
+    except ArgumentError:
+        return False, f"store.url: not a database URL: {config.store.url!r}"
+    path = sqlite_path(config.store.url)
+    if path is not None:
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.exists() or not os.access(folder, os.W_OK):
+            return False, f"store.url: cannot create {path}: folder {folder} is missing or not writable"
+        return True, f"SQLite at {path}" + ("" if path.exists() else " (created on first run)")
+    return True, f"{url.get_backend_name()} at {url.render_as_string(hide_password=True)}"
+
+
+# --- sandbox ------------------------------------------------------------------------------------
+
+
+@sandbox_app.command("world")
+def sandbox_world(
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="JSON Lines file to write.")],
+    contacts: Annotated[int, typer.Option("--contacts", "-n", min=1, help="Number of persons.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Same seed, same world, byte for byte.")] = 1,
+) -> None:
+    """Generate a deterministic world (persons, campaigns, 180 days of engagement) as JSON Lines."""
+    from sandbox.world import generate_world
+
+    with _errors():
+        world = generate_world(contacts, seed)
+        world.write(out_file)
+    out.print(
+        f"Wrote {out_file}: {len(world.persons)} persons, {len(world.events)} events, "
+        f"{len(world.campaigns)} campaigns (seed {seed})."
+    )
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    contacts: Annotated[int, typer.Option("--contacts", "-n", min=1, help="Generate a world of this many persons.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the generated world.")] = 1,
+    world_file: Annotated[Path | None, typer.Option("--world", help="Serve this world file instead of generating one.")] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    hubspot_port: Annotated[int, typer.Option("--hubspot-port")] = 8701,
+    mailchimp_port: Annotated[int, typer.Option("--mailchimp-port")] = 8702,
+    activecampaign_port: Annotated[int, typer.Option("--activecampaign-port")] = 8703,
+    rate_limits: Annotated[str, typer.Option("--rate-limits", help="'on' (the platforms' defaults) or 'off' (for speed).")] = "on",
+    latency_ms: Annotated[float, typer.Option("--latency-ms", min=0, help="Delay added to every API request.")] = 0.0,
+    hubspot_tier: Annotated[str, typer.Option("--hubspot-tier", help="free, starter, professional or enterprise.")] = "free",
+    write_config: Annotated[Path | None, typer.Option("--write-config", help="Write a leadsync config that points at this sandbox.")] = None,
+    store_url: Annotated[str | None, typer.Option("--store-url", help="Store URL to put in the written config.")] = None,
+) -> None:
+    """Run the HubSpot, Mailchimp and ActiveCampaign emulators on loopback until Ctrl-C."""
+    from sandbox.server import SandboxServer
+    from sandbox.world import World, generate_world
+
+    if rate_limits not in {"on", "off"}:
+        err.print("--rate-limits must be 'on' or 'off'")
+        raise typer.Exit(EXIT_CONFIG)
+    with _errors():
+        world = World.read(world_file) if world_file else generate_world(contacts, seed)
+        server = SandboxServer.for_world(
+            world,
+            ports={"hubspot": hubspot_port, "mailchimp": mailchimp_port, "activecampaign": activecampaign_port},
+            rate_limits=rate_limits == "on",
+            latency_ms=latency_ms,
+            extra={"hubspot": {"tier": hubspot_tier}},
+        )
+        server.host = host
+        server.start()
+    try:
+        if write_config:
+            write_sandbox_config(server, write_config, store_url=store_url)
+            out.print(f"Wrote {write_config}: run `leadsync --config {write_config} check`.")
+        for name in server.state.hosts:
+            out.print(f"{name:>15}: {server.base_url(name)}   (admin: {server.base_url(name)}/_sandbox/stats)")
+        out.print(f"Serving {len(world.persons)} persons. Ctrl-C to stop.")
+        _wait_forever()
+    finally:
+        server.stop()
+
+
+def _wait_forever() -> None:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+def write_sandbox_config(server: Any, path: Path, *, store_url: str | None = None) -> None:
+    """A config whose sources point at ``server``, with the sandbox's inline secrets."""
+    import tomli_w
+
+    document = {
+        "store": {"url": store_url or f"sqlite:///{path.with_suffix('.db').name}"},
+        "sources": [host.emulator.source_config(server.base_url(name)) for name, host in server.state.hosts.items()],
+    }
+    path.write_text(
+        "# Written by `leadsync sandbox serve --write-config`: points at the local sandbox.\n"
+        "# inline_secrets are accepted only because every base_url is on loopback.\n" + tomli_w.dumps(document),
+        encoding="utf-8",
+    )
+    os.chmod(path, 0o600)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:  # raised outside a command's own handler (e.g. by a callback)
+        err.print(f"[red]config error:[/red] {REDACTOR.text(str(exc))}", highlight=False)
+        sys.exit(EXIT_CONFIG)
+    except LeadsyncError as exc:
+        err.print(f"[red]error:[/red] {REDACTOR.text(str(exc))}", highlight=False)
+        sys.exit(EXIT_FAILED)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The store: migrations on start, WAL, private file, and idempotent bulk upserts."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import event, func, select, text
+
+from sync.store import make_engine, upsert
+from sync.store.models import Event, SyncCursor
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def events(n: int) -> list[dict]:
+    return [
+        {
+            "source": "hubspot",
+            "platform": "hubspot",
+            "source_id": f"ev-{i}",
+            "type": "email_open",
+            "occurred_at": NOW - timedelta(minutes=i),
+            "remote_contact_id": str(i % 700),
+            "url": None,
+            "campaign": "c-1",
+            "machine": i % 10 == 0,
+            "properties": {"n": i},
+        }
+        for i in range(n)
+    ]
+
+
+def test_upserting_the_same_10000_events_twice_leaves_10000_rows_through_the_bulk_path(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    statements: list[tuple[str, bool, int]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if statement.lstrip().upper().startswith("INSERT"):
+            statements.append((statement, executemany, len(parameters) if executemany else 1))
+
+    rows = events(10_000)
+    for _ in range(2):
+        with engine.begin() as connection:
+            upsert(connection, Event, rows, key=["source", "source_id"])
+
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(Event)).scalar_one() == 10_000
+    # The bulk path: one INSERT ... ON CONFLICT per call, executed for all 10,000 rows at once.
+    assert len(statements) == 2
+    for statement, executemany, count in statements:
+        assert "ON CONFLICT" in statement.upper()
+        assert executemany and count == 10_000
+
+
+def test_upsert_with_update_columns_replaces_values_on_conflict(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as connection:
+        upsert(connection, SyncCursor, [{"source": "hs", "stream": "contacts", "value": {"after": 1}, "updated_at": NOW}], key=["source", "stream"], update=["value", "updated_at"])
+        upsert(connection, SyncCursor, [{"source": "hs", "stream": "contacts", "value": {"after": 2}, "updated_at": NOW}], key=["source", "stream"], update=["value", "updated_at"])
+    with engine.connect() as connection:
+        assert connection.execute(select(SyncCursor.value)).scalars().all() == [{"after": 2}]
+
+
+def test_a_new_sqlite_store_is_migrated_in_wal_mode_and_readable_by_its_owner_only(tmp_path):
+    path = tmp_path / "sub" / "leadsync.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    assert mode == 0o600
+
+
+def test_migrating_twice_is_harmless(tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    make_engine(url)
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
