@@ -1,0 +1,28 @@
+"""Scoring: pure functions from normalised records to affinity, engagement, stage, grade,
+lifecycle and their explanation. No I/O, no clock, no database: ``now`` is always an argument.
+
+Entry points: ``score_person`` (one person, ``EventRecord``s) and ``score_many`` (all persons,
+``EventColumns``), which share one vectorised core.
+"""
+
+from scoring.columns import EVENT_TYPES, EventColumns, EventColumnsBuilder
+from scoring.compiled import CompiledModel, compile_model
+from scoring.engine import ENGINE_VERSION, BatchResult, Previous, ScoreResult, score_many, score_person
+from scoring.explain import REASON_LIMIT, Contribution, render_explanation
+
+__all__ = [
+    "ENGINE_VERSION",
+    "EVENT_TYPES",
+    "REASON_LIMIT",
+    "BatchResult",
+    "CompiledModel",
+    "Contribution",
+    "EventColumns",
+    "EventColumnsBuilder",
+    "Previous",
+    "ScoreResult",
+    "compile_model",
+    "render_explanation",
+    "score_many",
+    "score_person",
+]

@@ -1,0 +1,199 @@
+"""Events as columns: the input of the batch scorer.
+
+Scoring millions of events one ``EventRecord`` at a time is too slow in Python, so the engine reads
+numpy columns, one entry per event, grouped by nothing in particular (the engine sorts):
+
+=========  ========  ===========================================================================
+column     dtype     meaning
+=========  ========  ===========================================================================
+person     int64     index of the person in the ``profiles`` sequence given to ``score_many``
+kind       int8      ``EVENT_TYPES.index(event.type)``
+at         float64   UTC time, seconds since 1970-01-01
+campaign   int64     campaign code (equal codes = same campaign), -1 when none
+url        int64     index into ``urls`` (the page of a view, the link of a click), -1 when none
+flags      uint8     ``MACHINE`` (platform says bot), ``HARD_BOUNCE`` (bounce type hard)
+=========  ========  ===========================================================================
+
+``EventColumns.from_records`` builds them from ``EventRecord``s; the store can build them straight
+from a query with ``EventColumnsBuilder`` or numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from connectors.records import EventRecord, EventType
+
+__all__ = [
+    "EVENT_TYPES",
+    "HARD_BOUNCE",
+    "MACHINE",
+    "EventColumns",
+    "EventColumnsBuilder",
+    "epoch_seconds",
+    "is_hard_bounce",
+]
+
+#: Event type codes: the position in this tuple.
+EVENT_TYPES: tuple[EventType, ...] = tuple(EventType)
+_CODE = {t: i for i, t in enumerate(EVENT_TYPES)}
+
+MACHINE = 1
+HARD_BOUNCE = 2
+
+
+def epoch_seconds(moment: datetime) -> float:
+    """UTC seconds since the epoch. A naive datetime is taken as UTC (records are UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def is_hard_bounce(properties: dict[str, Any]) -> bool:
+    """A bounce is hard when ``bounce_type`` says so (Mailchimp ``type``, HubSpot ``category``).
+
+    Connectors put the platform's word in ``properties["bounce_type"]`` (``hard``/``soft``,
+    ``HARD_BOUNCE``/``SOFT_BOUNCE``) or set ``properties["hard"] = True``. Unknown means soft: a
+    hard bounce disqualifies, and wrongly disqualifying a live address costs more than missing one.
+    """
+    if properties.get("hard") is True:
+        return True
+    kind = properties.get("bounce_type")
+    return isinstance(kind, str) and "hard" in kind.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class EventColumns:
+    person: np.ndarray
+    kind: np.ndarray
+    at: np.ndarray
+    campaign: np.ndarray
+    url: np.ndarray
+    flags: np.ndarray
+    urls: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        n = len(self.person)
+        for name in ("kind", "at", "campaign", "url", "flags"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"column {name} has {len(getattr(self, name))} entries, person has {n}")
+        if n and int(self.url.max(initial=-1)) >= len(self.urls):
+            raise ValueError("url codes point past the end of urls")
+
+    def __len__(self) -> int:
+        return len(self.person)
+
+    @classmethod
+    def empty(cls) -> EventColumns:
+        return cls(
+            person=np.zeros(0, np.int64),
+            kind=np.zeros(0, np.int8),
+            at=np.zeros(0, np.float64),
+            campaign=np.zeros(0, np.int64),
+            url=np.zeros(0, np.int64),
+            flags=np.zeros(0, np.uint8),
+        )
+
+    @classmethod
+    def from_records(cls, per_person: Iterable[Iterable[EventRecord]]) -> EventColumns:
+        """Columns for ``per_person[i]`` = the events of person ``i``."""
+        builder = EventColumnsBuilder()
+        for index, events in enumerate(per_person):
+            for event in events:
+                builder.add_record(index, event)
+        return builder.build()
+
+    def take(self, index: np.ndarray) -> EventColumns:
+        """The events at ``index`` (an index array or a boolean mask), same ``urls``."""
+        return EventColumns(
+            person=self.person[index],
+            kind=self.kind[index],
+            at=self.at[index],
+            campaign=self.campaign[index],
+            url=self.url[index],
+            flags=self.flags[index],
+            urls=self.urls,
+        )
+
+    def for_persons(self, persons: Sequence[int] | np.ndarray, n_persons: int) -> EventColumns:
+        """The events of ``persons`` only, renumbered so that ``persons[j]`` becomes person ``j``.
+
+        ``n_persons`` is the number of persons the current numbering covers.
+        """
+        persons = np.asarray(persons, dtype=np.int64)
+        new_index = np.full(n_persons, -1, dtype=np.int64)
+        new_index[persons] = np.arange(len(persons), dtype=np.int64)
+        mapped = new_index[self.person]
+        keep = mapped >= 0
+        sub = self.take(keep)
+        return EventColumns(
+            person=mapped[keep],
+            kind=sub.kind,
+            at=sub.at,
+            campaign=sub.campaign,
+            url=sub.url,
+            flags=sub.flags,
+            urls=self.urls,
+        )
+
+
+@dataclass
+class EventColumnsBuilder:
+    """Accumulates events one at a time, interning campaigns and URLs."""
+
+    _person: list[int] = field(default_factory=list)
+    _kind: list[int] = field(default_factory=list)
+    _at: list[float] = field(default_factory=list)
+    _campaign: list[int] = field(default_factory=list)
+    _url: list[int] = field(default_factory=list)
+    _flags: list[int] = field(default_factory=list)
+    _campaigns: dict[str, int] = field(default_factory=dict)
+    _urls: dict[str, int] = field(default_factory=dict)
+
+    def add(
+        self,
+        person: int,
+        kind: EventType | str,
+        at: datetime | float,
+        *,
+        campaign: str | None = None,
+        url: str | None = None,
+        machine: bool = False,
+        hard_bounce: bool = False,
+    ) -> None:
+        self._person.append(person)
+        self._kind.append(_CODE[EventType(kind)])
+        self._at.append(epoch_seconds(at) if isinstance(at, datetime) else float(at))
+        self._campaign.append(-1 if campaign is None else self._campaigns.setdefault(campaign, len(self._campaigns)))
+        self._url.append(-1 if url is None else self._urls.setdefault(url, len(self._urls)))
+        self._flags.append((MACHINE if machine else 0) | (HARD_BOUNCE if hard_bounce else 0))
+
+    def add_record(self, person: int, event: EventRecord) -> None:
+        props = event.properties
+        campaign = props.get("campaign")
+        url = props.get("url")
+        self.add(
+            person,
+            event.type,
+            event.occurred_at,
+            campaign=None if campaign is None else str(campaign),
+            url=None if url is None else str(url),
+            machine=bool(props.get("machine")),
+            hard_bounce=event.type == EventType.EMAIL_BOUNCE and is_hard_bounce(props),
+        )
+
+    def build(self) -> EventColumns:
+        return EventColumns(
+            person=np.asarray(self._person, dtype=np.int64),
+            kind=np.asarray(self._kind, dtype=np.int8),
+            at=np.asarray(self._at, dtype=np.float64),
+            campaign=np.asarray(self._campaign, dtype=np.int64),
+            url=np.asarray(self._url, dtype=np.int64),
+            flags=np.asarray(self._flags, dtype=np.uint8),
+            urls=tuple(self._urls),
+        )

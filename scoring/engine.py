@@ -1,0 +1,416 @@
+"""The scoring entry points: ``score_many`` (columns, all persons at once) and ``score_person``.
+
+Both run the same vectorised core; ``score_person`` is ``score_many`` over one person, so the two
+cannot disagree. Pure: no I/O, no clock (``now`` is an argument, and scores can be computed as of any
+date: later events are ignored), no database.
+
+Scores are whole numbers: affinity and engagement are ``int`` in 0–100, because they are written to
+platform fields and compared between runs (a float that decays every second would be "changed" on
+every run), and because whole-point contributions can be made to sum exactly to them.
+``engagement_points`` keeps the unrounded total before the 0–100 mapping, for ranking ties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import numpy as np
+
+from config.scoring_model import LIFECYCLE_LEVELS, STAGES, ScoringModel
+from connectors.records import EventRecord, Profile
+from scoring.affinity import attribute_value, match_rules
+from scoring.apportion import apportion
+from scoring.columns import EventColumns
+from scoring.compiled import CompiledModel, compile_model
+from scoring.engagement import EngagementParts, aggregate, assign_channels, engagement_curve, keep_events
+from scoring.explain import Contribution, SentenceItem, build_sentence, reason_json
+from scoring.grade import band, grade_name, parse_grade
+from scoring.lifecycle import disqualifications, lifecycle_level
+from scoring.machine import machine_mask
+from scoring.stage import buying_stage
+
+__all__ = ["ENGINE_VERSION", "BatchResult", "Previous", "ScoreResult", "score_many", "score_person"]
+
+#: Bumped when the scoring code changes results for the same model; store it next to the model
+#: fingerprint so that either change re-scores everyone.
+ENGINE_VERSION = "1"
+
+
+class _HasPrevious(Protocol):
+    @property
+    def lifecycle(self) -> str | None: ...
+
+    @property
+    def grade(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """What the last run computed, for hysteresis. A ``ScoreResult`` works as well."""
+
+    lifecycle: str | None = None
+    grade: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    """One person's scores.
+
+    ``affinity`` and ``engagement`` are whole numbers 0–100; the ``contributions`` with
+    ``score == "affinity"`` sum exactly to ``affinity``, those with ``score == "engagement"`` to
+    ``engagement``. ``contributions`` lists all of them, engagement first, each score's most
+    important (largest share) first. ``sentence`` is the short reason (≤ 255 characters).
+    """
+
+    email: str
+    affinity: int
+    engagement: int
+    engagement_points: float
+    stage: str
+    grade: str
+    lifecycle: str
+    disqualified: bool
+    disqualified_reason: str | None
+    disqualifiers: tuple[str, ...]
+    composite: int
+    contributions: tuple[Contribution, ...]
+    sentence: str
+    machine_filtered: int
+    scored_at: datetime
+    model_name: str
+    model_version: int
+    model_fingerprint: str
+    top: int = field(default=3, repr=False)
+
+    def reason_json(self) -> str:
+        """The top contributions as JSON (see ``scoring.explain.reason_payload``)."""
+        return reason_json(self, self.top)
+
+    def as_previous(self) -> Previous:
+        return Previous(lifecycle=self.lifecycle, grade=self.grade)
+
+
+def _epoch(now: datetime) -> float:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    return now.timestamp()
+
+
+def score_person(
+    profile: Profile,
+    events: Iterable[EventRecord],
+    model: ScoringModel,
+    *,
+    now: datetime,
+    previous: _HasPrevious | None = None,
+) -> ScoreResult:
+    """Score one person from their records. Same core, same results as ``score_many``."""
+    columns = EventColumns.from_records([events])
+    return score_many([profile], columns, model, now=now, previous=[previous]).result(0)
+
+
+def score_many(
+    profiles: Sequence[Profile],
+    events: EventColumns,
+    model: ScoringModel,
+    *,
+    now: datetime,
+    previous: Sequence[_HasPrevious | None] | None = None,
+) -> BatchResult:
+    """Score ``profiles``; ``events.person`` indexes into ``profiles``.
+
+    ``previous[i]`` (optional) is what the last run gave person ``i``, for hysteresis.
+    """
+    now_ts = _epoch(now)
+    compiled = compile_model(model)
+    n = len(profiles)
+    if len(events) and (int(events.person.min()) < 0 or int(events.person.max()) >= n):
+        raise ValueError(f"events refer to persons outside 0..{n - 1}")
+    if previous is not None and len(previous) != n:
+        raise ValueError(f"previous has {len(previous)} entries for {n} profiles")
+
+    channel = assign_channels(events, compiled)
+    machine = machine_mask(events, model.machine)
+    kept = keep_events(events, channel, machine, n, now_ts)
+    parts = aggregate(kept, compiled, n, now_ts)
+    stage = buying_stage(kept, compiled, n, now_ts)
+
+    # affinity: rule points (and the base) clamped to 0–100; shares scaled by the same factor
+    matched = match_rules(profiles, compiled)
+    rule_points = np.array([r.points for r in compiled.affinity] + [compiled.affinity_base], dtype=np.float64)
+    base_column = np.full((n, 1), compiled.affinity_base != 0)
+    aff_present = np.concatenate([matched, base_column], axis=1)
+    aff_raw = aff_present * rule_points[None, :]
+    aff_total = aff_raw.sum(axis=1)
+    affinity = np.clip(aff_total, 0, 100).astype(np.int64)
+    factor = np.divide(affinity, aff_total, out=np.zeros(n), where=aff_total > 0)
+    aff_shares = apportion(aff_raw * factor[:, None], affinity, aff_present)
+
+    # engagement: the curve's factor applied to every channel's points
+    eng = model.engagement
+    points_total = parts.total
+    curved = engagement_curve(points_total, eng.curve, eng.scale)
+    engagement = np.floor(curved + 0.5).astype(np.int64)
+    eng_present = compiled.scored[None, :] & (parts.kept > 0)
+    factor = np.divide(curved, points_total, out=np.zeros(n), where=points_total > 0)
+    eng_shares = apportion(parts.points * factor[:, None], engagement, eng_present)
+
+    prev_letter, prev_digit, prev_level = _previous_arrays(previous, n)
+    grade_settings = model.grade
+    letter = band(affinity, grade_settings.affinity_bands, prev_letter, grade_settings.margin)
+    digit = band(engagement, grade_settings.engagement_bands, prev_digit, grade_settings.margin)
+
+    dq = disqualifications(compiled, parts, matched, now_ts)
+    level = lifecycle_level(
+        compiled,
+        affinity=affinity,
+        engagement=engagement,
+        stage=stage,
+        parts=parts,
+        disqualified=dq,
+        previous=prev_level,
+        now=now_ts,
+    )
+
+    comp = model.composite
+    persona = np.array([r.persona for r in compiled.affinity], dtype=bool)
+    matches = (matched & persona[None, :]).sum(axis=1)
+    composite = (
+        comp.stage_weight * (stage.astype(np.int64) + 1)
+        + comp.attribute_weight * np.minimum(matches, comp.attribute_cap)
+        + np.minimum(engagement, comp.engagement_cap)
+    )
+    return BatchResult(
+        profiles=profiles,
+        compiled=compiled,
+        now=now,
+        affinity=affinity,
+        engagement=engagement,
+        engagement_points=points_total,
+        stage=stage,
+        letter=letter,
+        digit=digit,
+        lifecycle=level,
+        disqualified_by=dq,
+        composite=composite,
+        machine_filtered=kept.machine_filtered,
+        _aff_shares=aff_shares,
+        _aff_raw=aff_raw,
+        _aff_present=aff_present,
+        _eng_shares=eng_shares,
+        _eng_present=eng_present,
+        _parts=parts,
+    )
+
+
+def _previous_arrays(
+    previous: Sequence[_HasPrevious | None] | None, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    letter = np.full(n, -1, dtype=np.int64)
+    digit = np.full(n, -1, dtype=np.int64)
+    level = np.full(n, -1, dtype=np.int64)
+    if previous is None:
+        return letter, digit, level
+    levels = {name: i for i, name in enumerate(LIFECYCLE_LEVELS)}
+    for i, prev in enumerate(previous):
+        if prev is None:
+            continue
+        letter[i], digit[i] = parse_grade(prev.grade)
+        level[i] = levels.get(prev.lifecycle or "", -1)
+    return letter, digit, level
+
+
+def _importance(shares: np.ndarray, raw: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Column order per row: present parts by |share|, then |raw points|, then column; absent last."""
+    key = -(np.abs(shares) * 2.0**32 + np.minimum(np.abs(raw), 2.0**31))
+    key = np.where(present, key, np.inf)
+    return np.argsort(key, axis=1, kind="stable")
+
+
+_DAYS: dict[int, str] = {}
+
+
+def _day(ts: float) -> str:
+    day = int(ts // 86_400)
+    text = _DAYS.get(day)
+    if text is None:
+        text = _DAYS[day] = datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()
+    return text
+
+
+@dataclass(eq=False)
+class BatchResult:
+    """Scores of many persons as arrays (index ``i`` = ``profiles[i]``); ``result(i)`` for one.
+
+    Codes: ``stage[i]`` indexes ``STAGES``, ``lifecycle[i]`` indexes ``LIFECYCLE_LEVELS``,
+    ``letter``/``digit`` are the grade bands (0 = A / 1). ``disqualified_by`` is
+    ``persons x model.disqualifiers``.
+    """
+
+    profiles: Sequence[Profile]
+    compiled: CompiledModel
+    now: datetime
+    affinity: np.ndarray
+    engagement: np.ndarray
+    engagement_points: np.ndarray
+    stage: np.ndarray
+    letter: np.ndarray
+    digit: np.ndarray
+    lifecycle: np.ndarray
+    disqualified_by: np.ndarray
+    composite: np.ndarray
+    machine_filtered: np.ndarray
+    _aff_shares: np.ndarray
+    _aff_raw: np.ndarray
+    _aff_present: np.ndarray
+    _eng_shares: np.ndarray
+    _eng_present: np.ndarray
+    _parts: EngagementParts
+    _orders: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.profiles)
+
+    @property
+    def disqualified(self) -> np.ndarray:
+        return self.disqualified_by.any(axis=1)
+
+    def stage_name(self, i: int) -> str:
+        return STAGES[int(self.stage[i])]
+
+    def grade(self, i: int) -> str:
+        return grade_name(int(self.letter[i]) * 4 + int(self.digit[i]))
+
+    def lifecycle_name(self, i: int) -> str:
+        return LIFECYCLE_LEVELS[int(self.lifecycle[i])]
+
+    def _order(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._orders is None:
+            self._orders = (
+                _importance(self._eng_shares, self._parts.points, self._eng_present),
+                _importance(self._aff_shares, self._aff_raw, self._aff_present),
+            )
+        return self._orders
+
+    def _held(self, i: int) -> tuple[tuple[str, ...], str | None]:
+        specs = self.compiled.disqualifiers
+        hits = [dq for dq in specs if self.disqualified_by[i, dq.index]]
+        if not hits:
+            return (), None
+        cap = LIFECYCLE_LEVELS[min(dq.max_level for dq in hits)]
+        reason = f"{', '.join(dq.label for dq in hits)} (lifecycle held at {cap} at most)"
+        return tuple(dq.name for dq in hits), reason
+
+    def sentence(self, i: int) -> str:
+        """The short reason of person ``i`` (≤ 255 characters)."""
+        eng_order, aff_order = self._order()
+        top = self.compiled.model.explain.top
+        parts = self._parts
+        labels = self.compiled.channel_labels
+        eng_items = []
+        for c in eng_order[i, :top]:
+            share = int(self._eng_shares[i, c])
+            if not self._eng_present[i, c] or share == 0:
+                break
+            eng_items.append(
+                SentenceItem(labels[c], share, int(parts.counted[i, c]), _day(parts.last_seen[i, c]))
+            )
+        rules = self.compiled.affinity
+        aff_items = []
+        for j in aff_order[i, :top]:
+            share = int(self._aff_shares[i, j])
+            if not self._aff_present[i, j] or share == 0:
+                break
+            aff_items.append(SentenceItem(rules[j].label if j < len(rules) else "base", share))
+        names, _ = self._held(i)
+        held = None
+        if names:
+            labels_dq = ", ".join(dq.label for dq in self.compiled.disqualifiers if dq.name in names)
+            held = f"Disqualified: {labels_dq}."
+        return build_sentence(
+            grade=self.grade(i),
+            lifecycle=self.lifecycle_name(i),
+            stage=self.stage_name(i),
+            affinity=int(self.affinity[i]),
+            engagement=int(self.engagement[i]),
+            engagement_items=eng_items,
+            affinity_items=aff_items,
+            held=held,
+        )
+
+    def sentences(self) -> list[str]:
+        return [self.sentence(i) for i in range(len(self))]
+
+    def contributions(self, i: int) -> tuple[Contribution, ...]:
+        eng_order, aff_order = self._order()
+        parts = self._parts
+        out = []
+        for c in eng_order[i]:
+            if not self._eng_present[i, c]:
+                break
+            counted = int(parts.counted[i, c])
+            out.append(
+                Contribution(
+                    score="engagement",
+                    rule=self.compiled.channel_keys[c],
+                    label=self.compiled.channel_labels[c],
+                    points=int(self._eng_shares[i, c]),
+                    raw_points=float(parts.points[i, c]),
+                    count=counted,
+                    last_seen=datetime.fromtimestamp(float(parts.last_seen[i, c]), UTC),
+                    capped=int(parts.kept[i, c]) - counted,
+                )
+            )
+        rules = self.compiled.affinity
+        profile = self.profiles[i]
+        for j in aff_order[i]:
+            if not self._aff_present[i, j]:
+                break
+            if j < len(rules):
+                rule, label = rules[j].name, rules[j].label
+                value = attribute_value(profile, rules[j].attribute)
+            else:
+                rule, label, value = "base", "base", None
+            out.append(
+                Contribution(
+                    score="affinity",
+                    rule=rule,
+                    label=label,
+                    points=int(self._aff_shares[i, j]),
+                    raw_points=float(self._aff_raw[i, j]),
+                    count=1,
+                    value=None if value is None else str(value),
+                )
+            )
+        return tuple(out)
+
+    def result(self, i: int) -> ScoreResult:
+        model = self.compiled.model
+        names, reason = self._held(i)
+        return ScoreResult(
+            email=self.profiles[i].email,
+            affinity=int(self.affinity[i]),
+            engagement=int(self.engagement[i]),
+            engagement_points=float(self.engagement_points[i]),
+            stage=self.stage_name(i),
+            grade=self.grade(i),
+            lifecycle=self.lifecycle_name(i),
+            disqualified=bool(names),
+            disqualified_reason=reason,
+            disqualifiers=names,
+            composite=int(self.composite[i]),
+            contributions=self.contributions(i),
+            sentence=self.sentence(i),
+            machine_filtered=int(self.machine_filtered[i]),
+            scored_at=self.now,
+            model_name=model.name,
+            model_version=model.version,
+            model_fingerprint=self.compiled.fingerprint,
+            top=model.explain.top,
+        )
+
+    def results(self) -> list[ScoreResult]:
+        return [self.result(i) for i in range(len(self))]

@@ -1,0 +1,180 @@
+"""Why a person has their scores: contributions, the short reason, and the full explanation.
+
+Every point of affinity and engagement comes from a ``Contribution`` (a rule, or an event kind with
+its count and last time seen), and the contributions of each score add up to it exactly. The 0–100
+mapping (clamp for affinity, the curve for engagement) scales every contribution by the same factor,
+and ``scoring.apportion`` rounds the shares so that their sum is the score, not merely close to it.
+
+The *reason* comes in two forms: JSON with the top contributions, and one sentence that fits a
+platform text field (Mailchimp text merge fields hold 255 characters). The sentence uses absolute
+dates, not "3 days ago", so that it only changes when something happened, and write-back does not
+rewrite every contact every day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+if TYPE_CHECKING:
+    from scoring.engine import ScoreResult
+
+__all__ = [
+    "REASON_LIMIT",
+    "Contribution",
+    "SentenceItem",
+    "build_sentence",
+    "reason_payload",
+    "render_explanation",
+]
+
+#: Mailchimp text merge fields hold 255 characters; HubSpot and ActiveCampaign hold more.
+REASON_LIMIT = 255
+
+LIFECYCLE_SHORT = {
+    "subscriber": "subscriber",
+    "lead": "lead",
+    "marketing_qualified_lead": "MQL",
+    "sales_qualified_lead": "SQL",
+    "opportunity": "opportunity",
+    "customer": "customer",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One rule's part of a score.
+
+    ``points`` is its whole-point share of the 0–100 score; the shares of one score sum to it.
+    ``raw_points`` is what the model's rule gave before the 0–100 mapping (decayed and capped for
+    engagement). ``count``: events counted (after caps), 1 for an affinity rule; ``capped``:
+    events left out by a cap; ``value``: the attribute value an affinity rule matched.
+    """
+
+    score: Literal["affinity", "engagement"]
+    rule: str
+    label: str
+    points: int
+    raw_points: float
+    count: int
+    last_seen: datetime | None = None
+    capped: int = 0
+    value: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "rule": self.rule,
+            "points": self.points,
+            "raw_points": round(self.raw_points, 3),
+            "count": self.count,
+            "last_seen": None if self.last_seen is None else self.last_seen.isoformat().replace("+00:00", "Z"),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceItem:
+    label: str
+    points: int
+    count: int | None = None  # None for affinity rules
+    day: str | None = None  # last seen, YYYY-MM-DD
+
+    def text(self) -> str:
+        if self.count is None:
+            return f"{self.label} {self.points:+d}"
+        when = f", {self.day}" if self.day else ""
+        return f"{self.label} {self.points:+d} ({self.count}x{when})"
+
+
+def build_sentence(
+    *,
+    grade: str,
+    lifecycle: str,
+    stage: str,
+    affinity: int,
+    engagement: int,
+    engagement_items: Sequence[SentenceItem],
+    affinity_items: Sequence[SentenceItem],
+    held: str | None,
+    limit: int = REASON_LIMIT,
+) -> str:
+    """One line such as ``B2 MQL, decision stage. Engagement 63: demo request +30 (1x, 2026-06-01);
+    … Fit 55: VP title +20; … Held at lead: unsubscribed.``, at most ``limit`` characters.
+
+    When too long, the least important items go first, alternating between the two lists.
+    """
+    eng, fit = list(engagement_items), list(affinity_items)
+
+    def render() -> str:
+        head = f"{grade} {LIFECYCLE_SHORT.get(lifecycle, lifecycle)}, {stage} stage."
+        eng_text = "; ".join(i.text() for i in eng) if eng else "no recent activity"
+        fit_text = "; ".join(i.text() for i in fit) if fit else "no matching attributes"
+        text = f"{head} Engagement {engagement}: {eng_text}. Fit {affinity}: {fit_text}."
+        return f"{text} {held}" if held else text
+
+    text = render()
+    while len(text) > limit and (eng or fit):
+        (eng if len(eng) >= len(fit) else fit).pop()
+        text = render()
+    if len(text) > limit:
+        text = text[: limit - 3].rstrip() + "..."
+    return text
+
+
+def reason_payload(result: ScoreResult, top: int) -> dict[str, Any]:
+    """The JSON reason: scores and the top ``top`` non-zero contributions of each score."""
+    tops = []
+    for score in ("engagement", "affinity"):
+        picked = [c for c in result.contributions if c.score == score and c.points != 0][:top]
+        tops.extend(c.as_dict() for c in picked)
+    return {
+        "affinity": result.affinity,
+        "engagement": result.engagement,
+        "stage": result.stage,
+        "grade": result.grade,
+        "lifecycle": result.lifecycle,
+        "disqualified": list(result.disqualifiers),
+        "top": tops,
+        "model": {"name": result.model_name, "version": result.model_version},
+    }
+
+
+def reason_json(result: ScoreResult, top: int) -> str:
+    return orjson.dumps(reason_payload(result, top)).decode()
+
+
+def render_explanation(result: ScoreResult) -> str:
+    """Every contribution of both scores, with the sums, for ``leadsync explain``."""
+    lines = [
+        f"{result.email}: scored as of {result.scored_at.isoformat()} with model {result.model_name!r} "
+        f"version {result.model_version} ({result.model_fingerprint[:12]})",
+        f"grade {result.grade}, lifecycle {result.lifecycle}, stage {result.stage}, composite {result.composite}",
+    ]
+    for score, total in (("affinity", result.affinity), ("engagement", result.engagement)):
+        parts = [c for c in result.contributions if c.score == score]
+        header = f"{score} {total}"
+        if score == "engagement":
+            header += f" (engagement points {result.engagement_points:.2f} before the 0-100 mapping)"
+        lines.append("")
+        lines.append(header)
+        for c in parts:
+            if score == "affinity":
+                detail = f"{c.value!r}" if c.value is not None else ""
+            else:
+                when = c.last_seen.date().isoformat() if c.last_seen else "-"
+                capped = f", {c.capped} over cap" if c.capped else ""
+                detail = f"{c.count} event{'s' if c.count != 1 else ''}{capped}, last {when}"
+            lines.append(f"  {c.points:+4d}  {c.label:<28} raw {c.raw_points:+9.2f}  {detail}".rstrip())
+        lines.append(f"  {sum(c.points for c in parts):4d}  = {score}")
+    if result.disqualified:
+        lines.append("")
+        lines.append(f"disqualified: {result.disqualified_reason}")
+    if result.machine_filtered:
+        lines.append(f"machine activity ignored: {result.machine_filtered} event(s)")
+    lines.append("")
+    lines.append(f"reason: {result.sentence}")
+    return "\n".join(lines)
