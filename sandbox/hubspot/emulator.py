@@ -1,28 +1,62 @@
 """HubSpot emulator (facts: ../shared/docs/platforms/hubspot.md; its section 10 is the checklist).
 
-Foundation scope: authentication, the rate limits with their headers and 429 body, the error shape
-and the account-details probe. The CRM, email-events, properties and OAuth routes are added by the
-HubSpot issue on top of this class.
+Routes (one module per resource under ``sandbox/hubspot/routes/``):
+
+* CRM objects v3 for contacts and deals: list (``after`` = next id, ≤ 100), get, create, PATCH,
+  batch read/update/upsert (≤ 100 inputs, 207 with ``numErrors``/``errors``), search (``after`` =
+  offset, ≤ 200 a page, the 10,000-result cap answering 400, its own 5/s bucket, no rate headers);
+* properties v3 and property groups (list, get, create; ``lifecyclestage`` with its options);
+* the legacy Email Events API ``/email/public/v1/events`` (offset + ``hasMore``);
+* the events API ``/events/v3/events`` (page views; Enterprise tier only, 403 otherwise; the
+  ``tier`` option picks the tier) and deal pipelines;
+* OAuth ``/oauth/v1/token`` (refresh grant; 30-minute access tokens, ``expire_tokens`` fault).
+
+State lives in ``state.py``; what each world event becomes is in ``activity.py``.
+
+Sandbox-only admin routes (under ``/_sandbox/``, never counted or limited):
+``POST /_sandbox/hubspot/item-failures`` ``{"ids": [...], "category": "...", "times": n}`` makes
+batch writes to those contacts fail per item (``times`` -1 = always); ``GET /_sandbox/hubspot/state``
+summarises the portal (counts, lifecycle backward-write attempts, property names).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from aiohttp import web
 
+from sandbox.hubspot.activity import add_person, apply_event
+from sandbox.hubspot.routes.crm import CrmRoutes
+from sandbox.hubspot.routes.engagement import EngagementRoutes
+from sandbox.hubspot.routes.oauth import TOKEN_PATH, OAuthRoutes
+from sandbox.hubspot.routes.properties import PropertyRoutes
+from sandbox.hubspot.state import HubSpotState
 from sandbox.platform import PRINCIPAL, PlatformEmulator, RateRule, json_response
 from sandbox.ratelimit import LimitDecision, RollingWindowPolicy
 
-__all__ = ["HubSpotEmulator"]
+__all__ = ["HubSpotEmulator", "SANDBOX_OAUTH_APP", "SANDBOX_PORTAL_ID", "SANDBOX_TOKEN"]
 
 # hubspot.md §5: Free/Starter 100 requests per 10 s rolling, per app; Professional/Enterprise 190.
 TIER_LIMITS = {"free": 100, "starter": 100, "professional": 190, "enterprise": 190}
 DAILY_LIMITS = {"free": 250_000, "starter": 250_000, "professional": 625_000, "enterprise": 1_000_000}
+OAUTH_TEN_SECONDLY = 110  # hubspot.md §5: public (OAuth) apps, 110 / 10 s per installing account
+SEARCH_PER_SECOND = 5  # hubspot.md §2.5: 5 requests/second per account, its own bucket
 SANDBOX_TOKEN = "pat-na1-sandbox-0000-hubspot"
 SANDBOX_PORTAL_ID = 6748263
+SANDBOX_OAUTH_APP = {
+    "client_id": "sandbox-client-id-0000",
+    "client_secret": "sandbox-client-secret-0000",
+    "refresh_token": "sandbox-refresh-token-0000",
+}
+AUTH_KIND = "hubspot.auth_kind"  # request key: "private_app" or "oauth"
+
+
+def _is_search(request: web.Request) -> bool:
+    return request.method == "POST" and request.path.rstrip("/").endswith("/search")
 
 
 class HubSpotEmulator(PlatformEmulator):
@@ -31,24 +65,93 @@ class HubSpotEmulator(PlatformEmulator):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tier: str = self.options.extra.get("tier", "free")
+        extra = self.options.extra
+        self.tier: str = extra.get("tier", "free")
         if self.tier not in TIER_LIMITS:
             raise ValueError(f"unknown HubSpot tier {self.tier!r}; known: {sorted(TIER_LIMITS)}")
-        self.private_app_token: str = self.options.extra.get("token", SANDBOX_TOKEN)
-        self.ten_secondly = RollingWindowPolicy("TEN_SECONDLY_ROLLING", TIER_LIMITS[self.tier], 10.0)
+        self.portal_id = SANDBOX_PORTAL_ID
+        self.private_app_token: str = extra.get("token", SANDBOX_TOKEN)
+        self.oauth_app: dict[str, str] = {**SANDBOX_OAUTH_APP, **extra.get("oauth", {})}
+        self.ten_secondly = RollingWindowPolicy("TEN_SECONDLY_ROLLING", int(extra.get("ten_secondly", TIER_LIMITS[self.tier])), 10.0)
+        self.oauth_ten_secondly = RollingWindowPolicy("TEN_SECONDLY_ROLLING", OAUTH_TEN_SECONDLY, 10.0)
+        self.search_secondly = RollingWindowPolicy("SECONDLY", SEARCH_PER_SECOND, 1.0)
         self.daily_limit = DAILY_LIMITS[self.tier]
         self.daily_used = 0
+        self._tokens: dict[str, float] = {}
+        self._tokens_lock = threading.Lock()
+        self.state = HubSpotState()
+        self._load_world()
+
+    # --- world -----------------------------------------------------------------------------
+
+    def _campaigns(self) -> dict[str, Any]:
+        campaigns = getattr(self.world, "campaigns", []) or []
+        return {getattr(c, "id", None): c for c in campaigns}
+
+    def _load_world(self) -> None:
+        for person in _on_hubspot_persons(self.world):
+            add_person(self.state, person)
+        campaigns = self._campaigns()
+        for event in sorted(_on_hubspot_events(self.world), key=lambda e: (e.at, str(e.id))):
+            apply_event(self.state, event, campaigns)
+
+    def apply_delta(self, delta: Any) -> None:
+        campaigns = self._campaigns()
+        for person in getattr(delta, "persons", []) or []:
+            if _is_on_hubspot(person) and person.id not in self.state.person_contact:
+                add_person(self.state, person)
+        events = [e for e in getattr(delta, "events", []) or [] if str(getattr(e, "platform", "")) == "hubspot"]
+        for event in sorted(events, key=lambda e: (e.at, str(e.id))):
+            apply_event(self.state, event, campaigns)
+
+    def expire_tokens(self) -> None:
+        with self._tokens_lock:
+            self._tokens.clear()
+
+    def issue_token(self, token: str, expires_at: float) -> None:
+        with self._tokens_lock:
+            self._tokens[token] = expires_at
+
+    def inspect(self, email: str) -> dict[str, Any] | None:
+        with self.state.lock:
+            contact = self.state.contact_by_email(email)
+            if contact is None:
+                return None
+            deals = [self.state.objects["deals"][d].to_json(None) for d in contact.associations.get("deals", [])]
+            return {
+                "id": contact.id,
+                "properties": dict(contact.properties),
+                "updatedAt": contact.to_json([])["updatedAt"],
+                "deals": deals,
+                "email_events": sum(1 for e in self.state.email_events if e["recipient"] == contact.properties.get("email")),
+                "page_view_events": sum(1 for e in self.state.web_events if e["objectId"] == contact.id),
+                "backward_lifecycle_attempts": [a for a in self.state.backward_lifecycle_attempts if a["id"] == contact.id],
+            }
 
     # --- HTTP plumbing -------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/account-info/v3/details", self.account_details)
+        CrmRoutes(self).add(app)
+        PropertyRoutes(self).add(app)
+        EngagementRoutes(self).add(app)
+        OAuthRoutes(self).add(app)
+        app.router.add_post("/_sandbox/hubspot/item-failures", self.admin_item_failures)
+        app.router.add_get("/_sandbox/hubspot/state", self.admin_state)
+
+    def public_url(self, request: web.Request) -> str:
+        return f"{request.scheme}://{request.host}{request.path}"
 
     def authenticate(self, request: web.Request) -> web.StreamResponse | None:
+        if request.path == TOKEN_PATH:  # the token endpoint authenticates with the form fields
+            request[PRINCIPAL] = f"portal:{self.portal_id}"
+            request[AUTH_KIND] = "token_endpoint"
+            return None
         # hubspot.md §1: Authorization: Bearer only (private-app token or OAuth access token).
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else None
-        if token is None or not self.token_is_valid(token):
+        kind = self.token_kind(token) if token else None
+        if kind is None:
             return json_response(
                 {
                     "status": "error",
@@ -59,28 +162,50 @@ class HubSpotEmulator(PlatformEmulator):
                 },
                 status=401,
             )
-        request[PRINCIPAL] = f"portal:{SANDBOX_PORTAL_ID}"
+        request[PRINCIPAL] = f"portal:{self.portal_id}"
+        request[AUTH_KIND] = kind
+        return None
+
+    def token_kind(self, token: str) -> str | None:
+        if token == self.private_app_token:
+            return "private_app"
+        with self._tokens_lock:
+            expires = self._tokens.get(token)
+        if expires is not None and expires > time.monotonic():
+            return "oauth"
         return None
 
     def token_is_valid(self, token: str) -> bool:
-        return token == self.private_app_token
+        return self.token_kind(token) is not None
 
     def rate_rules(self, request: web.Request) -> Sequence[RateRule]:
-        return (RateRule(self.ten_secondly, request[PRINCIPAL]),)
+        kind = request.get(AUTH_KIND)
+        if kind == "token_endpoint":
+            return ()
+        if _is_search(request):
+            # hubspot.md §2.5: search has its own per-second bucket and is exempt from the 10 s one
+            return (RateRule(self.search_secondly, request[PRINCIPAL]),)
+        policy = self.oauth_ten_secondly if kind == "oauth" else self.ten_secondly
+        return (RateRule(policy, request[PRINCIPAL]),)
 
     def too_many_requests(
         self, request: web.Request, decision: LimitDecision | None, retry_after: float | None
     ) -> web.StreamResponse:
-        # hubspot.md §5: the real 429 body; Retry-After is not guaranteed.
+        # hubspot.md §5: the real 429 body; Retry-After is not guaranteed (only injected faults may carry one).
         headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None and decision is None else {}
+        if decision is not None and decision.policy == "SECONDLY":
+            # hubspot.md §5: the search 429's policy name is unconfirmed
+            message, policy = "You have reached your secondly limit.", "SECONDLY"
+        else:
+            message, policy = "You have reached your ten_secondly_rolling limit.", "TEN_SECONDLY_ROLLING"
         return json_response(
             {
                 "status": "error",
-                "message": "You have reached your ten_secondly_rolling limit.",
+                "message": message,
                 "errorType": "RATE_LIMIT",
                 "correlationId": str(uuid.uuid4()),
-                "policyName": "TEN_SECONDLY_ROLLING",
-                "groupName": f"publicapi:private-app-api-calls-ten-secondly:{SANDBOX_PORTAL_ID}",
+                "policyName": policy,
+                "groupName": f"publicapi:private-app-api-calls-ten-secondly:{self.portal_id}",
             },
             status=429,
             headers=headers,
@@ -95,23 +220,27 @@ class HubSpotEmulator(PlatformEmulator):
         )
 
     def decorate(self, request: web.Request, response: web.StreamResponse, decisions: Sequence[LimitDecision]) -> None:
-        # hubspot.md §5: headers on normal responses (example in HubSpot/hubspot-api-python#143).
+        # hubspot.md §5: headers on normal responses (example in HubSpot/hubspot-api-python#143);
+        # none on search responses; OAuth calls omit the two Daily headers.
         self.daily_used += 1
         response.headers["X-HubSpot-Correlation-Id"] = str(uuid.uuid4())
+        if _is_search(request) or request.get(AUTH_KIND) == "token_endpoint":
+            return
         for decision in decisions:
             if decision.policy == "TEN_SECONDLY_ROLLING":
                 response.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = "10000"
                 response.headers["X-HubSpot-RateLimit-Max"] = str(decision.limit)
                 response.headers["X-HubSpot-RateLimit-Remaining"] = str(decision.remaining)
-                response.headers["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
-                response.headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, self.daily_limit - self.daily_used))
+                if request.get(AUTH_KIND) != "oauth":
+                    response.headers["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
+                    response.headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, self.daily_limit - self.daily_used))
 
     # --- routes ---------------------------------------------------------------------------
 
     async def account_details(self, request: web.Request) -> web.Response:
         return json_response(
             {
-                "portalId": SANDBOX_PORTAL_ID,
+                "portalId": self.portal_id,
                 "accountType": "STANDARD",
                 "timeZone": "US/Eastern",
                 "companyCurrency": "USD",
@@ -123,6 +252,31 @@ class HubSpotEmulator(PlatformEmulator):
             }
         )
 
+    async def admin_item_failures(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        times = int(body.get("times", -1))
+        with self.state.lock:
+            for cid in body.get("ids", []):
+                self.state.forced_failures[str(cid)] = {
+                    "category": body.get("category", "VALIDATION_ERROR"),
+                    "message": body.get("message", "Property values were not valid (sandbox forced failure)"),
+                    "remaining": times,
+                }
+        return json_response({"forced": sorted(self.state.forced_failures)})
+
+    async def admin_state(self, request: web.Request) -> web.Response:
+        with self.state.lock:
+            return json_response({
+                "tier": self.tier,
+                "contacts": len(self.state.objects["contacts"]),
+                "deals": len(self.state.objects["deals"]),
+                "email_events": len(self.state.email_events),
+                "web_events": len(self.state.web_events),
+                "backward_lifecycle_attempts": self.state.backward_lifecycle_attempts,
+                "contact_properties": sorted(self.state.properties["contacts"]),
+                "groups": sorted(self.state.groups["contacts"]),
+            })
+
     def source_config(self, base_url: str) -> dict[str, Any]:
         return {
             "name": "hubspot",
@@ -131,3 +285,19 @@ class HubSpotEmulator(PlatformEmulator):
             "inline_secrets": {"token": self.private_app_token},
             "options": {"tier": self.tier},
         }
+
+
+def _is_on_hubspot(person: Any) -> bool:
+    return any(str(p) == "hubspot" for p in getattr(person, "platforms", []) or [])
+
+
+def _on_hubspot_persons(world: Any) -> list[Any]:
+    if hasattr(world, "persons_on"):
+        return list(world.persons_on("hubspot"))
+    return [p for p in getattr(world, "persons", []) or [] if _is_on_hubspot(p)]
+
+
+def _on_hubspot_events(world: Any) -> list[Any]:
+    if hasattr(world, "events_on"):
+        return list(world.events_on("hubspot"))
+    return [e for e in getattr(world, "events", []) or [] if str(getattr(e, "platform", "")) == "hubspot"]

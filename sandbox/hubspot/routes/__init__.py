@@ -1,0 +1,1 @@
+"""The HubSpot emulator's routes, one module per resource."""
