@@ -1,0 +1,85 @@
+"""Identity: one person per normalised email, and a person's attributes merged across sources.
+
+Pure functions: the store hands in rows, these decide. DESIGN.md "Identity": one person per
+trimmed, lowercased email; each platform record is an identity (source, remote id) so an email
+change follows the remote id; when sources disagree on an attribute the most recently updated
+value wins unless the config sets a precedence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from email_validator import EmailNotValidError, validate_email
+
+from connectors.records import Profile, normalise_email
+
+__all__ = ["ATTRIBUTE_FIELDS", "IdentityAttributes", "checked_email", "merge_profile"]
+
+ATTRIBUTE_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "job_title",
+    "seniority",
+    "company",
+    "industry",
+    "company_size",
+    "country",
+    "lifecycle_stage",
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def checked_email(raw: str | None) -> tuple[str | None, str | None]:
+    """(normalised email, None) or (None, reason it cannot identify a person)."""
+    email = normalise_email(raw)
+    if email is None:
+        return None, "no email address"
+    try:
+        # Syntax only: no DNS lookups from a sync worker.
+        validate_email(email, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        return None, f"invalid email address: {exc}"
+    return email, None
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityAttributes:
+    """One source's attributes for a person, with the time that source last changed them."""
+
+    source: str
+    platform: str
+    updated_at: datetime | None
+    values: Mapping[str, object]
+
+
+def merge_profile(
+    email: str, identities: Sequence[IdentityAttributes], *, precedence: Sequence[str] = ()
+) -> Profile:
+    """Merge attributes: a source listed in ``precedence`` beats any later one; among the rest,
+    the most recently updated non-empty value wins (ties go to the source name, for stability)."""
+    rank = {name: index for index, name in enumerate(precedence)}
+
+    def order(identity: IdentityAttributes) -> tuple[int, datetime, str]:
+        preferred = len(rank) - rank[identity.source] if identity.source in rank else 0
+        return (preferred, _aware(identity.updated_at), identity.source)
+
+    ranked = sorted(identities, key=order, reverse=True)
+    merged: dict[str, object] = {}
+    for name in ATTRIBUTE_FIELDS:
+        for identity in ranked:
+            value = identity.values.get(name)
+            if value not in (None, ""):
+                merged[name] = value
+                break
+    platforms = tuple(sorted({identity.platform for identity in identities}))
+    return Profile(email=email, platforms=platforms, **merged)  # type: ignore[arg-type]
+
+
+def _aware(moment: datetime | None) -> datetime:
+    if moment is None:
+        return _EPOCH
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,202 @@
+"""Ingest: write one pulled batch into the store, with its cursor, in one transaction.
+
+Either the rows and the cursor that covers them are both committed, or neither is: a run killed at
+any point resumes from the last committed cursor and, since every write is an idempotent upsert,
+re-reading a page neither loses nor double counts anything (DESIGN.md "Sync state").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+
+from connectors.base import PullBatch
+from connectors.errors import BadRecord
+from connectors.records import ContactRecord, EventRecord
+from sync.identity import ATTRIBUTE_FIELDS, checked_email
+from sync.store import upsert
+from sync.store.models import Attributes, Event, Identity, Person, Quarantine, SyncCursor
+
+__all__ = ["IngestCounts", "ingest_batch", "jsonable"]
+
+_CHUNK = 500  # ids per IN (...) clause
+
+
+@dataclass
+class IngestCounts:
+    contacts: int = 0
+    events: int = 0
+    quarantined: int = 0
+
+    def add(self, other: IngestCounts) -> None:
+        self.contacts += other.contacts
+        self.events += other.events
+        self.quarantined += other.quarantined
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe copy of a record (dataclasses, datetimes and enums become plain values)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def ingest_batch(engine: Engine, batch: PullBatch, *, source: str, now: datetime) -> IngestCounts:
+    """Store ``batch`` of ``source`` and move its cursor, atomically."""
+    with engine.begin() as connection:
+        counts = IngestCounts()
+        bad = list(batch.bad)
+        good_contacts = _valid_contacts(batch.contacts, bad)
+        counts.contacts = _write_contacts(connection, source, good_contacts, now)
+        counts.events = _write_events(connection, source, batch.events)
+        counts.quarantined = quarantine(connection, source, batch.stream, bad, now)
+        if batch.cursor is not None:
+            upsert(
+                connection,
+                SyncCursor,
+                [{"source": source, "stream": batch.stream, "value": batch.cursor, "updated_at": now}],
+                key=["source", "stream"],
+                update=["value", "updated_at"],
+            )
+        return counts
+
+
+def quarantine(connection: Connection, source: str, stream: str, bad: Sequence[BadRecord], now: datetime) -> int:
+    if not bad:
+        return 0
+    connection.execute(
+        Quarantine.__table__.insert(),  # type: ignore[attr-defined]
+        [
+            {
+                "source": source,
+                "stream": stream,
+                "remote_id": record.remote_id,
+                "reason": record.reason,
+                "payload": jsonable(record.record),
+                "attempts": 1,
+                "created_at": now,
+                "resolved_at": None,
+            }
+            for record in bad
+        ],
+    )
+    return len(bad)
+
+
+def _valid_contacts(contacts: Sequence[ContactRecord], bad: list[BadRecord]) -> list[tuple[str, ContactRecord]]:
+    """Contacts with a usable email (last copy of each remote id wins); the rest become bad records."""
+    by_remote: dict[str, tuple[str, ContactRecord]] = {}
+    for contact in contacts:
+        email, reason = checked_email(contact.email)
+        if email is None:
+            bad.append(BadRecord(reason or "invalid email", record=contact, remote_id=contact.remote_id))
+            continue
+        by_remote[contact.remote_id] = (email, contact)
+    return list(by_remote.values())
+
+
+def _write_contacts(connection: Connection, source: str, contacts: list[tuple[str, ContactRecord]], now: datetime) -> int:
+    if not contacts:
+        return 0
+    emails = sorted({email for email, _ in contacts})
+    upsert(
+        connection,
+        Person,
+        [{"email": email, "created_at": now, "updated_at": now, "dirty": True} for email in emails],
+        key=["email"],
+        update=["updated_at", "dirty"],
+    )
+    person_ids: dict[str, int] = {}
+    for part in _chunks(emails):
+        person_ids.update(connection.execute(select(Person.email, Person.id).where(Person.email.in_(part))).tuples())
+    # An identity whose email changed leaves its old person: that person must be re-scored too.
+    remote_ids = [contact.remote_id for _, contact in contacts]
+    previous: set[int] = set()
+    for part in _chunks(remote_ids):
+        previous.update(
+            pid
+            for (pid,) in connection.execute(
+                select(Identity.person_id).where(Identity.source == source, Identity.remote_id.in_(part))
+            )
+            if pid is not None
+        )
+    stale = previous - set(person_ids.values())
+    for part in _chunks(sorted(stale)):
+        connection.execute(update(Person).where(Person.id.in_(part)).values(dirty=True, updated_at=now))
+    upsert(
+        connection,
+        Identity,
+        [
+            {
+                "source": source,
+                "platform": contact.platform.value,
+                "remote_id": contact.remote_id,
+                "email": email,
+                "person_id": person_ids[email],
+                "seen_at": now,
+            }
+            for email, contact in contacts
+        ],
+        key=["source", "remote_id"],
+        update=["platform", "email", "person_id", "seen_at"],
+    )
+    attribute_columns = [*ATTRIBUTE_FIELDS, "created_at", "updated_at", "raw"]
+    upsert(
+        connection,
+        Attributes,
+        [
+            {
+                "source": source,
+                "remote_id": contact.remote_id,
+                **{name: getattr(contact, name) for name in ATTRIBUTE_FIELDS},
+                "created_at": contact.created_at,
+                "updated_at": contact.updated_at,
+                "raw": jsonable(contact.raw),
+            }
+            for _, contact in contacts
+        ],
+        key=["source", "remote_id"],
+        update=attribute_columns,
+    )
+    return len(contacts)
+
+
+def event_row(source: str, event: EventRecord) -> dict[str, Any]:
+    properties = dict(event.properties)
+    url = properties.pop("url", None)
+    campaign = properties.pop("campaign", None)
+    machine = bool(properties.pop("machine", False))
+    return {
+        "source": source,
+        "platform": event.platform.value,
+        "source_id": event.source_id,
+        "type": event.type.value,
+        "occurred_at": event.occurred_at,
+        "remote_contact_id": event.remote_contact_id,
+        "url": url,
+        "campaign": None if campaign is None else str(campaign),
+        "machine": machine,
+        "properties": jsonable(properties),
+    }
+
+
+def _write_events(connection: Connection, source: str, events: Sequence[EventRecord]) -> int:
+    if not events:
+        return 0
+    upsert(connection, Event, [event_row(source, event) for event in events], key=["source", "source_id"])
+    contact_ids = sorted({event.remote_contact_id for event in events})
+    for part in _chunks(contact_ids):
+        people = select(Identity.person_id).where(Identity.source == source, Identity.remote_id.in_(part))
+        connection.execute(update(Person).where(Person.id.in_(people)).values(dirty=True))
+    return len(events)
