@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["EmulatorOptions", "PlatformEmulator", "RateRule", "json_response"]
 
 PRINCIPAL = "sandbox.principal"  # request key: who the request is from, set by authenticate()
+FAULT = "sandbox.fault"  # request key: the injected Fault (or None), for platform-specific fault kinds
 
 
 def json_response(

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from sandbox.clock import SandboxClock
 from sandbox.faults import Fault, FaultKind, FaultPlan, FaultSettings
-from sandbox.platform import EmulatorOptions, PlatformEmulator, json_response
+from sandbox.platform import FAULT, EmulatorOptions, PlatformEmulator, json_response
 from sandbox.ratelimit import ConcurrencyPolicy, LimitDecision
 from sandbox.stats import PlatformStats
 
@@ -111,6 +111,7 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def _serve(host: EmulatorHost, request: web.Request, handler: Handler) -> web.StreamResponse:
     emulator = host.emulator
     fault = host.faults.next_fault(request.path)
+    request[FAULT] = fault  # platform-specific kinds (bulk_import_limit) are acted on by the emulator
     if fault is not None:
         host.stats.count_fault(fault.kind.value)
         early = await _inject_before(host, request, fault)

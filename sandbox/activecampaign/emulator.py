@@ -1,17 +1,40 @@
 """ActiveCampaign emulator under /api/3 (facts: ../shared/docs/platforms/activecampaign.md, §12 checklist).
 
-Foundation scope: the Api-Token header, 5 requests per second with Retry-After, the error shapes and
-``/users/me`` (the token check peers use). Contacts, fields, tags, activities, deals and bulk import
-are added by the ActiveCampaign issue on top of this class.
+Routes (each module holds one concept):
+
+* ``routes_contacts``: ``GET/POST /contacts`` (limit ≤ 100, offset, ``filters[updated_after|…]``,
+  ``id_greater``/``id_less`` with ``orders[id]``, ``email``, ``tagid``, ``include=fieldValues``
+  side-loading, ``meta.total``), ``GET/PUT /contacts/{id}``, ``POST /contact/sync`` and the
+  contact's ``fieldValues``, ``contactTags``, ``trackingLogs`` and ``deals``;
+* ``routes_fields``: ``/fields``, ``/fieldRels``, ``/fieldValues``, ``/tags``, ``/contactTags``;
+* ``routes_engagement``: ``/activities`` and ``/deals``;
+* ``routes_import``: ``/import/bulk_import`` and ``/import/info``.
+
+Unknown query parameters are ignored, as the real API does (§11.2); ``extra={"ignore_params":
+[...]}`` makes it ignore supported ones too. 5 requests per second per account with
+``Retry-After`` on 429 (§8). What each world event becomes is in ``sandbox.activecampaign.events``.
+
+Options (``extra``): ``api_token``; ``timezone`` (the account's, default ``America/Chicago``);
+``ignore_params``; ``import_polls`` (status polls before a bulk import completes, default 1);
+``value_change_bumps_udate`` (default True, §11.6 unconfirmed).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from aiohttp import web
 
+from sandbox.activecampaign.common import parse_filter_time
+from sandbox.activecampaign.events import add_events, add_person, build_state
+from sandbox.activecampaign.routes_contacts import contact_routes
+from sandbox.activecampaign.routes_engagement import engagement_routes
+from sandbox.activecampaign.routes_fields import field_routes, tag_routes
+from sandbox.activecampaign.routes_import import import_routes
+from sandbox.activecampaign.shapes import Renderer, account_timezone
+from sandbox.activecampaign.state import AccountState, CustomField
 from sandbox.platform import PRINCIPAL, PlatformEmulator, RateRule, json_response
 from sandbox.ratelimit import LimitDecision, RollingWindowPolicy
 
@@ -28,11 +51,22 @@ class ActiveCampaignEmulator(PlatformEmulator):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.api_token: str = self.options.extra.get("api_token", SANDBOX_API_TOKEN)
+        extra = self.options.extra
+        self.api_token: str = extra.get("api_token", SANDBOX_API_TOKEN)
         self.per_second = RollingWindowPolicy("per_second", REQUESTS_PER_SECOND, 1.0)
+        self.tz = account_timezone(str(extra.get("timezone", "America/Chicago")))
+        self.ignored_params: frozenset[str] = frozenset(extra.get("ignore_params", ()))
+        self.import_polls = int(extra.get("import_polls", 1))
+        self.value_change_bumps_udate = bool(extra.get("value_change_bumps_udate", True))
+        self.random = random.Random(getattr(self.world, "seed", None) or 0)
+        self.render = Renderer(self.tz)
+        self.state = AccountState()
+        build_state(self.world, self.state)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/api/3/users/me", self.users_me)
+        for routes in (contact_routes, field_routes, tag_routes, engagement_routes, import_routes):
+            app.add_routes(routes(self))
 
     def authenticate(self, request: web.Request) -> web.StreamResponse | None:
         # activecampaign.md §1 and §12: header Api-Token; unauthenticated → 403 {"message": ...}.
@@ -54,9 +88,13 @@ class ActiveCampaignEmulator(PlatformEmulator):
 
     def error_response(self, request: web.Request, status: int, message: str) -> web.StreamResponse:
         # activecampaign.md §8, shape 2: {"errors":[{"status","title","detail"}]}.
-        return json_response({"errors": [{"status": status, "title": message, "detail": message}]}, status=status)
+        return json_response(
+            {"errors": [{"status": status, "title": message, "detail": message}]}, status=status
+        )
 
-    def decorate(self, request: web.Request, response: web.StreamResponse, decisions: Sequence[LimitDecision]) -> None:
+    def decorate(
+        self, request: web.Request, response: web.StreamResponse, decisions: Sequence[LimitDecision]
+    ) -> None:
         for decision in decisions:
             response.headers["RateLimit-Limit"] = str(decision.limit)
             response.headers["RateLimit-Remaining"] = str(decision.remaining)
@@ -69,11 +107,56 @@ class ActiveCampaignEmulator(PlatformEmulator):
                     "firstName": "Sandbox",
                     "lastName": "User",
                     "email": "sandbox@example.com",
-                    "id": "1",
+                    "phone": "",
+                    "signature": None,
                     "links": {},
+                    "id": "1",
                 }
             }
         )
+
+    # --- values ------------------------------------------------------------------------------
+
+    def stored_value(self, custom: CustomField, value: Any) -> str:
+        """How a value is stored: datetimes in the account's timezone (§1: converted on save)."""
+        text = "" if value is None else str(value)
+        if custom.type == "datetime" and text:
+            moment = parse_filter_time(text, self.tz)
+            if moment is not None:
+                return self.render.local(moment) or text
+        return text
+
+    # --- world -------------------------------------------------------------------------------
+
+    def apply_delta(self, delta: Any) -> None:
+        with self.state.lock:
+            for person in getattr(delta, "persons", ()) or ():
+                if any(str(p) == "activecampaign" for p in person.platforms):
+                    add_person(self.state, person)
+            for person in getattr(delta, "updated_persons", ()) or getattr(delta, "updated", ()) or ():
+                if any(str(p) == "activecampaign" for p in getattr(person, "platforms", ())):
+                    add_person(self.state, person)
+            add_events(self.state, getattr(delta, "events", ()) or (), self.world)
+
+    def inspect(self, email: str) -> dict[str, Any] | None:
+        with self.state.lock:
+            contact = self.state.find_contact(email)
+            if contact is None:
+                return None
+            fields = {self.state.fields[v.field].perstag: v.value for v in self.state.values_of(contact.id)}
+            tags = [self.state.tags[row.tag].tag for row in self.state.tags_of(contact.id)]
+            return {
+                "id": str(contact.id),
+                "email": contact.email,
+                "firstName": contact.first_name,
+                "lastName": contact.last_name,
+                "udate": self.render.local(contact.udate),
+                "fields": fields,
+                "tags": tags,
+                "activities": sum(1 for a in self.state.activities if a.contact == contact.id),
+                "trackingLogs": len(self.state.tracking_logs.get(contact.id, [])),
+                "deals": [self.render.deal(d) for d in self.state.deals.values() if d.contact == contact.id],
+            }
 
     def source_config(self, base_url: str) -> dict[str, Any]:
         return {

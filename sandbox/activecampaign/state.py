@@ -1,0 +1,258 @@
+"""What one ActiveCampaign account holds: contacts, custom fields and values, tags, activities,
+tracking logs, deals and bulk-import batches.
+
+Facts: ../shared/docs/platforms/activecampaign.md (cited as "§N"). Ids are integers here and
+strings on the wire (§1). Times are kept as aware UTC datetimes and rendered in the account's
+timezone (§1: ``cdate``/``udate`` carry the account's offset) by ``sandbox.activecampaign.shapes``.
+
+The state is shared by the server's event loop and the admin thread that applies world deltas, so
+every read and write goes through ``lock``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "AccountState",
+    "Activity",
+    "Contact",
+    "ContactTag",
+    "CustomField",
+    "Deal",
+    "FieldRel",
+    "FieldValue",
+    "ImportBatch",
+    "Tag",
+    "TrackingLog",
+]
+
+
+@dataclass
+class Contact:
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    cdate: datetime
+    udate: datetime
+    phone: str = ""
+    person_id: str | None = None
+
+
+@dataclass
+class CustomField:
+    id: int
+    title: str
+    type: str
+    perstag: str
+    cdate: datetime
+    udate: datetime
+    descript: str | None = None
+    defval: str | None = None
+    visible: bool = True
+    ordernum: int = 0
+
+
+@dataclass
+class FieldRel:
+    id: int
+    field: int
+    relid: int
+    cdate: datetime
+
+
+@dataclass
+class FieldValue:
+    id: int
+    contact: int
+    field: int
+    value: str
+    cdate: datetime
+    udate: datetime
+
+
+@dataclass
+class Tag:
+    id: int
+    tag: str
+    cdate: datetime
+    tag_type: str = "contact"
+    description: str = ""
+
+
+@dataclass
+class ContactTag:
+    id: int
+    contact: int
+    tag: int
+    cdate: datetime
+
+
+@dataclass
+class Activity:
+    """One row of ``GET /activities`` (§5). ``reference_*`` say what happened to what."""
+
+    id: int
+    contact: int
+    tstamp: datetime
+    reference_type: str
+    reference_id: int
+    reference_action: str
+    reference_model: str
+    json_data: dict[str, Any] | None = None
+
+
+@dataclass
+class TrackingLog:
+    """One event-tracking event (§5: ``type`` is the event name, ``value`` its eventdata)."""
+
+    id: int
+    contact: int
+    type: str
+    value: str
+    tstamp: datetime
+
+
+@dataclass
+class Deal:
+    id: int
+    contact: int
+    title: str
+    value_cents: int
+    status: int  # 0 open, 1 won, 2 lost
+    cdate: datetime
+    mdate: datetime
+    stage: int = 1
+    group: int = 1
+    currency: str = "usd"
+
+
+@dataclass
+class ImportBatch:
+    """A queued ``POST /import/bulk_import`` (§7): applied when processed, then ``completed``."""
+
+    id: str
+    contacts: list[dict[str, Any]]
+    queued_at: datetime
+    polls_left: int
+    status: str = "queued"
+    success: list[str] = field(default_factory=list)
+    failure: list[str] = field(default_factory=list)
+
+
+class AccountState:
+    """The account's records with the indexes the routes need."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.contacts: dict[int, Contact] = {}
+        self.contact_by_email: dict[str, int] = {}
+        self.contact_by_person: dict[str, int] = {}
+        self.fields: dict[int, CustomField] = {}
+        self.field_rels: dict[int, FieldRel] = {}
+        self.field_values: dict[int, FieldValue] = {}
+        self.value_by_key: dict[tuple[int, int], int] = {}  # (contact, field) -> fieldValue id
+        self.tags: dict[int, Tag] = {}
+        self.tag_by_name: dict[str, int] = {}  # lower-cased
+        self.contact_tags: dict[int, ContactTag] = {}
+        self.contact_tag_by_key: dict[tuple[int, int], int] = {}  # (contact, tag) -> contactTag id
+        self.activities: list[Activity] = []  # in insertion order; routes sort as asked
+        self.tracking_logs: dict[int, list[TrackingLog]] = {}  # by contact
+        self.deals: dict[int, Deal] = {}
+        self.deal_by_source: dict[str, int] = {}
+        self.campaign_ids: dict[str, int] = {}  # world campaign id -> AC campaign id
+        self.campaign_names: dict[int, str] = {}
+        self.batches: dict[str, ImportBatch] = {}
+        self._next: dict[str, int] = {}
+
+    def next_id(self, kind: str) -> int:
+        value = self._next.get(kind, 0) + 1
+        self._next[kind] = value
+        return value
+
+    # --- contacts ----------------------------------------------------------------------------
+
+    def find_contact(self, email: str) -> Contact | None:
+        contact_id = self.contact_by_email.get(email.strip().lower())
+        return self.contacts.get(contact_id) if contact_id is not None else None
+
+    def add_contact(self, contact: Contact) -> Contact:
+        self.contacts[contact.id] = contact
+        self.contact_by_email[contact.email.strip().lower()] = contact.id
+        if contact.person_id is not None:
+            self.contact_by_person[contact.person_id] = contact.id
+        return contact
+
+    def change_email(self, contact: Contact, email: str) -> None:
+        self.contact_by_email.pop(contact.email.strip().lower(), None)
+        contact.email = email
+        self.contact_by_email[email.strip().lower()] = contact.id
+
+    # --- custom fields -----------------------------------------------------------------------
+
+    def field_by_perstag(self, perstag: str) -> CustomField | None:
+        for custom in self.fields.values():
+            if custom.perstag.upper() == perstag.upper():
+                return custom
+        return None
+
+    def values_of(self, contact_id: int) -> list[FieldValue]:
+        return [
+            self.field_values[value_id]
+            for (owner, _), value_id in sorted(self.value_by_key.items())
+            if owner == contact_id
+        ]
+
+    def set_value(self, contact_id: int, field_id: int, value: str, now: datetime) -> tuple[FieldValue, bool]:
+        """Upsert one value; return it and whether it changed."""
+        existing_id = self.value_by_key.get((contact_id, field_id))
+        if existing_id is not None:
+            existing = self.field_values[existing_id]
+            if existing.value == value:
+                return existing, False
+            existing.value = value
+            existing.udate = now
+            return existing, True
+        created = FieldValue(self.next_id("fieldValue"), contact_id, field_id, value, now, now)
+        self.field_values[created.id] = created
+        self.value_by_key[(contact_id, field_id)] = created.id
+        return created, True
+
+    # --- tags --------------------------------------------------------------------------------
+
+    def tag_named(self, name: str) -> Tag | None:
+        tag_id = self.tag_by_name.get(name.strip().lower())
+        return self.tags.get(tag_id) if tag_id is not None else None
+
+    def ensure_tag(self, name: str, now: datetime) -> Tag:
+        existing = self.tag_named(name)
+        if existing is not None:
+            return existing
+        tag = Tag(self.next_id("tag"), name.strip(), now)
+        self.tags[tag.id] = tag
+        self.tag_by_name[tag.tag.lower()] = tag.id
+        return tag
+
+    def tag_contact(self, contact_id: int, tag_id: int, now: datetime) -> tuple[ContactTag, bool]:
+        existing_id = self.contact_tag_by_key.get((contact_id, tag_id))
+        if existing_id is not None:
+            return self.contact_tags[existing_id], False
+        row = ContactTag(self.next_id("contactTag"), contact_id, tag_id, now)
+        self.contact_tags[row.id] = row
+        self.contact_tag_by_key[(contact_id, tag_id)] = row.id
+        return row, True
+
+    def untag(self, contact_tag_id: int) -> ContactTag | None:
+        row = self.contact_tags.pop(contact_tag_id, None)
+        if row is not None:
+            self.contact_tag_by_key.pop((row.contact, row.tag), None)
+        return row
+
+    def tags_of(self, contact_id: int) -> list[ContactTag]:
+        return sorted(
+            (row for row in self.contact_tags.values() if row.contact == contact_id), key=lambda r: r.id
+        )
