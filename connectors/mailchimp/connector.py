@@ -1,29 +1,102 @@
 """The Mailchimp connector (Marketing API 3.0 through ``mailchimp-marketing`` 3.0.80).
 
-Facts: ../shared/docs/platforms/mailchimp.md (cited as "mailchimp.md §N" beside the code that
-depends on them).
+Every request is performed by the SDK (``sdk.SdkTransport``: a pooled ``requests.Session`` with
+timeouts) and driven by the shared core: the one page loop (``connectors.streams``), the one
+retry policy (``connectors.retry``) and a ``ConcurrencyLimiter`` of the configured concurrency
+(at most 10, mailchimp.md §9). Facts cited as "mailchimp.md §N".
+
+Streams:
+
+* ``members``: every member of every configured audience (all by default), incrementally with
+  ``since_last_changed`` sorted by ``last_changed`` ASC; cursor per audience.
+* ``email_activity``: opens, clicks and bounces per sent campaign (``/reports/{id}/email-activity``
+  with ``since``), opens flagged as machine from ``open-details``' ``is_proxy_open``; cursor per
+  campaign.
+* ``orders``: e-commerce orders as ``purchase`` events (no server-side time filter exists, so
+  the whole collection is read and filtered against the cursor).
+
+Incremental reads go back :data:`LOOKBACK` before the cursor and drop what was already delivered
+(the cursor keeps the keys seen inside that window), so a second pull with nothing changed
+brings nothing, whether Mailchimp's ``since`` filters are inclusive or not (UNCONFIRMED, §4.1).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.base import CheckResult, Connector, PullBatch, PushReport, ScoreUpdate, SourceSettings
-from connectors.errors import AuthError, ConfigError, ConnectorError, RateLimited, RetriableError
-from connectors.mailchimp.sdk import build_sdk_client, sdk_outcome
-from connectors.records import Platform
+from connectors.base import (
+    CheckResult,
+    Connector,
+    PullBatch,
+    PushFailure,
+    PushReport,
+    ScoreUpdate,
+    SourceSettings,
+)
+from connectors.errors import BadRecord, ConfigError, ConnectorError, FatalError, RateLimited
+from connectors.http import build_client, logging_hooks
+from connectors.mailchimp import streams as S
+from connectors.mailchimp.normalize import (
+    activity_events,
+    member_contact,
+    member_events,
+    order_event,
+    parse_time,
+    proxy_opens,
+    subscriber_hash,
+)
+from connectors.mailchimp.sdk import SdkTransport, build_sdk_client
+from connectors.mailchimp.writeback import (
+    MAX_MERGE_FIELDS,
+    FieldDef,
+    ValueRefused,
+    field_defs,
+    merge_value,
+    owned_tag,
+)
+from connectors.ratelimit import ConcurrencyLimiter
+from connectors.records import EventRecord, Platform
+from connectors.redaction import Redactor
+from connectors.retry import Action, ErrorRule, RetryPolicy, response_json
+from connectors.streams import iter_offset_pages_concurrently, iter_pages, iter_records
 
-__all__ = ["MailchimpConnector"]
+__all__ = ["LOOKBACK", "MailchimpConnector"]
 
 log = logging.getLogger("leadsync.connectors.mailchimp")
 
 API_KEY_SECRET = "api_key"
 # mailchimp.md §9: 10 simultaneous connections per user; never more.
 MAX_CONCURRENCY = 10
+# mailchimp.md §8.2: batch subscribe takes up to 500 members a request.
+BATCH_SIZE = 500
+LOOKBACK = timedelta(seconds=10)
+STREAMS = ("members", "email_activity", "orders")
+
+
+def _fmt(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def _bodiless(response: httpx.Response) -> bool:
+    return response_json(response) is None
+
+
+# mailchimp.md §9: "at exceptionally high volumes you may receive an HTTP 429 or 403 without a
+# JSON body": a bodiless 403 is the connection limit, not a permission problem.
+MAILCHIMP_RULES = (
+    ErrorRule(Action.RATE_LIMITED, status=403, when=_bodiless, error=RateLimited,
+              message="403 without a body: Mailchimp's connection limit (mailchimp.md §9)", name="bodiless 403"),
+)
 
 
 class MailchimpConnector(Connector):
@@ -44,6 +117,23 @@ class MailchimpConnector(Connector):
             max_connections=self.concurrency,
             timeout_s=settings.timeout_s,
         )
+        host = self.sdk.api_client.host.replace("server", self.sdk.api_client.server)
+        self.redactor = Redactor([api_key])
+        self.client = build_client(
+            base_url=host.rstrip("/") + "/",
+            auth=None,  # the SDK authenticates (Basic, username "user", §1)
+            timeout=settings.timeout_s,
+            max_connections=self.concurrency,
+            transport=transport or SdkTransport(self.sdk, prefix=urlsplit(host).path),
+            event_hooks=logging_hooks(log, self.redactor),
+        )
+        self.limiter = ConcurrencyLimiter(self.concurrency, name=f"mailchimp:{settings.name}")
+        self.policy = RetryPolicy(
+            source=settings.name, credential_env=self._key_variable(), redactor=self.redactor
+        ).with_rules(*MAILCHIMP_RULES)
+        self.fields = field_defs(settings.field_prefix)
+        self._field_lock = threading.Lock()
+        self._ready_lists: set[str] = set()
 
     def __repr__(self) -> str:
         return f"MailchimpConnector(source={self.settings.name!r})"
@@ -51,47 +141,342 @@ class MailchimpConnector(Connector):
     def _key_variable(self) -> str:
         return self.settings.secret_names.get(API_KEY_SECRET, "the api_key secret")
 
-    def _auth_error(self, status: int) -> AuthError:
-        return AuthError(
-            f"source {self.settings.name!r}: Mailchimp refused the API key (HTTP {status}); check the "
-            f"environment variable {self._key_variable()} and that its user may use the API",
-            source=self.settings.name,
-            status=status,
-        )
+    # --- requests ---------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+              json: dict[str, Any] | None = None) -> Any:
+        request = self.client.build_request(method, path, params=params, json=json)
+        return self.policy.send(self.client, request, limiter=self.limiter).body
+
+    def _list_ids(self) -> list[str]:
+        configured = list(self.settings.options.get("lists") or [])
+        if configured:
+            return configured
+        return [str(item["id"]) for item in iter_records(self.client, S.LISTS, retry_policy=self.policy,
+                                                          limiter=self.limiter)]
 
     # --- Connector --------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
-        # mailchimp.md §1: GET /ping is the health check; a bad key answers 401 "API Key Invalid".
-        result, failure = sdk_outcome(self.sdk.ping.get)
-        if failure is None:
-            return CheckResult(ok=True, detail=str((result or {}).get("health_status", "ok")))
-        if failure.status in (401, 403) and failure.body is not None:
-            raise self._auth_error(failure.status)
-        if failure.status is None:
-            raise RetriableError(
-                f"source {self.settings.name!r}: cannot reach Mailchimp: {type(failure.exception).__name__}",
-                source=self.settings.name,
-            )
-        if failure.status in (403, 429):  # mailchimp.md §9: bodiless 403/429 mean "too many connections"
-            raise RateLimited(f"source {self.settings.name!r}: Mailchimp is rate limiting", source=self.settings.name)
-        raise ConnectorError(
-            f"source {self.settings.name!r}: Mailchimp ping answered HTTP {failure.status}",
-            source=self.settings.name,
-            status=failure.status,
-        )
+        # mailchimp.md §1: GET /ping is the health check; a bad key answers 401 "API Key Invalid",
+        # raised by the retry policy as AuthError naming the source and the key's variable.
+        body = self._send("GET", "ping") or {}
+        return CheckResult(ok=True, detail=str(body.get("health_status", "ok")))
 
     def streams(self) -> Sequence[str]:
-        return ("members", "email_activity")
+        return STREAMS
 
     def pull(self, stream: str, cursor: Any, *, full: bool = False) -> Iterator[PullBatch]:
-        raise NotImplementedError("Mailchimp pull is being written (issue 4)")
+        state = {} if full or not isinstance(cursor, dict) else copy.deepcopy(cursor)
+        if stream == "members":
+            return self._pull_members(state)
+        if stream == "email_activity":
+            return self._pull_activity(state)
+        if stream == "orders":
+            return self._pull_orders(state)
+        raise ValueError(f"unknown Mailchimp stream {stream!r}; streams: {', '.join(STREAMS)}")
 
-    def ensure_fields(self) -> None:
-        raise NotImplementedError("Mailchimp write-back is being written (issue 4)")
+    # --- members ---
+
+    def _pull_members(self, state: dict[str, Any]) -> Iterator[PullBatch]:
+        lists_state: dict[str, Any] = state.setdefault("lists", {})
+        for list_id in self._list_ids():
+            part = lists_state.get(list_id) or {}
+            since = parse_time(part.get("since"))
+            seen: dict[str, str] = dict(part.get("seen") or {})
+            params = {"since_last_changed": _fmt(since - LOOKBACK)} if since else {}
+            newest = since
+            for page in iter_offset_pages_concurrently(
+                self.client, S.MEMBERS, retry_policy=self.policy, limiter=self.limiter,
+                concurrency=self.concurrency, params=params, path_params={"list_id": list_id},
+            ):
+                batch = PullBatch("members")
+                for member in page.records:
+                    key, changed = str(member.get("id")), str(member.get("last_changed"))
+                    if seen.get(key) == changed:
+                        continue  # delivered by an earlier page or run (lookback overlap)
+                    try:
+                        batch.contacts.append(member_contact(member, source=self.settings.name,
+                                                             field_prefix=self.settings.field_prefix))
+                        batch.events.extend(member_events(member, source=self.settings.name))
+                    except BadRecord as exc:
+                        batch.bad.append(exc)
+                        continue
+                    moment = parse_time(changed)
+                    seen[key] = changed
+                    if moment is not None and (newest is None or moment > newest):
+                        newest = moment
+                if newest is not None:
+                    floor = newest - LOOKBACK
+                    seen = {k: v for k, v in seen.items() if (parse_time(v) or newest) >= floor}
+                    lists_state[list_id] = {"since": _fmt(newest), "seen": seen}
+                batch.cursor = copy.deepcopy(state)
+                yield batch
+
+    # --- email activity ---
+
+    def _campaigns(self) -> list[dict[str, Any]]:
+        lists = set(self.settings.options.get("lists") or [])
+        found = list(iter_records(self.client, S.CAMPAIGNS, retry_policy=self.policy, limiter=self.limiter))
+        return [c for c in found if not lists or (c.get("recipients") or {}).get("list_id") in lists]
+
+    def _fetch_campaign(self, campaign: dict[str, Any], since: datetime) -> tuple[list[Any], set[tuple[str, str]]]:
+        """Every ``emails[]`` item after ``since``, and the proxy opens among them (one worker)."""
+        cid = str(campaign["id"])
+        params = {"since": _fmt(since)}
+        items: list[Any] = []
+        for page in iter_pages(self.client, S.EMAIL_ACTIVITY, retry_policy=self.policy, limiter=self.limiter,
+                               params=params, path_params={"campaign_id": cid}):
+            items.extend(page.records)
+        proxies: set[tuple[str, str]] = set()
+        if any(a.get("action") == "open" for item in items for a in item.get("activity") or []):
+            members = list(iter_records(self.client, S.OPEN_DETAILS, retry_policy=self.policy,
+                                        limiter=self.limiter, params=params, path_params={"campaign_id": cid}))
+            proxies = proxy_opens(members)
+        return items, proxies
+
+    def _pull_activity(self, state: dict[str, Any]) -> Iterator[PullBatch]:
+        parts: dict[str, Any] = state.setdefault("campaigns", {})
+        campaigns = self._campaigns()
+
+        def since_of(campaign: dict[str, Any]) -> datetime:
+            last = parse_time((parts.get(str(campaign["id"])) or {}).get("since"))
+            if last is not None:
+                return last - LOOKBACK
+            sent = parse_time(campaign.get("send_time"))
+            # Nothing can happen before the send: starting there skips recipients without activity.
+            return (sent - timedelta(seconds=1)) if sent else datetime(2000, 1, 1, tzinfo=UTC)
+
+        # Campaigns are fetched by a pool (each one's pages in order) and handed over in order, so
+        # small campaigns still keep up to `concurrency` requests in flight (§9).
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mc-activity") as pool:
+            pending: deque[tuple[dict[str, Any], Future[tuple[list[Any], set[tuple[str, str]]]]]] = deque()
+            queue = deque(campaigns)
+            while queue or pending:
+                while queue and len(pending) < 2 * self.concurrency:
+                    campaign = queue.popleft()
+                    pending.append((campaign, pool.submit(self._fetch_campaign, campaign, since_of(campaign))))
+                campaign, future = pending.popleft()
+                items, proxies = future.result()
+                yield self._activity_batch(state, parts, campaign, items, frozenset(proxies))
+
+    def _activity_batch(self, state: dict[str, Any], parts: dict[str, Any], campaign: dict[str, Any],
+                        items: list[Any], proxies: frozenset[tuple[str, str]]) -> PullBatch:
+        cid = str(campaign["id"])
+        part = parts.get(cid) or {}
+        seen: dict[str, str] = dict(part.get("seen") or {})
+        newest = parse_time(part.get("since"))
+        title = (campaign.get("settings") or {}).get("title")
+        batch = PullBatch("email_activity")
+        for item in items:
+            try:
+                events = activity_events(item, source=self.settings.name, campaign_title=title, proxy_opens=proxies)
+            except BadRecord as exc:
+                batch.bad.append(exc)
+                continue
+            for event in events:
+                if event.source_id in seen:
+                    continue
+                seen[event.source_id] = _fmt(event.occurred_at)
+                batch.events.append(event)
+                if newest is None or event.occurred_at > newest:
+                    newest = event.occurred_at
+        if newest is not None:
+            floor = newest - LOOKBACK
+            parts[cid] = {"since": _fmt(newest), "seen": {k: v for k, v in seen.items() if parse_time(v) >= floor}}
+        batch.cursor = copy.deepcopy(state)
+        return batch
+
+    # --- orders ---
+
+    def _pull_orders(self, state: dict[str, Any]) -> Iterator[PullBatch]:
+        stores = {str(s["id"]): str(s.get("list_id") or "") for s in iter_records(
+            self.client, S.STORES, retry_policy=self.policy, limiter=self.limiter)}
+        since = parse_time(state.get("since"))
+        seen: dict[str, str] = dict(state.get("seen") or {})
+        newest = since
+        pages = list(iter_offset_pages_concurrently(self.client, S.ORDERS, retry_policy=self.policy,
+                                                    limiter=self.limiter, concurrency=self.concurrency))
+        # Orders cannot be filtered by time on the server; the cursor moves once all are read.
+        for number, page in enumerate(pages, start=1):
+            batch = PullBatch("orders")
+            for order in page.records:
+                list_id = stores.get(str(order.get("store_id")), "")
+                try:
+                    event: EventRecord = order_event(order, source=self.settings.name, list_id=list_id)
+                except BadRecord as exc:
+                    batch.bad.append(exc)
+                    continue
+                if since is not None and event.occurred_at < since - LOOKBACK:
+                    continue
+                if event.source_id in seen:
+                    continue
+                seen[event.source_id] = _fmt(event.occurred_at)
+                batch.events.append(event)
+                if newest is None or event.occurred_at > newest:
+                    newest = event.occurred_at
+            if number == len(pages):
+                if newest is not None:
+                    floor = newest - LOOKBACK
+                    state = {"since": _fmt(newest), "seen": {k: v for k, v in seen.items() if parse_time(v) >= floor}}
+                batch.cursor = copy.deepcopy(state)
+            yield batch
+
+    # --- write-back -------------------------------------------------------------------------
+
+    def ensure_fields(self, list_ids: Sequence[str] | None = None) -> None:
+        """Create leadsync's merge fields on each audience on first use (mailchimp.md §5)."""
+        for list_id in list_ids if list_ids is not None else self._list_ids():
+            with self._field_lock:
+                if list_id in self._ready_lists:
+                    continue
+                self._ensure_list_fields(list_id)
+                self._ready_lists.add(list_id)
+
+    def _existing_fields(self, list_id: str) -> list[dict[str, Any]]:
+        return list(iter_records(self.client, S.MERGE_FIELDS, retry_policy=self.policy, limiter=self.limiter,
+                                 path_params={"list_id": list_id}))
+
+    def _ensure_list_fields(self, list_id: str) -> None:
+        existing = self._existing_fields(list_id)
+        by_name = {f.get("name"): f for f in existing}
+        by_tag = {f.get("tag"): f for f in existing}
+        missing: list[FieldDef] = []
+        for definition in self.fields.values():
+            found = by_name.get(definition.name)
+            if found is not None:
+                if found.get("tag") != definition.tag:  # created by hand with another tag: use it
+                    self.fields = {**self.fields, definition.logical: FieldDef(
+                        definition.logical, definition.name, str(found.get("tag")), definition.type)}
+                continue
+            clash = by_tag.get(definition.tag)
+            if clash is not None:
+                raise FatalError(
+                    f"{self.settings.name}: audience {list_id} already has a merge field tagged {definition.tag} "
+                    f"({clash.get('name')!r}) that leadsync does not own; rename it or change the field prefix",
+                    source=self.settings.name,
+                )
+            missing.append(definition)
+        if len(existing) + len(missing) > MAX_MERGE_FIELDS:
+            raise FatalError(
+                f"{self.settings.name}: audience {list_id} has {len(existing)} of its {MAX_MERGE_FIELDS} merge "
+                f"fields (mailchimp.md §5); leadsync needs {len(missing)} more "
+                f"({', '.join(d.name for d in missing)}). Delete unused audience fields and run again",
+                source=self.settings.name,
+            )
+        for definition in missing:
+            try:
+                self._send("POST", f"lists/{list_id}/merge-fields", json=definition.create_body())
+            except FatalError:
+                # A retried POST whose first attempt went through answers "already exists".
+                if definition.name not in {f.get("name") for f in self._existing_fields(list_id)}:
+                    raise
 
     def push(self, updates: Sequence[ScoreUpdate]) -> PushReport:
-        raise NotImplementedError("Mailchimp write-back is being written (issue 4)")
+        report = PushReport()
+        by_list: dict[str, list[tuple[ScoreUpdate, str]]] = {}
+        for update in updates:
+            list_id, sep, member_id = update.remote_id.partition(":")
+            if not sep or not list_id or not member_id:
+                report.failed.append(PushFailure(update.remote_id, "not a Mailchimp member id (<list_id>:<hash>)"))
+                continue
+            by_list.setdefault(list_id, []).append((update, member_id))
+        self.ensure_fields(list(by_list))
+
+        jobs: list[tuple[str, Any]] = []
+        for list_id, items in by_list.items():
+            rows: list[tuple[ScoreUpdate, dict[str, Any]]] = []
+            for update, _ in items:
+                try:
+                    values = {self.fields[k].tag: merge_value(self.fields[k], v)
+                              for k, v in update.fields.items() if k in self.fields}
+                except ValueRefused as exc:
+                    report.failed.append(PushFailure(update.remote_id, f"quarantined: {exc}"))
+                    continue
+                if values:
+                    rows.append((update, {"email_address": update.email, "merge_fields": values}))
+            for start in range(0, len(rows), BATCH_SIZE):
+                jobs.append(("batch", (list_id, rows[start:start + BATCH_SIZE])))
+            for update, member_id in items:
+                tags = self._tag_changes(update)
+                if tags:
+                    jobs.append(("tags", (list_id, member_id, update, tags)))
+
+        failed_ids = {f.remote_id for f in report.failed}
+        results: dict[str, str | None] = {}
+        lock = threading.Lock()
+
+        def run(job: tuple[str, Any]) -> None:
+            kind, args = job
+            outcome = self._write_batch(*args) if kind == "batch" else self._write_tags(*args)
+            with lock:
+                report.requests += 1
+                for remote_id, error in outcome.items():
+                    if error is not None or remote_id not in results:
+                        results[remote_id] = error if error is not None else results.get(remote_id)
+
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mc-push") as pool:
+            for future in [pool.submit(run, job) for job in jobs]:
+                future.result()
+        for update in updates:
+            if update.remote_id in failed_ids:
+                continue
+            error = results.get(update.remote_id)
+            if error is None and update.remote_id in results:
+                report.written.append(update.remote_id)
+            elif error is not None:
+                report.failed.append(PushFailure(update.remote_id, error, retriable=error.startswith("retriable")))
+            elif not update.fields and not update.tags_add and not update.tags_remove:
+                report.written.append(update.remote_id)  # nothing to write
+        return report
+
+    def _tag_changes(self, update: ScoreUpdate) -> list[dict[str, str]]:
+        prefix = self.settings.field_prefix
+        tags = [{"name": t, "status": "active"} for t in update.tags_add]
+        for name in update.tags_remove:
+            if owned_tag(name, prefix):
+                tags.append({"name": name, "status": "inactive"})
+            else:  # never remove a tag leadsync did not create
+                log.warning("%s: not removing tag %r: it does not start with %r", self.settings.name, name, prefix)
+        return tags
+
+    def _write_batch(self, list_id: str, rows: list[tuple[ScoreUpdate, dict[str, Any]]]) -> dict[str, str | None]:
+        # mailchimp.md §8.2: batch subscribe, update_existing. No "status": an existing member keeps
+        # theirs (whether omitting it does so is UNCONFIRMED, §8.2; sending one could resubscribe
+        # people who left), and an address that is not a member comes back as an error, not a signup.
+        body = {"members": [member for _, member in rows], "update_existing": True}
+        try:
+            answer = self._send("POST", f"lists/{list_id}", json=body) or {}
+        except ConnectorError as exc:
+            reason = f"{'retriable' if not isinstance(exc, FatalError) else 'failed'}: {exc}"
+            return {update.remote_id: reason for update, _ in rows}
+        by_email = {update.email.lower(): update.remote_id for update, _ in rows}
+        out: dict[str, str | None] = {}
+        for error in answer.get("errors") or []:
+            remote_id = by_email.get(str(error.get("email_address", "")).lower())
+            if remote_id is not None:
+                detail = error.get("field_message") or error.get("error") or error.get("error_code")
+                field = f" ({error.get('field')})" if error.get("field") else ""
+                out[remote_id] = f"Mailchimp refused{field}: {detail}"
+        for member in (answer.get("updated_members") or []) + (answer.get("new_members") or []):
+            remote_id = by_email.get(str(member.get("email_address", "")).lower())
+            if remote_id is not None and remote_id not in out:
+                out[remote_id] = None
+        for update, _ in rows:
+            out.setdefault(update.remote_id, "Mailchimp did not report this member as updated")
+        return out
+
+    def _write_tags(self, list_id: str, member_id: str, update: ScoreUpdate,
+                    tags: list[dict[str, str]]) -> dict[str, str | None]:
+        # mailchimp.md §6: only the named tags change; is_syncing keeps tag automations from firing;
+        # the answer is 204 with no body. The hash of the current address wins over a stale id.
+        key = subscriber_hash(update.email) if update.email else member_id
+        try:
+            self._send("POST", f"lists/{list_id}/members/{key}/tags", json={"tags": tags, "is_syncing": True})
+        except ConnectorError as exc:
+            return {update.remote_id: f"{'retriable' if not isinstance(exc, FatalError) else 'failed'}: {exc}"}
+        return {update.remote_id: None}
 
     def close(self) -> None:
+        self.client.close()
         self.sdk.api_client.close()

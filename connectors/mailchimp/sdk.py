@@ -16,16 +16,27 @@ ApiClient to every API object of a ``mailchimp_marketing.Client``.
 * ``ApiClientError(text=<requests exception>, status_code=None)`` for a transport failure;
 * a raw ``requests.Response`` for an HTTP error with an empty body (the bodiless 429/403 of §9),
   for 204s, and for a 2xx whose JSON does not parse (a truncated body).
+
+:class:`SdkTransport` is an ``httpx`` transport that performs every request by calling the SDK
+operation declared for it in :data:`OPERATIONS` (endpoints as data), and turns the outcome back
+into an ``httpx.Response``. So the shared core (the page loop, the one retry policy with its
+classification table, the concurrency limiter, the paginators) drives the SDK unchanged: a
+bodiless 429 from the SDK is an ``httpx.Response(429)`` with no body to that table, exactly as it
+would be from httpx.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
+import httpx
 import mailchimp_marketing
+import orjson
 import requests
 from mailchimp_marketing.api_client import ApiClient, ApiClientError
 from requests.adapters import HTTPAdapter
@@ -34,7 +45,10 @@ from connectors.errors import ConfigError
 
 __all__ = [
     "DEFAULT_HOST",
+    "OPERATIONS",
     "HttpOutcome",
+    "Operation",
+    "SdkTransport",
     "PooledApiClient",
     "build_sdk_client",
     "parse_error_body",
@@ -187,3 +201,115 @@ def sdk_outcome(call: Any, *args: Any, **kwargs: Any) -> tuple[Any, HttpOutcome 
 
 def _short(text: Any, limit: int = 300) -> str:
     return str(text)[:limit]
+
+
+# --- the httpx transport over the SDK ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One SDK operation: the HTTP shape it serves and the SDK method that performs it.
+
+    ``path`` uses Mailchimp's real placeholder names (the spec's are camelCased, mailchimp.md
+    source key [SPEC]); they are passed to the SDK positionally, in order, then the JSON body when
+    ``body`` is set, then the query as keyword arguments.
+    """
+
+    method: str
+    path: str
+    api: str
+    call: str
+    body: bool = False
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\\{[a-z_]+\\}", "([^/]+)", re.escape(self.path)) + "/?$")
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/ping", "ping", "get"),
+    Operation("GET", "/lists", "lists", "get_all_lists"),
+    Operation("GET", "/lists/{list_id}", "lists", "get_list"),
+    Operation("POST", "/lists/{list_id}", "lists", "batch_list_members", body=True),
+    Operation("GET", "/lists/{list_id}/members", "lists", "get_list_members_info"),
+    Operation("GET", "/lists/{list_id}/members/{subscriber_hash}", "lists", "get_list_member"),
+    Operation("PATCH", "/lists/{list_id}/members/{subscriber_hash}", "lists", "update_list_member", body=True),
+    Operation("PUT", "/lists/{list_id}/members/{subscriber_hash}", "lists", "set_list_member", body=True),
+    Operation("GET", "/lists/{list_id}/members/{subscriber_hash}/tags", "lists", "get_list_member_tags"),
+    Operation("POST", "/lists/{list_id}/members/{subscriber_hash}/tags", "lists", "update_list_member_tags", body=True),
+    Operation("GET", "/lists/{list_id}/members/{subscriber_hash}/activity-feed", "lists", "get_list_member_activity_feed"),
+    Operation("GET", "/lists/{list_id}/merge-fields", "lists", "get_list_merge_fields"),
+    Operation("POST", "/lists/{list_id}/merge-fields", "lists", "add_list_merge_field", body=True),
+    Operation("GET", "/campaigns", "campaigns", "list"),
+    Operation("GET", "/reports/{campaign_id}/email-activity", "reports", "get_email_activity_for_campaign"),
+    Operation("GET", "/reports/{campaign_id}/open-details", "reports", "get_campaign_open_details"),
+    Operation("GET", "/ecommerce/stores", "ecommerce", "stores"),
+    Operation("GET", "/ecommerce/orders", "ecommerce", "orders"),
+)
+
+# mailchimp.md §11: array query parameters must be Python lists, or the SDK splits the string
+# into characters; numbers must be ints (the SDK compares count with 1000).
+_LIST_PARAMS = frozenset({"fields", "exclude_fields", "activity_filters", "action", "interest_ids"})
+_INT_PARAMS = frozenset({"count", "offset"})
+
+
+class SdkTransport(httpx.BaseTransport):
+    """An httpx transport that sends each request through the ``mailchimp-marketing`` SDK.
+
+    ``prefix`` is the path the httpx client's ``base_url`` adds (``/3.0``); it is stripped before
+    the operation is looked up. Thread-safe as the SDK is (no ``set_config`` after building).
+    """
+
+    def __init__(self, client: mailchimp_marketing.Client, *, prefix: str = "/3.0",
+                 operations: tuple[Operation, ...] = OPERATIONS) -> None:
+        self.client = client
+        self.prefix = prefix.rstrip("/")
+        self._table = [(op, op.pattern) for op in operations]
+
+    def resolve(self, method: str, path: str) -> tuple[Callable[..., Any], Operation, list[str]]:
+        if self.prefix and path.startswith(self.prefix):
+            path = path[len(self.prefix):] or "/"
+        for op, pattern in self._table:
+            match = pattern.match(path) if op.method == method else None
+            if match:
+                fn = getattr(getattr(self.client, op.api), op.call)
+                return fn, op, [unquote(part) for part in match.groups()]
+        raise NotImplementedError(f"no mailchimp-marketing operation declared for {method} {path}")
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        fn, op, args = self.resolve(request.method, request.url.path)
+        query: dict[str, Any] = {}
+        for key, value in request.url.params.multi_items():
+            if key in _LIST_PARAMS:
+                query.setdefault(key, []).extend(v for v in value.split(",") if v)
+            elif key in _INT_PARAMS:
+                query[key] = int(value)
+            else:
+                query[key] = value
+        call_args: list[Any] = list(args)
+        if op.body:
+            call_args.append(orjson.loads(request.content) if request.content else {})
+        result, failure = sdk_outcome(fn, *call_args, **query)
+        if failure is None:
+            content = orjson.dumps(result) if result is not None else b""
+            status = 200 if result is not None else 204
+            headers = {"content-type": "application/json"} if result is not None else {}
+            return httpx.Response(status, headers=headers, content=content, request=request)
+        if failure.status is None:
+            raise _transport_error(failure.exception, request)
+        if failure.body is not None:
+            content = orjson.dumps(failure.body)
+            headers = {"content-type": "application/problem+json"}
+        else:
+            content = failure.text.encode() if failure.status < 400 else b""
+            headers = {k.lower(): v for k, v in failure.headers.items() if k.lower() in ("retry-after", "content-type")}
+        return httpx.Response(failure.status, headers=headers, content=content, request=request)
+
+
+def _transport_error(exc: BaseException | None, request: httpx.Request) -> httpx.TransportError:
+    name = type(exc).__name__ if exc is not None else "unknown error"
+    if isinstance(exc, requests.Timeout):
+        return httpx.ReadTimeout(f"mailchimp-marketing: {name}", request=request)
+    if isinstance(exc, requests.ConnectionError):
+        return httpx.ConnectError(f"mailchimp-marketing: {name}", request=request)
+    return httpx.RemoteProtocolError(f"mailchimp-marketing: {name}", request=request)

@@ -1,0 +1,270 @@
+"""Pure functions from Mailchimp payloads to normalised records (no I/O, no clock).
+
+A payload that cannot be normalised raises ``BadRecord`` with the reason; the connector puts it
+in ``PullBatch.bad`` and goes on. Facts cited as "mailchimp.md §N".
+
+Identity: a member is one identity per audience, ``remote_id = "<list_id>:<subscriber hash>"``.
+The hash is Mailchimp's own key for a member (md5 of the lowercased address, §4), so a member
+whose address changes gets a new id there too; the identity layer links persons by email.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.errors import BadRecord
+from connectors.records import ContactRecord, EventRecord, EventType, Platform, normalise_email
+
+__all__ = [
+    "activity_events",
+    "member_contact",
+    "member_events",
+    "member_remote_id",
+    "order_event",
+    "parse_time",
+    "proxy_opens",
+    "subscriber_hash",
+]
+
+P = Platform.MAILCHIMP
+# The merge tags the contact attributes are read from; the audience decides which exist (§5:
+# only FNAME, LNAME, ADDRESS, PHONE are defaults, and they are editable).
+NAME_TAGS = ("FNAME", "LNAME")
+ATTRIBUTE_TAGS = {
+    "job_title": ("JOBTITLE", "TITLE", "JOB"),
+    "company": ("COMPANY", "ORG", "MMERGE3"),
+    "industry": ("INDUSTRY",),
+    "seniority": ("SENIORITY",),
+    "company_size": ("EMPLOYEES", "COMPSIZE", "SIZE"),
+}
+ACTIONS = {"open": EventType.EMAIL_OPEN, "click": EventType.EMAIL_CLICK, "bounce": EventType.EMAIL_BOUNCE}
+
+
+def subscriber_hash(email: str) -> str:
+    """mailchimp.md §4: md5 of the lowercased address."""
+    return hashlib.md5(email.lower().encode()).hexdigest()  # noqa: S324 - Mailchimp's own scheme
+
+
+def member_remote_id(list_id: str, member_id: str) -> str:
+    return f"{list_id}:{member_id}"
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A Mailchimp time (``2021-03-02T19:04:19+00:00``) in UTC; ``""`` (unset, §4.2) is None."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not a time: {value!r}")
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _first(merge: Mapping[str, Any], tags: tuple[str, ...]) -> Any:
+    for tag in tags:
+        value = merge.get(tag)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _size(value: Any) -> int | None:
+    # §4.2: an empty number field is "", a set one a JSON number.
+    if value in (None, "") or isinstance(value, bool):
+        return None
+    try:
+        size = int(float(value))
+    except (TypeError, ValueError):
+        return None
+    return size if size >= 0 else None
+
+
+def member_contact(member: Mapping[str, Any], *, source: str, field_prefix: str = "leadsync_") -> ContactRecord:
+    """One list member as a ``ContactRecord``. Raises BadRecord when it has no id or address."""
+    member_id, list_id = member.get("id"), member.get("list_id")
+    email = normalise_email(member.get("email_address") if isinstance(member.get("email_address"), str) else None)
+    if not member_id or not list_id:
+        raise BadRecord("member without id or list_id", record=dict(member))
+    remote_id = member_remote_id(str(list_id), str(member_id))
+    if email is None or "@" not in email:
+        raise BadRecord("member without a usable email_address", record=dict(member), remote_id=remote_id)
+    try:
+        updated = parse_time(member.get("last_changed"))
+        created = parse_time(member.get("timestamp_signup")) or parse_time(member.get("timestamp_opt"))
+    except ValueError as exc:
+        raise BadRecord(f"member has an unreadable time: {exc}", record=dict(member), remote_id=remote_id) from None
+    if updated is None:
+        raise BadRecord("member without last_changed", record=dict(member), remote_id=remote_id)
+    merge = member.get("merge_fields") if isinstance(member.get("merge_fields"), Mapping) else {}
+    location = member.get("location") if isinstance(member.get("location"), Mapping) else {}
+    address = merge.get("ADDRESS") if isinstance(merge.get("ADDRESS"), Mapping) else {}
+    country = _text(location.get("country_code")) or _text(address.get("country"))
+    raw = {
+        "list_id": list_id,
+        "status": member.get("status"),
+        "member_rating": member.get("member_rating"),
+        "vip": member.get("vip"),
+        "stats": member.get("stats"),
+        "tags": [t.get("name") for t in member.get("tags") or [] if isinstance(t, Mapping)],
+        "source": member.get("source"),
+        "contact_id": member.get("contact_id"),
+        "merge_fields": {k: v for k, v in merge.items() if not str(k).startswith(_tag_prefix(field_prefix))},
+    }
+    return ContactRecord(
+        source=source,
+        platform=P,
+        remote_id=remote_id,
+        email=email,
+        first_name=_text(merge.get("FNAME")),
+        last_name=_text(merge.get("LNAME")),
+        job_title=_text(_first(merge, ATTRIBUTE_TAGS["job_title"])),
+        seniority=_text(_first(merge, ATTRIBUTE_TAGS["seniority"])),
+        company=_text(_first(merge, ATTRIBUTE_TAGS["company"])),
+        industry=_text(_first(merge, ATTRIBUTE_TAGS["industry"])),
+        company_size=_size(_first(merge, ATTRIBUTE_TAGS["company_size"])),
+        country=country.upper() if country else None,
+        lifecycle_stage=None,  # Mailchimp has no lifecycle stage; leadsync's own is a tag
+        created_at=created,
+        updated_at=updated,
+        raw=raw,
+    )
+
+
+def _tag_prefix(field_prefix: str) -> str:
+    from connectors.mailchimp.writeback import tag_stem  # local: writeback imports this module
+
+    return tag_stem(field_prefix)
+
+
+def member_events(member: Mapping[str, Any], *, source: str) -> list[EventRecord]:
+    """Events a member's state implies: an unsubscribe (reason ``abuse`` = a spam report).
+
+    Mailchimp keeps one status per member; its time is ``last_changed`` (the status write). The
+    source id has no time in it, so a later write to the member does not count it twice.
+    """
+    if member.get("status") != "unsubscribed":
+        return []
+    list_id, member_id = str(member.get("list_id")), str(member.get("id"))
+    at = parse_time(member.get("last_changed"))
+    if at is None:
+        return []
+    abuse = str(member.get("unsubscribe_reason") or "").lower() == "abuse"
+    kind = EventType.EMAIL_SPAM_REPORT if abuse else EventType.EMAIL_UNSUBSCRIBE
+    return [
+        EventRecord(
+            source=source,
+            platform=P,
+            source_id=f"{kind.value}:{list_id}:{member_id}",
+            type=kind,
+            occurred_at=at,
+            remote_contact_id=member_remote_id(list_id, member_id),
+            email=normalise_email(member.get("email_address")),
+            properties={"reason": member.get("unsubscribe_reason") or None},
+        )
+    ]
+
+
+def activity_events(
+    item: Mapping[str, Any],
+    *,
+    source: str,
+    campaign_title: str | None = None,
+    proxy_opens: frozenset[tuple[str, str]] = frozenset(),
+) -> list[EventRecord]:
+    """One ``emails[]`` item of ``/reports/{id}/email-activity`` as events (§7).
+
+    ``proxy_opens`` holds ``(email_id, timestamp)`` of opens that ``open-details`` marks
+    ``is_proxy_open`` (Apple Mail Privacy Protection and the like): those get ``machine=True``.
+    Raises BadRecord for an item without ids, or with an activity it cannot read.
+    """
+    campaign_id, list_id, email_id = item.get("campaign_id"), item.get("list_id"), item.get("email_id")
+    if not campaign_id or not list_id or not email_id:
+        raise BadRecord("email activity without campaign_id, list_id or email_id", record=dict(item))
+    remote = member_remote_id(str(list_id), str(email_id))
+    email = normalise_email(item.get("email_address") if isinstance(item.get("email_address"), str) else None)
+    events: list[EventRecord] = []
+    for activity in item.get("activity") or []:
+        action = activity.get("action") if isinstance(activity, Mapping) else None
+        kind = ACTIONS.get(str(action))
+        if kind is None:
+            continue  # an action leadsync does not score
+        stamp = activity.get("timestamp")
+        try:
+            at = parse_time(stamp)
+        except ValueError:
+            at = None
+        if at is None:
+            raise BadRecord(f"email activity {action!r} without a readable timestamp", record=dict(item),
+                            remote_id=remote)
+        props: dict[str, Any] = {"campaign": str(campaign_id), "campaign_title": campaign_title}
+        if kind is EventType.EMAIL_CLICK:
+            props["url"] = activity.get("url") or None
+        if kind is EventType.EMAIL_BOUNCE:
+            props["bounce"] = activity.get("type") or None
+        if kind is EventType.EMAIL_OPEN:
+            props["machine"] = (str(email_id), str(stamp)) in proxy_opens
+        extra = f":{activity.get('url')}" if kind is EventType.EMAIL_CLICK else ""
+        events.append(
+            EventRecord(
+                source=source,
+                platform=P,
+                source_id=f"{campaign_id}:{email_id}:{action}:{stamp}{extra}",
+                type=kind,
+                occurred_at=at,
+                remote_contact_id=remote,
+                email=email,
+                properties=props,
+            )
+        )
+    return events
+
+
+def proxy_opens(members: list[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    """``(email_id, timestamp)`` of the opens ``open-details`` marks ``is_proxy_open`` (§7)."""
+    found: set[tuple[str, str]] = set()
+    for member in members:
+        for opened in member.get("opens") or []:
+            if isinstance(opened, Mapping) and opened.get("is_proxy_open"):
+                found.add((str(member.get("email_id")), str(opened.get("timestamp"))))
+    return found
+
+
+def order_event(order: Mapping[str, Any], *, source: str, list_id: str) -> EventRecord:
+    """An e-commerce order as a ``purchase`` of the member of the store's audience."""
+    order_id = order.get("id")
+    customer = order.get("customer") if isinstance(order.get("customer"), Mapping) else {}
+    email = normalise_email(customer.get("email_address") if isinstance(customer.get("email_address"), str) else None)
+    if not order_id or email is None:
+        raise BadRecord("order without id or customer email_address", record=dict(order))
+    try:
+        at = parse_time(order.get("processed_at_foreign")) or parse_time(order.get("updated_at_foreign"))
+    except ValueError:
+        at = None
+    if at is None:
+        raise BadRecord("order without processed_at_foreign", record=dict(order), remote_id=str(order_id))
+    return EventRecord(
+        source=source,
+        platform=P,
+        source_id=f"order:{order.get('store_id')}:{order_id}",
+        type=EventType.PURCHASE,
+        occurred_at=at,
+        remote_contact_id=member_remote_id(list_id, subscriber_hash(email)),
+        email=email,
+        properties={
+            "amount": order.get("order_total"),
+            "currency": order.get("currency_code"),
+            "order_id": str(order_id),
+            "campaign": order.get("campaign_id") or None,
+        },
+    )
