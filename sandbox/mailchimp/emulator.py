@@ -25,7 +25,7 @@ from aiohttp import web
 from sandbox.mailchimp.routes import ecommerce, lists, members, merge_fields, reports
 from sandbox.mailchimp.shapes import fmt_time, subscriber_hash
 from sandbox.mailchimp.state import MailchimpState
-from sandbox.mailchimp.worldmap import apply_world, build_state
+from sandbox.mailchimp.worldmap import apply_changes, apply_world, build_state
 from sandbox.platform import PRINCIPAL, PlatformEmulator, RateRule, json_response
 from sandbox.ratelimit import ConcurrencyPolicy, LimitDecision
 
@@ -167,8 +167,7 @@ class MailchimpEmulator(PlatformEmulator):
                 campaigns=list(getattr(delta, "campaigns", []) or []),
                 events=list(getattr(delta, "events", []) or []),
             )
-            for person in getattr(delta, "updated", []) or []:  # persons whose attributes changed
-                apply_world(self.state, persons=[person], campaigns=[], events=[])
+            apply_changes(self.state, self.world, list(getattr(delta, "changes", []) or []))
 
     def inspect(self, email: str) -> dict[str, Any] | None:
         key = subscriber_hash(email)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from sandbox.world import World
     from sandbox.world.model import Campaign, Event, Person
 
-__all__ = ["STORE_ID", "apply_world", "build_state"]
+__all__ = ["STORE_ID", "apply_changes", "apply_world", "build_state"]
 
 STORE_ID = "sandbox-store"
 SECOND_AUDIENCE_SHARE = 5  # one person in five is also on the second audience
@@ -239,3 +239,34 @@ def _apply_event(state: MailchimpState, event: Event, main: Audience) -> None:
 def _ip(event: Event) -> str:
     n = int(short_id(event.id, 4), 16)
     return f"203.0.113.{n % 254 + 1}"
+
+
+_CHANGED_TAGS = {"job_title": "JOBTITLE", "seniority": "SENIORITY", "company_size": "EMPLOYEES"}
+
+
+def apply_changes(state: MailchimpState, world: Any, changes: Iterable[Any]) -> None:
+    """Record changes of existing persons (a promotion, a new address): a write, so
+    ``last_changed`` moves. A new address re-keys the member (the hash is of the address, §4)."""
+    for change in sorted(changes, key=lambda c: c.at):
+        old_key = state.person_hashes.get(change.person)
+        if old_key is None:
+            continue
+        for audience in state.audiences.values():
+            member = audience.members.get(old_key)
+            if member is None:
+                continue
+            if change.field == "email":
+                person = world.person(change.person) if hasattr(world, "person") else None
+                email = person_email(person) if person is not None else str(change.value)
+                audience.members.pop(old_key, None)
+                member.email = email
+                audience.members[member.id] = member
+            elif change.field in _CHANGED_TAGS:
+                value = change.value if change.value is not None else ""
+                member.merge_fields[_CHANGED_TAGS[change.field]] = value
+            member.last_changed = max(member.last_changed, change.at)
+        if change.field == "email":
+            person = world.person(change.person) if hasattr(world, "person") else None
+            state.person_hashes[change.person] = subscriber_hash(
+                person_email(person) if person is not None else str(change.value)
+            )
