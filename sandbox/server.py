@@ -49,6 +49,8 @@ class EmulatorHost:
     stats: PlatformStats = field(default_factory=PlatformStats)
     faults: FaultPlan = field(default_factory=FaultPlan)
     latency_s: float = 0.0
+    # ids of the open connections that have carried an API request (forgotten when they close)
+    api_connections: set[int] = field(default_factory=set)
 
     @property
     def name(self) -> str:
@@ -95,7 +97,11 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
     if request.path.startswith(ADMIN_PREFIX):
         return await handler(request)
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
-    host.stats.request_started(f"{request.method} {route}", write=_is_write(request.method))
+    connection = id(request.protocol)
+    new_connection = connection not in host.api_connections
+    if new_connection:
+        host.api_connections.add(connection)
+    host.stats.request_started(f"{request.method} {route}", write=_is_write(request.method), new_connection=new_connection)
     status = 0
     try:
         response = await _serve(host, request, handler)
@@ -325,7 +331,7 @@ class SandboxServer:
         for host in self.state.hosts.values():
             runner = web.AppRunner(build_app(self.state, host), access_log=None, handle_signals=False)
             await runner.setup()
-            _count_connections(runner, host.stats)
+            _count_connections(runner, host)
             site = web.TCPSite(runner, self.host, host.port, backlog=1024, reuse_address=True)
             await site.start()
             if host.port == 0:  # learn the port the OS picked
@@ -385,18 +391,19 @@ class SandboxServer:
         self.stop()
 
 
-def _count_connections(runner: web.AppRunner, stats: PlatformStats) -> None:
+def _count_connections(runner: web.AppRunner, host: EmulatorHost) -> None:
     """Count TCP connections by wrapping the aiohttp server's connection hooks."""
     server = runner.server
     assert server is not None
     made, lost = server.connection_made, server.connection_lost
 
     def connection_made(handler: Any, transport: Any) -> None:
-        stats.connection_opened()
+        host.stats.connection_opened()
         made(handler, transport)
 
     def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
-        stats.connection_closed()
+        host.stats.connection_closed()
+        host.api_connections.discard(id(handler))
         lost(handler, exc)
 
     server.connection_made = connection_made  # type: ignore[method-assign]

@@ -14,8 +14,9 @@ __all__ = ["PlatformStats"]
 class PlatformStats:
     """Requests, TCP connections and refusals seen by one platform emulator.
 
-    ``connections_opened`` counts TCP connections accepted; ``connections_peak`` is the most that
-    were open at once. ``rate_limited`` counts 429s sent by the rate limiter, ``faults_injected``
+    ``connections_opened`` counts TCP connections that carried at least one API request (admin-only
+    connections, such as the one reading these stats, are left out); ``connections_peak`` is the
+    most connections open at once. ``rate_limited`` counts 429s sent by the rate limiter, ``faults_injected``
     counts injected faults by kind (an injected 429 is counted there, not in ``rate_limited``).
     ``write_requests`` counts requests with a method other than GET/HEAD to the platform API.
     """
@@ -35,7 +36,6 @@ class PlatformStats:
 
     def connection_opened(self) -> None:
         with self._lock:
-            self.connections_opened += 1
             self.connections_open += 1
             self.connections_peak = max(self.connections_peak, self.connections_open)
 
@@ -43,8 +43,9 @@ class PlatformStats:
         with self._lock:
             self.connections_open = max(0, self.connections_open - 1)
 
-    def request_started(self, route: str, *, write: bool) -> None:
+    def request_started(self, route: str, *, write: bool, new_connection: bool = False) -> None:
         with self._lock:
+            self.connections_opened += int(new_connection)
             self.requests += 1
             self.write_requests += int(write)
             self.in_flight += 1

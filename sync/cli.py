@@ -226,7 +226,7 @@ def sandbox_world(
         world = generate_world(contacts, seed)
         world.write(out_file)
     out.print(
-        f"Wrote {out_file}: {len(world.persons)} persons, {len(world.events)} events, "
+        f"Wrote {out_file}: {len(world.persons)} persons, {world.event_count} events, "
         f"{len(world.campaigns)} campaigns (seed {seed})."
     )
 

@@ -59,7 +59,7 @@ def ingest_batch(engine: Engine, batch: PullBatch, *, source: str, now: datetime
         bad = list(batch.bad)
         good_contacts = _valid_contacts(batch.contacts, bad)
         counts.contacts = _write_contacts(connection, source, good_contacts, now)
-        counts.events = _write_events(connection, source, batch.events)
+        counts.events = _write_events(connection, source, batch.events, now)
         counts.quarantined = quarantine(connection, source, batch.stream, bad, now)
         if batch.cursor is not None:
             upsert(
@@ -191,12 +191,12 @@ def event_row(source: str, event: EventRecord) -> dict[str, Any]:
     }
 
 
-def _write_events(connection: Connection, source: str, events: Sequence[EventRecord]) -> int:
+def _write_events(connection: Connection, source: str, events: Sequence[EventRecord], now: datetime) -> int:
     if not events:
         return 0
     upsert(connection, Event, [event_row(source, event) for event in events], key=["source", "source_id"])
     contact_ids = sorted({event.remote_contact_id for event in events})
     for part in _chunks(contact_ids):
         people = select(Identity.person_id).where(Identity.source == source, Identity.remote_id.in_(part))
-        connection.execute(update(Person).where(Person.id.in_(people)).values(dirty=True))
+        connection.execute(update(Person).where(Person.id.in_(people)).values(dirty=True, updated_at=now))
     return len(events)
