@@ -426,8 +426,8 @@ class MailchimpConnector(Connector):
                 report.written.append(update.remote_id)
             elif error is not None:
                 report.failed.append(PushFailure(update.remote_id, error, retriable=error.startswith("retriable")))
-            elif not update.fields and not update.tags_add and not update.tags_remove:
-                report.written.append(update.remote_id)  # nothing to write
+            elif update.remote_id not in results:
+                report.written.append(update.remote_id)  # nothing leadsync may write was left
         return report
 
     def _tag_changes(self, update: ScoreUpdate) -> list[dict[str, str]]:
