@@ -202,9 +202,7 @@ def routes(api: Api) -> list[web.RouteDef]:
         else:
             state.automation_tag_writes += 1
         # §6, §14.6: 204 with no body and no Content-Type.
-        response = web.Response(status=204)
-        response.content_type = None  # type: ignore[assignment]
-        return response
+        return web.Response(status=204)
 
     def activity_feed(request: web.Request, _: bytes) -> web.Response:
         audience = audience_or_404(api, request.match_info["list_id"])
