@@ -21,17 +21,32 @@ from scoring.compiled import AffinityMatcher, CompiledModel
 __all__ = ["attribute_value", "match_rules", "rule_matches"]
 
 
-def attribute_value(profile: Profile, attribute: str) -> str | int | None:
-    """The attribute a rule reads; ``email_domain`` is the part after the last ``@``, lowercased."""
-    if attribute == "email_domain":
-        email = profile.email or ""
-        domain = email.rpartition("@")[2].strip().lower()
-        return domain or None
-    value = getattr(profile, attribute)
+def _domain(email: str | None) -> str | None:
+    domain = (email or "").rpartition("@")[2].strip().lower()
+    return domain or None
+
+
+def _clean(value: str | int | None) -> str | int | None:
     if isinstance(value, str):
         value = value.strip()
         return value or None
     return value
+
+
+def attribute_value(profile: Profile, attribute: str) -> str | int | None:
+    """The attribute a rule reads; ``email_domain`` is the part after the last ``@``, lowercased."""
+    if attribute == "email_domain":
+        return _domain(profile.email)
+    return _clean(getattr(profile, attribute))
+
+
+def _attribute_column(profiles: Sequence[Profile], attribute: str) -> list[str | int | None]:
+    if attribute == "email_domain":
+        return [_domain(p.email) for p in profiles]
+    raw = [getattr(p, attribute) for p in profiles]
+    # clean each distinct value once
+    cleaned = {v: _clean(v) for v in set(raw)}
+    return [cleaned[v] for v in raw]
 
 
 class _Column:
@@ -70,7 +85,7 @@ def match_rules(profiles: Sequence[Profile], compiled: CompiledModel) -> np.ndar
     if not rules or not n:
         return matched
     columns = {
-        attribute: _Column([attribute_value(p, attribute) for p in profiles], attribute == "company_size")
+        attribute: _Column(_attribute_column(profiles, attribute), attribute == "company_size")
         for attribute in {r.attribute for r in rules}
     }
     taken: dict[int, np.ndarray] = {}

@@ -26,6 +26,7 @@ import numpy as np
 from connectors.records import EventType
 from scoring.columns import EVENT_TYPES, HARD_BOUNCE, EventColumns
 from scoring.compiled import CompiledModel
+from scoring.ordering import group_time_order
 
 __all__ = ["EngagementParts", "KeptEvents", "aggregate", "assign_channels", "engagement_curve", "keep_events"]
 
@@ -60,13 +61,13 @@ class KeptEvents:
 
 
 def keep_events(
-    events: EventColumns, channel: np.ndarray, machine: np.ndarray, n_persons: int, now: float
+    events: EventColumns, channel: np.ndarray, machine: np.ndarray, n_persons: int, n_channels: int, now: float
 ) -> KeptEvents:
     due = events.at <= now
     keep = due & ~machine
     filtered = np.bincount(events.person[due & machine], minlength=n_persons)
     person, chan, at = events.person[keep], channel[keep], events.at[keep]
-    order = np.lexsort((at, chan, person))
+    order = group_time_order(person * n_channels + chan, at)
     person, chan, at = person[order], chan[order], at[order]
     m = len(person)
     if m:
@@ -127,7 +128,7 @@ def aggregate(kept: KeptEvents, compiled: CompiledModel, n_persons: int, now: fl
     points.flat[flat] = g_points
     counted.flat[flat] = np.add.reduceat(counts.astype(np.int64), start)
     n_kept.flat[flat] = end - start + 1
-    last_seen.flat[flat] = at[end]
+    last_seen.flat[flat] = np.maximum.reduceat(at, start)
     return EngagementParts(points, counted, n_kept, last_seen)
 
 

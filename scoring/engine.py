@@ -26,7 +26,7 @@ from scoring.apportion import apportion
 from scoring.columns import EventColumns
 from scoring.compiled import CompiledModel, compile_model
 from scoring.engagement import EngagementParts, aggregate, assign_channels, engagement_curve, keep_events
-from scoring.explain import Contribution, SentenceItem, build_sentence, reason_json
+from scoring.explain import Contribution, build_sentence, item_text, reason_json
 from scoring.grade import band, grade_name, parse_grade
 from scoring.lifecycle import disqualifications, lifecycle_level
 from scoring.machine import machine_mask
@@ -134,7 +134,7 @@ def score_many(
 
     channel = assign_channels(events, compiled)
     machine = machine_mask(events, model.machine)
-    kept = keep_events(events, channel, machine, n, now_ts)
+    kept = keep_events(events, channel, machine, n, compiled.n_channels, now_ts)
     parts = aggregate(kept, compiled, n, now_ts)
     stage = buying_stage(kept, compiled, n, now_ts)
 
@@ -233,6 +233,7 @@ def _importance(shares: np.ndarray, raw: np.ndarray, present: np.ndarray) -> np.
 _DAYS: dict[int, str] = {}
 
 
+
 def _day(ts: float) -> str:
     day = int(ts // 86_400)
     text = _DAYS.get(day)
@@ -306,43 +307,64 @@ class BatchResult:
 
     def sentence(self, i: int) -> str:
         """The short reason of person ``i`` (≤ 255 characters)."""
+        return self.sentences([i])[0]
+
+    def sentences(self, rows: Sequence[int] | np.ndarray | None = None) -> list[str]:
+        """The short reasons of ``rows`` (default: everyone), built from whole columns at once."""
+        index = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
         eng_order, aff_order = self._order()
         top = self.compiled.model.explain.top
         parts = self._parts
-        labels = self.compiled.channel_labels
-        eng_items = []
-        for c in eng_order[i, :top]:
-            share = int(self._eng_shares[i, c])
-            if not self._eng_present[i, c] or share == 0:
-                break
-            eng_items.append(
-                SentenceItem(labels[c], share, int(parts.counted[i, c]), _day(parts.last_seen[i, c]))
-            )
-        rules = self.compiled.affinity
-        aff_items = []
-        for j in aff_order[i, :top]:
-            share = int(self._aff_shares[i, j])
-            if not self._aff_present[i, j] or share == 0:
-                break
-            aff_items.append(SentenceItem(rules[j].label if j < len(rules) else "base", share))
-        names, _ = self._held(i)
-        held = None
-        if names:
-            labels_dq = ", ".join(dq.label for dq in self.compiled.disqualifiers if dq.name in names)
-            held = f"Disqualified: {labels_dq}."
-        return build_sentence(
-            grade=self.grade(i),
-            lifecycle=self.lifecycle_name(i),
-            stage=self.stage_name(i),
-            affinity=int(self.affinity[i]),
-            engagement=int(self.engagement[i]),
-            engagement_items=eng_items,
-            affinity_items=aff_items,
-            held=held,
-        )
 
-    def sentences(self) -> list[str]:
-        return [self.sentence(i) for i in range(len(self))]
+        def pick(order: np.ndarray, *matrices: np.ndarray) -> list[list]:
+            cols = order[index, :top]
+            return [cols.tolist()] + [np.take_along_axis(m[index], cols, axis=1).tolist() for m in matrices]
+
+        e_col, e_share, e_present, e_count, e_last = pick(
+            eng_order, self._eng_shares, self._eng_present, parts.counted, parts.last_seen
+        )
+        a_col, a_share, a_present = pick(aff_order, self._aff_shares, self._aff_present)
+        channel_labels = self.compiled.channel_labels
+        rule_labels = [r.label for r in self.compiled.affinity] + ["base"]
+        grades = [grade_name(code) for code in range(16)]
+        grade_codes = (self.letter[index].astype(np.int64) * 4 + self.digit[index]).tolist()
+        lifecycles = [LIFECYCLE_LEVELS[k] for k in self.lifecycle[index].tolist()]
+        stages = [STAGES[k] for k in self.stage[index].tolist()]
+        affinity = self.affinity[index].tolist()
+        engagement = self.engagement[index].tolist()
+        held: dict[int, str] = {}
+        dq_labels = [dq.label for dq in self.compiled.disqualifiers]
+        for row in np.flatnonzero(self.disqualified_by[index].any(axis=1)).tolist():
+            hits = np.flatnonzero(self.disqualified_by[index[row]]).tolist()
+            held[row] = f"Disqualified: {', '.join(dq_labels[h] for h in hits)}."
+
+        out = []
+        for r in range(len(index)):
+            eng_items = []
+            for c, share, present, count, last in zip(
+                e_col[r], e_share[r], e_present[r], e_count[r], e_last[r], strict=True
+            ):
+                if not present or share == 0:
+                    break
+                eng_items.append(item_text(channel_labels[c], share, count, _day(last)))
+            aff_items = []
+            for j, share, present in zip(a_col[r], a_share[r], a_present[r], strict=True):
+                if not present or share == 0:
+                    break
+                aff_items.append(item_text(rule_labels[j], share))
+            out.append(
+                build_sentence(
+                    grade=grades[grade_codes[r]],
+                    lifecycle=lifecycles[r],
+                    stage=stages[r],
+                    affinity=affinity[r],
+                    engagement=engagement[r],
+                    engagement_items=eng_items,
+                    affinity_items=aff_items,
+                    held=held.get(r),
+                )
+            )
+        return out
 
     def contributions(self, i: int) -> tuple[Contribution, ...]:
         eng_order, aff_order = self._order()

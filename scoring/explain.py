@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 __all__ = [
     "REASON_LIMIT",
     "Contribution",
-    "SentenceItem",
     "build_sentence",
+    "item_text",
     "reason_payload",
     "render_explanation",
 ]
@@ -76,18 +76,12 @@ class Contribution:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class SentenceItem:
-    label: str
-    points: int
-    count: int | None = None  # None for affinity rules
-    day: str | None = None  # last seen, YYYY-MM-DD
-
-    def text(self) -> str:
-        if self.count is None:
-            return f"{self.label} {self.points:+d}"
-        when = f", {self.day}" if self.day else ""
-        return f"{self.label} {self.points:+d} ({self.count}x{when})"
+def item_text(label: str, points: int, count: int | None = None, day: str | None = None) -> str:
+    """One item of the sentence: ``VP title +20`` or ``pricing page +18 (4x, 2026-06-03)``."""
+    if count is None:
+        return f"{label} {points:+d}"
+    when = f", {day}" if day else ""
+    return f"{label} {points:+d} ({count}x{when})"
 
 
 def build_sentence(
@@ -97,24 +91,25 @@ def build_sentence(
     stage: str,
     affinity: int,
     engagement: int,
-    engagement_items: Sequence[SentenceItem],
-    affinity_items: Sequence[SentenceItem],
+    engagement_items: Sequence[str],
+    affinity_items: Sequence[str],
     held: str | None,
     limit: int = REASON_LIMIT,
 ) -> str:
     """One line such as ``B2 MQL, decision stage. Engagement 63: demo request +30 (1x, 2026-06-01);
-    … Fit 55: VP title +20; … Held at lead: unsubscribed.``, at most ``limit`` characters.
+    … Fit 55: VP title +20; … Disqualified: unsubscribed.``, at most ``limit`` characters.
 
-    When too long, the least important items go first, alternating between the two lists.
+    Items come most important first (see ``item_text``). When the line is too long, the least
+    important items go first, alternating between the two lists; a last resort cuts the text.
     """
     eng, fit = list(engagement_items), list(affinity_items)
+    head = f"{grade} {LIFECYCLE_SHORT.get(lifecycle, lifecycle)}, {stage} stage."
+    tail = f" {held}" if held else ""
 
     def render() -> str:
-        head = f"{grade} {LIFECYCLE_SHORT.get(lifecycle, lifecycle)}, {stage} stage."
-        eng_text = "; ".join(i.text() for i in eng) if eng else "no recent activity"
-        fit_text = "; ".join(i.text() for i in fit) if fit else "no matching attributes"
-        text = f"{head} Engagement {engagement}: {eng_text}. Fit {affinity}: {fit_text}."
-        return f"{text} {held}" if held else text
+        eng_text = "; ".join(eng) if eng else "no recent activity"
+        fit_text = "; ".join(fit) if fit else "no matching attributes"
+        return f"{head} Engagement {engagement}: {eng_text}. Fit {affinity}: {fit_text}.{tail}"
 
     text = render()
     while len(text) > limit and (eng or fit):

@@ -24,6 +24,7 @@ import numpy as np
 from config.scoring_model import MachineSettings
 from connectors.records import EventType
 from scoring.columns import EVENT_TYPES, MACHINE, EventColumns
+from scoring.ordering import group_time_order
 
 __all__ = ["fast_opens", "machine_mask", "scanner_clicks"]
 
@@ -60,7 +61,7 @@ def fast_opens(events: EventColumns, seconds: float) -> np.ndarray:
     at = events.at[sel]
     is_open = kind[sel] == _OPEN
     # by email, then time; at equal times the send sorts first (False < True)
-    order = np.lexsort((is_open, at, key))
+    order = group_time_order(key, at, is_open)
     key, at, is_open = key[order], at[order], is_open[order]
     position = np.where(is_open, -1, np.arange(len(order)))
     last_sent = np.maximum.accumulate(position)
@@ -79,7 +80,7 @@ def scanner_clicks(events: EventColumns, min_links: int, window: float) -> np.nd
     key = _email_key(events, sel)
     at = events.at[sel]
     link = events.url[sel] + 1  # -1 (unknown link) becomes 0
-    order = np.lexsort((at, key))
+    order = group_time_order(key, at)
     key, at, link = key[order], at[order], link[order]
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = (key[1:] != key[:-1]) | (at[1:] - at[:-1] > window)
