@@ -210,6 +210,238 @@ def _check_store(config: LeadsyncConfig) -> tuple[bool, str]:
     return True, f"{url.get_backend_name()} at {url.render_as_string(hide_password=True)}"
 
 
+# --- pipeline -----------------------------------------------------------------------------------
+
+SourcesArg = Annotated[list[str] | None, typer.Argument(help="Sources to work on (default: every enabled source).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Scoring model: a preset (default, pardot, points) or a file.")]
+
+
+def _engine(config: LeadsyncConfig) -> Any:
+    from sync.store import make_engine
+
+    return make_engine(config.store.url)
+
+
+def _model(config: LeadsyncConfig, option: str | None) -> Any:
+    from config.scoring_model import load_model
+
+    ref = option or config.scoring.model
+    if config.path is not None and option is None and ref.endswith(".toml") and not Path(ref).is_absolute():
+        ref = str(config.path.parent / ref)  # a model path in the config is relative to the config
+    return load_model(ref)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
+        yield progress
+
+
+def _reporter(progress: Any) -> Any:
+    from sync.pipeline import Reporter
+
+    if progress is None:
+        return Reporter()
+    tasks: dict[str, Any] = {}
+    totals: dict[str, list[int]] = {}
+
+    def pulled(source: str, stream: str, counts: Any) -> None:
+        key = f"pull {source}"
+        if key not in tasks:
+            tasks[key] = progress.add_task(f"pull {source}", total=None, detail="")
+            totals[key] = [0, 0]
+        totals[key][0] += counts.contacts
+        totals[key][1] += counts.events
+        progress.update(
+            tasks[key], advance=counts.contacts + counts.events,
+            detail=f"{stream}: {totals[key][0]} contacts, {totals[key][1]} events",
+        )
+
+    def scored(n: int) -> None:
+        if "score" not in tasks:
+            tasks["score"] = progress.add_task("score", total=None, detail="persons")
+        progress.update(tasks["score"], advance=n)
+
+    def pushing(source: str, total: int) -> None:
+        tasks[f"push {source}"] = progress.add_task(f"push {source}", total=total, detail="updates")
+
+    def pushed(source: str, n: int) -> None:
+        progress.update(tasks[f"push {source}"], advance=n)
+
+    return Reporter(pulled=pulled, scored=scored, pushing=pushing, pushed=pushed)
+
+
+def _summary_table(pulls: list[Any], scores: Any, pushes: list[Any], quarantined_total: int | None = None) -> Table:
+    table = Table(title="leadsync summary")
+    for column in ("source", "step", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    for r in pulls:
+        table.add_row(
+            r.source, "pull", "[green]ok[/green]" if r.ok else "[red]failed[/red]",
+            f"{r.contacts} contacts, {r.events} events, {r.quarantined} quarantined in {r.seconds:.1f}s"
+            + (f" - {r.error}" if r.error else ""),
+        )
+    if scores is not None:
+        table.add_row("(all)", "score", "[green]ok[/green]", f"{scores.scored} persons scored, {scores.changed} changed")
+    for r in pushes:
+        detail = (
+            f"{r.planned} to write (dry run: nothing written)" if r.dry_run
+            else f"{r.written} written, {r.failed} failed, {r.requests} requests"
+        )
+        table.add_row(
+            r.source, "push", "[green]ok[/green]" if r.ok else "[red]failed[/red]",
+            detail + (f" - {r.error}" if r.error else ""),
+        )
+    if quarantined_total:
+        table.caption = f"{quarantined_total} records in quarantine: see `leadsync quarantine`"
+    return table
+
+
+def _results_json(pulls: list[Any], scores: Any, pushes: list[Any]) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {
+        "pull": [asdict(r) for r in pulls],
+        "score": None if scores is None else asdict(scores),
+        "push": [asdict(r) for r in pushes],
+        "ok": all(r.ok for r in pulls) and all(r.ok for r in pushes),
+    }
+
+
+def _finish(pulls: list[Any], scores: Any, pushes: list[Any], as_json: bool, engine: Any = None) -> None:
+    if as_json:
+        _print_json(_results_json(pulls, scores, pushes))
+    else:
+        out.print(_summary_table(pulls, scores, pushes, _quarantine_count(engine) if engine is not None else None))
+        for r in pushes:
+            if r.dry_run and r.diff:
+                out.print(f"[bold]{r.source}[/bold]: would write {len(r.diff)} contacts")
+                for item in r.diff[:20]:
+                    changes = ", ".join(f"{k}: {v['from']!r} -> {v['to']!r}" for k, v in item["changes"].items())
+                    out.print(f"  {item['remote_id']}: {changes}", highlight=False)
+                if len(r.diff) > 20:
+                    out.print(f"  ... and {len(r.diff) - 20} more (use --json for all)")
+    if not (all(r.ok for r in pulls) and all(r.ok for r in pushes)):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _quarantine_count(engine: Any) -> int:
+    from sqlalchemy import func, select
+
+    from sync.store.models import Quarantine
+
+    with engine.connect() as connection:
+        return connection.execute(
+            select(func.count()).select_from(Quarantine).where(Quarantine.resolved_at.is_(None))
+        ).scalar_one()
+
+
+@app.command()
+def pull(
+    ctx: typer.Context,
+    sources: SourcesArg = None,
+    full: Annotated[bool, typer.Option("--full", help="Re-read everything instead of what changed since the last run.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pull contacts and engagement from the sources into the local store."""
+    from sync.pipeline import pull_sources
+
+    with _errors():
+        config = ctx.obj.load()
+        engine = _engine(config)
+        with _progress(not as_json) as progress:
+            pulls = pull_sources(engine, config, sources or (), full=full, reporter=_reporter(progress))
+    _finish(pulls, None, [], as_json, engine)
+
+
+@app.command()
+def score(
+    ctx: typer.Context,
+    model: ModelOpt = None,
+    everyone: Annotated[bool, typer.Option("--all", help="Re-score every person, not only those whose data changed.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score the persons whose data changed (everyone after a model change)."""
+    from sync.pipeline import score as run_score
+
+    with _errors():
+        config = ctx.obj.load()
+        scoring_model = _model(config, model)
+        engine = _engine(config)
+        with _progress(not as_json) as progress:
+            counts = run_score(engine, scoring_model, everyone=everyone, reporter=_reporter(progress))
+    _finish([], counts, [], as_json, engine)
+
+
+@app.command()
+def push(
+    ctx: typer.Context,
+    sources: SourcesArg = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write changed scores, lifecycle stages and tags back to the platforms."""
+    from sync.pipeline import push_sources
+
+    with _errors():
+        config = ctx.obj.load()
+        engine = _engine(config)
+        with _progress(not as_json) as progress:
+            pushes = push_sources(
+                engine, config, sources or (), dry_run=dry_run or config.writeback.dry_run, reporter=_reporter(progress)
+            )
+    _finish([], None, pushes, as_json, engine)
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    sources: SourcesArg = None,
+    full: Annotated[bool, typer.Option("--full", help="Re-read everything instead of what changed.")] = False,
+    model: ModelOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Pull and score, but only show what would be written.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pull, score and push: one full run."""
+    from sync.pipeline import pull_sources, push_sources
+    from sync.pipeline import score as run_score
+
+    with _errors():
+        config = ctx.obj.load()
+        scoring_model = _model(config, model)
+        engine = _engine(config)
+        with _progress(not as_json) as progress:
+            reporter = _reporter(progress)
+            pulls = pull_sources(engine, config, sources or (), full=full, reporter=reporter)
+            counts = run_score(engine, scoring_model, reporter=reporter)
+            pushes = push_sources(
+                engine, config, sources or (), dry_run=dry_run or config.writeback.dry_run, reporter=reporter
+            )
+    _finish(pulls, counts, pushes, as_json, engine)
+
+
 # --- sandbox ------------------------------------------------------------------------------------
 
 

@@ -119,7 +119,7 @@ def _write_contacts(connection: Connection, source: str, contacts: list[tuple[st
     )
     person_ids: dict[str, int] = {}
     for part in _chunks(emails):
-        person_ids.update(connection.execute(select(Person.email, Person.id).where(Person.email.in_(part))).tuples())
+        person_ids.update({email: pid for email, pid in connection.execute(select(Person.email, Person.id).where(Person.email.in_(part)))})
     # An identity whose email changed leaves its old person: that person must be re-scored too.
     remote_ids = [contact.remote_id for _, contact in contacts]
     previous: set[int] = set()

@@ -92,9 +92,10 @@ def rescore(
 
 
 def load_profiles(connection: Connection, person_ids: Sequence[int], precedence: Sequence[str] = ()) -> list[Profile]:
-    emails = dict(connection.execute(select(Person.id, Person.email).where(Person.id.in_(person_ids))).tuples())
+    emails = {pid: email for pid, email in connection.execute(select(Person.id, Person.email).where(Person.id.in_(person_ids)))}
+    columns = [getattr(Attributes, name) for name in ATTRIBUTE_FIELDS]
     rows = connection.execute(
-        select(Identity.person_id, Identity.source, Identity.platform, Attributes)
+        select(Identity.person_id, Identity.source, Identity.platform, Attributes.updated_at, *columns)
         .join(Attributes, and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id))
         .where(Identity.person_id.in_(person_ids))
     )

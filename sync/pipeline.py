@@ -1,0 +1,277 @@
+"""The pipeline: pull every source (concurrently, each within its own limits), score, push.
+
+Each step is usable on its own (``leadsync pull``, ``score``, ``push``) and ``sync`` runs the three.
+A source that fails (bad credentials, platform down) is reported and the others go on; it catches
+up on the next run from its last committed cursor. A source is only ever worked on under its lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from config.scoring_model import ScoringModel
+from config.settings import LeadsyncConfig, SourceConfig, resolve_source
+from connectors.base import Connector, PushReport
+from connectors.errors import ConnectorError, LeadsyncError
+from connectors.registry import connector_class
+from sync.ingest import IngestCounts, ingest_batch
+from sync.lease import LeaseKeeper
+from sync.rescore import RescoreCounts, rescore
+from sync.store.models import SyncCursor, SyncRun
+from sync.writeback import PlannedWrite, plan_writes, record_push
+
+__all__ = ["PushResult", "Reporter", "SourceResult", "push_sources", "pull_sources", "score"]
+
+log = logging.getLogger("leadsync.pipeline")
+
+PUSH_CHUNK = 1_000  # updates per connector.push call: state is recorded after each chunk
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Reporter:
+    """Callbacks the CLI uses for progress bars; all optional."""
+
+    pulled: Callable[[str, str, IngestCounts], None] | None = None
+    scored: Callable[[int], None] | None = None
+    pushing: Callable[[str, int], None] | None = None  # total planned for a source
+    pushed: Callable[[str, int], None] | None = None
+
+
+@dataclass
+class SourceResult:
+    source: str
+    ok: bool = True
+    contacts: int = 0
+    events: int = 0
+    quarantined: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class PushResult:
+    source: str
+    ok: bool = True
+    planned: int = 0
+    written: int = 0
+    failed: int = 0
+    requests: int = 0
+    dry_run: bool = False
+    diff: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+def selected_sources(config: LeadsyncConfig, names: Sequence[str]) -> list[SourceConfig]:
+    if names:
+        return [config.source(name) for name in names]
+    return [source for source in config.sources if source.enabled]
+
+
+def _start_run(engine: Engine, source: str, command: str, now: datetime) -> int:
+    with engine.begin() as connection:
+        result = connection.execute(
+            SyncRun.__table__.insert().values(source=source, command=command, started_at=now, status="running", counts={})  # type: ignore[attr-defined]
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def _finish_run(engine: Engine, run_id: int, *, ok: bool, counts: Mapping[str, Any], error: str | None) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(finished_at=utcnow(), status="ok" if ok else "failed", counts=dict(counts), error=error)
+        )
+
+
+def load_cursor(engine: Engine, source: str, stream: str) -> Any:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(SyncCursor.value).where(SyncCursor.source == source, SyncCursor.stream == stream)
+        ).scalar_one_or_none()
+
+
+def _connector(config: LeadsyncConfig, source: SourceConfig, environ: Mapping[str, str] | None) -> Connector:
+    settings = resolve_source(config, source, environ)
+    return connector_class(source.platform)(settings)
+
+
+def pull_source(
+    engine: Engine,
+    config: LeadsyncConfig,
+    source: SourceConfig,
+    *,
+    full: bool = False,
+    stop: threading.Event | None = None,
+    reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> SourceResult:
+    result = SourceResult(source.name)
+    started = time.monotonic()
+    run_id = _start_run(engine, source.name, "pull", utcnow())
+    try:
+        with LeaseKeeper(engine, f"source:{source.name}") as lease, _connector(config, source, environ) as connector:
+            for stream in connector.streams():
+                cursor = None if full else load_cursor(engine, source.name, stream)
+                for batch in connector.pull(stream, cursor, full=full):
+                    counts = ingest_batch(engine, batch, source=source.name, now=utcnow())
+                    result.contacts += counts.contacts
+                    result.events += counts.events
+                    result.quarantined += counts.quarantined
+                    if reporter and reporter.pulled:
+                        reporter.pulled(source.name, stream, counts)
+                    # Stop between pages: what is committed stays committed, the rest comes next run.
+                    if (stop and stop.is_set()) or lease.lost.is_set():
+                        break
+                if (stop and stop.is_set()) or lease.lost.is_set():
+                    result.ok = not lease.lost.is_set()
+                    result.error = "lost the lease" if lease.lost.is_set() else "stopped"
+                    break
+    except LeadsyncError as exc:
+        result.ok, result.error = False, str(exc)
+        log.error("pull of %s failed: %s", source.name, exc)
+    except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
+        result.ok, result.error = False, f"unexpected {type(exc).__name__}: {exc}"
+        log.exception("pull of %s failed unexpectedly", source.name)
+    result.seconds = time.monotonic() - started
+    _finish_run(
+        engine,
+        run_id,
+        ok=result.ok,
+        counts={"contacts": result.contacts, "events": result.events, "quarantined": result.quarantined},
+        error=result.error,
+    )
+    return result
+
+
+def pull_sources(
+    engine: Engine,
+    config: LeadsyncConfig,
+    names: Sequence[str] = (),
+    *,
+    full: bool = False,
+    stop: threading.Event | None = None,
+    reporter: Reporter | None = None,
+) -> list[SourceResult]:
+    """Pull the sources concurrently: each platform's limits are separate, so they do not compete."""
+    sources = selected_sources(config, names)
+    environ = dict(os.environ)
+    if not sources:
+        return []
+    with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="pull") as pool:
+        futures = [
+            pool.submit(pull_source, engine, config, source, full=full, stop=stop, reporter=reporter, environ=environ)
+            for source in sources
+        ]
+        return [future.result() for future in futures]
+
+
+def score(
+    engine: Engine,
+    model: ScoringModel,
+    *,
+    now: datetime | None = None,
+    everyone: bool = False,
+    reporter: Reporter | None = None,
+) -> RescoreCounts:
+    return rescore(
+        engine, model, now=now or utcnow(), everyone=everyone, progress=reporter.scored if reporter else None
+    )
+
+
+def push_source(
+    engine: Engine,
+    config: LeadsyncConfig,
+    source: SourceConfig,
+    *,
+    dry_run: bool = False,
+    reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> PushResult:
+    result = PushResult(source.name, dry_run=dry_run)
+    now = utcnow()
+    with engine.connect() as connection:
+        plans = plan_writes(
+            connection,
+            source.name,
+            prefix=config.writeback.field_prefix,
+            lifecycle_writeback=config.writeback.lifecycle,
+            now=now,
+        )
+    result.planned = len(plans)
+    if reporter and reporter.pushing:
+        reporter.pushing(source.name, len(plans))
+    if dry_run:
+        result.diff = [_diff(plan) for plan in plans]
+        return result
+    if not plans:
+        return result
+    run_id = _start_run(engine, source.name, "push", now)
+    try:
+        with LeaseKeeper(engine, f"source:{source.name}"), _connector(config, source, environ) as connector:
+            connector.ensure_fields()
+            for start in range(0, len(plans), PUSH_CHUNK):
+                chunk = plans[start : start + PUSH_CHUNK]
+                report: PushReport = connector.push([plan.update for plan in chunk])
+                record_push(engine, source.name, chunk, report, run_id=run_id, now=utcnow())
+                result.written += len(report.written)
+                result.failed += len(report.failed)
+                result.requests += report.requests
+                if reporter and reporter.pushed:
+                    reporter.pushed(source.name, len(chunk))
+    except (ConnectorError, LeadsyncError) as exc:
+        result.ok, result.error = False, str(exc)
+        log.error("push to %s failed: %s", source.name, exc)
+    except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
+        result.ok, result.error = False, f"unexpected {type(exc).__name__}: {exc}"
+        log.exception("push to %s failed unexpectedly", source.name)
+    _finish_run(
+        engine,
+        run_id,
+        ok=result.ok,
+        counts={"planned": result.planned, "written": result.written, "failed": result.failed, "requests": result.requests},
+        error=result.error,
+    )
+    return result
+
+
+def push_sources(
+    engine: Engine,
+    config: LeadsyncConfig,
+    names: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+    reporter: Reporter | None = None,
+) -> list[PushResult]:
+    sources = selected_sources(config, names)
+    environ = dict(os.environ)
+    if not sources:
+        return []
+    with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="push") as pool:
+        futures = [
+            pool.submit(push_source, engine, config, source, dry_run=dry_run, reporter=reporter, environ=environ)
+            for source in sources
+        ]
+        return [future.result() for future in futures]
+
+
+def _diff(plan: PlannedWrite) -> dict[str, Any]:
+    return {
+        "remote_id": plan.update.remote_id,
+        "email": plan.update.email,
+        "changes": {name: {"from": plan.old.get(name), "to": value} for name, value in plan.new.items()},
+    }
