@@ -442,6 +442,152 @@ def sync(
     _finish(pulls, counts, pushes, as_json, engine)
 
 
+# --- reading the store -------------------------------------------------------------------------
+
+
+def _when(moment: Any) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Show, per source, the last run and its result, the next run, cursors, counts, pending writes and quarantine."""
+    from sync.pipeline import utcnow
+    from sync.reports import source_status
+
+    with _errors():
+        config = ctx.obj.load()
+        engine = _engine(config)
+        statuses = source_status(engine, config, now=utcnow())
+    if as_json:
+        from dataclasses import asdict
+
+        _print_json([asdict(item) for item in statuses])
+        return
+    table = Table(title=f"leadsync status: {config.store.url}")
+    for column in ("source", "last run", "result", "next run", "contacts", "events", "to write", "quarantined"):
+        table.add_column(column, overflow="fold")
+    notes: list[str] = []
+    for item in statuses:
+        run = item.last_run or {}
+        result = run.get("status", "never run")
+        if run.get("error"):
+            notes.append(f"{item.source}: {run['error']}")
+        if item.lease:
+            result += " (running)"
+            notes.append(f"{item.source}: being synced by {item.lease['holder']} until {_when(item.lease['expires_at'])}")
+        table.add_row(
+            item.source, f"{run.get('command', '')} {_when(run.get('started_at'))}".strip(), result, _when(item.next_run),
+            str(item.identities), str(item.events), str(item.pending_writes), str(item.quarantined),
+        )
+    out.print(table)
+    for note in notes:
+        out.print(f"  {note}", highlight=False)
+
+
+@app.command()
+def leads(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many to show.")] = 20,
+    grade: Annotated[str | None, typer.Option("--grade", help="Only this affinity band (A, B, C, D) or grade (A1).")] = None,
+    lifecycle: Annotated[str | None, typer.Option("--lifecycle", help="Only this lifecycle stage.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the best leads, ranked by score, with the reason for each."""
+    from sync.reports import leads as ranked
+
+    with _errors():
+        config = ctx.obj.load()
+        rows = ranked(_engine(config), limit=limit, grade=grade, lifecycle=lifecycle)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="leads")
+    for column in ("#", "email", "grade", "affinity", "engagement", "stage", "lifecycle", "reason"):
+        table.add_column(column, overflow="fold")
+    for rank, row in enumerate(rows, 1):
+        table.add_row(
+            str(rank), row["email"], row["grade"], f"{row['affinity']:.0f}", f"{row['engagement']:.0f}", row["stage"],
+            row["lifecycle"], row["reason"],
+        )
+    out.print(table)
+    if not rows:
+        out.print("No scored persons yet: run `leadsync sync`.")
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The person's email address.")],
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show every contribution to a person's scores; they sum to the scores."""
+    from sqlalchemy import select
+
+    from connectors.records import normalise_email
+    from scoring import score_many
+    from scoring.explain import render_explanation
+    from sync.pipeline import utcnow
+    from sync.rescore import load_event_columns, load_profiles
+    from sync.store.models import Person
+
+    with _errors():
+        config = ctx.obj.load()
+        scoring_model = _model(config, model)
+        engine = _engine(config)
+        now = utcnow()
+        with engine.connect() as connection:
+            person_id = connection.execute(
+                select(Person.id).where(Person.email == normalise_email(email))
+            ).scalar_one_or_none()
+            if person_id is None:
+                err.print(f"No person with email {email!r} in the store.")
+                raise typer.Exit(EXIT_FAILED)
+            profiles = load_profiles(connection, [person_id])
+            columns = load_event_columns(connection, [person_id], now).build()
+        result = score_many(profiles, columns, scoring_model, now=now).result(0)
+    if as_json:
+        _print_json(
+            {
+                "email": result.email,
+                "affinity": result.affinity,
+                "engagement": result.engagement,
+                "stage": result.stage,
+                "grade": result.grade,
+                "lifecycle": result.lifecycle,
+                "disqualified": result.disqualified_reason,
+                "reason": result.sentence,
+                "contributions": [c.as_dict() for c in result.contributions],
+            }
+        )
+        return
+    out.print(render_explanation(result), highlight=False)
+
+
+@app.command("quarantine")
+def quarantine_list(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List records that could not be normalised or written, with their reasons."""
+    from sync.reports import quarantined
+
+    with _errors():
+        config = ctx.obj.load()
+        rows = quarantined(_engine(config), source=source)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"quarantine ({len(rows)} records)")
+    for column in ("id", "source", "stream", "remote id", "reason", "since"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(str(row["id"]), row["source"], row["stream"], row["remote_id"] or "-", row["reason"], _when(row["created_at"]))
+    out.print(table)
+
+
 # --- sandbox ------------------------------------------------------------------------------------
 
 

@@ -170,6 +170,7 @@ def score_row(person_id: int, result: ScoreResult, model_fp: str, now: datetime)
         "person_id": person_id,
         "affinity": result.affinity,
         "engagement": result.engagement,
+        "composite": result.composite,
         "stage": result.stage,
         "grade": result.grade,
         "lifecycle": result.lifecycle,

@@ -105,6 +105,7 @@ class Score(SQLModel, table=True):
     person_id: int = Field(primary_key=True, foreign_key="person.id")
     affinity: float
     engagement: float
+    composite: float = Field(default=0, index=True)  # the ranking `leadsync leads` sorts by
     stage: str
     grade: str
     lifecycle: str

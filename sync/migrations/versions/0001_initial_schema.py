@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 07:37:27.828489
+Create Date: 2026-11-23 07:49:06.479203
 """
 from __future__ import annotations
 
@@ -160,6 +160,7 @@ def upgrade() -> None:
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('affinity', sa.Float(), nullable=False),
     sa.Column('engagement', sa.Float(), nullable=False),
+    sa.Column('composite', sa.Float(), nullable=False),
     sa.Column('stage', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('grade', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('lifecycle', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -171,6 +172,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
     sa.PrimaryKeyConstraint('person_id')
     )
+    with op.batch_alter_table('score', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_score_composite'), ['composite'], unique=False)
+
     op.create_table('scorehistory',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -196,6 +200,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_scorehistory_person_id'))
 
     op.drop_table('scorehistory')
+    with op.batch_alter_table('score', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_score_composite'))
+
     op.drop_table('score')
     with op.batch_alter_table('identity', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_identity_source'))
