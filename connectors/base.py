@@ -32,7 +32,15 @@ __all__ = [
 
 # The logical fields leadsync writes back; each connector maps them to platform-native fields
 # (DESIGN.md "Write-back"), named with the configured prefix.
-WRITEBACK_FIELDS: tuple[str, ...] = ("affinity", "engagement", "stage", "grade", "lifecycle", "reason", "scored_at")
+WRITEBACK_FIELDS: tuple[str, ...] = (
+    "affinity",
+    "engagement",
+    "stage",
+    "grade",
+    "lifecycle",
+    "reason",
+    "scored_at",
+)
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,11 @@ class Connector(ABC):
     @abstractmethod
     def push(self, updates: Sequence[ScoreUpdate]) -> PushReport:
         """Write updates in the largest batches the platform allows; report per contact."""
+
+    def read_back(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
+        """What the platform now holds in leadsync's fields for these contacts, by logical field
+        name (``affinity``, ``engagement``, ``grade`` ...), as strings. Used to verify a push."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read its fields back yet")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release HTTP clients."""

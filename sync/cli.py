@@ -442,6 +442,21 @@ def sync(
     _finish(pulls, counts, pushes, as_json, engine)
 
 
+@app.command()
+def daemon(ctx: typer.Context, model: ModelOpt = None) -> None:
+    """Sync every source on its schedule until SIGTERM or Ctrl-C (which finish the current page, then exit)."""
+    from sync.scheduler import Daemon
+
+    if ctx.parent is not None and ctx.parent.params.get("log_level") == "WARNING":
+        logging.getLogger("leadsync").setLevel(logging.INFO)  # a daemon reports each run by default
+    with _errors():
+        config = ctx.obj.load()
+        if not any(source.enabled for source in config.sources):
+            raise ConfigError("no enabled sources to schedule", file=str(config.path), key="sources")
+        runner = Daemon(_engine(config), config, _model(config, model))
+        runner.run()
+
+
 # --- reading the store -------------------------------------------------------------------------
 
 
@@ -665,6 +680,74 @@ def _wait_forever() -> None:
             pass
     except KeyboardInterrupt:
         pass
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option("--dir", help="Where to put the demo's config and store.")] = Path(".demo"),
+    contacts: Annotated[int, typer.Option("--contacts", "-n", min=10, help="Persons in the generated world.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the generated world.")] = 1,
+    rate_limits: Annotated[str, typer.Option("--rate-limits", help="'on' (the platforms' defaults) or 'off'.")] = "on",
+) -> None:
+    """Run the whole pipeline against a local sandbox: check, sync, leaderboard, read-back, re-sync."""
+    from config.scoring_model import load_model
+    from sandbox.server import SandboxServer
+    from sandbox.world import generate_world
+    from sync.demo import demo_dir, free_port, read_back
+    from sync.pipeline import pull_sources, push_sources
+    from sync.pipeline import score as run_score
+    from sync.reports import leads as ranked
+
+    folder = demo_dir(folder)
+    out.rule("leadsync demo")
+    out.print(f"Generating a world of {contacts} persons (seed {seed}) ...")
+    world = generate_world(contacts, seed)
+    server = SandboxServer.for_world(
+        world, ports={"hubspot": free_port(), "mailchimp": free_port(), "activecampaign": free_port()},
+        rate_limits=rate_limits != "off",
+    )
+    with server, _errors():
+        config_file = folder / "leadsync.toml"
+        write_sandbox_config(server, config_file, store_url=f"sqlite:///{folder / 'leadsync.db'}")
+        out.print(f"Sandbox on {', '.join(server.base_url(n) for n in server.state.hosts)}; config in {config_file}")
+        config = load_config(config_file)
+        register_secrets(config)
+        for source in config.sources:
+            result = _probe(config, source)
+            out.print(f"check {source.name}: {'[green]ok[/green]' if result['ok'] else '[red]FAIL[/red]'} {result['detail']}")
+            if not result["ok"]:
+                raise typer.Exit(EXIT_FAILED)
+        engine = _engine(config)
+        model = load_model(config.scoring.model)
+        with _progress(True) as progress:
+            reporter = _reporter(progress)
+            pulls = pull_sources(engine, config, reporter=reporter)
+            counts = run_score(engine, model, reporter=reporter)
+            pushes = push_sources(engine, config, reporter=reporter)
+        out.print(_summary_table(pulls, counts, pushes, _quarantine_count(engine)))
+        top = ranked(engine, limit=10)
+        board = Table(title="Leaderboard: the 10 best leads")
+        for column in ("#", "email", "grade", "affinity", "engagement", "stage", "lifecycle"):
+            board.add_column(column)
+        for rank, row in enumerate(top, 1):
+            board.add_row(str(rank), row["email"], row["grade"], f"{row['affinity']:.0f}", f"{row['engagement']:.0f}", row["stage"], row["lifecycle"])
+        out.print(board)
+        checked = read_back(engine, config, [row["email"] for row in top])
+        out.print(
+            f"Read-back: {checked.matched} of {checked.checked} written values read back from the platforms match the store."
+        )
+        for problem in checked.mismatches[:10]:
+            out.print(f"  [red]mismatch[/red] {problem}", highlight=False)
+        before = {name: host.stats.snapshot()["write_requests"] for name, host in server.state.hosts.items()}
+        again = push_sources(engine, config, reporter=None)
+        after = {name: host.stats.snapshot()["write_requests"] for name, host in server.state.hosts.items()}
+        writes = sum(after[n] - before[n] for n in after)
+        out.print(f"Second push with nothing changed: {sum(r.planned for r in again)} updates planned, {writes} write requests.")
+        ok = all(r.ok for r in pulls + pushes) and not checked.mismatches and checked.checked > 0 and writes == 0
+        out.rule("[green]demo passed[/green]" if ok else "[red]demo found problems[/red]")
+        out.print(f"Look around: leadsync --config {config_file} leads | status | explain EMAIL  (the sandbox stops now)")
+    if not ok:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def write_sandbox_config(server: Any, path: Path, *, store_url: str | None = None) -> None:

@@ -1,22 +1,22 @@
-"""``leadsync demo``: the whole pipeline against a local sandbox, start to finish.
-
-It generates a world, serves the three emulators on free loopback ports at the platforms' default
-rate limits, writes a config for them, then runs check, sync (pull, score, push), prints the
-leaderboard, reads the written fields back from each platform and runs a second sync that must
-write nothing. Everything lands in one folder (``.demo/`` by default) to inspect afterwards.
-"""
+"""Helpers of ``leadsync demo`` (the whole pipeline against a local sandbox, start to finish):
+free ports, a clean folder, and reading written values back through the connectors."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
+from sqlalchemy import Engine, select
 
-__all__ = ["DemoResult", "free_port", "read_back"]
+from config.settings import LeadsyncConfig, resolve_source
+from connectors.registry import connector_class
+from sync.store.models import Identity, Person, Score
+
+__all__ = ["ReadBack", "demo_dir", "free_port", "read_back"]
+
+COMPARED = ("affinity", "engagement", "grade")
 
 
 def free_port() -> int:
@@ -25,47 +25,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@dataclass
-class DemoResult:
-    checked: int = 0
-    matched: int = 0
-    mismatches: list[str] = field(default_factory=list)
-
-
-def read_back(
-    server: Any,
-    people: list[dict[str, Any]],
-    field_of: Callable[[str, dict[str, Any]], dict[str, Any] | None],
-) -> DemoResult:
-    """Compare what each platform now holds for ``people`` with the scores in the store.
-
-    ``field_of(platform, inspected)`` extracts the leadsync fields from the sandbox's view of a
-    contact (the admin endpoint shows exactly what the platform stores).
-    """
-    result = DemoResult()
-    with httpx.Client(timeout=10) as client:
-        for person in people:
-            name = next(iter(server.state.hosts))
-            view = client.get(f"{server.base_url(name)}/_sandbox/persons/{person['email']}")
-            if view.status_code != 200:
-                result.mismatches.append(f"{person['email']}: unknown to the sandbox")
-                continue
-            for platform, inspected in view.json()["platforms"].items():
-                fields = field_of(platform, inspected)
-                if fields is None:
-                    continue
-                result.checked += 1
-                expected = {"affinity": str(int(person["affinity"])), "engagement": str(int(person["engagement"])), "grade": person["grade"]}
-                got = {k: None if fields.get(k) is None else str(fields.get(k)) for k in expected}
-                if got == expected:
-                    result.matched += 1
-                else:
-                    result.mismatches.append(f"{person['email']} on {platform}: expected {expected}, platform has {got}")
-    return result
-
-
 def demo_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     for name in ("leadsync.db", "leadsync.db-wal", "leadsync.db-shm", "leadsync.toml"):
         (path / name).unlink(missing_ok=True)
     return path
+
+
+@dataclass
+class ReadBack:
+    checked: int = 0
+    matched: int = 0
+    mismatches: list[str] = field(default_factory=list)
+
+
+def read_back(engine: Engine, config: LeadsyncConfig, emails: Sequence[str]) -> ReadBack:
+    """Read leadsync's fields back from every platform that holds these persons, through the same
+    connectors that wrote them, and compare with the scores in the store."""
+    result = ReadBack()
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Identity.source, Identity.remote_id, Person.email, Score.affinity, Score.engagement, Score.grade)
+            .join(Person, Person.id == Identity.person_id)
+            .join(Score, Score.person_id == Person.id)
+            .where(Person.email.in_(list(emails)))
+        ).all()
+    by_source: dict[str, list[tuple[str, str, dict[str, str]]]] = {}
+    for source, remote_id, email, affinity, engagement, grade in rows:
+        expected = {"affinity": str(int(affinity)), "engagement": str(int(engagement)), "grade": grade}
+        by_source.setdefault(source, []).append((remote_id, email, expected))
+    for name, items in by_source.items():
+        source = config.source(name)
+        with connector_class(source.platform)(resolve_source(config, source)) as connector:
+            held = connector.read_back([remote_id for remote_id, _, _ in items])
+        for remote_id, email, expected in items:
+            result.checked += 1
+            got = {key: held.get(remote_id, {}).get(key) for key in COMPARED}
+            if got == expected:
+                result.matched += 1
+            else:
+                result.mismatches.append(f"{email} on {name}: the store has {expected}, the platform {got}")
+    return result

@@ -1,0 +1,106 @@
+"""``leadsync daemon``: a job per source on APScheduler, scoring and push after each pull.
+
+Safe defaults as the APScheduler user guide recommends: explicit job ids with
+``replace_existing``, ``coalesce`` (a backlog of missed runs becomes one run), ``max_instances=1``
+and a misfire grace time from the config. A failing job is logged and simply runs again at its
+next time; the others are not affected. SIGTERM or SIGINT sets a stop flag that the pull loop
+checks between pages, so the current page is committed and the process exits promptly.
+
+Two daemons on one store never work on the same source at once: every pull and push runs under the
+source's lease (``sync.lease``); the second daemon's job logs who holds it and tries next time.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+
+from config.scoring_model import ScoringModel
+from config.settings import LeadsyncConfig
+from connectors.errors import LeadsyncError
+from sync.pipeline import pull_source, push_source, score
+
+__all__ = ["Daemon"]
+
+log = logging.getLogger("leadsync.daemon")
+
+
+class Daemon:
+    def __init__(self, engine: Engine, config: LeadsyncConfig, model: ScoringModel) -> None:
+        self.engine = engine
+        self.config = config
+        self.model = model
+        self.stop = threading.Event()
+        self._score_lock = threading.Lock()  # one scoring pass at a time across source jobs
+        sources = [source for source in config.sources if source.enabled]
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=max(1, len(sources)))},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": int(config.schedule.misfire_grace),
+            },
+            timezone=UTC,
+        )
+        self.scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_EXECUTED)
+        for source in sources:
+            self.scheduler.add_job(
+                self.run_source,
+                "interval",
+                args=[source.name],
+                id=f"sync:{source.name}",
+                name=f"sync {source.name}",
+                replace_existing=True,
+                seconds=source.interval or config.schedule.interval,
+                next_run_time=datetime.now(UTC),  # first run at start, then every interval
+            )
+
+    def run_source(self, name: str) -> dict[str, Any]:
+        """Pull one source, score what changed, push that source. A plain id in, counts out."""
+        source = self.config.source(name)
+        pulled = pull_source(self.engine, self.config, source, stop=self.stop)
+        if not pulled.ok and pulled.error != "stopped":
+            raise LeadsyncError(f"pull of {name} failed: {pulled.error}")
+        if self.stop.is_set():
+            return {"pulled": pulled.contacts + pulled.events}
+        with self._score_lock:
+            scored = score(self.engine, self.model)
+        pushed = push_source(self.engine, self.config, source)
+        if not pushed.ok:
+            raise LeadsyncError(f"push to {name} failed: {pushed.error}")
+        return {"pulled": pulled.contacts + pulled.events, "scored": scored.scored, "written": pushed.written}
+
+    def _on_event(self, event: JobExecutionEvent) -> None:
+        if event.exception is not None:
+            log.error("job %s failed: %s; it runs again at its next time", event.job_id, event.exception)
+        else:
+            log.info("job %s done: %s", event.job_id, event.retval)
+
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        if not self.stop.is_set():
+            log.warning("stopping: finishing the current page (signal %s)", signum)
+        self.stop.set()
+
+    def run(self, *, install_signals: bool = True, on_started: Callable[[], None] | None = None) -> None:
+        """Run until SIGTERM/SIGINT (or ``request_stop``), then wait for running jobs to commit."""
+        if install_signals:
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        self.scheduler.start()
+        log.info("daemon started: %s", ", ".join(job.name for job in self.scheduler.get_jobs()))
+        if on_started:
+            on_started()
+        while not self.stop.wait(0.5):
+            pass
+        self.scheduler.shutdown(wait=True)
+        log.info("daemon stopped")
