@@ -323,6 +323,11 @@ class Activity:
     type: str = ""
     ip: str = ""
     proxy: bool = False  # shown only by open-details as is_proxy_open
+    stamp: str = field(default="", compare=False)  # the timestamp as rendered, computed once
+
+    def __post_init__(self) -> None:
+        self.stamp = fmt_time(self.timestamp)
+        self.second = self.timestamp.replace(microsecond=0)
 
 
 @dataclass

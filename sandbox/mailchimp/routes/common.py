@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
 from aiohttp import web
 
 from sandbox.mailchimp.shapes import PageError, select_fields
 from sandbox.mailchimp.state import Audience, MailchimpState
-from sandbox.platform import json_response
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -41,7 +41,10 @@ class BadRequest(Exception):
 
 
 def ok(body: dict[str, Any], query: Mapping[str, str] | None = None) -> web.Response:
-    return json_response(select_fields(body, query) if query is not None else body)
+    # orjson: a 1000-member page is a few megabytes, and the sandbox serves it on one event loop.
+    payload = select_fields(body, query) if query is not None else body
+    return web.Response(body=orjson.dumps(payload), status=200,
+                        headers={"Content-Type": "application/json; charset=utf-8"})
 
 
 def audience_or_404(api: Api, list_id: str) -> Audience:
