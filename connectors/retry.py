@@ -322,6 +322,71 @@ class RetryPolicy:
         )
         return retrying(self._attempt, client, request, limiter, expect_json, call)
 
+    def call(
+        self,
+        fn: Callable[[], Any],
+        *,
+        describe: httpx.Request,
+        to_response: Callable[[BaseException], httpx.Response | None],
+        limiter: Limiter | None = None,
+        refresh_auth: Callable[[], None] | None = None,
+    ) -> Any:
+        """Run a vendor-SDK call (which does its own HTTP, outside httpx) under this same policy.
+
+        ``describe`` is a stand-in request (method and URL) for messages. ``to_response`` turns
+        the SDK's HTTP exception (status, headers, body) into an ``httpx.Response`` so it is
+        classified by the same table as httpx answers; it returns None for other exceptions,
+        which are classified as exceptions (platforms add rows for their SDK's transport errors).
+        On a 401, ``refresh_auth`` (if given) renews the credential once and the call is retried;
+        ``fn`` must fetch fresh SDK objects on every attempt so the new token is used.
+        """
+        call = _Call(start=self.clock())
+        self.stats.add(calls=1)
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Retry),
+            wait=_Wait(self),
+            stop=stop_after_attempt(self.max_attempts) | _Stop(self, call),
+            sleep=self.sleep,
+            before_sleep=self._before_sleep,
+            retry_error_callback=self._give_up,
+            reraise=True,
+        )
+        return retrying(self._attempt_call, fn, describe, to_response, limiter, refresh_auth, call)
+
+    def _attempt_call(
+        self,
+        fn: Callable[[], Any],
+        describe: httpx.Request,
+        to_response: Callable[[BaseException], httpx.Response | None],
+        limiter: Limiter | None,
+        refresh_auth: Callable[[], None] | None,
+        call: _Call,
+    ) -> Any:
+        self.stats.add(attempts=1)
+        permit = limiter.acquire() if limiter is not None else None
+        try:
+            try:
+                return fn()
+            except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+                response = to_response(exc)
+                if response is None:
+                    self._raise_for(self.classify(exc=exc), describe, None, exc)
+                if limiter is not None:
+                    limiter.observe(response)
+        finally:
+            if permit is not None:
+                permit.release()
+        resolution = self.classify(response=response)
+        if resolution.action is Action.REFRESH_AUTH and refresh_auth is not None and not call.refreshed:
+            refresh_auth()
+            call.refreshed = True
+            self.stats.add(auth_refreshes=1)
+            raise _Retry(self._error(resolution, describe, response, None), 0.0)
+        if resolution.action in (Action.SUCCESS, Action.REFRESH_AUTH):
+            resolution = replace(resolution, action=Action.FAIL)
+        self._raise_for(resolution, describe, response, None)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _attempt(
         self,
         client: httpx.Client,

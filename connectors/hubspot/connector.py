@@ -1,21 +1,83 @@
-"""The HubSpot connector (facts: ../shared/docs/platforms/hubspot.md)."""
+"""The HubSpot connector (facts: ../shared/docs/platforms/hubspot.md).
+
+Streams, in pull order:
+
+* ``contacts`` - CRM search on ``lastmodifieddate`` ascending, with a look-back overlap and
+  de-duplication by (id, lastmodifieddate); past 10,000 results the paginator re-anchors on the
+  last timestamp seen (hubspot.md §2.5). Counter increases (``hs_analytics_num_page_views``
+  unless the events API is available, ``num_conversion_events``) become events (DESIGN.md).
+* ``email_events`` - the legacy Email Events API since the cursor (§4.1), linked to contacts by
+  recipient (batch read by email for recipients not seen in this run).
+* ``page_views`` - the events API ``e_visited_page`` with URLs, Enterprise only (§4.2); empty
+  when the account answers 403 (the counters stand in).
+* ``deals`` - won deals (stages with probability 1.0 in the deal pipelines) with their contacts.
+
+Reads use the shared httpx client and the one page loop (``connectors.streams``); writes (field
+provisioning, lifecycle reads, batch updates) use ``hubspot-api-client`` through ``sdk.py``. Both
+go through the same retry policy and the same limiter.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
+import urllib3
 
-from connectors.base import CheckResult, Connector, PullBatch, PushReport, ScoreUpdate, SourceSettings
-from connectors.errors import AuthError, ConnectorError, RetriableError
+from connectors.auth import BearerToken, OAuthRefresh
+from connectors.base import CheckResult, Connector, PullBatch, PushFailure, PushReport, ScoreUpdate, SourceSettings
+from connectors.errors import AuthError, BadRecord, ConnectorError
+from connectors.hubspot import normalize, streams, writeback
+from connectors.hubspot.sdk import HubSpotSdk, to_dict
 from connectors.http import build_client
+from connectors.pagination import SearchOffsetPaginator
+from connectors.ratelimit import UNLIMITED, Limiter, RollingWindowLimiter
 from connectors.records import Platform
+from connectors.redaction import Redactor
+from connectors.retry import Action, ErrorRule, RetryPolicy, response_json
+from connectors.streams import iter_pages
 
 __all__ = ["HubSpotConnector"]
 
+log = logging.getLogger("leadsync.connectors.hubspot")
+
 DEFAULT_BASE_URL = "https://api.hubapi.com"  # hubspot.md, "Base URL"
 PROBE_PATH = "/account-info/v3/details"
+TOKEN_PATH = "/oauth/v1/token"  # hubspot.md §1
+TEN_SECONDLY = {"free": 100, "starter": 100, "professional": 190, "enterprise": 190}  # hubspot.md §5
+OAUTH_TEN_SECONDLY = 110  # hubspot.md §5: public apps, per installing account
+SEARCH_PER_SECOND = 5  # hubspot.md §2.5
+BATCH_SIZE = 100  # hubspot.md §2.2
+DEFAULT_LOOKBACK_S = 300.0
+MAX_PUSH_ROUNDS = 3
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _missing_scopes(response: Any) -> str | None:
+    body = response_json(response) or {}
+    if not isinstance(body, dict):
+        return None
+    scopes = []
+    for err in body.get("errors") or []:
+        scopes += ((err or {}).get("context") or {}).get("requiredGranularScopes") or []
+    return f"missing scopes {sorted(scopes)}" if scopes else body.get("message")
+
+
+HUBSPOT_RULES = (
+    # hubspot.md §5: 423 Locked, "include a delay of at least 2 seconds"; 477 migration in progress.
+    ErrorRule(Action.RETRY, status=423, wait_s=2.0, name="locked"),
+    ErrorRule(Action.RETRY, status=477, name="migration in progress"),
+    # hubspot.md §5: 403 MISSING_SCOPES names the scopes
+    ErrorRule(Action.FAIL, status=403, error=AuthError, message=_missing_scopes, name="forbidden"),
+    # the SDK's transport failures (urllib3 with retries off, hubspot.md §7)
+    ErrorRule(Action.RETRY, exception=urllib3.exceptions.HTTPError, name="sdk connection"),
+)
 
 
 class HubSpotConnector(Connector):
@@ -24,6 +86,59 @@ class HubSpotConnector(Connector):
     def __init__(self, settings: SourceSettings, *, transport: httpx.BaseTransport | None = None) -> None:
         super().__init__(settings, transport=transport)
         self.base_url = (settings.base_url or DEFAULT_BASE_URL).rstrip("/")
+        options = settings.options
+        self.tier = str(options.get("tier", "free"))
+        self.lookback_ms = int(float(options.get("lookback_s", DEFAULT_LOOKBACK_S)) * 1000)
+        self.redactor = Redactor(v for v in settings.secrets.values() if v)
+        self._oauth: OAuthRefresh | None = None
+        if settings.secrets.get("refresh_token"):
+            self._oauth = OAuthRefresh(
+                client_id=settings.secrets.get("client_id", ""),
+                client_secret=settings.secrets.get("client_secret", ""),
+                refresh_token=settings.secrets["refresh_token"],
+                token_url=self.base_url + TOKEN_PATH,
+                source=settings.name,
+                credential_env=self._secret_name("refresh_token"),
+                transport=transport,
+                redactor=self.redactor,
+            )
+            auth: httpx.Auth = self._oauth
+            credential = "refresh_token"
+        else:
+            auth = BearerToken(self._token())
+            credential = "token"
+        self.policy = RetryPolicy(
+            source=settings.name,
+            credential_env=self._secret_name(credential),
+            rate_limited_wait_s=10.0,  # hubspot.md §5: no Retry-After guaranteed; wait out the 10 s window
+            redactor=self.redactor,
+        ).with_rules(*HUBSPOT_RULES)
+        limited = bool(options.get("rate_limit", True))
+        burst = OAUTH_TEN_SECONDLY if self._oauth else int(options.get("ten_secondly", TEN_SECONDLY.get(self.tier, 100)))
+        self.limiter: Limiter = (
+            RollingWindowLimiter(burst, 10.0, remaining_header="X-HubSpot-RateLimit-Remaining", name="hubspot 10 s")
+            if limited else UNLIMITED
+        )
+        # hubspot.md §2.5: search has its own 5/s bucket, and is exempt from the 10 s one.
+        self.search_limiter: Limiter = (
+            RollingWindowLimiter(SEARCH_PER_SECOND, 1.0, name="hubspot search") if limited else UNLIMITED
+        )
+        self.client = build_client(
+            base_url=self.base_url, auth=auth, timeout=settings.timeout_s, max_connections=4, transport=transport
+        )
+        self.sdk = HubSpotSdk(
+            base_url=self.base_url, token=self._current_token, policy=self.policy, limiter=self.limiter,
+            timeout_s=settings.timeout_s, refresh=self._refresh if self._oauth else None,
+        )
+        self._email_to_id: dict[str, str] = {}
+        self._events_api: bool | None = None
+        self._fields_ready = False
+        self._stage_order: list[str] | None = None
+
+    # --- credentials -----------------------------------------------------------------------
+
+    def _secret_name(self, key: str) -> str:
+        return self.settings.secret_names.get(key, f"the {key!r} secret")
 
     def _token(self) -> str:
         token = self.settings.secrets.get("token")
@@ -34,48 +149,350 @@ class HubSpotConnector(Connector):
             )
         return token
 
-    def _secret_name(self, key: str) -> str:
-        return self.settings.secret_names.get(key, f"the {key!r} secret")
+    def _current_token(self) -> str:
+        return self._oauth.token() if self._oauth else self._token()
+
+    def _refresh(self) -> None:
+        assert self._oauth is not None
+        self._oauth.refresh(stale=None)
+
+    def close(self) -> None:
+        self.client.close()
+        if self._oauth is not None:
+            self._oauth.close()
+
+    # --- check -----------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
-        token = self._token()
-        with build_client(
-            base_url=self.base_url,
-            auth=None,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=self.settings.timeout_s,
-            max_connections=1,
-            transport=self.transport,
-        ) as client:
-            try:
-                response = client.get(PROBE_PATH)
-            except httpx.TransportError as exc:
-                raise RetriableError(f"source {self.settings.name!r}: HubSpot unreachable ({type(exc).__name__})",
-                                     source=self.settings.name) from None
-        if response.status_code in (401, 403):
+        request = self.client.build_request("GET", PROBE_PATH)
+        try:
+            reply = self.policy.send(self.client, request, limiter=self.limiter)
+        except AuthError as exc:
+            status = exc.status
             raise AuthError(
-                f"source {self.settings.name!r}: HubSpot refused the credentials ({response.status_code}); "
-                f"check {self._secret_name('token')}",
+                f"source {self.settings.name!r}: HubSpot refused the credentials ({status}); "
+                f"check {self.policy.credential_env}",
                 source=self.settings.name,
-                status=response.status_code,
-            )
-        if response.status_code != 200:
-            raise ConnectorError(
-                f"source {self.settings.name!r}: HubSpot probe answered {response.status_code}",
-                source=self.settings.name,
-                status=response.status_code,
-            )
-        portal = response.json().get("portalId")
+                status=status,
+            ) from None
+        portal = (reply.body or {}).get("portalId")
         return CheckResult(ok=True, detail=f"HubSpot portal {portal} reachable", account=str(portal))
 
     def streams(self) -> Sequence[str]:
         return ("contacts", "email_events", "page_views", "deals")
 
+    # --- pull ------------------------------------------------------------------------------
+
     def pull(self, stream: str, cursor: Any, *, full: bool = False) -> Iterator[PullBatch]:
-        raise NotImplementedError
+        state = {} if (full or not cursor) else dict(cursor)
+        if stream == "contacts":
+            yield from self._pull_contacts(state)
+        elif stream == "email_events":
+            yield from self._pull_email_events(state)
+        elif stream == "page_views":
+            yield from self._pull_page_views(state)
+        elif stream == "deals":
+            yield from self._pull_deals(state)
+        else:
+            raise ValueError(f"unknown HubSpot stream {stream!r}; known: {list(self.streams())}")
+
+    def events_api_available(self) -> bool:
+        """hubspot.md §4.2: the events API is Enterprise only; other tiers answer 403."""
+        if self._events_api is None:
+            request = self.client.build_request("GET", streams.PAGE_VIEWS.path, params={"limit": 1, "objectType": "contact"})
+            try:
+                self.policy.send(self.client, request, limiter=self.limiter)
+                self._events_api = True
+            except AuthError:
+                self._events_api = False
+        return self._events_api
+
+    def _pull_contacts(self, state: dict[str, Any]) -> Iterator[PullBatch]:
+        since: int | None = state.get("since")
+        seen: dict[str, int] = {k: int(v) for k, v in (state.get("seen") or {}).items()}
+        counts: dict[str, list[int]] = {k: list(v) for k, v in (state.get("counts") or {}).items()}
+        counter_page_views = not self.events_api_available()
+        floor = 0 if since is None else since - self.lookback_ms
+
+        def gte(value: int) -> list[dict[str, Any]]:
+            return [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(value)}]}]
+
+        def on_cap(records: Sequence[Any]) -> dict[str, Any] | None:
+            # hubspot.md §2.5: past 10,000 results, restart with GTE the last timestamp seen (dedup by id)
+            last = normalize.parse_time((records[-1].get("properties") or {}).get("lastmodifieddate")) if records else None
+            return {"filterGroups": gte(_ms(last))} if last else None
+
+        paginator = SearchOffsetPaginator(page_size=200, on_cap=on_cap)
+        high = since or 0
+        for page in iter_pages(self.client, streams.CONTACT_SEARCH, retry_policy=self.policy,
+                               limiter=self.search_limiter, body={"filterGroups": gte(floor)}, paginator=paginator):
+            batch = PullBatch("contacts")
+            for raw in page.records:
+                rid = str(raw.get("id"))
+                modified = normalize.parse_time((raw.get("properties") or {}).get("lastmodifieddate") or raw.get("updatedAt"))
+                stamp = _ms(modified) if modified else 0
+                if rid in seen and seen[rid] >= stamp:
+                    continue  # already delivered (overlap window or a re-anchored page)
+                try:
+                    record = normalize.contact(raw, source=self.settings.name)
+                    previous = counts.get(rid)
+                    events, now_counts = normalize.counter_events(
+                        raw, tuple(previous) if previous else None, source=self.settings.name,
+                        page_views=counter_page_views)
+                except BadRecord as bad:
+                    batch.bad.append(bad)
+                    continue
+                seen[rid] = stamp
+                high = max(high, stamp)
+                counts[rid] = list(now_counts)
+                if record.email:
+                    self._email_to_id[record.email] = rid
+                batch.contacts.append(record)
+                batch.events.extend(events)
+            horizon = high - self.lookback_ms
+            seen = {k: v for k, v in seen.items() if v >= horizon}
+            batch.cursor = {"since": high, "seen": dict(seen), "counts": counts}
+            yield batch
+
+    def _resolve_recipients(self, emails: set[str]) -> None:
+        """Link email events to contacts: batch read by email for recipients not seen yet (§2.2)."""
+        unknown = sorted(e for e in emails if e not in self._email_to_id)
+        for start in range(0, len(unknown), BATCH_SIZE):
+            chunk = unknown[start : start + BATCH_SIZE]
+            request = streams.CONTACTS_BY_EMAIL.first_request(body={"inputs": [{"id": e} for e in chunk]})
+            reply = self.policy.send(self.client, request.build(self.client), limiter=self.limiter)
+            for row in (reply.body or {}).get("results") or []:
+                email = ((row.get("properties") or {}).get("email") or "").strip().lower()
+                if email:
+                    self._email_to_id[email] = str(row["id"])
+
+    def _pull_email_events(self, state: dict[str, Any]) -> Iterator[PullBatch]:
+        since: int | None = state.get("since")
+        seen: dict[str, int] = {k: int(v) for k, v in (state.get("seen") or {}).items()}
+        params = {} if since is None else {"startTimestamp": since - self.lookback_ms}
+        high = since or 0
+        for page in iter_pages(self.client, streams.EMAIL_EVENTS, retry_policy=self.policy, limiter=self.limiter,
+                               params=params):
+            fresh = [r for r in page.records if str(r.get("id")) not in seen]
+            self._resolve_recipients({str(r.get("recipient") or "").strip().lower() for r in fresh if r.get("recipient")})
+            batch = PullBatch("email_events")
+            for raw in fresh:
+                eid = str(raw.get("id"))
+                contact_id = self._email_to_id.get(str(raw.get("recipient") or "").strip().lower())
+                try:
+                    if contact_id is None:
+                        raise BadRecord(f"email event {eid}: recipient is not a contact", record=raw)
+                    event = normalize.email_event(raw, source=self.settings.name, contact_id=contact_id)
+                    if event is not None:
+                        batch.events.append(event)
+                except BadRecord as bad:
+                    batch.bad.append(bad)
+                created = int(raw.get("created") or 0)
+                seen[eid] = created
+                high = max(high, created)
+            seen = {k: v for k, v in seen.items() if v >= high - self.lookback_ms}
+            batch.cursor = {"since": high, "seen": dict(seen)}
+            yield batch
+
+    def _pull_page_views(self, state: dict[str, Any]) -> Iterator[PullBatch]:
+        if not self.events_api_available():
+            return  # not Enterprise: page views come from the contact counters instead
+        since: int | None = state.get("since")
+        seen: dict[str, int] = {k: int(v) for k, v in (state.get("seen") or {}).items()}
+        params: dict[str, Any] = {}
+        if since is not None:
+            start = datetime.fromtimestamp((since - self.lookback_ms) / 1000, tz=UTC)
+            params["occurredAfter"] = start.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start.microsecond // 1000:03d}Z"
+        high = since or 0
+        for page in iter_pages(self.client, streams.PAGE_VIEWS, retry_policy=self.policy, limiter=self.limiter,
+                               params=params):
+            batch = PullBatch("page_views")
+            for raw in page.records:
+                eid = str(raw.get("id"))
+                if eid in seen:
+                    continue
+                try:
+                    event = normalize.page_view(raw, source=self.settings.name)
+                except BadRecord as bad:
+                    batch.bad.append(bad)
+                    continue
+                stamp = _ms(event.occurred_at)
+                seen[eid] = stamp
+                high = max(high, stamp)
+                batch.events.append(event)
+            seen = {k: v for k, v in seen.items() if v >= high - self.lookback_ms}
+            batch.cursor = {"since": high, "seen": dict(seen)}
+            yield batch
+
+    def _won_stages(self) -> set[str]:
+        request = streams.DEAL_PIPELINES.first_request().build(self.client)
+        reply = self.policy.send(self.client, request, limiter=self.limiter)
+        won = set()
+        for pipeline in (reply.body or {}).get("results") or []:
+            for stage in pipeline.get("stages") or []:
+                meta = stage.get("metadata") or {}
+                if str(meta.get("probability")) in ("1.0", "1") or stage.get("id") == "closedwon":
+                    won.add(str(stage["id"]))
+        return won or {"closedwon"}
+
+    def _pull_deals(self, state: dict[str, Any]) -> Iterator[PullBatch]:
+        since: int | None = state.get("since")
+        seen: dict[str, int] = {k: int(v) for k, v in (state.get("seen") or {}).items()}
+        won = self._won_stages()
+        floor = None if since is None else since - self.lookback_ms
+        high = since or 0
+        batch = PullBatch("deals")
+        # The deal list is unsorted by time: the cursor moves only with the last batch.
+        for page in iter_pages(self.client, streams.DEALS, retry_policy=self.policy, limiter=self.limiter):
+            for raw in page.records:
+                did = str(raw.get("id"))
+                modified = normalize.parse_time(raw.get("updatedAt"))
+                stamp = _ms(modified) if modified else 0
+                if (floor is not None and stamp < floor) or (did in seen and seen[did] >= stamp):
+                    continue
+                try:
+                    events = normalize.won_deal_events(raw, source=self.settings.name, won_stages=won)
+                except BadRecord as bad:
+                    batch.bad.append(bad)
+                    continue
+                seen[did] = stamp
+                high = max(high, stamp)
+                batch.events.extend(events)
+            if not page.is_last:
+                yield batch
+                batch = PullBatch("deals")
+        batch.cursor = {"since": high, "seen": {k: v for k, v in seen.items() if v >= high - self.lookback_ms}}
+        yield batch
+
+    # --- write-back ------------------------------------------------------------------------
 
     def ensure_fields(self) -> None:
-        raise NotImplementedError
+        """Create the property group and the score properties on first use (hubspot.md §3)."""
+        from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
+
+        prefix = self.settings.field_prefix
+        group = writeback.group_name(prefix)
+        timeout = self.sdk.timeout
+        groups = self.sdk.call("GET", "/crm/v3/properties/contacts/groups",
+                               lambda c: c.crm.properties.groups_api.get_all("contacts", _request_timeout=timeout))
+        if group not in {g.name for g in groups.results}:
+            self.sdk.call("POST", "/crm/v3/properties/contacts/groups", lambda c: c.crm.properties.groups_api.create(
+                "contacts", PropertyGroupCreate(name=group, label=writeback.GROUP_LABEL, display_order=-1),
+                _request_timeout=timeout))
+        existing = self.sdk.call("GET", "/crm/v3/properties/contacts",
+                                 lambda c: c.crm.properties.core_api.get_all("contacts", _request_timeout=timeout))
+        have = {p.name: p for p in existing.results}
+        for definition in writeback.field_definitions(prefix):
+            current = have.get(definition["name"])
+            if current is not None:
+                if current.type != definition["type"]:
+                    raise ConnectorError(
+                        f"{self.settings.name}: HubSpot property {definition['name']!r} exists with type "
+                        f"{current.type!r}, leadsync needs {definition['type']!r}; rename it or change field_prefix",
+                        source=self.settings.name)
+                continue
+            body = {
+                "name": definition["name"], "label": definition["label"], "type": definition["type"],
+                "field_type": definition["fieldType"], "group_name": definition["groupName"],
+                "description": definition["description"], "form_field": False, "display_order": -1,
+                "options": definition.get("options"), "number_display_hint": definition.get("numberDisplayHint"),
+            }
+            self.sdk.call("POST", "/crm/v3/properties/contacts", lambda c, b=body: c.crm.properties.core_api.create(
+                "contacts", PropertyCreate(**{k: v for k, v in b.items() if v is not None}), _request_timeout=timeout))
+        self._fields_ready = True
+
+    def lifecycle_order(self) -> list[str]:
+        """The account's stage order (hubspot.md §3: stages may be customised; read, don't assume)."""
+        if self._stage_order is None:
+            prop = self.sdk.call("GET", "/crm/v3/properties/contacts/lifecyclestage",
+                                 lambda c: c.crm.properties.core_api.get_by_name(
+                                     "contacts", "lifecyclestage", _request_timeout=self.sdk.timeout))
+            options = sorted(prop.options or [], key=lambda o: (o.display_order if o.display_order is not None else 0))
+            self._stage_order = [o.value for o in options if not o.hidden]
+        return self._stage_order
+
+    def current_stages(self, ids: Sequence[str]) -> dict[str, str | None]:
+        from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+
+        stages: dict[str, str | None] = {}
+        for start in range(0, len(ids), BATCH_SIZE):
+            chunk = list(ids[start : start + BATCH_SIZE])
+            body = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=i) for i in chunk], properties=["lifecyclestage"], properties_with_history=[])
+            result = self.sdk.call("POST", "/crm/v3/objects/contacts/batch/read",
+                                   lambda c, b=body: c.crm.contacts.batch_api.read(
+                                       batch_read_input_simple_public_object_id=b, _request_timeout=self.sdk.timeout))
+            for row in result.results:
+                stages[str(row.id)] = (row.properties or {}).get("lifecyclestage") or None
+        return stages
 
     def push(self, updates: Sequence[ScoreUpdate]) -> PushReport:
-        raise NotImplementedError
+        from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
+
+        report = PushReport()
+        if not updates:
+            return report
+        before = self.sdk.requests
+        if not self._fields_ready:
+            self.ensure_fields()
+        prefix = self.settings.field_prefix
+        wanted_stage = {u.remote_id: u.lifecycle for u in updates if u.lifecycle and self.settings.lifecycle_writeback}
+        current = self.current_stages(sorted(wanted_stage)) if wanted_stage else {}
+        order = self.lifecycle_order() if wanted_stage else []
+        pending: dict[str, dict[str, str]] = {}
+        for update in updates:
+            props = writeback.properties_for(update.fields, prefix)
+            target = wanted_stage.get(update.remote_id)
+            if target and writeback.is_forward(current.get(update.remote_id), target, order):
+                props["lifecyclestage"] = target  # hubspot.md §3: forward only
+            if props:
+                pending[update.remote_id] = props
+            else:
+                report.written.append(update.remote_id)  # nothing of ours to change
+        for round_number in range(1, MAX_PUSH_ROUNDS + 1):
+            retry_next: dict[str, dict[str, str]] = {}
+            ids = list(pending)
+            for start in range(0, len(ids), BATCH_SIZE):
+                chunk = ids[start : start + BATCH_SIZE]
+                body = BatchInputSimplePublicObjectBatchInput(
+                    inputs=[SimplePublicObjectBatchInput(id=i, properties=pending[i]) for i in chunk])
+                result = self.sdk.call("POST", "/crm/v3/objects/contacts/batch/update",
+                                       lambda c, b=body: c.crm.contacts.batch_api.update(
+                                           batch_input_simple_public_object_batch_input=b,
+                                           _request_timeout=self.sdk.timeout))
+                report.written.extend(str(r.id) for r in result.results or [])
+                # hubspot.md §5: a 207 lists failed items with their ids in context.ids
+                for err in getattr(result, "errors", None) or []:
+                    data = to_dict(err)
+                    failed_ids = [str(i) for i in ((data.get("context") or {}).get("ids") or [])]
+                    retriable = writeback.retriable_category(data.get("category"))
+                    reason = self.redactor.text(f"{data.get('category')}: {data.get('message')}")
+                    for fid in failed_ids:
+                        if fid not in pending:
+                            continue
+                        if retriable and round_number < MAX_PUSH_ROUNDS:
+                            retry_next[fid] = pending[fid]
+                        else:
+                            report.failed.append(PushFailure(fid, reason, retriable=retriable))
+            if not retry_next:
+                break
+            pending = retry_next
+        report.requests = self.sdk.requests - before
+        return report
+
+    def read_back(self, ids: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Properties as HubSpot now holds them (tests and ``leadsync push --verify``)."""
+        from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), BATCH_SIZE):
+            body = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=i) for i in ids[start : start + BATCH_SIZE]],
+                properties=list(names), properties_with_history=[])
+            result = self.sdk.call("POST", "/crm/v3/objects/contacts/batch/read",
+                                   lambda c, b=body: c.crm.contacts.batch_api.read(
+                                       batch_read_input_simple_public_object_id=b, _request_timeout=self.sdk.timeout))
+            out.update({str(r.id): dict(r.properties or {}) for r in result.results})
+        return out
+
+

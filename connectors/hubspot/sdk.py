@@ -1,0 +1,87 @@
+"""The one place ``hubspot-api-client`` is called (style.md habit 1: SDK behind a narrow adapter).
+
+Every SDK call goes through :meth:`HubSpotSdk.call`: the shared limiter first, then the shared
+retry policy (``RetryPolicy.call``), with the SDK's ``ApiException`` (status, headers, body)
+turned into an ``httpx.Response`` so the same classification table decides. The SDK's own
+urllib3 retries are switched off (hubspot.md §7: they skip POST by default, and a second policy
+would double the waits). The SDK does not refresh OAuth tokens and API objects keep the token
+they were built with (hubspot.md §1, verified), so a fresh client is built for every attempt
+with the current token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+import urllib3
+from hubspot import HubSpot
+
+from connectors.ratelimit import Limiter
+from connectors.retry import RetryPolicy
+
+__all__ = ["HubSpotSdk", "api_exception_response"]
+
+T = TypeVar("T")
+
+
+def api_exception_response(exc: BaseException, request: httpx.Request) -> httpx.Response | None:
+    """An SDK ``ApiException`` (each sub-package has its own class, hubspot.md §7) as an httpx response."""
+    status = getattr(exc, "status", None)
+    if not isinstance(status, int) or status <= 0 or not hasattr(exc, "body"):
+        return None
+    headers = getattr(exc, "headers", None) or {}
+    body = getattr(exc, "body", None) or b""
+    content = body.encode() if isinstance(body, str) else bytes(body)
+    return httpx.Response(status, headers=dict(headers.items()) if hasattr(headers, "items") else {},
+                          content=content, request=request)
+
+
+class HubSpotSdk:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: Callable[[], str],
+        policy: RetryPolicy,
+        limiter: Limiter | None,
+        timeout_s: float,
+        refresh: Callable[[], None] | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self._token = token
+        self.policy = policy
+        self.limiter = limiter
+        self.timeout_s = timeout_s
+        self._refresh = refresh
+        self.requests = 0
+
+    def client(self) -> HubSpot:
+        # hubspot.md §7: Configuration.host points every generated API at base_url; retries off.
+        return HubSpot(access_token=self._token(), host=self.base_url,
+                       retry=urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False))
+
+    def call(self, method: str, path: str, fn: Callable[[HubSpot], T]) -> T:
+        """Run ``fn(client)`` once per attempt; ``fn`` must pass ``_request_timeout``."""
+        describe = httpx.Request(method, f"{self.base_url}{path}")
+
+        def attempt() -> T:
+            self.requests += 1
+            return fn(self.client())
+
+        return self.policy.call(
+            attempt,
+            describe=describe,
+            to_response=lambda exc: api_exception_response(exc, describe),
+            limiter=self.limiter,
+            refresh_auth=self._refresh,
+        )
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (min(10.0, self.timeout_s), self.timeout_s)
+
+
+def to_dict(model: Any) -> dict[str, Any]:
+    return model.to_dict() if hasattr(model, "to_dict") else dict(model)
