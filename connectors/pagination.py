@@ -22,6 +22,8 @@ Leaf classes, one per style the three platforms use:
   (hubspot.md §4.1).
 * :class:`OffsetPaginator` - Mailchimp ``offset``/``count``/``total_items`` (mailchimp.md §4.1) and
   ActiveCampaign ``offset``/``limit``/``meta.total``, a string (activecampaign.md §2).
+* :class:`KeysetPaginator` - "greater than the last id" paging: ActiveCampaign contacts with
+  ``orders[id]=ASC`` + ``id_greater`` (activecampaign.md §2, recommended over offset).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from connectors.errors import FatalError, PaginationLoop
 __all__ = [
     "CursorAfterPaginator",
     "HasMoreOffsetPaginator",
+    "KeysetPaginator",
     "OffsetPaginator",
     "PageRequest",
     "Paginator",
@@ -268,6 +271,70 @@ class OffsetPaginator(Paginator):
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.offset = int(state[self.offset_param])
+
+
+class KeysetPaginator(Paginator):
+    """The next page starts after the largest key of this one (``id_greater=<last id>``).
+
+    Stable while records change during the run (unlike offsets). The end is an empty page or a
+    page shorter than ``page_size``. A page whose keys do not all exceed the bound we sent means
+    the platform ignored the parameter: reading on would repeat pages, so it raises
+    :class:`PaginationLoop` (activecampaign.md §11.2: unsupported filters are silently ignored).
+    """
+
+    def __init__(
+        self,
+        page_size: int = 100,
+        *,
+        param: str = "id_greater",
+        key: str = "id",
+        limit_param: str = "limit",
+        location: Location = "query",
+    ) -> None:
+        super().__init__()
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        self.page_size = page_size
+        self.param = param
+        self.key = key
+        self.limit_param = limit_param
+        self.location: Location = location
+        self.after: int | None = None
+        self._done = False
+
+    def init_request(self, request: PageRequest) -> None:
+        request.set(self.location, self.limit_param, self.page_size)
+        if self.after is not None:
+            request.set(self.location, self.param, self.after)
+
+    def update_state(self, response: httpx.Response | None, body: Any, records: Sequence[Any]) -> None:
+        if not records:
+            self._done = True
+            return
+        keys = [_as_int(get_path(record, self.key), self.key) for record in records]
+        if any(k is None for k in keys):
+            raise FatalError(f"{type(self).__name__}: a record has no {self.key!r} to page on")
+        if self.after is not None and min(keys) <= self.after:  # type: ignore[operator]
+            raise PaginationLoop(
+                f"Loop detected in pagination: asked for {self.param}={self.after} but got {self.key} "
+                f"{min(keys)}; the platform ignored {self.param!r}"  # type: ignore[type-var]
+            )
+        self.after = max(keys)  # type: ignore[type-var]
+        self._follow(self.after)
+        self._done = len(records) < self.page_size
+
+    def update_request(self, request: PageRequest) -> None:
+        request.set(self.location, self.param, self.after)
+
+    @property
+    def has_next_page(self) -> bool:
+        return not self._done
+
+    def state(self) -> dict[str, Any] | None:
+        return {self.param: self.after} if self.has_next_page and self.after is not None else None
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self.after = int(state[self.param])
 
 
 class HasMoreOffsetPaginator(Paginator):

@@ -1,30 +1,75 @@
 """The ActiveCampaign connector (API v3): pull contacts and engagement, write scores back.
 
-Facts: ../shared/docs/platforms/activecampaign.md (cited as "activecampaign.md §N" next to the code
-that depends on them).
+Facts: ../shared/docs/platforms/activecampaign.md (cited as "§N" next to the code that depends on
+them). Streams, in pull order:
+
+* ``contacts``: ``GET /contacts`` by ``id_greater`` with ``include=fieldValues``, incremental on
+  ``filters[updated_after]`` with an overlap, checked and de-duplicated on our side (§2, §11.2);
+* ``activities``: the account-wide ``GET /activities`` feed since ``after`` (§5), email events;
+* ``tracking_logs``: ``GET /contacts/{id}/trackingLogs`` for every contact (§5: no account-wide or
+  date-filtered read exists), event-tracking events; one request per contact per run;
+* ``deals``: won deals (``filters[status]=1``) since ``filters[updated_after]`` (§5).
+
+All HTTP goes through the shared core: one client (``connectors.http``), one retry policy
+(``connectors.retry``, with ActiveCampaign's rows in front), one limiter (5 requests/second, §8)
+and the one page loop (``connectors.streams``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import httpx
 
-from connectors.activecampaign.auth import API_TOKEN_SECRET, ApiTokenAuth
+from connectors.activecampaign import normalize
+from connectors.activecampaign.streams import ACTIVITIES, CONTACT_IDS, CONTACTS, DEALS, FIELDS, TRACKING_LOGS
+from connectors.activecampaign.window import Window
+from connectors.auth import HeaderToken
 from connectors.base import CheckResult, Connector, PullBatch, PushReport, ScoreUpdate, SourceSettings
-from connectors.errors import AuthError, ConfigError, ConnectorError, RetriableError
+from connectors.errors import AuthError, BadRecord, ConfigError, RateLimited
 from connectors.http import build_client, logging_hooks
-from connectors.records import Platform
+from connectors.ratelimit import UNLIMITED, Limiter, RollingWindowLimiter
+from connectors.records import EventRecord, EventType, Platform
 from connectors.redaction import Redactor
+from connectors.retry import Action, ErrorRule, Reply, RetryPolicy, response_json
+from connectors.streams import iter_pages
 
-__all__ = ["ActiveCampaignConnector"]
+__all__ = ["ActiveCampaignConnector", "API_TOKEN_SECRET", "ac_rules"]
 
 log = logging.getLogger("leadsync.connectors.activecampaign")
 
-# activecampaign.md §1 / §10: peers check the token with GET /users/me (spec:get-user-loggedin).
+API_TOKEN_SECRET = "api_token"
+# §1 / §10: peers check the token with GET /users/me (spec:get-user-loggedin).
 PROBE_PATH = "users/me"
+REQUESTS_PER_SECOND = 5  # §8: 5 requests/second per account, shared by every integration
+DEFAULT_LOOKBACK = timedelta(hours=1)
+STREAMS = ("contacts", "activities", "tracking_logs", "deals")
+
+
+def _is_bulk_rate_limit(response: httpx.Response) -> bool:
+    body = response_json(response)
+    return isinstance(body, dict) and "rate limit" in str(body.get("message", "")).lower()
+
+
+def ac_rules(*, bulk_wait_s: float = 15.0) -> tuple[ErrorRule, ...]:
+    """ActiveCampaign's rows in front of the shared classification table."""
+    return (
+        # §7: the bulk-import limit (100 requests/minute) is answered with HTTP 400, not 429.
+        ErrorRule(
+            Action.RATE_LIMITED,
+            status=400,
+            when=_is_bulk_rate_limit,
+            error=RateLimited,
+            wait_s=bulk_wait_s,
+            message="bulk import rate limit (100 imports a minute)",
+            name="bulk import rate limit",
+        ),
+        # §8: older reports of 503 at the limit are covered by the 5xx row; intermittent 403s are
+        # NOT retried: a wrong token must fail fast with the variable named (check()).
+    )
 
 
 class ActiveCampaignConnector(Connector):
@@ -33,8 +78,8 @@ class ActiveCampaignConnector(Connector):
     def __init__(self, settings: SourceSettings, *, transport: httpx.BaseTransport | None = None) -> None:
         super().__init__(settings, transport=transport)
         if not settings.base_url:
-            # activecampaign.md §1: never build the URL from the account name; use the "API URL"
-            # from Settings → Developer, configured whole (e.g. https://acme.api-us1.com/api/3).
+            # §1: never build the URL from the account name; use the "API URL" from
+            # Settings → Developer, configured whole (e.g. https://acme.api-us1.com/api/3).
             raise ConfigError(
                 "ActiveCampaign needs base_url, the full API URL from Settings > Developer "
                 "(for example https://youraccount.api-us1.com/api/3)",
@@ -44,27 +89,51 @@ class ActiveCampaignConnector(Connector):
         if not token:
             raise ConfigError(
                 f"source {settings.name!r}: the ActiveCampaign API token is not set "
-                f"(environment variable {self._token_variable()})",
+                f"(environment variable {self.token_variable})",
                 key=f"sources.{settings.name}",
             )
-        self._auth = ApiTokenAuth(token)
+        options = settings.options
+        self._auth = HeaderToken("Api-Token", token)  # §1
         self.redactor = Redactor(self._auth.secrets())
+        self.retry = RetryPolicy(
+            source=settings.name, credential_env=self.token_variable, redactor=self.redactor
+        ).with_rules(
+            *ac_rules(bulk_wait_s=float(options.get("bulk_rate_wait_s", 15.0))), **_retry_overrides(options)
+        )
+        rate = float(options.get("requests_per_second", REQUESTS_PER_SECOND) or 0)
+        self.limiter: Limiter = (
+            RollingWindowLimiter(
+                max(1, int(rate)), 1.0 if rate >= 1 else 1.0 / rate, remaining_header="RateLimit-Remaining"
+            )
+            if rate > 0
+            else UNLIMITED
+        )
+        self.lookback = timedelta(seconds=float(options.get("lookback_s", DEFAULT_LOOKBACK.total_seconds())))
+        self.profile = {**normalize.PROFILE_PERSTAGS, **dict(options.get("profile_fields") or {})}
+        self.activity_table = dict(normalize.ACTIVITY_EVENTS)
+        for key, value in (options.get("activity_map") or {}).items():
+            kind, _, action = str(key).partition(":")
+            self.activity_table[(kind.lower(), action.lower())] = EventType(value)
+        self.tracking_names = {
+            str(k).lower(): EventType(v) for k, v in (options.get("tracking_map") or {}).items()
+        }
         self._client: httpx.Client | None = None
+        self._perstags: dict[str, str] | None = None
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _token_variable(self) -> str:
+    @property
+    def token_variable(self) -> str:
         return self.settings.secret_names.get(API_TOKEN_SECRET, "the api_token secret")
 
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            base = str(self.settings.base_url).rstrip("/") + "/"
             self._client = build_client(
-                base_url=base,
+                base_url=str(self.settings.base_url).rstrip("/") + "/",
                 auth=self._auth,
                 timeout=self.settings.timeout_s,
-                max_connections=5,  # activecampaign.md §8: 5 requests/second per account
+                max_connections=REQUESTS_PER_SECOND,
                 transport=self.transport,
                 event_hooks=logging_hooks(log, self.redactor),
             )
@@ -75,47 +144,197 @@ class ActiveCampaignConnector(Connector):
             self._client.close()
             self._client = None
 
-    def _auth_error(self, status: int, response: httpx.Response | None = None) -> AuthError:
-        return AuthError(
-            f"source {self.settings.name!r}: ActiveCampaign refused the API token (HTTP {status}); "
-            f"check the environment variable {self._token_variable()} and that its user may use the API",
-            source=self.settings.name,
-            status=status,
-            response=response,
-        )
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None
+    ) -> Reply:
+        """One request through the shared retry policy and limiter (writes and single reads)."""
+        built = self.client.build_request(method, path, params=dict(params or {}) or None, json=json)
+        return self.retry.send(self.client, built, limiter=self.limiter)
+
+    def _pages(self, spec: Any, **kwargs: Any) -> Iterator[Any]:
+        return iter_pages(self.client, spec, retry_policy=self.retry, limiter=self.limiter, **kwargs)
 
     # --- Connector --------------------------------------------------------------------------
 
     def check(self) -> CheckResult:
         try:
-            response = self.client.get(PROBE_PATH)
-        except httpx.TransportError as exc:
-            raise RetriableError(
-                f"source {self.settings.name!r}: cannot reach ActiveCampaign at "
-                f"{self.redactor.url(str(self.settings.base_url))}: {type(exc).__name__}",
+            reply = self.request("GET", PROBE_PATH)
+        except AuthError as exc:
+            raise AuthError(
+                f"source {self.settings.name!r}: ActiveCampaign refused the API token "
+                f"(HTTP {exc.status}); check the environment variable {self.token_variable} "
+                "and that its user may use the API",
                 source=self.settings.name,
+                status=exc.status,
             ) from None
-        if response.status_code in (401, 403):
-            raise self._auth_error(response.status_code, response)
-        if response.status_code != 200:
-            raise ConnectorError(
-                f"source {self.settings.name!r}: ActiveCampaign token check answered HTTP {response.status_code}",
-                source=self.settings.name,
-                status=response.status_code,
-                response=response,
-            )
-        user = (response.json() or {}).get("user") or {}
+        user = (reply.body or {}).get("user") or {}
         account = user.get("username") or user.get("email")
         return CheckResult(True, f"ActiveCampaign token accepted for user {account}", account=account)
 
     def streams(self) -> Sequence[str]:
-        return ()
+        return STREAMS
 
     def pull(self, stream: str, cursor: Any, *, full: bool = False) -> Iterator[PullBatch]:
-        raise NotImplementedError(stream)
+        window = Window.start(cursor, lookback=self.lookback, full=full)
+        if stream == "contacts":
+            yield from self._pull_contacts(window)
+        elif stream == "activities":
+            yield from self._pull_activities(window)
+        elif stream == "tracking_logs":
+            yield from self._pull_tracking_logs(window)
+        elif stream == "deals":
+            yield from self._pull_deals(window)
+        else:
+            raise ValueError(f"unknown ActiveCampaign stream {stream!r}; known: {', '.join(STREAMS)}")
+
+    # --- pull -------------------------------------------------------------------------------
+
+    def field_perstags(self, *, refresh: bool = False) -> dict[str, str]:
+        """Field id -> personalisation tag (§3: values reference fields by numeric id only)."""
+        if self._perstags is None or refresh:
+            perstags: dict[str, str] = {}
+            for page in self._pages(FIELDS):
+                for custom in page.records:
+                    perstags[str(custom.get("id"))] = str(custom.get("perstag") or custom.get("title") or "")
+            self._perstags = perstags
+        return self._perstags
+
+    def _pull_contacts(self, window: Window) -> Iterator[PullBatch]:
+        perstags = self.field_perstags(refresh=True)
+        params: dict[str, Any] = {}
+        if window.bound_text():
+            params["filters[updated_after]"] = window.bound_text()
+        source = self.settings.name
+        for page in self._pages(CONTACTS, params=params, resume_from=window.resume):
+            values: dict[str, dict[str, str]] = {}
+            for item in (page.body or {}).get("fieldValues") or []:
+                if isinstance(item, Mapping) and item.get("contact") is not None:
+                    values.setdefault(str(item["contact"]), {})[str(item.get("field"))] = str(
+                        item.get("value") or ""
+                    )
+            batch = PullBatch(stream="contacts")
+            for raw in page.records:
+                try:
+                    record = normalize.contact_record(
+                        raw,
+                        values.get(str(raw.get("id")), {}),
+                        source=source,
+                        perstag_of=perstags,
+                        profile=self.profile,
+                    )
+                except BadRecord as bad:
+                    batch.bad.append(bad)
+                    continue
+                window.learn_offset(str(raw.get("udate") or ""))
+                assert record.updated_at is not None
+                if window.accept(record.remote_id, record.updated_at):
+                    batch.contacts.append(record)
+            batch.cursor = window.checkpoint(page.state)
+            yield batch
+        self._log_window("contacts", window)
+
+    def _pull_activities(self, window: Window) -> Iterator[PullBatch]:
+        params: dict[str, Any] = {}
+        if window.bound_text():
+            params["after"] = window.bound_text()
+        source = self.settings.name
+        for page in self._pages(ACTIVITIES, params=params, resume_from=window.resume):
+            batch = PullBatch(stream="activities")
+            for raw in page.records:
+                self._accept_event(
+                    batch,
+                    window,
+                    raw,
+                    "tstamp",
+                    lambda r: normalize.activity_event(r, source=source, table=self.activity_table),
+                )
+            batch.cursor = window.checkpoint(page.state)
+            yield batch
+        self._log_window("activities", window)
+
+    def _pull_tracking_logs(self, window: Window) -> Iterator[PullBatch]:
+        # §5: tracking logs exist only per contact, with no date filter: every run reads every
+        # contact (one request each); the window drops what earlier runs emitted.
+        source = self.settings.name
+        for page in self._pages(CONTACT_IDS, resume_from=window.resume):
+            batch = PullBatch(stream="tracking_logs")
+            for contact in page.records:
+                contact_id = contact.get("id")
+                if contact_id in (None, ""):
+                    continue
+                for logs in self._pages(TRACKING_LOGS, path_params={"id": contact_id}):
+                    for raw in logs.records:
+                        self._accept_event(
+                            batch,
+                            window,
+                            raw,
+                            "tstamp",
+                            lambda r: normalize.tracking_event(r, source=source, names=self.tracking_names),
+                        )
+            batch.cursor = window.checkpoint(page.state)
+            yield batch
+        self._log_window("tracking_logs", window)
+
+    def _pull_deals(self, window: Window) -> Iterator[PullBatch]:
+        params: dict[str, Any] = {}
+        if window.bound_text():
+            params["filters[updated_after]"] = window.bound_text()
+        source = self.settings.name
+        for page in self._pages(DEALS, params=params, resume_from=window.resume):
+            batch = PullBatch(stream="deals")
+            for raw in page.records:
+                if str(raw.get("status")) != "1":  # never trust the filter: only won deals (§11.2)
+                    continue
+                self._accept_event(
+                    batch, window, raw, "mdate", lambda r: normalize.deal_event(r, source=source)
+                )
+            batch.cursor = window.checkpoint(page.state)
+            yield batch
+        self._log_window("deals", window)
+
+    def _accept_event(self, batch: PullBatch, window: Window, raw: Any, stamp_key: str, convert: Any) -> None:
+        try:
+            event: EventRecord | None = convert(raw)
+        except BadRecord as bad:
+            batch.bad.append(bad)
+            return
+        if event is None:
+            return
+        window.learn_offset(str(raw.get(stamp_key) or ""))
+        # The window key is the record's own id; its stamp is the time the filter applies to.
+        try:
+            stamp = normalize.parse_ac_time(raw.get(stamp_key)) or event.occurred_at
+        except ValueError:
+            stamp = event.occurred_at
+        if window.accept(event.source_id, stamp):
+            batch.events.append(event)
+
+    def _log_window(self, stream: str, window: Window) -> None:
+        if window.dropped_old:
+            log.info(
+                "%s: %s: dropped %d record(s) older than the requested window (the filter was not applied)",
+                self.settings.name,
+                stream,
+                window.dropped_old,
+            )
+
+    # --- push -------------------------------------------------------------------------------
 
     def ensure_fields(self) -> None:
-        raise NotImplementedError
+        from connectors.activecampaign.writeback import Writer
+
+        Writer(self).ensure_fields()
 
     def push(self, updates: Sequence[ScoreUpdate]) -> PushReport:
-        raise NotImplementedError
+        from connectors.activecampaign.writeback import Writer
+
+        return Writer(self).push(updates)
+
+
+def _retry_overrides(options: Mapping[str, Any]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if options.get("max_attempts") is not None:
+        overrides["max_attempts"] = int(options["max_attempts"])
+    if options.get("backoff_initial_s") is not None:
+        overrides["backoff_initial_s"] = float(options["backoff_initial_s"])
+    return overrides

@@ -1,0 +1,354 @@
+"""Write scores back to ActiveCampaign: custom fields and tags (DESIGN.md "Write-back").
+
+* Fields (§3): one custom field per logical field, titled and personalisation-tagged with the
+  prefix (``leadsync_affinity`` / ``LEADSYNC_AFFINITY``), created on first use and related to **all
+  lists** (``fieldRels`` with ``relid 0``: "a user can only see a custom field if the contact is
+  part of a list that this custom field is related to").
+* Values and added tags go through bulk import (§7): up to 250 contacts and under 400,000 bytes a
+  request, tags created when missing, then ``/import/info`` is polled until the batch completes;
+  its ``success`` ids and ``failure`` emails become the per-contact report. Below 10 contacts
+  (§7: "the suggested minimum … use contact/sync below that") each contact is written with
+  ``POST /contact/sync`` (field values) and ``POST /contactTags``.
+* Tag removal: only tags named with leadsync's prefix are ever removed, via
+  ``GET /contacts/{id}/contactTags`` and ``DELETE /contactTags/{contactTag id}`` (§4: the id is the
+  contactTag's, not the tag's). Bulk import cannot remove tags.
+* Only fields leadsync owns are written; values are only the ones the pipeline passes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from connectors.activecampaign.streams import CONTACT_TAGS, FIELDS, TAGS
+from connectors.base import WRITEBACK_FIELDS, PushFailure, PushReport, ScoreUpdate
+from connectors.errors import ConnectorError, FatalError, NotFound, RetriableError
+
+if TYPE_CHECKING:
+    from connectors.activecampaign.connector import ActiveCampaignConnector
+
+__all__ = [
+    "FIELD_TYPES",
+    "MAX_IMPORT_BYTES",
+    "MAX_IMPORT_CONTACTS",
+    "MIN_IMPORT_CONTACTS",
+    "Writer",
+    "encode_value",
+]
+
+log = logging.getLogger("leadsync.connectors.activecampaign")
+
+MAX_IMPORT_CONTACTS = 250  # §7
+MAX_IMPORT_BYTES = 400_000  # §7: payload under 400,000 bytes
+MIN_IMPORT_CONTACTS = 10  # §7: below this, use contact/sync
+
+# Logical field -> ActiveCampaign field type (§3). Scores are "text": "number" appears only in doc
+# examples, not in the documented type list, and a refused type would break the first push.
+FIELD_TYPES: dict[str, str] = {
+    "affinity": "text",
+    "engagement": "text",
+    "stage": "text",
+    "grade": "text",
+    "lifecycle": "text",
+    "reason": "textarea",
+    "scored_at": "datetime",
+}
+assert set(FIELD_TYPES) == set(WRITEBACK_FIELDS)
+
+
+def encode_value(logical: str, value: Any) -> str:
+    """A value as ActiveCampaign stores it (§3: datetime as ISO with offset; the account converts
+    it to its own timezone on save)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.isoformat(timespec="seconds")
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.2f}"
+    return str(value)
+
+
+class Writer:
+    """One push (or ensure_fields) for one connector."""
+
+    def __init__(self, connector: ActiveCampaignConnector) -> None:
+        self.c = connector
+        self.prefix = connector.settings.field_prefix
+        self.options = connector.settings.options
+        self.poll_interval_s = float(self.options.get("import_poll_s", 1.0))
+        self.poll_timeout_s = float(self.options.get("import_timeout_s", 600.0))
+
+    # --- fields ------------------------------------------------------------------------------
+
+    def perstag(self, logical: str) -> str:
+        return f"{self.prefix}{logical}".upper()
+
+    def ensure_fields(self) -> dict[str, int]:
+        """Logical field -> field id, creating missing fields and their all-lists relation."""
+        existing: dict[str, dict[str, Any]] = {}
+        related: set[str] = set()
+        for page in self.c._pages(FIELDS):
+            for custom in page.records:
+                existing[str(custom.get("perstag") or "").upper()] = custom
+            for rel in (page.body or {}).get("fieldRels") or []:
+                if str(rel.get("relid")) == "0":
+                    related.add(str(rel.get("field")))
+        ids: dict[str, int] = {}
+        for logical, kind in FIELD_TYPES.items():
+            tag = self.perstag(logical)
+            custom = existing.get(tag)
+            if custom is None:
+                custom = self._create_field(logical, kind, tag)
+            field_id = int(custom["id"])
+            if str(field_id) not in related:
+                # §3: relid 0 = all lists, or sales people do not see the field on most contacts.
+                self.c.request("POST", "fieldRels", json={"fieldRel": {"field": field_id, "relid": 0}})
+            ids[logical] = field_id
+        return ids
+
+    def _create_field(self, logical: str, kind: str, perstag: str) -> dict[str, Any]:
+        body = {
+            "field": {
+                "type": kind,
+                "title": f"{self.prefix}{logical}",
+                "perstag": perstag,
+                "descript": f"Written by leadsync ({logical}); do not edit by hand.",
+                "visible": True,
+            }
+        }
+        try:
+            reply = self.c.request("POST", "fields", json=body)
+        except FatalError as exc:
+            if exc.status != 422:
+                raise
+            # §3: duplicate title → 422; someone (another run) created it meanwhile: read it back.
+            for page in self.c._pages(FIELDS, params={"filters[perstag]": perstag}):
+                for custom in page.records:
+                    if str(custom.get("perstag") or "").upper() == perstag:
+                        return custom
+            raise
+        created = (reply.body or {}).get("fields") or [(reply.body or {}).get("field")]
+        return created[0]
+
+    # --- push --------------------------------------------------------------------------------
+
+    def push(self, updates: Sequence[ScoreUpdate]) -> PushReport:
+        report = PushReport()
+        if not updates:
+            return report
+        calls_before = self.c.retry.stats.calls
+        field_ids = self.ensure_fields()
+        removals = [u for u in updates if self._own(u.tags_remove)]
+        writes = [u for u in updates if u.fields or u.tags_add]
+        if len(writes) >= MIN_IMPORT_CONTACTS:
+            self._bulk(writes, field_ids, report)
+        else:
+            for update in writes:
+                self._sync_one(update, field_ids, report)
+        failed = {f.remote_id for f in report.failed}
+        for update in removals:
+            if update.remote_id not in failed:
+                self._remove_tags(update, report)
+        failed = {f.remote_id for f in report.failed}
+        report.written = [u.remote_id for u in updates if u.remote_id not in failed]
+        report.requests = self.c.retry.stats.calls - calls_before
+        return report
+
+    def _own(self, tags: Iterable[str]) -> list[str]:
+        """Only tags leadsync created (named with its prefix) may ever be removed."""
+        root = self.prefix.rstrip("_:- ").lower()
+        return [t for t in tags if root and t.lower().startswith(root)]
+
+    def _fields_of(self, update: ScoreUpdate, field_ids: Mapping[str, int]) -> list[tuple[int, str]]:
+        return [
+            (field_ids[name], encode_value(name, value))
+            for name, value in update.fields.items()
+            if name in field_ids  # never a field leadsync does not own
+        ]
+
+    def _bulk(self, updates: Sequence[ScoreUpdate], field_ids: Mapping[str, int], report: PushReport) -> None:
+        batches: list[tuple[str, list[ScoreUpdate]]] = []
+        for chunk in _chunks(updates, MAX_IMPORT_CONTACTS):
+            for part in self._fit(chunk, field_ids):
+                payload = {"contacts": [self._import_item(u, field_ids) for u in part]}
+                try:
+                    reply = self.c.request("POST", "import/bulk_import", json=payload)
+                except ConnectorError as exc:
+                    for update in part:
+                        report.failed.append(
+                            PushFailure(update.remote_id, _reason(exc), isinstance(exc, RetriableError))
+                        )
+                    continue
+                body = reply.body or {}
+                batch_id = body.get("batchId")
+                success = body.get("success", body.get("Success"))  # §7: "Success" or "success"
+                if not batch_id or str(success) != "1":
+                    for update in part:
+                        report.failed.append(
+                            PushFailure(
+                                update.remote_id, f"bulk import not queued: {body.get('message')}", True
+                            )
+                        )
+                    continue
+                batches.append((str(batch_id), part))
+        for batch_id, part in batches:
+            self._await_batch(batch_id, part, report)
+
+    def _fit(self, chunk: list[ScoreUpdate], field_ids: Mapping[str, int]) -> list[list[ScoreUpdate]]:
+        """Split a chunk until each request body is under the 400,000-byte cap (§7)."""
+        size = len(json.dumps({"contacts": [self._import_item(u, field_ids) for u in chunk]}).encode())
+        if size < MAX_IMPORT_BYTES - 1024 or len(chunk) == 1:
+            return [chunk]
+        middle = len(chunk) // 2
+        return self._fit(chunk[:middle], field_ids) + self._fit(chunk[middle:], field_ids)
+
+    def _import_item(self, update: ScoreUpdate, field_ids: Mapping[str, int]) -> dict[str, Any]:
+        # §7: snake_case keys; "fields":[{"id","value"}]; "tags": names, created when missing.
+        item: dict[str, Any] = {"email": update.email}
+        fields = self._fields_of(update, field_ids)
+        if fields:
+            item["fields"] = [{"id": field_id, "value": value} for field_id, value in fields]
+        if update.tags_add:
+            item["tags"] = list(update.tags_add)
+        return item
+
+    def _await_batch(self, batch_id: str, part: Sequence[ScoreUpdate], report: PushReport) -> None:
+        deadline = time.monotonic() + self.poll_timeout_s
+        while True:
+            try:
+                reply = self.c.request("GET", "import/info", params={"batchId": batch_id})
+            except ConnectorError as exc:
+                for update in part:
+                    report.failed.append(
+                        PushFailure(update.remote_id, f"import status unknown: {_reason(exc)}", True)
+                    )
+                return
+            body = reply.body or {}
+            if str(body.get("status", "")).lower() == "completed":
+                break
+            if time.monotonic() > deadline:
+                for update in part:
+                    report.failed.append(
+                        PushFailure(
+                            update.remote_id, f"bulk import {batch_id} still {body.get('status')}", True
+                        )
+                    )
+                return
+            time.sleep(self.poll_interval_s)
+        succeeded = {str(i) for i in body.get("success") or []}
+        failed_emails = {str(e).strip().lower() for e in body.get("failure") or []}
+        for update in part:
+            if update.email.strip().lower() in failed_emails:
+                report.failed.append(PushFailure(update.remote_id, "bulk import rejected this contact"))
+            elif update.remote_id not in succeeded:
+                # The import matched by email and wrote a different contact (the email moved) or did
+                # not say: report it rather than claim success.
+                report.failed.append(
+                    PushFailure(
+                        update.remote_id, "bulk import did not confirm this contact id (email changed?)", True
+                    )
+                )
+
+    def _sync_one(self, update: ScoreUpdate, field_ids: Mapping[str, int], report: PushReport) -> None:
+        fields = self._fields_of(update, field_ids)
+        try:
+            if fields:
+                reply = self.c.request(
+                    "POST",
+                    "contact/sync",
+                    json={
+                        "contact": {
+                            "email": update.email,
+                            "fieldValues": [{"field": str(f), "value": v} for f, v in fields],
+                        }
+                    },
+                )
+                contact_id = str(((reply.body or {}).get("contact") or {}).get("id"))
+                if contact_id != update.remote_id:
+                    report.failed.append(
+                        PushFailure(
+                            update.remote_id,
+                            f"contact/sync matched contact {contact_id}, not {update.remote_id}",
+                        )
+                    )
+                    return
+            for name in update.tags_add:
+                tag_id = self._tag_id(name, create=True)
+                self.c.request(
+                    "POST", "contactTags", json={"contactTag": {"contact": update.remote_id, "tag": tag_id}}
+                )
+        except ConnectorError as exc:
+            report.failed.append(PushFailure(update.remote_id, _reason(exc), isinstance(exc, RetriableError)))
+
+    def _remove_tags(self, update: ScoreUpdate, report: PushReport) -> None:
+        wanted = {t.lower() for t in self._own(update.tags_remove)}
+        try:
+            for page in self.c._pages(CONTACT_TAGS, path_params={"id": update.remote_id}):
+                for row in page.records:
+                    name = self._tag_name(str(row.get("tag")))
+                    if name is not None and name.lower() in wanted:
+                        try:
+                            self.c.request("DELETE", f"contactTags/{row['id']}")
+                        except NotFound:
+                            pass  # already gone: the goal state holds
+        except ConnectorError as exc:
+            report.failed.append(
+                PushFailure(update.remote_id, f"tag removal: {_reason(exc)}", isinstance(exc, RetriableError))
+            )
+
+    # --- tag lookups -------------------------------------------------------------------------
+
+    _tags: dict[str, str] | None = None  # name (lower) -> id
+
+    def _load_tags(self) -> dict[str, str]:
+        if self._tags is None:
+            tags: dict[str, str] = {}
+            root = self.prefix.rstrip("_:- ")
+            for page in self.c._pages(TAGS, params={"search": root} if root else None):
+                for tag in page.records:
+                    tags[str(tag.get("tag", "")).lower()] = str(tag.get("id"))
+            self._tags = tags
+        return self._tags
+
+    def _tag_id(self, name: str, *, create: bool) -> str:
+        tags = self._load_tags()
+        found = tags.get(name.lower())
+        if found is None and create:
+            try:
+                reply = self.c.request(
+                    "POST",
+                    "tags",
+                    json={"tag": {"tag": name, "tagType": "contact", "description": "leadsync"}},
+                )
+                found = str((reply.body or {})["tag"]["id"])
+            except FatalError as exc:
+                if exc.status != 422:  # §4: duplicate behaviour unconfirmed; look it up again
+                    raise
+                self._tags = None
+                found = self._load_tags().get(name.lower())
+                if found is None:
+                    raise
+            tags[name.lower()] = found
+        if found is None:
+            raise NotFound(f"tag {name!r} does not exist")
+        return found
+
+    def _tag_name(self, tag_id: str) -> str | None:
+        for name, known in self._load_tags().items():
+            if known == tag_id:
+                return name
+        return None
+
+
+def _chunks(items: Sequence[ScoreUpdate], size: int) -> Iterable[list[ScoreUpdate]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _reason(exc: ConnectorError) -> str:
+    return str(exc).splitlines()[0][:300]
