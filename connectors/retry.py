@@ -370,6 +370,8 @@ class RetryPolicy:
             except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
                 response = to_response(exc)
                 if response is None:
+                    if not any(rule.matches(None, exc) for rule in self.rules):
+                        raise  # a bug in the caller, not a platform failure: never retried
                     self._raise_for(self.classify(exc=exc), describe, None, exc)
                 if limiter is not None:
                     limiter.observe(response)

@@ -395,7 +395,8 @@ class HubSpotConnector(Connector):
                 "name": definition["name"], "label": definition["label"], "type": definition["type"],
                 "field_type": definition["fieldType"], "group_name": definition["groupName"],
                 "description": definition["description"], "form_field": False, "display_order": -1,
-                "options": definition.get("options"), "number_display_hint": definition.get("numberDisplayHint"),
+                # SDK 12.0.0 PropertyCreate has no numberDisplayHint field (the API default applies)
+                "options": definition.get("options"),
             }
             self.sdk.call("POST", "/crm/v3/properties/contacts", lambda c, b=body: c.crm.properties.core_api.create(
                 "contacts", PropertyCreate(**{k: v for k, v in b.items() if v is not None}), _request_timeout=timeout))

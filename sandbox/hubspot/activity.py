@@ -24,7 +24,7 @@ from typing import Any
 
 from sandbox.hubspot.state import CrmObject, HubSpotState, iso, ms
 
-__all__ = ["PORTAL_APP_ID", "add_person", "apply_event"]
+__all__ = ["PORTAL_APP_ID", "add_person", "apply_change", "apply_event"]
 
 PORTAL_APP_ID = 113  # appId HubSpot gives its own marketing-email tool (tap-hubspot fixtures; unconfirmed)
 SESSION_GAP = timedelta(minutes=30)
@@ -235,3 +235,24 @@ def _won_deal(state: HubSpotState, contact: CrmObject, event: Any, at: datetime)
     if not current or (current in order and order.index(current) < order.index("customer")):
         contact.properties["lifecyclestage"] = "customer"
         contact.properties.setdefault("hs_lifecyclestage_customer_date", iso(at))
+
+
+CHANGED_PROPERTY = {"job_title": "jobtitle", "company_size": "numemployees", "email": "email"}
+
+
+def apply_change(state: HubSpotState, change: Any) -> None:
+    """A person's attribute changed (promotion, company growth, new address): the contact follows."""
+    name = CHANGED_PROPERTY.get(str(_val(change, "field")))
+    with state.lock:
+        cid = state.person_contact.get(_val(change, "person"))
+        contact = state.objects["contacts"].get(cid) if cid else None
+        if contact is None or name is None:
+            return
+        value = _val(change, "value")
+        text = None if value is None else str(value)
+        if name == "email" and text:
+            text = text.lower()
+            state.by_email.pop(str(contact.properties.get("email") or ""), None)
+            state.by_email[text] = contact.id
+        contact.properties[name] = text
+        state.touch(contact, _val(change, "at"))

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from sandbox.hubspot.activity import add_person, apply_event
+from sandbox.hubspot.activity import add_person, apply_change, apply_event
 from sandbox.hubspot.routes.crm import CrmRoutes
 from sandbox.hubspot.routes.engagement import EngagementRoutes
 from sandbox.hubspot.routes.oauth import TOKEN_PATH, OAuthRoutes
@@ -100,6 +100,8 @@ class HubSpotEmulator(PlatformEmulator):
         for person in getattr(delta, "persons", []) or []:
             if _is_on_hubspot(person) and person.id not in self.state.person_contact:
                 add_person(self.state, person)
+        for change in getattr(delta, "changes", []) or []:
+            apply_change(self.state, change)
         events = [e for e in getattr(delta, "events", []) or [] if str(getattr(e, "platform", "")) == "hubspot"]
         for event in sorted(events, key=lambda e: (e.at, str(e.id))):
             apply_event(self.state, event, campaigns)

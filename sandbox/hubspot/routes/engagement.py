@@ -66,6 +66,9 @@ class EngagementRoutes:
             selected: list[dict[str, Any]] = []
             matched = 0
             has_more = False
+            plain = not (kind or recipient or campaign or exclude_filtered)
+            if plain and q.get("offset"):  # fast path: the token is an absolute index in time order
+                lo, position = position, 0
             for row in rows[lo:]:
                 if end is not None and row["created"] > end:
                     break
@@ -83,7 +86,8 @@ class EngagementRoutes:
                         break
                     selected.append({**row, "portalId": self.emu.portal_id})
                 matched += 1
-        return json_response({"hasMore": has_more, "offset": _encode(position + len(selected)), "events": selected})
+        next_position = (lo + len(selected)) if plain else position + len(selected)
+        return json_response({"hasMore": has_more, "offset": _encode(next_position), "events": selected})
 
     async def web_events(self, request: web.Request) -> web.Response:
         if self.emu.tier != "enterprise":
