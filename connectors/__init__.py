@@ -33,6 +33,7 @@ from connectors.http import DEFAULT_TIMEOUT, USER_AGENT, build_client, logging_h
 from connectors.pagination import (
     CursorAfterPaginator,
     HasMoreOffsetPaginator,
+    KeysetPaginator,
     OffsetPaginator,
     PageRequest,
     Paginator,
@@ -94,6 +95,7 @@ __all__ = [
     "FatalError",
     "HasMoreOffsetPaginator",
     "HeaderToken",
+    "KeysetPaginator",
     "LeadsyncError",
     "Limiter",
     "LimiterStats",

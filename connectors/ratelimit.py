@@ -183,7 +183,7 @@ class RollingWindowLimiter:
                     self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
                     return Permit(self._complete)
                 elif self._done:
-                    delay = self._done[0] + self.window_s + self.safety_margin_s - now
+                    delay = self._done[0] + (self.window_s + self.safety_margin_s) - now
                 else:
                     # Every slot is in flight: the earliest a slot frees is a window after one of
                     # them completes, so wait for a completion first.
@@ -232,9 +232,11 @@ class RollingWindowLimiter:
             self._cond.notify_all()
 
     def _expire(self, now: float) -> None:
-        horizon = now - self.window_s - self.safety_margin_s
+        # Same expression as the wait in ``acquire``, so float rounding can never leave a stamp
+        # that is "not expired" yet "due in 0 s" (a busy loop on a fake clock).
+        span = self.window_s + self.safety_margin_s
         done = self._done
-        while done and done[0] <= horizon:
+        while done and done[0] + span <= now:
             done.popleft()
 
     def __repr__(self) -> str:
