@@ -129,13 +129,16 @@ class ActiveCampaignEmulator(PlatformEmulator):
     # --- world -------------------------------------------------------------------------------
 
     def apply_delta(self, delta: Any) -> None:
+        """New people, changed records (already merged into the world) and new events."""
         with self.state.lock:
             for person in getattr(delta, "persons", ()) or ():
                 if any(str(p) == "activecampaign" for p in person.platforms):
                     add_person(self.state, person)
-            for person in getattr(delta, "updated_persons", ()) or getattr(delta, "updated", ()) or ():
-                if any(str(p) == "activecampaign" for p in getattr(person, "platforms", ())):
-                    add_person(self.state, person)
+            for change in getattr(delta, "changes", ()) or ():
+                person = self.world.find_person(change.person)
+                if person is not None and change.person in self.state.contact_by_person:
+                    contact = add_person(self.state, person)
+                    contact.udate = max(contact.udate, change.at)
             add_events(self.state, getattr(delta, "events", ()) or (), self.world)
 
     def inspect(self, email: str) -> dict[str, Any] | None:

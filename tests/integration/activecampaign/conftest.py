@@ -3,54 +3,93 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 
 from connectors.activecampaign.connector import ActiveCampaignConnector
-from connectors.base import SourceSettings
+from connectors.base import PullBatch, SourceSettings
 from connectors.records import Platform
 from sandbox.activecampaign.emulator import SANDBOX_API_TOKEN, ActiveCampaignEmulator
 from sandbox.server import SandboxServer
+from sandbox.world import generate_world
 
 TOKEN_VARIABLE = "LEADSYNC_AC_API_TOKEN"
+FAST = {"requests_per_second": 0, "import_poll_s": 0.01, "backoff_initial_s": 0.01, "bulk_rate_wait_s": 0.05}
 
 
-def make_settings(base_url: str, token: str = SANDBOX_API_TOKEN, **kwargs: Any) -> SourceSettings:
+def make_settings(
+    base_url: str, token: str = SANDBOX_API_TOKEN, options: dict[str, Any] | None = None
+) -> SourceSettings:
     return SourceSettings(
         name="ac-test",
         platform=Platform.ACTIVECAMPAIGN,
         base_url=base_url,
         secrets={"api_token": token},
         secret_names={"api_token": TOKEN_VARIABLE},
-        **kwargs,
+        options=options if options is not None else dict(FAST),
     )
-
-
-@pytest.fixture(scope="module")
-def empty_server() -> Iterator[SandboxServer]:
-    world = SimpleNamespace(now=datetime(2026, 6, 1, tzinfo=UTC), persons=[], events=[], campaigns=[])
-    with SandboxServer.for_world(
-        world, emulators=[ActiveCampaignEmulator], ports={"activecampaign": 0}, rate_limits=False  # type: ignore[arg-type]
-    ) as server:
-        yield server
 
 
 def api_url(server: SandboxServer) -> str:
     return server.base_url("activecampaign") + "/api/3"
 
 
+def serve(world: Any, **kwargs: Any) -> SandboxServer:
+    kwargs.setdefault("rate_limits", False)
+    return SandboxServer.for_world(
+        world, emulators=[ActiveCampaignEmulator], ports={"activecampaign": 0}, **kwargs
+    )
+
+
+@pytest.fixture(scope="module")
+def small_world() -> Any:
+    return generate_world(200, 3)
+
+
 @pytest.fixture
-def connector_for(empty_server: SandboxServer) -> Iterator[Any]:
+def server(small_world: Any) -> Iterator[SandboxServer]:
+    """A fresh emulator per test (tests write to it), rate limits off."""
+    import copy
+
+    with serve(copy.deepcopy(small_world)) as running:
+        yield running
+
+
+@pytest.fixture
+def connector_for(server: SandboxServer) -> Iterator[Any]:
     made: list[ActiveCampaignConnector] = []
 
-    def make(server: SandboxServer | None = None, **kwargs: Any) -> ActiveCampaignConnector:
-        connector = ActiveCampaignConnector(make_settings(api_url(server or empty_server), **kwargs))
+    def make(
+        target: SandboxServer | None = None, *, token: str = SANDBOX_API_TOKEN, **options: Any
+    ) -> ActiveCampaignConnector:
+        connector = ActiveCampaignConnector(
+            make_settings(api_url(target or server), token, {**FAST, **options})
+        )
         made.append(connector)
         return connector
 
     yield make
     for connector in made:
         connector.close()
+
+
+def admin(server: SandboxServer, method: str, path: str, **kwargs: Any) -> Any:
+    response = httpx.request(method, server.base_url("activecampaign") + path, timeout=120, **kwargs)
+    response.raise_for_status()
+    return response.json()
+
+
+def pull_all(
+    connector: ActiveCampaignConnector, cursors: dict[str, Any] | None = None, *, full: bool = False
+) -> tuple[dict[str, list[PullBatch]], dict[str, Any]]:
+    """Every stream once; returns the batches per stream and the last cursor per stream."""
+    cursors = dict(cursors or {})
+    out: dict[str, list[PullBatch]] = {}
+    for stream in connector.streams():
+        batches = list(connector.pull(stream, cursors.get(stream), full=full))
+        out[stream] = batches
+        if batches and batches[-1].cursor is not None:
+            cursors[stream] = batches[-1].cursor
+    return out, cursors

@@ -19,5 +19,5 @@ def test_given_a_wrong_token_when_checking_then_auth_error_names_source_and_vari
         connector.check()
     message = str(caught.value)
     assert "ac-test" in message and TOKEN_VARIABLE in message
-    assert wrong not in message and wrong not in repr(caught.value)
+    assert wrong not in message and wrong not in repr(caught.value) and wrong not in repr(connector.settings)
     assert caught.value.status == 403
