@@ -110,7 +110,9 @@ class HubSpotConnector(Connector):
         self.policy = RetryPolicy(
             source=settings.name,
             credential_env=self._secret_name(credential),
-            rate_limited_wait_s=10.0,  # hubspot.md §5: no Retry-After guaranteed; wait out the 10 s window
+            # hubspot.md §5: no Retry-After guaranteed; wait out the 10 s window (tests shorten it)
+            rate_limited_wait_s=float(options.get("rate_limited_wait_s", 10.0)),
+            backoff_initial_s=float(options.get("backoff_initial_s", 1.0)),
             redactor=self.redactor,
         ).with_rules(*HUBSPOT_RULES)
         limited = bool(options.get("rate_limit", True))
