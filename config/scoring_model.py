@@ -27,7 +27,6 @@ import hashlib
 import json
 import re
 import tomllib
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -358,9 +357,13 @@ class ScoringModel(_Strict):
     explain: ExplainSettings = Field(default_factory=ExplainSettings)
     composite: CompositeSettings = Field(default_factory=CompositeSettings)
 
-    @cached_property
+    @property
     def fingerprint(self) -> str:
-        """sha256 of the validated content: stable across formatting, comments and key order."""
+        """sha256 of the validated content: stable across formatting, comments and key order.
+
+        Computed on every access (about 0.1 ms), never cached on the instance: ``model_copy(update=...)``
+        copies the instance dict, and a cached value would survive into a changed copy.
+        """
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 

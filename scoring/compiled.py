@@ -137,17 +137,28 @@ class CompiledModel:
         return int(self.type_channel[EVENT_TYPES.index(EventType.PAGE_VIEW)])
 
 
-_CACHE: dict[str, CompiledModel] = {}
+_BY_FINGERPRINT: dict[str, CompiledModel] = {}
+_BY_IDENTITY: dict[int, tuple[ScoringModel, CompiledModel]] = {}
 
 
 def compile_model(model: ScoringModel) -> CompiledModel:
-    """Compile (memoised by fingerprint: compiling is deterministic, so this stays pure)."""
+    """Compile, memoised (compiling is deterministic, so this stays pure).
+
+    Models are frozen, so the same object always compiles the same; an equal model loaded again
+    (same fingerprint) reuses the compiled form too.
+    """
+    known = _BY_IDENTITY.get(id(model))
+    if known is not None and known[0] is model:
+        return known[1]
     key = model.fingerprint
-    compiled = _CACHE.get(key)
+    compiled = _BY_FINGERPRINT.get(key)
     if compiled is None:
-        if len(_CACHE) > 32:
-            _CACHE.clear()
-        compiled = _CACHE[key] = _compile(model)
+        compiled = _compile(model)
+    if len(_BY_FINGERPRINT) > 32:
+        _BY_FINGERPRINT.clear()
+        _BY_IDENTITY.clear()
+    _BY_FINGERPRINT[key] = compiled
+    _BY_IDENTITY[id(model)] = (model, compiled)  # holds the model, so its id cannot be reused
     return compiled
 
 

@@ -230,6 +230,8 @@ def _importance(shares: np.ndarray, raw: np.ndarray, present: np.ndarray) -> np.
     return np.argsort(key, axis=1, kind="stable")
 
 
+_CHUNK = 1024  # rows built together by BatchResult.result
+
 _DAYS: dict[int, str] = {}
 
 
@@ -271,6 +273,7 @@ class BatchResult:
     _eng_present: np.ndarray
     _parts: EngagementParts
     _orders: tuple[np.ndarray, np.ndarray] | None = None
+    _chunk: tuple[int, list[ScoreResult]] | None = None
 
     def __len__(self) -> int:
         return len(self.profiles)
@@ -295,15 +298,6 @@ class BatchResult:
                 _importance(self._aff_shares, self._aff_raw, self._aff_present),
             )
         return self._orders
-
-    def _held(self, i: int) -> tuple[tuple[str, ...], str | None]:
-        specs = self.compiled.disqualifiers
-        hits = [dq for dq in specs if self.disqualified_by[i, dq.index]]
-        if not hits:
-            return (), None
-        cap = LIFECYCLE_LEVELS[min(dq.max_level for dq in hits)]
-        reason = f"{', '.join(dq.label for dq in hits)} (lifecycle held at {cap} at most)"
-        return tuple(dq.name for dq in hits), reason
 
     def sentence(self, i: int) -> str:
         """The short reason of person ``i`` (≤ 255 characters)."""
@@ -367,72 +361,113 @@ class BatchResult:
         return out
 
     def contributions(self, i: int) -> tuple[Contribution, ...]:
-        eng_order, aff_order = self._order()
-        parts = self._parts
-        out = []
-        for c in eng_order[i]:
-            if not self._eng_present[i, c]:
-                break
-            counted = int(parts.counted[i, c])
-            out.append(
-                Contribution(
-                    score="engagement",
-                    rule=self.compiled.channel_keys[c],
-                    label=self.compiled.channel_labels[c],
-                    points=int(self._eng_shares[i, c]),
-                    raw_points=float(parts.points[i, c]),
-                    count=counted,
-                    last_seen=datetime.fromtimestamp(float(parts.last_seen[i, c]), UTC),
-                    capped=int(parts.kept[i, c]) - counted,
-                )
-            )
-        rules = self.compiled.affinity
-        profile = self.profiles[i]
-        for j in aff_order[i]:
-            if not self._aff_present[i, j]:
-                break
-            if j < len(rules):
-                rule, label = rules[j].name, rules[j].label
-                value = attribute_value(profile, rules[j].attribute)
-            else:
-                rule, label, value = "base", "base", None
-            out.append(
-                Contribution(
-                    score="affinity",
-                    rule=rule,
-                    label=label,
-                    points=int(self._aff_shares[i, j]),
-                    raw_points=float(self._aff_raw[i, j]),
-                    count=1,
-                    value=None if value is None else str(value),
-                )
-            )
-        return tuple(out)
+        return self.result(i).contributions
 
     def result(self, i: int) -> ScoreResult:
-        model = self.compiled.model
-        names, reason = self._held(i)
-        return ScoreResult(
-            email=self.profiles[i].email,
-            affinity=int(self.affinity[i]),
-            engagement=int(self.engagement[i]),
-            engagement_points=float(self.engagement_points[i]),
-            stage=self.stage_name(i),
-            grade=self.grade(i),
-            lifecycle=self.lifecycle_name(i),
-            disqualified=bool(names),
-            disqualified_reason=reason,
-            disqualifiers=names,
-            composite=int(self.composite[i]),
-            contributions=self.contributions(i),
-            sentence=self.sentence(i),
-            machine_filtered=int(self.machine_filtered[i]),
-            scored_at=self.now,
-            model_name=model.name,
-            model_version=model.version,
-            model_fingerprint=self.compiled.fingerprint,
-            top=model.explain.top,
-        )
+        """Person ``i``'s full result. Built a chunk of rows at a time, so a loop over ``i`` is fast."""
+        if not 0 <= i < len(self):
+            raise IndexError(f"person {i} not in 0..{len(self) - 1}")
+        chunk = i // _CHUNK
+        if self._chunk is None or self._chunk[0] != chunk:
+            rows = np.arange(chunk * _CHUNK, min((chunk + 1) * _CHUNK, len(self)))
+            self._chunk = (chunk, self._build(rows))
+        return self._chunk[1][i - chunk * _CHUNK]
 
     def results(self) -> list[ScoreResult]:
         return [self.result(i) for i in range(len(self))]
+
+    def _flat(self, order: np.ndarray, present: np.ndarray, rows: np.ndarray) -> tuple[list[int], ...]:
+        """Present parts of ``rows`` in importance order: (row offsets, global rows, columns)."""
+        ranked = np.take_along_axis(present[rows], order[rows], axis=1)
+        local, position = np.nonzero(ranked)  # row-major: by row, then importance
+        columns = order[rows[local], position]
+        offsets = np.searchsorted(local, np.arange(len(rows) + 1))
+        return offsets.tolist(), rows[local], columns
+
+    def _build(self, rows: np.ndarray) -> list[ScoreResult]:
+        eng_order, aff_order = self._order()
+        parts = self._parts
+        model = self.compiled.model
+        sentences = self.sentences(rows)
+
+        e_off, e_rows, e_cols = self._flat(eng_order, self._eng_present, rows)
+        e_key = [self.compiled.channel_keys[c] for c in e_cols.tolist()]
+        e_label = [self.compiled.channel_labels[c] for c in e_cols.tolist()]
+        e_share = self._eng_shares[e_rows, e_cols].tolist()
+        e_raw = parts.points[e_rows, e_cols].tolist()
+        e_counted = parts.counted[e_rows, e_cols].tolist()
+        e_kept = parts.kept[e_rows, e_cols].tolist()
+        e_last = [datetime.fromtimestamp(t, UTC) for t in parts.last_seen[e_rows, e_cols].tolist()]
+
+        rules = self.compiled.affinity
+        a_off, a_rows, a_cols = self._flat(aff_order, self._aff_present, rows)
+        a_share = self._aff_shares[a_rows, a_cols].tolist()
+        a_raw = self._aff_raw[a_rows, a_cols].tolist()
+        a_info = []
+        for r, j in zip(a_rows.tolist(), a_cols.tolist(), strict=True):
+            if j < len(rules):
+                value = attribute_value(self.profiles[r], rules[j].attribute)
+                a_info.append((rules[j].name, rules[j].label, None if value is None else str(value)))
+            else:
+                a_info.append(("base", "base", None))
+
+        specs = self.compiled.disqualifiers
+        held = self.disqualified_by[rows]
+        held_rows = {k: np.flatnonzero(held[k]).tolist() for k in np.flatnonzero(held.any(axis=1)).tolist()}
+        codes = (self.letter[rows].astype(np.int64) * 4 + self.digit[rows]).tolist()
+        scalars = zip(
+            rows.tolist(),
+            self.affinity[rows].tolist(),
+            self.engagement[rows].tolist(),
+            self.engagement_points[rows].tolist(),
+            self.stage[rows].tolist(),
+            codes,
+            self.lifecycle[rows].tolist(),
+            self.composite[rows].tolist(),
+            self.machine_filtered[rows].tolist(),
+            strict=True,
+        )
+        out = []
+        for k, (row, affinity, engagement, points, stage, code, level, composite, filtered) in enumerate(scalars):
+            # positional arguments: Contribution(score, rule, label, points, raw_points, count,
+            # last_seen, capped, value); this loop runs once per person of a full re-score
+            contributions = [
+                Contribution(
+                    "engagement", e_key[m], e_label[m], e_share[m], e_raw[m], e_counted[m], e_last[m],
+                    e_kept[m] - e_counted[m], None,
+                )
+                for m in range(e_off[k], e_off[k + 1])
+            ]
+            contributions += [
+                Contribution("affinity", *a_info[m][:2], a_share[m], a_raw[m], 1, None, 0, a_info[m][2])
+                for m in range(a_off[k], a_off[k + 1])
+            ]
+            hits = [specs[h] for h in held_rows[k]] if k in held_rows else []
+            reason = None
+            if hits:
+                cap = LIFECYCLE_LEVELS[min(dq.max_level for dq in hits)]
+                reason = f"{', '.join(dq.label for dq in hits)} (lifecycle held at {cap} at most)"
+            out.append(
+                ScoreResult(
+                    email=self.profiles[row].email,
+                    affinity=affinity,
+                    engagement=engagement,
+                    engagement_points=points,
+                    stage=STAGES[stage],
+                    grade=grade_name(code),
+                    lifecycle=LIFECYCLE_LEVELS[level],
+                    disqualified=bool(hits),
+                    disqualified_reason=reason,
+                    disqualifiers=tuple(dq.name for dq in hits),
+                    composite=composite,
+                    contributions=tuple(contributions),
+                    sentence=sentences[k],
+                    machine_filtered=filtered,
+                    scored_at=self.now,
+                    model_name=model.name,
+                    model_version=model.version,
+                    model_fingerprint=self.compiled.fingerprint,
+                    top=model.explain.top,
+                )
+            )
+        return out

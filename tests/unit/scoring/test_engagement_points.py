@@ -164,3 +164,14 @@ def test_scores_as_of_an_earlier_date() -> None:
     events = [event("email_click", ago(30)), event("email_click", ago(1))]
     earlier = score_person(profile(), events, ENGAGEMENT, now=ago(30))
     assert earlier.engagement_points == 10.0  # only the first click existed, and it was new
+
+
+def test_a_changed_copy_of_a_model_scores_with_its_own_numbers() -> None:
+    base = model("[engagement.events.form_submit]\npoints = 10\n")
+    doubled_rule = base.engagement.events["form_submit"].model_copy(update={"points": 20})
+    doubled = base.model_copy(
+        update={"engagement": base.engagement.model_copy(update={"events": {"form_submit": doubled_rule}})}
+    )
+    events = [event("form_submit", NOW)]
+    assert score_person(profile(), events, base, now=NOW).engagement == 10
+    assert score_person(profile(), events, doubled, now=NOW).engagement == 20

@@ -41,6 +41,14 @@ def test_given_comments_and_key_order_changed_when_fingerprinted_then_it_is_the_
     assert one.fingerprint == two.fingerprint
 
 
+def test_given_a_changed_copy_when_fingerprinted_then_it_differs_from_the_original() -> None:
+    model = load_model("default")
+    before = model.fingerprint
+    changed = model.model_copy(update={"version": 2})
+    assert changed.fingerprint != before
+    assert model.fingerprint == before
+
+
 def test_given_a_number_changed_when_fingerprinted_then_it_differs() -> None:
     one = parse_model(HEADER + LINEAR + "[engagement.events.email_open]\npoints = 1\n")
     two = parse_model(HEADER + LINEAR + "[engagement.events.email_open]\npoints = 2\n")
