@@ -522,3 +522,64 @@ def test_every_error_raised_is_a_connector_error_with_the_source(clock: FakeCloc
         with pytest.raises(ConnectorError) as caught:
             send(make_client(Script([httpx.Response(status)] * 4)), policy(clock))
         assert caught.value.source == "hubspot"
+
+
+# -- vendor-SDK calls run under the same policy (RetryPolicy.call) --------------------------------
+
+
+class SdkHttpError(Exception):
+    """What an SDK raises for an HTTP error: status, headers and body, but no httpx.Response."""
+
+    def __init__(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
+        super().__init__(f"HTTP {status}")
+        self.status, self.headers, self.body = status, headers or {}, body
+
+
+def sdk_to_response(exc: BaseException) -> httpx.Response | None:
+    if isinstance(exc, SdkHttpError):
+        return httpx.Response(exc.status, headers=exc.headers, content=exc.body)
+    return None
+
+
+DESCRIBE = httpx.Request("POST", "https://api.example.test/crm/v3/objects/contacts/batch/update")
+
+
+def test_an_sdk_call_is_classified_waited_and_retried_like_an_httpx_request(clock: FakeClock) -> None:
+    outcomes: list[Any] = [SdkHttpError(429, {"Retry-After": "4"}), SdkHttpError(502), {"status": "COMPLETE"}]
+
+    def fn() -> Any:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    limiter = RecordingLimiter()
+    result = policy(clock).call(fn, describe=DESCRIBE, to_response=sdk_to_response, limiter=limiter)
+    assert result == {"status": "COMPLETE"}
+    assert clock.sleeps == [4.0, 1.5]  # Retry-After, then the backoff of a second attempt
+    assert limiter.events.count("acquire") == 3 and "observe 429" in limiter.events
+
+
+def test_an_sdk_call_refused_with_401_refreshes_once_then_fails_with_auth_error(clock: FakeClock) -> None:
+    refreshes: list[int] = []
+
+    def fn() -> Any:
+        raise SdkHttpError(401)
+
+    with pytest.raises(AuthError, match="HUBSPOT_TOKEN"):
+        policy(clock).call(
+            fn, describe=DESCRIBE, to_response=sdk_to_response, refresh_auth=lambda: refreshes.append(1)
+        )
+    assert refreshes == [1]
+
+
+def test_a_bug_inside_an_sdk_call_is_raised_as_is_and_never_retried(clock: FakeClock) -> None:
+    calls: list[int] = []
+
+    def fn() -> Any:
+        calls.append(1)
+        raise KeyError("properties")
+
+    with pytest.raises(KeyError):
+        policy(clock).call(fn, describe=DESCRIBE, to_response=sdk_to_response)
+    assert calls == [1]
