@@ -39,24 +39,74 @@ NOW = datetime(2026, 7, 1, tzinfo=UTC)
 DAY = 86_400.0
 
 _TITLES = [
-    "CEO", "Chief Financial Officer", "CTO", "Founder", "VP Marketing", "VP Finance", "Head of Growth",
-    "Vice President, Sales", "Director of IT", "Marketing Director", "Engineering Manager",
-    "Product Manager", "Team Lead", "Software Engineer", "Data Analyst", "Consultant", "Designer",
-    "Accountant", "Marketing Specialist", "Sales Associate", "Student", "Intern", "Office Manager",
-    "Operations Coordinator", "Principal Engineer", "Owner", "President", None, None, None,
+    "CEO",
+    "Chief Financial Officer",
+    "CTO",
+    "Founder",
+    "VP Marketing",
+    "VP Finance",
+    "Head of Growth",
+    "Vice President, Sales",
+    "Director of IT",
+    "Marketing Director",
+    "Engineering Manager",
+    "Product Manager",
+    "Team Lead",
+    "Software Engineer",
+    "Data Analyst",
+    "Consultant",
+    "Designer",
+    "Accountant",
+    "Marketing Specialist",
+    "Sales Associate",
+    "Student",
+    "Intern",
+    "Office Manager",
+    "Operations Coordinator",
+    "Principal Engineer",
+    "Owner",
+    "President",
+    None,
+    None,
+    None,
 ]
 _SENIORITY = [None, None, None, "executive", "vp", "director", "manager", "senior", "entry"]
 _INDUSTRIES = [
-    "Computer Software", "SaaS", "Information Technology", "Internet", "Financial Services",
-    "Manufacturing", "Retail", "Healthcare", "Education", "Marketing and Advertising", "Telecommunications",
-    "Construction", "Hospitality", "Government", None,
+    "Computer Software",
+    "SaaS",
+    "Information Technology",
+    "Internet",
+    "Financial Services",
+    "Manufacturing",
+    "Retail",
+    "Healthcare",
+    "Education",
+    "Marketing and Advertising",
+    "Telecommunications",
+    "Construction",
+    "Hospitality",
+    "Government",
+    None,
 ]
 _COUNTRIES = ["US", "US", "US", "GB", "CA", "DE", "FR", "NL", "AU", "ES", "IT", "BR", "IN", "JP", None]
 _FREE = ["gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "icloud.com", "gmx.de"]
 _SPECIAL = ["mit.edu", "ox.ac.uk", "competitor.example"]
 _PATHS = [
-    "/", "/blog/post-{}", "/pricing", "/plans", "/product/feature-{}", "/features", "/docs/guide-{}",
-    "/api", "/careers", "/jobs", "/demo", "/case-studies/{}", "/about", "/contact-sales", "/solutions/{}",
+    "/",
+    "/blog/post-{}",
+    "/pricing",
+    "/plans",
+    "/product/feature-{}",
+    "/features",
+    "/docs/guide-{}",
+    "/api",
+    "/careers",
+    "/jobs",
+    "/demo",
+    "/case-studies/{}",
+    "/about",
+    "/contact-sales",
+    "/solutions/{}",
 ]
 
 # event mix (share of all events), roughly what a B2B marketing database holds
@@ -80,8 +130,12 @@ _MIX = {
     EventType.EMAIL_SPAM_REPORT: 0.001,
 }
 _EMAIL_KINDS = {
-    EventType.EMAIL_SENT, EventType.EMAIL_OPEN, EventType.EMAIL_CLICK, EventType.EMAIL_BOUNCE,
-    EventType.EMAIL_UNSUBSCRIBE, EventType.EMAIL_SPAM_REPORT,
+    EventType.EMAIL_SENT,
+    EventType.EMAIL_OPEN,
+    EventType.EMAIL_CLICK,
+    EventType.EMAIL_BOUNCE,
+    EventType.EMAIL_UNSUBSCRIBE,
+    EventType.EMAIL_SPAM_REPORT,
 }
 
 
@@ -132,7 +186,9 @@ def synthetic_population(
     urls: list[str] = []
     for path in _PATHS:
         urls.extend(f"https://example.com{path.format(j)}" for j in range(40 if "{}" in path else 1))
-    page_or_click = np.isin(kind, [EVENT_TYPES.index(EventType.PAGE_VIEW), EVENT_TYPES.index(EventType.EMAIL_CLICK)])
+    page_or_click = np.isin(
+        kind, [EVENT_TYPES.index(EventType.PAGE_VIEW), EVENT_TYPES.index(EventType.EMAIL_CLICK)]
+    )
     url = np.where(page_or_click, rng.integers(0, len(urls), events), -1).astype(np.int64)
 
     flags = np.zeros(events, dtype=np.uint8)

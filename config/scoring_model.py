@@ -387,7 +387,8 @@ def load_model(ref: str | Path | None = None) -> ScoringModel:
     path = Path(ref)
     if not path.exists() and path.suffix != ".toml" and "/" not in str(ref) and "\\" not in str(ref):
         raise ConfigError(
-            f"no scoring model preset or file named {str(ref)!r}; presets: {', '.join(PRESETS)}", file=str(ref)
+            f"no scoring model preset or file named {str(ref)!r}; presets: {', '.join(PRESETS)}",
+            file=str(ref),
         )
     return load_model_file(path)
 
@@ -539,7 +540,9 @@ def _semantic_problems(model: ScoringModel) -> list[tuple[str, str]]:
         for i, cond in enumerate(rule.when):
             at = f"lifecycle.{level}.when[{i}]"
             if not cond.model_fields_set - {"within_days"}:
-                problems.append((at, "empty condition: give min_affinity, min_engagement, min_stage or events"))
+                problems.append(
+                    (at, "empty condition: give min_affinity, min_engagement, min_stage or events")
+                )
             if cond.within_days is not None and cond.events is None:
                 problems.append((f"{at}.within_days", "within_days needs events"))
             check_signals(f"{at}.events", cond.events)

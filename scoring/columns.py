@@ -84,6 +84,8 @@ class EventColumns:
                 raise ValueError(f"column {name} has {len(getattr(self, name))} entries, person has {n}")
         if n and int(self.url.max(initial=-1)) >= len(self.urls):
             raise ValueError("url codes point past the end of urls")
+        if n and not 0 <= int(self.kind.min()) <= int(self.kind.max()) < len(EVENT_TYPES):
+            raise ValueError(f"event type codes must be in 0..{len(EVENT_TYPES) - 1}")
 
     def __len__(self) -> int:
         return len(self.person)
@@ -169,7 +171,9 @@ class EventColumnsBuilder:
         self._person.append(person)
         self._kind.append(_CODE[EventType(kind)])
         self._at.append(epoch_seconds(at) if isinstance(at, datetime) else float(at))
-        self._campaign.append(-1 if campaign is None else self._campaigns.setdefault(campaign, len(self._campaigns)))
+        self._campaign.append(
+            -1 if campaign is None else self._campaigns.setdefault(campaign, len(self._campaigns))
+        )
         self._url.append(-1 if url is None else self._urls.setdefault(url, len(self._urls)))
         self._flags.append((MACHINE if machine else 0) | (HARD_BOUNCE if hard_bounce else 0))
 

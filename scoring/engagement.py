@@ -61,7 +61,12 @@ class KeptEvents:
 
 
 def keep_events(
-    events: EventColumns, channel: np.ndarray, machine: np.ndarray, n_persons: int, n_channels: int, now: float
+    events: EventColumns,
+    channel: np.ndarray,
+    machine: np.ndarray,
+    n_persons: int,
+    n_channels: int,
+    now: float,
 ) -> KeptEvents:
     due = events.at <= now
     keep = due & ~machine

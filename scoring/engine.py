@@ -235,7 +235,6 @@ _CHUNK = 1024  # rows built together by BatchResult.result
 _DAYS: dict[int, str] = {}
 
 
-
 def _day(ts: float) -> str:
     day = int(ts // 86_400)
     text = _DAYS.get(day)
@@ -428,13 +427,22 @@ class BatchResult:
             strict=True,
         )
         out = []
-        for k, (row, affinity, engagement, points, stage, code, level, composite, filtered) in enumerate(scalars):
+        for k, (row, affinity, engagement, points, stage, code, level, composite, filtered) in enumerate(
+            scalars
+        ):
             # positional arguments: Contribution(score, rule, label, points, raw_points, count,
             # last_seen, capped, value); this loop runs once per person of a full re-score
             contributions = [
                 Contribution(
-                    "engagement", e_key[m], e_label[m], e_share[m], e_raw[m], e_counted[m], e_last[m],
-                    e_kept[m] - e_counted[m], None,
+                    "engagement",
+                    e_key[m],
+                    e_label[m],
+                    e_share[m],
+                    e_raw[m],
+                    e_counted[m],
+                    e_last[m],
+                    e_kept[m] - e_counted[m],
+                    None,
                 )
                 for m in range(e_off[k], e_off[k + 1])
             ]

@@ -71,7 +71,9 @@ class Contribution(NamedTuple):
             "points": self.points,
             "raw_points": round(self.raw_points, 3),
             "count": self.count,
-            "last_seen": None if self.last_seen is None else self.last_seen.isoformat().replace("+00:00", "Z"),
+            "last_seen": None
+            if self.last_seen is None
+            else self.last_seen.isoformat().replace("+00:00", "Z"),
         }
 
 

@@ -46,9 +46,14 @@ def machine_mask(events: EventColumns, settings: MachineSettings) -> np.ndarray:
 
 
 def _email_key(events: EventColumns, sel: np.ndarray) -> np.ndarray:
-    """One integer per (person, campaign) for the selected events."""
-    width = int(events.campaign.max(initial=0)) + 1
-    return events.person[sel] * width + events.campaign[sel]
+    """One non-negative integer per (person, campaign) for the selected events."""
+    person, campaign = events.person[sel], events.campaign[sel]
+    width = int(campaign.max(initial=0)) + 1
+    if width.bit_length() + int(person.max(initial=0)).bit_length() > 62:
+        # campaign codes too large to pack (hashes, say): renumber them 0..k-1 first
+        campaign = np.unique(campaign, return_inverse=True)[1].reshape(-1)
+        width = int(campaign.max(initial=0)) + 1
+    return person * width + campaign
 
 
 def fast_opens(events: EventColumns, seconds: float) -> np.ndarray:

@@ -56,13 +56,17 @@ def population(n: int, seed: int) -> list[tuple[Profile, list[EventRecord]]]:
             campaign = f"c{rng.randrange(30)}"
             events.append(event("email_sent", sent, campaign=campaign))
             if rng.random() < 0.5:
-                events.append(event("email_open", sent + timedelta(minutes=rng.uniform(5, 600)), campaign=campaign))
+                events.append(
+                    event("email_open", sent + timedelta(minutes=rng.uniform(5, 600)), campaign=campaign)
+                )
             if rng.random() < 0.15:
                 at = sent + timedelta(minutes=rng.uniform(10, 900))
                 events.append(event("email_click", at, campaign=campaign, url=rng.choice(URLS)))
             if rng.random() < 0.03:
                 kind = "hard" if rng.random() < 0.5 else "soft"
-                events.append(event("email_bounce", sent + timedelta(seconds=30), campaign=campaign, bounce_type=kind))
+                events.append(
+                    event("email_bounce", sent + timedelta(seconds=30), campaign=campaign, bounce_type=kind)
+                )
             if c % 3 == 0:
                 at = NOW - timedelta(days=rng.uniform(0, 120))
                 events.append(event("page_view", at, url=rng.choice(URLS)))

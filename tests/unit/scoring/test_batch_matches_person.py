@@ -21,7 +21,10 @@ def test_batch_and_per_person_results_are_identical(preset: str) -> None:
     scoring_model = load_model(preset)
     rng = random.Random(1)
     previous = [
-        Previous(lifecycle=rng.choice([None, "lead", "marketing_qualified_lead"]), grade=rng.choice([None, "A1", "C3"]))
+        Previous(
+            lifecycle=rng.choice([None, "lead", "marketing_qualified_lead"]),
+            grade=rng.choice([None, "A1", "C3"]),
+        )
         for _ in people
     ]
     batch = score_many(
@@ -41,7 +44,9 @@ def test_scoring_a_subset_gives_the_same_results_as_scoring_everyone() -> None:
     columns = EventColumns.from_records(e for _, e in people)
     everyone = score_many([p for p, _ in people], columns, default, now=NOW)
     subset = [5, 17, 18, 150]
-    some = score_many([people[i][0] for i in subset], columns.for_persons(subset, len(people)), default, now=NOW)
+    some = score_many(
+        [people[i][0] for i in subset], columns.for_persons(subset, len(people)), default, now=NOW
+    )
     for j, i in enumerate(subset):
         assert some.result(j) == everyone.result(i)
     assert some.sentences() == [everyone.sentence(i) for i in subset]

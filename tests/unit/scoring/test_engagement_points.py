@@ -56,7 +56,12 @@ HALF_LIFE = [
     ("two half-lives old counts a quarter", [event("email_click", ago(60))], "email_click", 2.5),
     ("three half-lives", [event("email_click", ago(90))], "email_click", 1.25),
     ("no half-life: no decay", [event("form_submit", ago(400))], "form_submit", 20.0),
-    ("page category half-life", [event("page_view", ago(7), url="https://x.io/pricing")], "page:pricing", 4.0),
+    (
+        "page category half-life",
+        [event("page_view", ago(7), url="https://x.io/pricing")],
+        "page:pricing",
+        4.0,
+    ),
     ("negative events decay too", [event("email_unsubscribe", ago(10))], "email_unsubscribe", -7.5),
 ]
 
@@ -95,7 +100,9 @@ def test_given_a_capped_window_then_the_most_recent_events_count() -> None:
     decaying = model(
         "[engagement.events.email_open]\npoints = 8\nhalf_life_days = 1\ncap = { count = 1, window_days = 365 }\n"
     )
-    result = score_person(profile(), [event("email_open", ago(2)), event("email_open", ago(1))], decaying, now=NOW)
+    result = score_person(
+        profile(), [event("email_open", ago(2)), event("email_open", ago(1))], decaying, now=NOW
+    )
     (opens,) = result.contributions
     assert opens.raw_points == 4.0  # the one-day-old open, not the two-day-old one
 
@@ -108,9 +115,18 @@ def test_max_points_bounds_the_total_of_a_kind(demos: int, points: float) -> Non
 NEGATIVES = [
     ("soft bounce", [event("email_bounce", ago(1), bounce_type="soft")], "email_bounce", -2.0),
     ("unknown bounce type counts as soft", [event("email_bounce", ago(1))], "email_bounce", -2.0),
-    ("hard bounce (Mailchimp word)", [event("email_bounce", ago(1), bounce_type="hard")], "email_hard_bounce", -50.0),
-    ("hard bounce (HubSpot word)", [event("email_bounce", ago(1), bounce_type="HARD_BOUNCE")], "email_hard_bounce",
-     -50.0),
+    (
+        "hard bounce (Mailchimp word)",
+        [event("email_bounce", ago(1), bounce_type="hard")],
+        "email_hard_bounce",
+        -50.0,
+    ),
+    (
+        "hard bounce (HubSpot word)",
+        [event("email_bounce", ago(1), bounce_type="HARD_BOUNCE")],
+        "email_hard_bounce",
+        -50.0,
+    ),
     ("hard bounce (flag)", [event("email_bounce", ago(1), hard=True)], "email_hard_bounce", -50.0),
 ]
 
@@ -125,7 +141,10 @@ def test_negative_events(what: str, events: list, rule: str, points: float) -> N
     [
         ([event("form_submit", ago(1)), event("email_bounce", ago(1), hard=True)], 0),  # negative total -> 0
         ([event("form_submit", ago(1)), event("email_unsubscribe", NOW)], 5),
-        ([event("demo_request", ago(1)), event("form_submit", ago(1)) , event("form_submit", ago(2))] * 3, 100),
+        (
+            [event("demo_request", ago(1)), event("form_submit", ago(1)), event("form_submit", ago(2))] * 3,
+            100,
+        ),
     ],
 )
 def test_linear_curve_clamps_to_0_and_100(events: list, engagement: int) -> None:
@@ -146,8 +165,9 @@ def test_saturating_curve(points: int) -> None:
 
 
 def test_unconfigured_event_kinds_score_nothing_and_are_not_contributions() -> None:
-    result = score_person(profile(), [event("email_sent", ago(1)), event("social_interaction", ago(1))],
-                          ENGAGEMENT, now=NOW)
+    result = score_person(
+        profile(), [event("email_sent", ago(1)), event("social_interaction", ago(1))], ENGAGEMENT, now=NOW
+    )
     assert result.engagement == 0
     assert result.contributions == ()
 

@@ -22,7 +22,11 @@ def test_contributions_sum_exactly_to_each_score_for_a_varied_population(preset:
     for i in range(len(batch)):
         result = batch.result(i)
         for score, total in (("affinity", result.affinity), ("engagement", result.engagement)):
-            assert sum(c.points for c in result.contributions if c.score == score) == total, (preset, i, score)
+            assert sum(c.points for c in result.contributions if c.score == score) == total, (
+                preset,
+                i,
+                score,
+            )
         assert 0 <= result.affinity <= 100
         assert 0 <= result.engagement <= 100
         assert len(result.sentence) <= REASON_LIMIT
@@ -31,7 +35,9 @@ def test_contributions_sum_exactly_to_each_score_for_a_varied_population(preset:
 def test_each_share_is_its_scaled_points_rounded_within_one_point() -> None:
     people = population(200, seed=5)
     default = load_model("default")
-    batch = score_many([p for p, _ in people], EventColumns.from_records(e for _, e in people), default, now=NOW)
+    batch = score_many(
+        [p for p, _ in people], EventColumns.from_records(e for _, e in people), default, now=NOW
+    )
     for i in range(len(batch)):
         result = batch.result(i)
         if result.engagement_points <= 0:
@@ -56,7 +62,9 @@ def test_explanation_prints_every_contribution_and_sums_that_match() -> None:
         event("demo_request", ago(2)),
         event("email_unsubscribe", ago(1)),
     ]
-    person = profile("ana@acme.io", job_title="VP Finance", industry="Software", company_size=800, country="US")
+    person = profile(
+        "ana@acme.io", job_title="VP Finance", industry="Software", company_size=800, country="US"
+    )
     result = score_person(person, events, default, now=NOW)
     text = render_explanation(result)
     lines = text.splitlines()
@@ -71,7 +79,11 @@ def test_explanation_prints_every_contribution_and_sums_that_match() -> None:
 
 def test_reason_json_lists_the_top_contributions() -> None:
     default = load_model("default")
-    events = [event("demo_request", ago(2)), event("form_submit", ago(3)), *[event("email_open", ago(d)) for d in (1, 2)]]
+    events = [
+        event("demo_request", ago(2)),
+        event("form_submit", ago(3)),
+        *[event("email_open", ago(d)) for d in (1, 2)],
+    ]
     result = score_person(profile(job_title="CEO", country="us"), events, default, now=NOW)
     payload = orjson.loads(result.reason_json())
     assert payload["engagement"] == result.engagement
@@ -84,8 +96,12 @@ def test_reason_json_lists_the_top_contributions() -> None:
 
 def test_sentence_names_grade_lifecycle_stage_and_the_top_items() -> None:
     default = load_model("default")
-    result = score_person(profile(job_title="CEO", country="us"), [event("demo_request", ago(2))], default, now=NOW)
-    assert result.sentence.startswith(f"{result.grade} MQL, decision stage. Engagement {result.engagement}: demo request +")
+    result = score_person(
+        profile(job_title="CEO", country="us"), [event("demo_request", ago(2))], default, now=NOW
+    )
+    assert result.sentence.startswith(
+        f"{result.grade} MQL, decision stage. Engagement {result.engagement}: demo request +"
+    )
     assert "(1x, 2026-05-30)" in result.sentence
     assert "Fit 35: C-level title +25; primary market +10." in result.sentence
 
@@ -94,16 +110,32 @@ def test_given_long_labels_when_the_sentence_is_too_long_then_items_are_dropped_
     long = "x" * 60
     eng = [item_text(f"{long}{i}", 10 - i, 3, "2026-05-01") for i in range(3)]
     fit = [item_text(f"{long}{i}", 10 - i) for i in range(3)]
-    text = build_sentence(grade="A1", lifecycle="marketing_qualified_lead", stage="decision", affinity=90,
-                          engagement=80, engagement_items=eng, affinity_items=fit, held="Disqualified: student.")
+    text = build_sentence(
+        grade="A1",
+        lifecycle="marketing_qualified_lead",
+        stage="decision",
+        affinity=90,
+        engagement=80,
+        engagement_items=eng,
+        affinity_items=fit,
+        held="Disqualified: student.",
+    )
     assert len(text) <= REASON_LIMIT
     assert f"{long}0" in text  # the most important item survives
     assert text.endswith("Disqualified: student.")
 
 
 def test_given_one_huge_label_then_the_sentence_is_cut_to_the_limit() -> None:
-    text = build_sentence(grade="A1", lifecycle="lead", stage="awareness", affinity=1, engagement=1,
-                          engagement_items=[], affinity_items=[], held="Disqualified: " + "y" * 400)
+    text = build_sentence(
+        grade="A1",
+        lifecycle="lead",
+        stage="awareness",
+        affinity=1,
+        engagement=1,
+        engagement_items=[],
+        affinity_items=[],
+        held="Disqualified: " + "y" * 400,
+    )
     assert len(text) == REASON_LIMIT
     assert text.endswith("...")
 
@@ -115,11 +147,16 @@ def test_sentence_with_custom_long_labels_from_a_model_still_fits() -> None:
             for k in ("email_click", "form_submit", "content_download", "webinar_attended")
         )
     )
-    events = [event(k, ago(1)) for k in ("email_click", "form_submit", "content_download", "webinar_attended")]
+    events = [
+        event(k, ago(1)) for k in ("email_click", "form_submit", "content_download", "webinar_attended")
+    ]
     assert len(score_person(profile(), events, wordy, now=NOW).sentence) <= REASON_LIMIT
 
 
 def test_a_person_with_nothing_has_an_honest_sentence() -> None:
     result = score_person(profile("x@y.io"), [], load_model("default"), now=NOW)
     assert result.contributions == ()
-    assert result.sentence == "D4 subscriber, awareness stage. Engagement 0: no recent activity. Fit 0: no matching attributes."
+    assert (
+        result.sentence
+        == "D4 subscriber, awareness stage. Engagement 0: no recent activity. Fit 0: no matching attributes."
+    )

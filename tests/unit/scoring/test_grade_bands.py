@@ -40,7 +40,9 @@ HYSTERESIS = [
 ]
 
 
-@pytest.mark.parametrize(("what", "score", "previous", "expected"), HYSTERESIS, ids=[h[0] for h in HYSTERESIS])
+@pytest.mark.parametrize(
+    ("what", "score", "previous", "expected"), HYSTERESIS, ids=[h[0] for h in HYSTERESIS]
+)
 def test_grade_hysteresis(what: str, score: int, previous: int, expected: int) -> None:
     assert band(np.array([score]), BOUNDS, np.array([previous]), margin=5).tolist() == [expected]
 

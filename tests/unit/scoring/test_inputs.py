@@ -19,8 +19,14 @@ DEFAULT = load_model("default")
 def test_columns_from_records_intern_campaigns_and_urls_and_set_flags() -> None:
     columns = EventColumns.from_records(
         [
-            [event("email_open", ago(1), campaign="c1", machine=True), event("page_view", ago(2), url="https://a/")],
-            [event("email_bounce", ago(1), campaign="c1", bounce_type="hard"), event("page_view", ago(1), url="https://a/")],
+            [
+                event("email_open", ago(1), campaign="c1", machine=True),
+                event("page_view", ago(2), url="https://a/"),
+            ],
+            [
+                event("email_bounce", ago(1), campaign="c1", bounce_type="hard"),
+                event("page_view", ago(1), url="https://a/"),
+            ],
         ]
     )
     assert columns.person.tolist() == [0, 0, 1, 1]
@@ -39,7 +45,9 @@ def test_naive_event_times_are_taken_as_utc() -> None:
 
 
 def test_for_persons_renumbers() -> None:
-    columns = EventColumns.from_records([[event("email_open", ago(1))], [], [event("form_submit", ago(1))] * 2])
+    columns = EventColumns.from_records(
+        [[event("email_open", ago(1))], [], [event("form_submit", ago(1))] * 2]
+    )
     sub = columns.for_persons([2, 0], n_persons=3)
     assert sorted(zip(sub.person.tolist(), [EVENT_TYPES[k] for k in sub.kind], strict=True)) == [
         (0, "form_submit"),
@@ -75,3 +83,9 @@ def test_nobody_and_no_events() -> None:
     assert len(batch) == 0
     assert batch.sentences() == []
     assert np.asarray(batch.affinity).size == 0
+
+
+def test_unknown_event_type_codes_are_refused() -> None:
+    good = EventColumns.from_records([[event("email_open", ago(1))]])
+    with pytest.raises(ValueError, match="event type codes"):
+        EventColumns(good.person, np.array([99], dtype=np.int8), good.at, good.campaign, good.url, good.flags)

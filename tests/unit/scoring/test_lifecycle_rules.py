@@ -86,8 +86,9 @@ def _forms(n: int) -> list:
     return [event("form_submit", ago(1)) for _ in range(n)]
 
 
-def _lifecycle(events: list, *, email: str = "a@acme.io", country: str | None = "us",
-               previous: str | None = None) -> str:
+def _lifecycle(
+    events: list, *, email: str = "a@acme.io", country: str | None = "us", previous: str | None = None
+) -> str:
     person = profile(email, country=country)
     return score_person(person, events, LIFECYCLE, now=NOW, previous=Previous(lifecycle=previous)).lifecycle
 
@@ -98,7 +99,12 @@ RULES = [
     ("a form: lead", _forms(1), "us", "lead"),
     ("fit and engagement at the thresholds: MQL", _forms(4), "us", "marketing_qualified_lead"),
     ("engagement without fit stays lead", _forms(4), None, "lead"),
-    ("hand-raiser: MQL without the scores", [event("demo_request", ago(10))], None, "marketing_qualified_lead"),
+    (
+        "hand-raiser: MQL without the scores",
+        [event("demo_request", ago(10))],
+        None,
+        "marketing_qualified_lead",
+    ),
     ("hand-raise out of its window", [event("demo_request", ago(91))], None, "subscriber"),
     ("SQL needs the stage too", _forms(8), "us", "marketing_qualified_lead"),
     ("SQL", [*_forms(8), event("demo_request", ago(1))], "us", "sales_qualified_lead"),
@@ -122,7 +128,9 @@ HYSTERESIS = [
 ]
 
 
-@pytest.mark.parametrize(("what", "forms", "previous", "expected"), HYSTERESIS, ids=[h[0] for h in HYSTERESIS])
+@pytest.mark.parametrize(
+    ("what", "forms", "previous", "expected"), HYSTERESIS, ids=[h[0] for h in HYSTERESIS]
+)
 def test_lifecycle_hysteresis(what: str, forms: int, previous: str | None, expected: str) -> None:
     assert _lifecycle(_forms(forms), previous=previous) == expected
 
@@ -139,17 +147,42 @@ def test_engagement_wobbling_around_a_threshold_does_not_flip_the_lifecycle() ->
 
 DISQUALIFIERS = [
     # (behaviour, events, email, lifecycle, disqualifiers)
-    ("unsubscribe holds an MQL at lead", [*_forms(5), event("email_unsubscribe", ago(40))], "a@acme.io", "lead",
-     ("unsubscribed",)),
-    ("unsubscribe does not promote", [event("email_unsubscribe", ago(40))], "a@acme.io", "subscriber",
-     ("unsubscribed",)),
-    ("a hand-raiser is held too", [event("demo_request", ago(1)), event("email_unsubscribe", ago(40))],
-     "a@acme.io", "lead", ("unsubscribed",)),
-    ("the strictest disqualifier wins", [*_forms(5), event("email_unsubscribe", ago(5))], "a@acme.io",
-     "subscriber", ("unsubscribed", "recent_unsubscribe")),
+    (
+        "unsubscribe holds an MQL at lead",
+        [*_forms(5), event("email_unsubscribe", ago(40))],
+        "a@acme.io",
+        "lead",
+        ("unsubscribed",),
+    ),
+    (
+        "unsubscribe does not promote",
+        [event("email_unsubscribe", ago(40))],
+        "a@acme.io",
+        "subscriber",
+        ("unsubscribed",),
+    ),
+    (
+        "a hand-raiser is held too",
+        [event("demo_request", ago(1)), event("email_unsubscribe", ago(40))],
+        "a@acme.io",
+        "lead",
+        ("unsubscribed",),
+    ),
+    (
+        "the strictest disqualifier wins",
+        [*_forms(5), event("email_unsubscribe", ago(5))],
+        "a@acme.io",
+        "subscriber",
+        ("unsubscribed", "recent_unsubscribe"),
+    ),
     ("competitor by affinity rule", _forms(5), "a@rival.example", "subscriber", ("competitor",)),
-    ("a customer is never held back", [event("purchase", ago(1)), event("email_unsubscribe", ago(5))],
-     "a@acme.io", "customer", ("unsubscribed", "recent_unsubscribe")),
+    (
+        "a customer is never held back",
+        [event("purchase", ago(1)), event("email_unsubscribe", ago(5))],
+        "a@acme.io",
+        "customer",
+        ("unsubscribed", "recent_unsubscribe"),
+    ),
     ("no disqualifier", _forms(5), "a@acme.io", "marketing_qualified_lead", ()),
 ]
 
@@ -169,5 +202,7 @@ def test_disqualifiers(what: str, events: list, email: str, expected: str, names
 
 def test_disqualifier_does_not_change_the_scores() -> None:
     clean = score_person(profile(country="us"), _forms(5), LIFECYCLE, now=NOW)
-    held = score_person(profile(country="us"), [*_forms(5), event("email_unsubscribe", ago(40))], LIFECYCLE, now=NOW)
+    held = score_person(
+        profile(country="us"), [*_forms(5), event("email_unsubscribe", ago(40))], LIFECYCLE, now=NOW
+    )
     assert (clean.affinity, clean.engagement) == (held.affinity, held.engagement)

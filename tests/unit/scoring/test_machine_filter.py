@@ -48,17 +48,29 @@ def _click(seconds: float, url: str, campaign: str = "c1"):
 
 OPENS = [
     # (behaviour, events, opens that count)
-    ("a human open long after delivery counts", [_sent(), event("email_open", _after(3600), campaign="c1")], 1),
+    (
+        "a human open long after delivery counts",
+        [_sent(), event("email_open", _after(3600), campaign="c1")],
+        1,
+    ),
     ("an open at delivery is machine", [_sent(), event("email_open", _after(0), campaign="c1")], 0),
     ("an open 10 s after delivery is machine", [_sent(), event("email_open", _after(10), campaign="c1")], 0),
     ("an open 11 s after delivery counts", [_sent(), event("email_open", _after(11), campaign="c1")], 1),
-    ("fast after another campaign's send counts", [_sent("c2"), event("email_open", _after(1), campaign="c1")], 1),
+    (
+        "fast after another campaign's send counts",
+        [_sent("c2"), event("email_open", _after(1), campaign="c1")],
+        1,
+    ),
     ("fast open without any send counts", [event("email_open", _after(1), campaign="c1")], 1),
     ("open without a campaign is not timed", [_sent(), event("email_open", _after(1))], 1),
     ("open before the send counts", [_sent(), event("email_open", _after(-5), campaign="c1")], 1),
     (
         "the latest send of the campaign is the delivery",
-        [_sent(), event("email_sent", _after(7200), campaign="c1"), event("email_open", _after(7201), campaign="c1")],
+        [
+            _sent(),
+            event("email_sent", _after(7200), campaign="c1"),
+            event("email_open", _after(7201), campaign="c1"),
+        ],
         0,
     ),
     ("platform flag", [event("email_open", ago(1), campaign="c1", machine=True)], 0),
@@ -119,6 +131,26 @@ def test_scanner_bursts_of_two_persons_do_not_combine() -> None:
 
     first = [_click(60, "a"), _click(61, "b")]
     second = [_click(62, "c")]
-    batch = score_many([profile("a@x.io"), profile("b@x.io")], EventColumns.from_records([first, second]),
-                       FILTERED, now=NOW)
+    batch = score_many(
+        [profile("a@x.io"), profile("b@x.io")], EventColumns.from_records([first, second]), FILTERED, now=NOW
+    )
     assert batch.engagement_points.tolist() == [20.0, 10.0]
+
+
+def test_huge_campaign_codes_are_renumbered_not_overflowed() -> None:
+    import numpy as np
+
+    from scoring import EVENT_TYPES, EventColumns, score_many
+
+    sent, opened = EVENT_TYPES.index("email_sent"), EVENT_TYPES.index("email_open")
+    at = SENT.timestamp()
+    columns = EventColumns(
+        person=np.array([0, 0, 1, 1], dtype=np.int64),
+        kind=np.array([sent, opened, sent, opened], dtype=np.int8),
+        at=np.array([at, at + 1, at, at + 3600]),
+        campaign=np.array([2**61, 2**61, 2**61 - 5, 2**61 - 5], dtype=np.int64),
+        url=np.full(4, -1, dtype=np.int64),
+        flags=np.zeros(4, dtype=np.uint8),
+    )
+    batch = score_many([profile("a@x.io"), profile("b@x.io")], columns, FILTERED, now=NOW)
+    assert batch.machine_filtered.tolist() == [1, 0]

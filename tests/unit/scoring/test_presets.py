@@ -23,7 +23,13 @@ DEFAULT = load_model("default")
         ({"email": "a@acme.io"}, [event("email_open", NOW)], 1105),
         # decision (3000) + title, industry, size, country, business email (5) + demo 30 + pricing 10
         (
-            {"email": "a@acme.io", "job_title": "VP Sales", "industry": "SaaS", "company_size": 300, "country": "US"},
+            {
+                "email": "a@acme.io",
+                "job_title": "VP Sales",
+                "industry": "SaaS",
+                "company_size": 300,
+                "country": "US",
+            },
             [event("demo_request", NOW), event("page_view", NOW, url="https://x.io/pricing")],
             3540,
         ),
@@ -38,7 +44,9 @@ def test_points_recipe_sort_key(attrs: dict, events: list, composite: int) -> No
 
 
 def test_points_recipe_open_5_ebook_10() -> None:
-    result = score_person(profile(), [event("email_open", NOW), event("content_download", NOW)], POINTS, now=NOW)
+    result = score_person(
+        profile(), [event("email_open", NOW), event("content_download", NOW)], POINTS, now=NOW
+    )
     assert {c.rule: c.raw_points for c in result.contributions if c.score == "engagement"} == {
         "email_open": 5.0,
         "content_download": 10.0,
@@ -66,8 +74,9 @@ def test_pardot_mql_is_score_100_and_grade_b(forms: int, attrs: dict, lifecycle:
 
 
 def test_default_hot_lead() -> None:
-    person = profile("ana@acme.io", job_title="VP Finance", industry="Computer Software", company_size=800,
-                     country="US")
+    person = profile(
+        "ana@acme.io", job_title="VP Finance", industry="Computer Software", company_size=800, country="US"
+    )
     events = [
         event("demo_request", ago(2)),
         event("page_view", ago(1), url="https://example.com/pricing"),
