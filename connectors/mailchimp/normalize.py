@@ -110,6 +110,7 @@ def member_contact(member: Mapping[str, Any], *, source: str, field_prefix: str 
     location = member.get("location") if isinstance(member.get("location"), Mapping) else {}
     address = merge.get("ADDRESS") if isinstance(merge.get("ADDRESS"), Mapping) else {}
     country = _text(location.get("country_code")) or _text(address.get("country"))
+    stem = _tag_prefix(field_prefix)
     raw = {
         "list_id": list_id,
         "status": member.get("status"),
@@ -119,7 +120,7 @@ def member_contact(member: Mapping[str, Any], *, source: str, field_prefix: str 
         "tags": [t.get("name") for t in member.get("tags") or [] if isinstance(t, Mapping)],
         "source": member.get("source"),
         "contact_id": member.get("contact_id"),
-        "merge_fields": {k: v for k, v in merge.items() if not str(k).startswith(_tag_prefix(field_prefix))},
+        "merge_fields": {k: v for k, v in merge.items() if not str(k).startswith(stem)},
     }
     return ContactRecord(
         source=source,

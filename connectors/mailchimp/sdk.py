@@ -60,6 +60,13 @@ DEFAULT_HOST = "https://server.api.mailchimp.com/3.0"
 CONNECT_TIMEOUT_S = 10.0
 
 
+class _OrjsonResponse(requests.Response):
+    """The SDK parses every body with ``res.json()``; orjson does it several times faster."""
+
+    def json(self, **kwargs: Any) -> Any:
+        return orjson.loads(self.content)
+
+
 class PooledApiClient(ApiClient):
     """The SDK's ApiClient sending through one pooled ``requests.Session`` with timeouts."""
 
@@ -81,7 +88,7 @@ class PooledApiClient(ApiClient):
         if self.is_oauth:
             headers["Authorization"] = "Bearer " + self.access_token
         data = json.dumps(body) if method in {"POST", "PUT", "PATCH"} else None
-        return self.session.request(
+        response = self.session.request(
             method,
             url,
             params=query_params,
@@ -91,6 +98,8 @@ class PooledApiClient(ApiClient):
             timeout=self.connect_read_timeout,
             allow_redirects=False,
         )
+        response.__class__ = _OrjsonResponse  # same object, faster .json() (a subclass adds no state)
+        return response
 
     def close(self) -> None:
         self.session.close()
