@@ -28,11 +28,19 @@ import httpx
 import urllib3
 
 from connectors.auth import BearerToken, OAuthRefresh
-from connectors.base import CheckResult, Connector, PullBatch, PushFailure, PushReport, ScoreUpdate, SourceSettings
+from connectors.base import (
+    CheckResult,
+    Connector,
+    PullBatch,
+    PushFailure,
+    PushReport,
+    ScoreUpdate,
+    SourceSettings,
+)
 from connectors.errors import AuthError, BadRecord, ConnectorError
+from connectors.http import build_client
 from connectors.hubspot import normalize, streams, writeback
 from connectors.hubspot.sdk import HubSpotSdk, to_dict
-from connectors.http import build_client
 from connectors.pagination import SearchOffsetPaginator
 from connectors.ratelimit import UNLIMITED, Limiter, RollingWindowLimiter
 from connectors.records import Platform

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from functools import partial
 
-from connectors.pagination import CursorAfterPaginator, HasMoreOffsetPaginator, SearchOffsetPaginator, SinglePagePaginator
+from connectors.pagination import (
+    CursorAfterPaginator,
+    HasMoreOffsetPaginator,
+    SearchOffsetPaginator,
+    SinglePagePaginator,
+)
 from connectors.streams import StreamSpec
 
 __all__ = [
