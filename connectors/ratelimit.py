@@ -285,15 +285,16 @@ class ConcurrencyLimiter:
             self._in_flight -= 1
         self._sem.release()
 
-    # ``with limiter:`` reads well for a bare concurrency cap.
+    # ``with limiter:`` reads well for a bare concurrency cap. No permit is stored on the
+    # instance, so many threads can use the same limiter this way at once.
     def __enter__(self) -> ConcurrencyLimiter:
-        self._held = self.acquire()
+        self.acquire()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._held.release()
+        self._release()
 
     def __repr__(self) -> str:
         label = f"{self.name}: " if self.name else ""

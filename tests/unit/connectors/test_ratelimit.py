@@ -225,11 +225,23 @@ def test_the_concurrency_limiter_never_lets_more_than_n_run_at_once() -> None:
     assert limiter.in_flight == 0
 
 
-def test_the_concurrency_limiter_is_a_context_manager_too() -> None:
-    limiter = ConcurrencyLimiter(1)
+def test_the_concurrency_limiter_is_a_context_manager_too_and_shareable_between_threads() -> None:
+    limiter = ConcurrencyLimiter(2)
     with limiter:
         assert limiter.in_flight == 1
     assert limiter.in_flight == 0
+
+    def worker() -> None:
+        for _ in range(20):
+            with limiter:
+                time.sleep(0.0005)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert limiter.in_flight == 0 and limiter.stats.max_in_flight == 2
 
 
 class Recording:
