@@ -8,11 +8,15 @@ the account's data in ``state``, and what the sandbox world becomes here in ``wo
 Options (``SandboxServer.for_world(..., extra={"mailchimp": {...}})``):
 
 * ``api_key``: the key the account accepts (default :data:`SANDBOX_API_KEY`);
-* ``bodiless_429_every``: every n-th concurrency 429 has no body (default 2; 0 = never).
+* ``bodiless_429_every``: every n-th concurrency 429 has no body (default 2; 0 = never);
+* ``processing_ms``: time each API handler takes while holding its connection slot (default 0),
+  so tests and benchmarks can make the 10-connection limit bite (the server's ``latency_ms`` is
+  spent before the limit is checked).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import itertools
@@ -66,6 +70,7 @@ class MailchimpEmulator(PlatformEmulator):
         self.connections = ConcurrencyPolicy("simultaneous_connections", CONCURRENT_CONNECTIONS)
         self.bodiless_every = int(self.options.extra.get("bodiless_429_every", 2))
         self._limited = itertools.count(1)
+        self.processing_s = float(self.options.extra.get("processing_ms", 0)) / 1000.0
         self.state = build_state(self.world, MailchimpState(self.clock, seed=str(getattr(self.world, "seed", ""))))
 
     # --- HTTP ---
@@ -127,6 +132,8 @@ class MailchimpEmulator(PlatformEmulator):
         return json_response(body, status=status, content_type=PROBLEM_JSON, headers={"X-Request-Id": str(uuid.uuid4())})
 
     async def ping(self, request: web.Request) -> web.Response:
+        if self.processing_s:
+            await asyncio.sleep(self.processing_s)
         return json_response({"health_status": "Everything's Chimpy!"})
 
     async def root(self, request: web.Request) -> web.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +22,7 @@ class Api(Protocol):
     """The part of the emulator the routes use."""
 
     state: MailchimpState
+    processing_s: float
 
     def problem(
         self, status: int, detail: str, *, title: str | None = None, errors: list[dict[str, str]] | None = None
@@ -58,6 +60,9 @@ def handler(api: Api, fn: Any) -> Any:
     """Wrap a handler: run it under the state lock, answer BadRequest/PageError as problems."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
+        delay = getattr(api, "processing_s", 0.0)
+        if delay:
+            await asyncio.sleep(delay)  # server-side work, while the connection slot is held
         try:
             body = await request.read() if request.can_read_body else b""
             with api.state.lock:
