@@ -27,6 +27,7 @@ __all__ = [
     "Contribution",
     "build_sentence",
     "item_text",
+    "reason_json",
     "reason_payload",
     "render_explanation",
 ]
