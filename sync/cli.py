@@ -50,7 +50,7 @@ sandbox_app = typer.Typer(
 app.add_typer(sandbox_app, name="sandbox")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one error, one line: scripts grep it
 
 EXIT_CONFIG = 2
 EXIT_FAILED = 1

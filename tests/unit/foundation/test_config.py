@@ -105,7 +105,7 @@ def test_durations_parse_with_units(text, seconds):
 def test_given_a_bad_config_the_cli_exits_non_zero_naming_file_and_key_without_traceback(tmp_path, edit, key):
     path = write(tmp_path, edit(VALID))
     result = subprocess.run(
-        [sys.executable, "-m", "sync.cli", "--config", str(path), "check"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "sync.cli", "--config", str(path), "check"], capture_output=True, text=True, timeout=240
     )
     assert result.returncode == 2
     assert str(path) in result.stderr and key in result.stderr
@@ -117,7 +117,7 @@ def test_given_a_missing_secret_variable_the_cli_check_exits_non_zero_naming_the
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "sync.cli", "--config", str(path), "check", "--json"],
-        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path,
     )
     assert result.returncode == 1
     assert "HS_TOKEN" in result.stdout and "sources[0].secrets" in result.stdout
