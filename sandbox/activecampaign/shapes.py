@@ -148,7 +148,7 @@ class Renderer:
             "accountContacts": [],
             "links": {name: f"{self.base}/contacts/{contact.id}/{name}" for name in _CONTACT_LINKS},
             "id": str(contact.id),
-            "organization": None,
+            "organization": "",  # the sync/create answers type it as a string
         }
         if value_ids is not None:
             body["fieldValues"] = [str(value_id) for value_id in value_ids]  # §1: parents carry ids

@@ -14,6 +14,8 @@ from connectors.records import Platform
 from sandbox.activecampaign.emulator import SANDBOX_API_TOKEN, ActiveCampaignEmulator
 from sandbox.server import SandboxServer
 from sandbox.world import generate_world
+from tests.contract.openapi import SPECS_DIR
+from tests.integration.activecampaign.contract import ContractLog, load_validator, record_responses
 
 TOKEN_VARIABLE = "LEADSYNC_AC_API_TOKEN"
 FAST = {"requests_per_second": 0, "import_poll_s": 0.01, "backoff_initial_s": 0.01, "bulk_rate_wait_s": 0.05}
@@ -59,7 +61,9 @@ def server(small_world: Any) -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def connector_for(server: SandboxServer) -> Iterator[Any]:
+    """Connectors whose every response is checked against the spec at teardown (acceptance 1)."""
     made: list[ActiveCampaignConnector] = []
+    log = ContractLog()
 
     def make(
         target: SandboxServer | None = None, *, token: str = SANDBOX_API_TOKEN, **options: Any
@@ -67,12 +71,16 @@ def connector_for(server: SandboxServer) -> Iterator[Any]:
         connector = ActiveCampaignConnector(
             make_settings(api_url(target or server), token, {**FAST, **options})
         )
+        record_responses(connector.client, log)
         made.append(connector)
         return connector
 
     yield make
     for connector in made:
         connector.close()
+    if SPECS_DIR.is_dir():
+        problems = log.problems(load_validator())
+        assert not problems, "responses that do not match the spec:\n" + "\n".join(problems[:20])
 
 
 def admin(server: SandboxServer, method: str, path: str, **kwargs: Any) -> Any:

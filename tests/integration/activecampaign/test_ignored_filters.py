@@ -74,7 +74,9 @@ def test_given_id_greater_is_ignored_when_pulling_contacts_then_the_run_stops_wi
     ) as server:
         with _connector(server) as connector:
             for n in range(120):  # more than one page of 100
-                connector.request("POST", "contact/sync", json={"contact": {"email": f"extra{n}@example.org"}})
+                connector.request(
+                    "POST", "contact/sync", json={"contact": {"email": f"extra{n}@example.org"}}
+                )
             emitted = []
             with pytest.raises(PaginationLoop, match="ignored 'id_greater'"):
                 for batch in connector.pull("contacts", None):

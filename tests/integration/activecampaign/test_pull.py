@@ -49,7 +49,7 @@ def test_given_new_activity_after_a_pull_when_pulling_again_then_only_the_new_re
     _, cursors = pull_all(connector)
     state = _expected(server)
     before_activities = len(state.activities)
-    admin(server, "POST", "/_sandbox/clock/advance", json={"days": 2})
+    admin(server, "POST", "/_sandbox/clock/advance", json={"days": 10})
     new_activities = len(state.activities) - before_activities
     assert new_activities > 0
     again, _ = pull_all(connector, cursors)
