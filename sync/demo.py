@@ -57,7 +57,7 @@ def read_back(engine: Engine, config: LeadsyncConfig, emails: Sequence[str]) -> 
     for name, items in by_source.items():
         source = config.source(name)
         with connector_class(source.platform)(resolve_source(config, source)) as connector:
-            held = connector.read_back([remote_id for remote_id, _, _ in items])
+            held = connector.read_fields([remote_id for remote_id, _, _ in items])
         for remote_id, email, expected in items:
             result.checked += 1
             got = {key: held.get(remote_id, {}).get(key) for key in COMPARED}

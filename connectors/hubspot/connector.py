@@ -29,6 +29,7 @@ import urllib3
 
 from connectors.auth import BearerToken, OAuthRefresh
 from connectors.base import (
+    WRITEBACK_FIELDS,
     CheckResult,
     Connector,
     PullBatch,
@@ -491,6 +492,15 @@ class HubSpotConnector(Connector):
         report.requests = self.sdk.requests - before
         return report
 
+    def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
+        prefix = self.settings.field_prefix
+        names = [f"{prefix}{name}" for name in WRITEBACK_FIELDS]
+        held = self.read_back(list(remote_ids), names)
+        return {
+            remote_id: {name: _plain(properties.get(f"{prefix}{name}")) for name in WRITEBACK_FIELDS}
+            for remote_id, properties in held.items()
+        }
+
     def read_back(self, ids: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Properties as HubSpot now holds them (tests and ``leadsync push --verify``)."""
         from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
@@ -507,3 +517,11 @@ class HubSpotConnector(Connector):
         return out
 
 
+
+
+def _plain(value: Any) -> str | None:
+    """A property as the logical string: HubSpot stores numbers as "15" or "15.0"; "" means unset."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    return text[:-2] if text.endswith(".0") and text[:-2].lstrip("-").isdigit() else text

@@ -477,6 +477,26 @@ class MailchimpConnector(Connector):
             return {update.remote_id: f"{'retriable' if not isinstance(exc, FatalError) else 'failed'}: {exc}"}
         return {update.remote_id: None}
 
+    def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
+        """Merge fields as Mailchimp holds them, one member GET each (``<list id>:<hash>`` ids)."""
+        out: dict[str, dict[str, str | None]] = {}
+        for remote_id in remote_ids:
+            list_id, _, member = remote_id.partition(":")
+            body = self._send("GET", f"lists/{list_id}/members/{member}", params={"fields": "merge_fields"})
+            merge = (body or {}).get("merge_fields") or {}
+            out[remote_id] = {
+                logical: None if merge.get(definition.tag) in (None, "") else _plain_number(merge[definition.tag])
+                for logical, definition in self.fields.items()
+            }
+        return out
+
     def close(self) -> None:
         self.client.close()
         self.sdk.api_client.close()
+
+
+def _plain_number(value: Any) -> str:
+    """Merge values as logical strings: number fields come back as 15 or 15.0."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
