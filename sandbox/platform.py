@@ -88,7 +88,9 @@ class PlatformEmulator(ABC):
     def error_response(self, request: web.Request, status: int, message: str) -> web.StreamResponse:
         """The platform's error body for ``status`` (used for injected 5xx and generic errors)."""
 
-    def decorate(self, request: web.Request, response: web.StreamResponse, decisions: Sequence[LimitDecision]) -> None:
+    def decorate(  # noqa: B027 - optional hook
+        self, request: web.Request, response: web.StreamResponse, decisions: Sequence[LimitDecision]
+    ) -> None:
         """Add platform headers to a normal answer (rate-limit headers, request ids)."""
 
     # --- world ------------------------------------------------------------------------------

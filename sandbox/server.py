@@ -365,7 +365,7 @@ class SandboxServer:
             self._loop = asyncio.new_event_loop()
             try:
                 self._loop.run_until_complete(self.serve_async())
-            except BaseException as exc:  # surfaced to the caller of start()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller of start(), re-raised there
                 self._error = exc
                 self._ready.set()
             finally:
