@@ -602,25 +602,44 @@ class _History:
     meetings: int = 0
 
     @classmethod
-    def of(cls, events: Iterable[Event]) -> _History:
+    def of(cls, person: Person, events: list[Event]) -> _History:
         history = cls()
+        for event in events:  # the first sends come early: stop once every platform has one
+            if event.type is E.EMAIL_SENT:
+                history.mailed.add(event.platform)
+                if len(history.mailed) == len(person.platforms):
+                    break
         for event in events:
             kind = event.type
-            if kind is E.EMAIL_SENT:
-                history.mailed.add(event.platform)
-            elif kind is E.EMAIL_UNSUBSCRIBE or kind is E.EMAIL_SPAM_REPORT:
+            if kind not in _HISTORY_TYPES:
+                continue
+            if kind is E.EMAIL_UNSUBSCRIBE or kind is E.EMAIL_SPAM_REPORT:
                 history.email_stopped.add(event.platform)
-            elif kind is E.EMAIL_BOUNCE and (event.properties or {}).get("bounce") == "hard":
-                history.email_stopped.add(event.platform)
+            elif kind is E.EMAIL_BOUNCE:
+                if (event.properties or {}).get("bounce") == "hard":
+                    history.email_stopped.add(event.platform)
             elif kind is E.DEAL_WON:
                 history.deals += 1
             elif kind is E.PURCHASE:
                 history.orders += 1
             elif kind is E.CART_ABANDONED:
                 history.carts += 1
-            elif kind is E.MEETING_BOOKED:
+            else:
                 history.meetings += 1
         return history
+
+
+_HISTORY_TYPES = frozenset(
+    {
+        E.EMAIL_UNSUBSCRIBE,
+        E.EMAIL_SPAM_REPORT,
+        E.EMAIL_BOUNCE,
+        E.DEAL_WON,
+        E.PURCHASE,
+        E.CART_ABANDONED,
+        E.MEETING_BOOKED,
+    }
+)
 
 
 class _Simulation:
@@ -642,6 +661,7 @@ class _Simulation:
         self.end = end
         self.history = history
         self.on = set(person.platforms)
+        self.email_kind = email_kind_of(person.email)
         self.offset = UTC_OFFSET_HOURS.get(person.country or "", 0)
         self.drafts: list[_Draft] = []
 
@@ -710,7 +730,7 @@ class _Simulation:
         intent, engagement = hidden.intent, hidden.email_engagement
         # A mistyped or dead address hard-bounces on first send and is never mailed again; one that
         # has already been mailed without bouncing is known to work.
-        bad_chance = 0.03 if email_kind_of(self.person.email) == "freemail" else 0.015
+        bad_chance = 0.03 if self.email_kind == "freemail" else 0.015
         bad_address = platform not in self.history.mailed and rng.random() < bad_chance
         spam_possible = platform is not ACTIVECAMPAIGN  # activecampaign.md §5: no per-contact spam report
         web_tracked = HUBSPOT in self.on
@@ -914,7 +934,7 @@ class _Simulation:
 
     def _self_serve(self) -> bool:
         size = self.person.company_size
-        return size is None or size < 100 or email_kind_of(self.person.email) == "freemail"
+        return size is None or size < 100 or self.email_kind == "freemail"
 
     # --- entering action: the sale ---
 
@@ -1020,6 +1040,7 @@ def generate_world(contacts: int, seed: int, *, now: datetime = DEFAULT_NOW, day
         persons=persons,
         campaigns=[c for p in Platform for c in campaigns[p]],
         events=events,
+        next_event_number=len(events) + 1,
     )
 
 
@@ -1134,7 +1155,7 @@ def extend_world(world: World, *, days: float, seed: int | None = None) -> World
         rng = random.Random(f"{tag}/person/{index}")
         hidden = person.hidden or _assumed_hidden(person)
         stage = hidden.stages[-1].stage if hidden.stages else Stage.AWARENESS
-        history = _History.of(world.events_of(person.id))
+        history = _History.of(person, world.events_of(person.id))
         drafts, changes = _simulate(
             rng,
             person,

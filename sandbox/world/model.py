@@ -4,10 +4,13 @@ A world is what the three emulators serve. It is stored as JSON Lines (DESIGN.md
 object a line, each with ``kind`` first and a fixed key order, UTC times as ``YYYY-MM-DDTHH:MM:SSZ``,
 so the same world is always the same bytes::
 
-    {"kind": "world", "version": 1, "seed": 7, "contacts": 2, "campaigns": 1, "events": 9, ...}
-    {"kind": "campaign", "id": "mc-20260602-newsletter", "platform": "mailchimp", ...}
-    {"kind": "person", "id": "p1", "email": "ana@acme.io", ..., "hidden": {...}}
-    {"kind": "event", "id": "e1", "person": "p1", "platform": "mailchimp", "type": "email_sent", ...}
+    {"kind":"world","version":1,"seed":7,"contacts":5000,"campaigns":153,"events":544774,...}
+    {"kind":"campaign","id":"mc-20260505-newsletter","platform":"mailchimp","name":...,"links":[...]}
+    {"kind":"person","id":"p1","email":"ana@acme.io",...,"platform_emails":{},"hidden":{...}}
+    {"kind":"event","id":"e1","person":"p1","platform":"mailchimp","type":"email_sent","at":...}
+
+(Lines are compact, without spaces; DESIGN.md spaces its example for reading.) Keys with no value
+are written as ``null`` on persons and left out on events.
 
 The header comes first, then the campaigns by send time, then every person followed by their events
 in time order. A person's ``hidden`` object is the generator's ground truth (fit, intent, buying
@@ -231,7 +234,10 @@ class World:
         campaigns: Iterable[Campaign] = (),
         events: Iterable[Event] = (),
         version: int = FORMAT_VERSION,
+        next_event_number: int | None = None,
     ) -> None:
+        """``next_event_number``, when the caller knows it (the generator numbers ``e1`` … ``eN``),
+        saves a scan of every event id the first time ``extend_world`` needs a fresh one."""
         if start.tzinfo is None or now.tzinfo is None:
             raise ValueError("world start and now must be aware datetimes (UTC)")
         self.seed = seed
@@ -251,6 +257,8 @@ class World:
         self.add_persons(persons)
         self.add_campaigns(campaigns)
         self.add_events(events)
+        if next_event_number is not None:
+            self._top_event_number = next_event_number - 1
 
     # --- lookups ---
 
@@ -561,7 +569,9 @@ def _read_lines(lines: Iterable[bytes], *, name: str) -> World:
     campaign_ids: set[str] = set()
     events: list[Event] = []
     event_ids: set[str] = set()
-    event_lines: list[int] = []  # line number of each event, for errors found after reading
+    # Events that name a person or campaign not seen yet (a hand-written file may put them first),
+    # checked once everything is read.
+    forward_references: list[tuple[Event, int]] = []
     number = 0
 
     def fail(message: str, line: int | None = None) -> ConfigError:
@@ -584,7 +594,11 @@ def _read_lines(lines: Iterable[bytes], *, name: str) -> World:
                     raise _LineError(f"duplicate event id {event.id!r}")
                 event_ids.add(event.id)
                 events.append(event)
-                event_lines.append(number)
+                owner = person_ids.get(event.person)
+                if owner is None or (event.campaign is not None and event.campaign not in campaign_ids):
+                    forward_references.append((event, number))
+                elif event.platform not in owner.platforms:
+                    raise _LineError(_not_on_platform(event, owner))
             elif kind == "person":
                 person = _parse_person(obj)
                 if person.id in person_ids:
@@ -608,14 +622,12 @@ def _read_lines(lines: Iterable[bytes], *, name: str) -> World:
         except _LineError as exc:
             raise fail(str(exc)) from None
 
-    for event, line in zip(events, event_lines, strict=True):
+    for event, line in forward_references:
         owner = person_ids.get(event.person)
         if owner is None:
             raise fail(f"event {event.id!r} names unknown person {event.person!r}", line)
         if event.platform not in owner.platforms:
-            raise fail(
-                f"event {event.id!r} is on {event.platform}, but {owner.id} is not on that platform", line
-            )
+            raise fail(_not_on_platform(event, owner), line)
         if event.campaign is not None and event.campaign not in campaign_ids:
             raise fail(f"event {event.id!r} names unknown campaign {event.campaign!r}", line)
 
@@ -646,6 +658,10 @@ def _read_lines(lines: Iterable[bytes], *, name: str) -> World:
         campaigns=campaigns,
         events=events,
     )
+
+
+def _not_on_platform(event: Event, owner: Person) -> str:
+    return f"event {event.id!r} is on {event.platform}, but {owner.id} is not on that platform"
 
 
 def _field(obj: Mapping[str, Any], key: str, kinds: type | tuple[type, ...], *, required: bool = True) -> Any:
