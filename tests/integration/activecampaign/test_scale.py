@@ -60,7 +60,6 @@ def test_given_the_5000_person_world_at_default_limits_when_pulling_and_pushing_
             for stream, cursor in cursors.items():
                 got_contacts, got_events, _, _ = _pull(connector, stream, cursor)
                 again += len(got_contacts) + len(got_events)
-            )
             figures["second pull requests"] = server.stats()["activecampaign"]["requests"] - before
             assert again == 0
 
