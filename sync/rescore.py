@@ -141,10 +141,8 @@ def _score_chunk(
 ) -> int:
     profiles = load_profiles(connection, person_ids, precedence)
     columns = load_event_columns(connection, person_ids, now).build()
-    old = {
-        row.person_id: row
-        for row in connection.execute(select(Score).where(Score.person_id.in_(person_ids))).scalars()
-    }
+    # Core rows (not ORM objects): ``.scalars()`` here would yield only the first column.
+    old = {row.person_id: row for row in connection.execute(select(Score).where(Score.person_id.in_(person_ids)))}
     previous = [Previous(old[pid].lifecycle, old[pid].grade) if pid in old else None for pid in person_ids]
     results = score_many(profiles, columns, model, now=now, previous=previous)
     score_rows, history_rows = [], []
