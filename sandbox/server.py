@@ -72,9 +72,11 @@ class SandboxState:
 
         with self.lock:
             if activity:
-                delta = extend_world(self.world, days=days)
+                # The world may be behind the clock (an earlier advance without activity): cover both.
+                target = self.clock.now() + timedelta(days=days)
+                delta = extend_world(self.world, days=(target - self.world.now).total_seconds() / 86400)
                 apply_delta(self.world, delta)
-                self.clock.advance(self.world.now - self.clock.now())
+                self.clock.advance(max(timedelta(0), self.world.now - self.clock.now()))
                 for host in self.hosts.values():
                     host.emulator.apply_delta(delta)
                 summary = delta.summary()

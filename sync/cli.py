@@ -580,15 +580,24 @@ def explain(
     out.print(render_explanation(result), highlight=False)
 
 
-@app.command("quarantine")
+quarantine_app = typer.Typer(
+    help="Records that could not be normalised or written: list them (the default) or retry them.",
+    invoke_without_command=True,
+)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.callback()
 def quarantine_list(
     ctx: typer.Context,
     source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List records that could not be normalised or written, with their reasons."""
+    """List quarantined records with their reasons (`quarantine retry` retries them)."""
     from sync.reports import quarantined
 
+    if ctx.invoked_subcommand is not None:
+        return
     with _errors():
         config = ctx.obj.load()
         rows = quarantined(_engine(config), source=source)
@@ -596,11 +605,41 @@ def quarantine_list(
         _print_json(rows)
         return
     table = Table(title=f"quarantine ({len(rows)} records)")
-    for column in ("id", "source", "stream", "remote id", "reason", "since"):
+    for column in ("id", "source", "stream", "remote id", "reason", "attempts", "last seen"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(str(row["id"]), row["source"], row["stream"], row["remote_id"] or "-", row["reason"], _when(row["created_at"]))
+        table.add_row(
+            str(row["id"]), row["source"], row["stream"], row["remote_id"] or "-", row["reason"], str(row["attempts"]),
+            _when(row["last_seen_at"]),
+        )
     out.print(table)
+    if rows:
+        out.print("Fix the data on the platform (or upgrade leadsync), then run `leadsync quarantine retry`.")
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-read (or re-push) what met the quarantined records; resolve those that now go through."""
+    from sync.quarantine import retry_quarantined
+
+    with _errors():
+        config = ctx.obj.find_root().obj.load() if ctx.obj is None else ctx.obj.load()
+        engine = _engine(config)
+        outcome = retry_quarantined(engine, config, source=source)
+    if as_json:
+        from dataclasses import asdict
+
+        _print_json(asdict(outcome))
+    else:
+        out.print(
+            f"Retried {outcome.retried} quarantined records: {outcome.resolved} resolved, {outcome.still_bad} still bad."
+        )
+    if not all(r.ok for r in outcome.pulls + outcome.pushes):
+        raise typer.Exit(EXIT_FAILED)
 
 
 # --- sandbox ------------------------------------------------------------------------------------

@@ -73,24 +73,54 @@ def ingest_batch(engine: Engine, batch: PullBatch, *, source: str, now: datetime
 
 
 def quarantine(connection: Connection, source: str, stream: str, bad: Sequence[BadRecord], now: datetime) -> int:
+    """Keep bad records for inspection. A record already in quarantine (same source, stream and
+    remote id, unresolved) is updated, not duplicated: re-reads and retries count attempts."""
     if not bad:
         return 0
-    connection.execute(
-        Quarantine.__table__.insert(),  # type: ignore[attr-defined]
-        [
+    table = Quarantine.__table__  # type: ignore[attr-defined]
+    rows = [
+        {
+            "source": source,
+            "stream": stream,
+            "remote_id": record.remote_id,
+            "reason": record.reason,
+            "payload": jsonable(record.record),
+            "attempts": 1,
+            "created_at": now,
+            "last_seen_at": now,
+            "resolved_at": None,
+        }
+        for record in bad
+    ]
+    keyed = [row for row in rows if row["remote_id"] is not None]
+    known: dict[str, int] = {}
+    for part in _chunks(sorted({row["remote_id"] for row in keyed})):
+        known.update(
             {
-                "source": source,
-                "stream": stream,
-                "remote_id": record.remote_id,
-                "reason": record.reason,
-                "payload": jsonable(record.record),
-                "attempts": 1,
-                "created_at": now,
-                "resolved_at": None,
+                remote_id: qid
+                for qid, remote_id in connection.execute(
+                    select(table.c.id, table.c.remote_id).where(
+                        table.c.source == source,
+                        table.c.stream == stream,
+                        table.c.resolved_at.is_(None),
+                        table.c.remote_id.in_(part),
+                    )
+                )
             }
-            for record in bad
-        ],
-    )
+        )
+    fresh = [row for row in rows if row["remote_id"] is None or row["remote_id"] not in known]
+    for row in rows:
+        qid = known.get(row["remote_id"]) if row["remote_id"] is not None else None
+        if qid is not None:
+            connection.execute(
+                update(table)
+                .where(table.c.id == qid)
+                .values(
+                    reason=row["reason"], payload=row["payload"], attempts=table.c.attempts + 1, last_seen_at=now
+                )
+            )
+    if fresh:
+        connection.execute(table.insert(), fresh)
     return len(bad)
 
 

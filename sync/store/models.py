@@ -178,6 +178,7 @@ class Quarantine(SQLModel, table=True):
     payload: Any = Field(default=None, sa_column=Column(JSON))
     attempts: int = 1
     created_at: datetime
+    last_seen_at: datetime  # the last run that found this record bad (a retry that does not resolves it)
     resolved_at: datetime | None = None
 
 
