@@ -18,6 +18,7 @@ and the one page loop (``connectors.streams``).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -117,6 +118,7 @@ class ActiveCampaignConnector(Connector):
         self.tracking_names = {
             str(k).lower(): EventType(v) for k, v in (options.get("tracking_map") or {}).items()
         }
+        self.clock = time.time  # wall clock for the tracking-log sweep schedule (injectable)
         self._client: httpx.Client | None = None
         self._perstags: dict[str, str] | None = None
 
@@ -181,7 +183,9 @@ class ActiveCampaignConnector(Connector):
         elif stream == "activities":
             yield from self._pull_activities(window)
         elif stream == "tracking_logs":
-            yield from self._pull_tracking_logs(window)
+            yield from self._pull_tracking_logs(
+                window, cursor if isinstance(cursor, Mapping) and not full else {}
+            )
         elif stream == "deals":
             yield from self._pull_deals(window)
         else:
@@ -252,28 +256,61 @@ class ActiveCampaignConnector(Connector):
             yield batch
         self._log_window("activities", window)
 
-    def _pull_tracking_logs(self, window: Window) -> Iterator[PullBatch]:
-        # §5: tracking logs exist only per contact, with no date filter: every run reads every
-        # contact (one request each); the window drops what earlier runs emitted.
-        source = self.settings.name
-        for page in self._pages(CONTACT_IDS, resume_from=window.resume):
+    def _pull_tracking_logs(self, window: Window, cursor: Mapping[str, Any]) -> Iterator[PullBatch]:
+        """§5: tracking logs exist only per contact, with no date filter (one request a contact).
+
+        A *sweep* reads every contact: on the first run, when resuming a sweep, and when the last
+        sweep is older than ``tracking_sweep_hours`` (default 24). Between sweeps a run reads only
+        the contacts that changed (``filters[updated_after]``) or have new activities (``after``)
+        since the window; whether a tracked event alone bumps ``udate`` is unconfirmed (§11.6),
+        which is what the periodic sweep is for. The window drops what earlier runs emitted.
+        """
+        now = self.clock()
+        swept_at = cursor.get("swept_at")
+        sweep_every = float(self.settings.options.get("tracking_sweep_hours", 24)) * 3600
+        sweeping = cursor.get("sweep_started")
+        if (
+            window.since is None
+            or window.resume is not None
+            or swept_at is None
+            or now - float(swept_at) >= sweep_every
+        ):
+            started = float(sweeping) if window.resume is not None and sweeping is not None else now
+            for page in self._pages(CONTACT_IDS, resume_from=window.resume):
+                batch = PullBatch(stream="tracking_logs")
+                self._tracking_logs_of([c.get("id") for c in page.records], window, batch)
+                batch.cursor = window.checkpoint(page.state)
+                batch.cursor["sweep_started" if page.state is not None else "swept_at"] = started
+                yield batch
+        else:
+            candidates: set[str] = set()
+            bound = window.bound_text()
+            for page in self._pages(CONTACT_IDS, params={"filters[updated_after]": bound} if bound else None):
+                candidates.update(str(c.get("id")) for c in page.records)
+            for page in self._pages(ACTIVITIES, params={"after": bound} if bound else None):
+                candidates.update(str(a.get("subscriberid")) for a in page.records if a.get("subscriberid"))
             batch = PullBatch(stream="tracking_logs")
-            for contact in page.records:
-                contact_id = contact.get("id")
-                if contact_id in (None, ""):
-                    continue
-                for logs in self._pages(TRACKING_LOGS, path_params={"id": contact_id}):
-                    for raw in logs.records:
-                        self._accept_event(
-                            batch,
-                            window,
-                            raw,
-                            "tstamp",
-                            lambda r: normalize.tracking_event(r, source=source, names=self.tracking_names),
-                        )
-            batch.cursor = window.checkpoint(page.state)
+            self._tracking_logs_of(
+                sorted(candidates, key=lambda c: int(c) if c.isdigit() else 0), window, batch
+            )
+            batch.cursor = {**window.checkpoint(None), "swept_at": swept_at}
             yield batch
         self._log_window("tracking_logs", window)
+
+    def _tracking_logs_of(self, contact_ids: Sequence[Any], window: Window, batch: PullBatch) -> None:
+        source = self.settings.name
+        for contact_id in contact_ids:
+            if contact_id in (None, "", "0"):
+                continue
+            for logs in self._pages(TRACKING_LOGS, path_params={"id": contact_id}):
+                for raw in logs.records:
+                    self._accept_event(
+                        batch,
+                        window,
+                        raw,
+                        "tstamp",
+                        lambda r: normalize.tracking_event(r, source=source, names=self.tracking_names),
+                    )
 
     def _pull_deals(self, window: Window) -> Iterator[PullBatch]:
         params: dict[str, Any] = {}

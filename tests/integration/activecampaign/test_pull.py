@@ -72,3 +72,30 @@ def test_given_a_run_that_died_half_way_when_resuming_from_the_last_cursor_then_
     for batch in connector.pull("activities", cursor):
         seen.extend(e.source_id for e in batch.events)
     assert len(seen) == len(set(seen)) == len(_expected(server).activities)
+
+
+def test_given_tracking_logs_between_sweeps_when_pulling_then_only_active_contacts_are_read_and_a_sweep_catches_the_rest(
+    server, connector_for
+) -> None:
+    state = _expected(server)
+    connector = connector_for()
+    _, cursors = pull_all(connector)
+    before = sum(len(v) for v in state.tracking_logs.values())
+    admin(server, "POST", "/_sandbox/clock/advance", json={"days": 10})
+    new_logs = sum(len(v) for v in state.tracking_logs.values()) - before
+    assert new_logs > 0
+    requests_before = server.stats()["activecampaign"]["by_route"].get(
+        "GET /api/3/contacts/{id}/trackingLogs", 0
+    )
+    between = [e for b in connector.pull("tracking_logs", cursors["tracking_logs"]) for e in b.events]
+    read = (
+        server.stats()["activecampaign"]["by_route"]["GET /api/3/contacts/{id}/trackingLogs"]
+        - requests_before
+    )
+    assert read < len(state.contacts)  # only contacts that changed or have new activities
+    swept = connector_for(tracking_sweep_hours=0)
+    rest = [e for b in swept.pull("tracking_logs", cursors["tracking_logs"]) for e in b.events]
+    ids = [e.source_id for e in between] + [
+        e.source_id for e in rest if e.source_id not in {x.source_id for x in between}
+    ]
+    assert len(ids) == len(set(ids)) == new_logs
