@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = ["EmulatorOptions", "PlatformEmulator", "RateRule", "json_response"]
 
-PRINCIPAL = "sandbox.principal"  # request key: who the request is from, set by authenticate()
-FAULT = "sandbox.fault"  # request key: the injected Fault (or None), for platform-specific fault kinds
+# Request keys: who the request is from (set by authenticate()), and the injected Fault (or None),
+# for platform-specific fault kinds the emulator acts on itself.
+PRINCIPAL: web.RequestKey[str] = web.RequestKey("sandbox.principal", str)
+FAULT: web.RequestKey[Any] = web.RequestKey("sandbox.fault", object)
 
 
 def json_response(

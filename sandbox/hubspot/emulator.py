@@ -52,7 +52,7 @@ SANDBOX_OAUTH_APP = {
     "client_secret": "sandbox-client-secret-0000",
     "refresh_token": "sandbox-refresh-token-0000",
 }
-AUTH_KIND = "hubspot.auth_kind"  # request key: "private_app" or "oauth"
+AUTH_KIND: web.RequestKey[str] = web.RequestKey("hubspot.auth_kind", str)  # "private_app" or "oauth"
 
 
 def _is_search(request: web.Request) -> bool:
