@@ -134,3 +134,23 @@ def test_given_a_connector_error_message_then_it_never_carries_the_token(world) 
             with pytest.raises(ConnectorError) as caught:
                 list(connector.pull("contacts", None))
             assert token not in str(caught.value) and token not in repr(connector.client.auth)
+
+
+def test_given_tracking_logs_when_validated_against_the_detailed_operation_then_they_match(world) -> None:
+    """The spec describes GET /contacts/{id}/trackingLogs twice; the validator picks the loose one
+    (``trackingLogs: array``), so check the detailed ``get-contacts-tracking-logsevents`` too."""
+    import json
+
+    import jsonschema
+
+    spec = json.loads((require_specs() / "activecampaign" / "activecampaign-v3.openapi.json").read_text())
+    schema = spec["paths"]["/contacts/{contactId}/trackingLogs"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
+    with serve(copy.deepcopy(world)) as server:
+        state = server.state.hosts["activecampaign"].emulator.state
+        contact_id = next(cid for cid, logs in state.tracking_logs.items() if logs)
+        with ActiveCampaignConnector(make_settings(api_url(server), options=dict(FAST))) as connector:
+            body = connector.request("GET", f"contacts/{contact_id}/trackingLogs").body
+    assert body["trackingLogs"]
+    jsonschema.validate(body, schema)
