@@ -65,3 +65,21 @@ def test_given_a_logical_value_when_encoded_then_activecampaign_gets_a_string(
     logical, value, encoded
 ) -> None:
     assert encode_value(logical, value) == encoded
+
+
+def test_given_250_contacts_over_400kb_when_batching_then_each_request_body_stays_under_the_cap() -> None:
+    import json
+    from types import SimpleNamespace
+
+    from connectors.activecampaign.writeback import MAX_IMPORT_BYTES, Writer
+    from connectors.base import ScoreUpdate
+
+    fake = SimpleNamespace(settings=SimpleNamespace(field_prefix="leadsync_", options={}))
+    writer = Writer(fake)  # type: ignore[arg-type]
+    ids = {"reason": 7}
+    updates = [ScoreUpdate(str(n), f"p{n}@example.org", {"reason": "x" * 2_000}) for n in range(250)]
+    parts = writer._fit(updates, ids)
+    assert len(parts) > 1 and sum(len(p) for p in parts) == 250
+    for part in parts:
+        body = json.dumps({"contacts": [writer._import_item(u, ids) for u in part]}).encode()
+        assert len(body) < MAX_IMPORT_BYTES
