@@ -70,10 +70,12 @@ def rescore(
     progress: Callable[[int], None] | None = None,
 ) -> RescoreCounts:
     model_fp = fingerprint(model)
+    # The dirty flag is cleared against the wall clock at the start of this pass, not against
+    # ``now``: ``now`` is the as-of time of the scores and may lie in the past or the future.
+    started = datetime.now(UTC)
     with engine.connect() as connection:
         person_ids = persons_to_score(connection, model_fp, now=now, everyone=everyone)
     counts = RescoreCounts()
-    started = now
     for start in range(0, len(person_ids), BATCH):
         chunk = person_ids[start : start + BATCH]
         with engine.begin() as connection:
