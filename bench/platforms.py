@@ -1,0 +1,205 @@
+"""Pull, push and an unchanged re-sync of one platform through the real connectors, against the
+sandbox at the platform's default limits with injected latency.
+
+Each platform gets its own emulator and world (sizes chosen so the whole bench fits its time
+budget). Pull goes stream by stream exactly as ``sync.pipeline.pull_source`` does (the connector's
+batches, each ingested with its cursor by ``sync.ingest.ingest_batch``) so that every stream is
+timed and counted on its own; push is ``sync.pipeline.push_source`` (plan, connector push, record).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.ceilings import mailchimp_service_seconds, push_ceiling, stream_ceiling
+from config.scoring_model import load_model
+from config.settings import LeadsyncConfig, SourceConfig, load_config, resolve_source
+from connectors.registry import connector_class
+from sandbox.server import SandboxServer
+from sandbox.world import generate_world
+from sync.cli import register_secrets, write_sandbox_config
+from sync.ingest import ingest_batch
+from sync.pipeline import load_cursor, push_source, score, utcnow
+from sync.store import make_engine
+
+__all__ = ["EMULATORS", "PlatformRun", "run_platform"]
+
+PLATFORMS = ("hubspot", "mailchimp", "activecampaign")
+_COUNTED = ("requests", "write_requests", "connections_opened", "answered_429", "rate_limited")
+
+
+def _emulator(platform: str) -> type:
+    if platform == "hubspot":
+        from sandbox.hubspot.emulator import HubSpotEmulator
+
+        return HubSpotEmulator
+    if platform == "mailchimp":
+        from sandbox.mailchimp.emulator import MailchimpEmulator
+
+        return MailchimpEmulator
+    from sandbox.activecampaign.emulator import ActiveCampaignEmulator
+
+    return ActiveCampaignEmulator
+
+
+EMULATORS: dict[str, Callable[[], type]] = {name: (lambda n=name: _emulator(n)) for name in PLATFORMS}
+
+
+@dataclass
+class PlatformRun:
+    """What the naive runner needs after the measured run: the live server and the config."""
+
+    server: SandboxServer
+    config: LeadsyncConfig
+    source: SourceConfig
+
+
+def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+    return {key: int(after[key]) - int(before[key]) for key in _COUNTED}
+
+
+def _pull(engine: Any, config: LeadsyncConfig, source: SourceConfig, stats: Callable[[], dict[str, Any]],
+          *, latency_s: float, service_s: float) -> dict[str, Any]:
+    streams: dict[str, Any] = {}
+    started_all = time.perf_counter()
+    before_all = stats()
+    with connector_class(source.platform)(resolve_source(config, source)) as connector:
+        for stream in connector.streams():
+            before, started, ingest_s, records = stats(), time.perf_counter(), 0.0, 0
+            for batch in connector.pull(stream, load_cursor(engine, source.name, stream)):
+                ingest_started = time.perf_counter()
+                counts = ingest_batch(engine, batch, source=source.name, now=utcnow())
+                ingest_s += time.perf_counter() - ingest_started
+                records += counts.contacts + counts.events + counts.quarantined
+            seconds = time.perf_counter() - started
+            ceiling = stream_ceiling(source.platform.value, stream, latency_s=latency_s, service_s=service_s)
+            streams[stream] = {
+                "records": records,
+                "seconds": round(seconds, 3),
+                "ingest_seconds": round(ingest_s, 3),
+                "records_per_second": round(records / seconds, 1) if seconds else 0.0,
+                "ceiling_records_per_second": round(ceiling.records_per_second, 1),
+                "ceiling_formula": ceiling.formula,
+                "ratio": round(records / ceiling.records_per_second / seconds, 4) if seconds else 0.0,
+                **_delta(before, stats()),
+            }
+    seconds = time.perf_counter() - started_all
+    records = sum(s["records"] for s in streams.values())
+    ideal = sum(s["records"] / s["ceiling_records_per_second"] for s in streams.values())
+    totals = _delta(before_all, stats())
+    return {
+        "records": records,
+        "seconds": round(seconds, 3),
+        "records_per_second": round(records / seconds, 1),
+        "ceiling_records_per_second": round(records / ideal, 1) if ideal else None,
+        "ratio": round(ideal / seconds, 4),
+        "requests_per_record": round(totals["requests"] / records, 4) if records else None,
+        **totals,
+        "streams": streams,
+    }
+
+
+def _push(engine: Any, config: LeadsyncConfig, source: SourceConfig, stats: Callable[[], dict[str, Any]],
+          *, latency_s: float, service_s: float) -> dict[str, Any]:
+    before, started = stats(), time.perf_counter()
+    result = push_source(engine, config, source)
+    seconds = time.perf_counter() - started
+    totals = _delta(before, stats())
+    ceiling = push_ceiling(source.platform.value, latency_s=latency_s, service_s=service_s)
+    rate = result.written / seconds if seconds else 0.0
+    return {
+        "records": result.written,
+        "failed": result.failed,
+        "error": result.error,
+        "seconds": round(seconds, 3),
+        "records_per_second": round(rate, 1),
+        "ceiling_records_per_second": round(ceiling.records_per_second, 1),
+        "ceiling_formula": ceiling.formula,
+        "ratio": round(rate / ceiling.records_per_second, 4),
+        "requests_per_record": round(totals["requests"] / result.written, 4) if result.written else None,
+        **totals,
+    }
+
+
+def run_platform(
+    platform: str,
+    *,
+    persons: int,
+    seed: int,
+    latency_ms: float,
+    workdir: Path,
+    after: Callable[[PlatformRun], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Serve ``platform`` alone for a world of ``persons``; pull, score, push, then re-sync unchanged.
+    ``after`` runs against the same live server (the naive comparison) and its result is kept."""
+    world = generate_world(persons, seed)
+    latency_s = latency_ms / 1000.0
+    model = load_model("default")
+    with SandboxServer.for_world(
+        world, emulators=[EMULATORS[platform]()], ports={platform: 0}, rate_limits=True, latency_ms=latency_ms
+    ) as server:
+        host = server.state.hosts[platform]
+        stats = host.stats.snapshot
+        config_file = workdir / f"{platform}.toml"
+        store = workdir / f"{platform}.db"
+        for leftover in workdir.glob(f"{platform}.db*"):
+            leftover.unlink()
+        write_sandbox_config(server, config_file, store_url=f"sqlite:///{store}")
+        config = load_config(config_file)
+        register_secrets(config)
+        source = config.sources[0]
+        engine = make_engine(config.store.url)
+        figures: dict[str, Any] = {
+            "persons_in_world": persons,
+            "contacts_on_platform": len(world.persons_on(platform)),
+            "latency_ms": latency_ms,
+        }
+        service_s = 0.0
+        if platform == "mailchimp":
+            service_s, page = mailchimp_service_seconds(
+                server.base_url(platform) + "/3.0", source.inline_secrets["api_key"], latency_ms=latency_ms
+            )
+            figures["service_ms_per_page"] = round(service_s * 1000, 2)
+            figures["service_page_records"] = page
+        host.stats.reset()
+        figures["pull"] = _pull(engine, config, source, stats, latency_s=latency_s, service_s=service_s)
+        started = time.perf_counter()
+        scored = score(engine, model)
+        figures["score_seconds"] = round(time.perf_counter() - started, 3)
+        figures["scored"] = scored.scored
+        # Fields are provisioned once per account (first push ever): counted apart from throughput.
+        before = stats()
+        with connector_class(source.platform)(resolve_source(config, source)) as connector:
+            connector.ensure_fields()
+        figures["ensure_fields_requests"] = _delta(before, stats())["requests"]
+        figures["push"] = _push(engine, config, source, stats, latency_s=latency_s, service_s=service_s)
+        figures["resync"] = _resync(engine, config, source, stats, model, latency_s=latency_s, service_s=service_s)
+        figures["connections_peak"] = stats()["connections_peak"]
+        if after is not None:
+            figures["naive"] = after(PlatformRun(server, config, source))
+        engine.dispose()
+    return figures
+
+
+def _resync(engine: Any, config: LeadsyncConfig, source: SourceConfig, stats: Callable[[], dict[str, Any]],
+            model: Any, *, latency_s: float, service_s: float) -> dict[str, Any]:
+    """Pull (incremental), score and push again with nothing changed on the platform."""
+    before, started = stats(), time.perf_counter()
+    pull = _pull(engine, config, source, stats, latency_s=latency_s, service_s=service_s)
+    scored = score(engine, model)
+    push = push_source(engine, config, source)
+    totals = _delta(before, stats())
+    return {
+        "seconds": round(time.perf_counter() - started, 3),
+        "requests": totals["requests"],
+        "write_requests": totals["write_requests"],
+        "records_pulled": pull["records"],
+        "persons_rescored": scored.scored,
+        "updates_planned": push.planned,
+        "records_written": push.written,
+        "answered_429": totals["answered_429"],
+    }
