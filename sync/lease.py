@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -67,7 +68,36 @@ def acquire(engine: Engine, name: str, holder: str, *, ttl: timedelta, now: date
         if taken.rowcount == 1:
             return expires
         row = connection.execute(select(table.c.holder, table.c.expires_at).where(table.c.name == name)).one()
+        if _dead_local_holder(row.holder):
+            # A process on this host that died (SIGKILL, OOM) cannot renew or release: take its
+            # lease now instead of refusing the next run until the lease expires.
+            stolen = connection.execute(
+                update(table)
+                .where(table.c.name == name, table.c.holder == row.holder)
+                .values(holder=holder, acquired_at=now, expires_at=expires)
+            )
+            if stolen.rowcount == 1:
+                log.warning("took over lease %s from %s: that process is gone", name, row.holder)
+                return expires
     raise LeaseHeld(name, row.holder, _utc(row.expires_at))
+
+
+def _dead_local_holder(holder: str) -> bool:
+    """True only when ``holder`` names a process on this host that no longer exists."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
 
 
 def renew(engine: Engine, name: str, holder: str, *, ttl: timedelta, now: datetime | None = None) -> bool:
@@ -109,8 +139,10 @@ class LeaseKeeper:
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._since = 0.0
 
     def __enter__(self) -> LeaseKeeper:
+        self._since = time.time()  # before the take: [since, release] covers the time held
         acquire(self.engine, self.name, self.holder, ttl=self.ttl)
         self._thread = threading.Thread(target=self._renew_loop, name=f"lease-{self.name}", daemon=True)
         self._thread.start()
@@ -136,3 +168,4 @@ class LeaseKeeper:
             self._thread.join(timeout=5)
         if not self.lost.is_set():
             release(self.engine, self.name, self.holder)
+        log.info("lease %s held by %s from %.6f to %.6f", self.name, self.holder, self._since, time.time())
