@@ -1,0 +1,104 @@
+"""Acceptance 5 and leases: the daemon exits cleanly within 10 s of SIGTERM; two daemons on one store
+never sync a source at the same time; a refused run says who holds the source and until when."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from sqlalchemy import select
+
+from sync.lease import acquire
+from sync.store import make_engine
+from sync.store.models import SyncRun
+from tests.integration.pipeline.harness import Leadsync, serve
+
+HELD = re.compile(r"lease source:(\S+) held by (\S+) from ([\d.]+) to ([\d.]+)")
+
+
+def _every(lead: Leadsync, seconds: int) -> None:
+    """Schedule every source every ``seconds`` (the default is 15 minutes)."""
+    document = tomllib.loads(lead.config.read_text(encoding="utf-8"))
+    for source in document["sources"]:
+        source["interval"] = seconds
+    lead.config.write_text(tomli_w.dumps(document), encoding="utf-8")
+
+
+def _stop(process: Any) -> tuple[float, str]:
+    process.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=30)
+    return time.monotonic() - started, stderr
+
+
+def test_daemon_exits_within_10s_of_sigterm(world: Any, tmp_path: Path) -> None:
+    # 20 ms per request keeps every source busy pulling when the signal arrives.
+    with serve(world, latency_ms=20) as server:
+        lead = Leadsync.create(server, tmp_path / "d")
+        exits: list[float] = []
+        for wait in (2.5, 6.0):
+            daemon = lead.start("daemon")
+            time.sleep(wait)
+            assert daemon.poll() is None, daemon.communicate()
+            seconds, stderr = _stop(daemon)
+            exits.append(seconds)
+            assert daemon.returncode == 0, stderr
+            assert "daemon stopped" in stderr, stderr
+            assert seconds < 10, f"took {seconds:.1f}s to exit after SIGTERM"
+        print(f"daemon exit after SIGTERM: {[round(s, 2) for s in exits]} s")
+        # What the stopped runs committed stays; the next run resumes and ends cleanly.
+        done = lead.run("sync", "--json")
+        assert json.loads(done.stdout)["ok"]
+
+
+def test_two_daemons_never_sync_a_source_at_once(world: Any, tmp_path: Path) -> None:
+    with serve(world, latency_ms=5) as server:
+        lead = Leadsync.create(server, tmp_path / "two")
+        lead.run("sync", "--json")  # schema and a first full pull, so the daemons' runs are short
+        _every(lead, 1)
+        first, second = lead.start("daemon"), lead.start("daemon")
+        time.sleep(14)
+        _, err_first = _stop(first)
+        _, err_second = _stop(second)
+    assert first.returncode == 0 and second.returncode == 0, err_first + err_second
+    held: dict[str, list[tuple[float, float, str]]] = {}
+    for log in (err_first, err_second):
+        for source, holder, since, until in HELD.findall(log):
+            held.setdefault(source, []).append((float(since), float(until), holder))
+    assert set(held) == {"hubspot", "mailchimp", "activecampaign"}, err_first[-2000:]
+    holders = {holder.split(":")[1] for spans in held.values() for _, _, holder in spans}
+    assert len(holders) == 2, f"only one daemon ever worked: {holders}"
+    for source, spans in held.items():
+        spans.sort()
+        for (a_from, a_to, a_who), (b_from, b_to, b_who) in zip(spans, spans[1:], strict=False):
+            assert a_to <= b_from, f"{source}: {a_who} held it until {a_to}, {b_who} from {b_from}"
+    refused = err_first.count("is being synced by") + err_second.count("is being synced by")
+    print(f"lease-held spans per source: { {s: len(v) for s, v in held.items()} }; refusals logged: {refused}")
+    assert refused > 0, "the two daemons never met: the test proves nothing"
+
+
+def test_refused_run_says_who_holds_the_source_and_until_when(world: Any, tmp_path: Path) -> None:
+    with serve(world) as server:
+        lead = Leadsync.create(server, tmp_path / "held")
+        lead.run("status")  # creates the store
+        engine = make_engine(f"sqlite:///{lead.db}")
+        until = acquire(engine, "source:hubspot", "otherhost:4242:abcdef", ttl=timedelta(minutes=5))
+        done = lead.run("pull", "hubspot", check=False)
+        assert done.returncode == 1
+        said = " ".join((done.stdout + done.stderr).split())
+        assert "being synced by otherhost:4242:abcdef" in said, said
+        assert f"until {until:%Y-%m-%d %H:%M:%S}" in said, said
+        status = lead.run("status").stdout
+        assert "being synced by otherhost:4242:abcdef" in " ".join(status.split()), status
+        assert json.loads(lead.run("status", "--json").stdout)[0]["lease"]["holder"] == "otherhost:4242:abcdef"
+        with engine.connect() as connection:
+            run = connection.execute(select(SyncRun).where(SyncRun.source == "hubspot")).one()
+        engine.dispose()
+        assert run.status == "failed" and "otherhost:4242:abcdef" in run.error
