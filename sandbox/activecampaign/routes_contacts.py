@@ -38,6 +38,17 @@ def contact_routes(emu: ActiveCampaignEmulator) -> list[web.RouteDef]:
             email = param(emu, request, "email")
             if email is not None:
                 rows = [c for c in rows if c.email.lower() == email.strip().lower()]
+            email_like = param(emu, request, "email_like")
+            if email_like is not None:
+                rows = [c for c in rows if email_like.strip().lower() in c.email.lower()]
+            search = param(emu, request, "search")
+            if search is not None:  # §2: names, organisation, phone, email
+                needle = search.strip().lower()
+                rows = [
+                    c
+                    for c in rows
+                    if any(needle in text.lower() for text in (c.email, c.first_name, c.last_name, c.phone))
+                ]
             for name, keep in (("id_greater", lambda c, v: c.id > v), ("id_less", lambda c, v: c.id < v)):
                 raw = param(emu, request, name)
                 if raw is not None and raw.lstrip("-").isdigit():
