@@ -1,0 +1,180 @@
+"""Local work with no network: ingest into a file SQLite store, and re-scoring, each measured in
+its own process so that one measurement's memory does not pollute another's peak RSS.
+
+    python -m bench.local ingest  --db FILE --persons N --events M   # ContactRecords, then EventRecords
+    python -m bench.local rescore --db FILE                          # sync.rescore.rescore over that store
+    python -m bench.local memory  --persons N --events M             # bench.scoring_bench.run (in memory)
+
+Each prints one JSON object. Records are built from ``bench.scoring_bench.synthetic_population`` in
+pages of 1,000 (what a connector yields); only ``ingest_batch`` calls are timed, not building them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run_local"]
+
+PAGE = 1_000
+SOURCE = "hubspot"
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+
+
+def _contact_pages(profiles: list[Any]) -> Iterator[list[Any]]:
+    from connectors.records import ContactRecord, Platform
+
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    for start in range(0, len(profiles), PAGE):
+        yield [
+            ContactRecord(
+                source=SOURCE, platform=Platform.HUBSPOT, remote_id=str(i), email=p.email,
+                job_title=p.job_title, seniority=p.seniority, industry=p.industry,
+                company_size=p.company_size, country=p.country, lifecycle_stage="lead",
+                created_at=created, updated_at=created, raw={"hs_object_id": str(i)},
+            )
+            for i, p in enumerate(profiles[start : start + PAGE], start)
+        ]
+
+
+def _event_pages(columns: Any) -> Iterator[list[Any]]:
+    from connectors.records import EventRecord, Platform
+    from scoring.columns import EVENT_TYPES, MACHINE
+
+    person, kind, at = columns.person.tolist(), columns.kind.tolist(), columns.at.tolist()
+    campaign, url, flags = columns.campaign.tolist(), columns.url.tolist(), columns.flags.tolist()
+    for start in range(0, len(person), PAGE):
+        page = []
+        for i in range(start, min(start + PAGE, len(person))):
+            properties: dict[str, Any] = {}
+            if url[i] >= 0:
+                properties["url"] = columns.urls[url[i]]
+            if campaign[i] >= 0:
+                properties["campaign"] = f"c{campaign[i]}"
+            if flags[i] & MACHINE:
+                properties["machine"] = True
+            page.append(EventRecord(
+                source=SOURCE, platform=Platform.HUBSPOT, source_id=f"e{i}", type=EVENT_TYPES[kind[i]],
+                occurred_at=datetime.fromtimestamp(at[i], UTC), remote_contact_id=str(person[i]),
+                properties=properties,
+            ))
+        yield page
+
+
+def ingest(db: Path, persons: int, events: int, seed: int) -> dict[str, Any]:
+    from bench.scoring_bench import synthetic_population
+    from connectors.base import PullBatch
+    from sync.ingest import ingest_batch
+    from sync.store import make_engine
+
+    for leftover in db.parent.glob(db.name + "*"):
+        leftover.unlink()
+    engine = make_engine(f"sqlite:///{db}")
+    profiles, columns = synthetic_population(persons, events, seed)
+    now = datetime.now(UTC)
+    contact_s = event_s = 0.0
+    for number, page in enumerate(_contact_pages(profiles)):
+        started = time.perf_counter()
+        ingest_batch(engine, PullBatch("contacts", contacts=page, cursor={"page": number}), source=SOURCE, now=now)
+        contact_s += time.perf_counter() - started
+    for number, page in enumerate(_event_pages(columns)):
+        started = time.perf_counter()
+        ingest_batch(engine, PullBatch("events", events=page, cursor={"page": number}), source=SOURCE, now=now)
+        event_s += time.perf_counter() - started
+    engine.dispose()
+    return {
+        "persons": persons,
+        "events": events,
+        "page": PAGE,
+        "contacts_seconds": round(contact_s, 3),
+        "contacts_per_second": round(persons / contact_s, 1),
+        "events_seconds": round(event_s, 3),
+        "events_per_second": round(events / event_s, 1),
+        "db_mb": round(db.stat().st_size / 2**20, 1),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def rescore_store(db: Path) -> dict[str, Any]:
+    from bench.scoring_bench import NOW
+    from config.scoring_model import load_model
+    from sync.rescore import rescore
+    from sync.store import make_engine
+
+    engine = make_engine(f"sqlite:///{db}")
+    model = load_model("default")
+    started, cpu = time.perf_counter(), time.process_time()
+    counts = rescore(engine, model, now=NOW, everyone=True)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    engine.dispose()
+    return {
+        "persons": counts.scored,
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu, 3),
+        "persons_per_second": round(counts.scored / seconds, 1),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def memory(persons: int, events: int, seed: int) -> dict[str, Any]:
+    from bench.scoring_bench import run
+
+    figures = run(persons, events, seed, repeat=1)
+    figures["persons_per_second"] = round(persons / figures["full_seconds"], 1)
+    figures["peak_rss_mb"] = _peak_rss_mb()
+    return figures
+
+
+def _child(*args: str, timeout: float) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "bench.local", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.local {args[0]} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_local(workdir: Path, *, persons: int, events: int, seed: int = 7, store_rescore: bool = True) -> dict[str, Any]:
+    """Ingest, store re-score and in-memory re-score, each in a fresh process."""
+    db = workdir / "local.db"
+    size = ["--persons", str(persons), "--events", str(events), "--seed", str(seed)]
+    figures: dict[str, Any] = {"ingest": _child("ingest", "--db", str(db), *size, timeout=900)}
+    if store_rescore:
+        figures["rescore_store"] = _child("rescore", "--db", str(db), timeout=900)
+    figures["rescore_memory"] = _child("memory", *size, timeout=900)
+    for leftover in workdir.glob("local.db*"):
+        leftover.unlink()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("ingest", "rescore", "memory"))
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    if args.what == "ingest":
+        result = ingest(args.db, args.persons, args.events, args.seed)
+    elif args.what == "rescore":
+        result = rescore_store(args.db)
+    else:
+        result = memory(args.persons, args.events, args.seed)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
