@@ -40,8 +40,13 @@ class IngestCounts:
         self.quarantined += other.quarantined
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def jsonable(value: Any) -> Any:
     """A JSON-safe copy of a record (dataclasses, datetimes and enums become plain values)."""
+    if type(value) is dict and all(type(v) in _PLAIN and type(k) is str for k, v in value.items()):
+        return dict(value)  # the usual event properties: already plain, no round trip through JSON
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = dataclasses.asdict(value)
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))

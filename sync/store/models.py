@@ -90,7 +90,7 @@ class Event(SQLModel, table=True):
     source: str
     platform: str
     source_id: str
-    type: str = Field(index=True)
+    type: str  # no index: nothing filters on it, and every ingested event would pay for one
     occurred_at: datetime
     remote_contact_id: str
     url: str | None = None

@@ -55,7 +55,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('event', schema=None) as batch_op:
         batch_op.create_index('ix_event_identity', ['source', 'remote_contact_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_event_type'), ['type'], unique=False)
 
     op.create_table('lease',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -233,7 +232,6 @@ def downgrade() -> None:
     op.drop_table('person')
     op.drop_table('lease')
     with op.batch_alter_table('event', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_event_type'))
         batch_op.drop_index('ix_event_identity')
 
     op.drop_table('event')
