@@ -28,7 +28,7 @@ from sync.ingest import IngestCounts, ingest_batch
 from sync.lease import LeaseKeeper
 from sync.rescore import RescoreCounts, rescore
 from sync.store.models import SyncCursor, SyncRun
-from sync.writeback import PlannedWrite, plan_writes, record_push
+from sync.writeback import PlannedWrite, mark_pending, plan_writes, record_push
 
 __all__ = ["PushResult", "Reporter", "SourceResult", "push_sources", "pull_sources", "score"]
 
@@ -226,6 +226,7 @@ def push_source(
             connector.ensure_fields()
             for start in range(0, len(plans), PUSH_CHUNK):
                 chunk = plans[start : start + PUSH_CHUNK]
+                mark_pending(engine, source.name, chunk, now=utcnow())
                 report: PushReport = connector.push([plan.update for plan in chunk])
                 record_push(engine, source.name, chunk, report, run_id=run_id, now=utcnow())
                 result.written += len(report.written)

@@ -7,13 +7,14 @@ write (or failed attempt) lands in ``writeback_audit``. Lifecycle stages only mo
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Connection, Engine, and_, delete, select
 
 from config.scoring_model import LIFECYCLE_LEVELS
 from connectors.base import PushReport, ScoreUpdate
@@ -22,13 +23,17 @@ from sync.ingest import quarantine
 from sync.store import upsert
 from sync.store.models import Identity, Score, WritebackAudit, WritebackState
 
-__all__ = ["PlannedWrite", "desired_values", "plan_writes", "record_push"]
+__all__ = ["PlannedWrite", "desired_values", "mark_pending", "plan_writes", "record_push"]
 
 # Fields whose change alone justifies a write; scored_at rides along with them.
 VALUE_FIELDS = ("affinity", "engagement", "stage", "grade", "lifecycle", "reason")
 STAGE_TAG = "tag:stage"
 LIFECYCLE_TAG = "tag:lifecycle"
 PLATFORM_LIFECYCLE = "platform_lifecycle"
+# Written (with the tags about to be added) just before a chunk goes to the platform, removed when
+# its outcome is recorded: if it is still there, a run died in between and the platform may hold
+# anything from the old to the new values, so the next plan re-sends that identity in full.
+PENDING = "pending"
 
 
 def lifecycle_rank(value: str | None) -> int:
@@ -91,7 +96,9 @@ def plan_writes(
         score = row
         last = state.get(row.remote_id, {})
         want = desired_values(score, scored_at=now)
-        changed = {k: want[k] for k in VALUE_FIELDS if last.get(k) != want[k]}
+        pending = last.get(PENDING)
+        maybe_tags = set(json.loads(pending)) if pending else set()
+        changed = {k: want[k] for k in VALUE_FIELDS if pending is not None or last.get(k) != want[k]}
         old: dict[str, str | None] = {k: last.get(k) for k in changed}
         new: dict[str, str | None] = dict(changed)
         if changed:
@@ -101,10 +108,11 @@ def plan_writes(
         tags_remove: list[str] = []
         for key, kind, value in ((STAGE_TAG, "stage", score.stage), (LIFECYCLE_TAG, "lifecycle", score.lifecycle)):
             wanted = tag_name(prefix, kind, value)
-            if last.get(key) != wanted:
+            if last.get(key) != wanted or pending is not None:
                 tags_add.append(wanted)
-                if last.get(key):
-                    tags_remove.append(last[key])  # only ever a tag leadsync itself set
+                # only ever tags leadsync itself set: the last pushed one, and any a dead run sent
+                stale = {last.get(key), *(t for t in maybe_tags if t.startswith(tag_name(prefix, kind, "")))}
+                tags_remove.extend(sorted(t for t in stale if t and t != wanted))
                 old[key], new[key] = last.get(key), wanted
         platform_lifecycle = None
         if lifecycle_writeback and lifecycle_rank(score.lifecycle) > lifecycle_rank(last.get(PLATFORM_LIFECYCLE)):
@@ -122,6 +130,22 @@ def plan_writes(
         )
         plans.append(PlannedWrite(update=update, old=old, new=new))
     return plans
+
+
+def mark_pending(engine: Engine, source: str, plans: Sequence[PlannedWrite], *, now: datetime) -> None:
+    """Before a chunk is sent: remember that its outcome is unknown until ``record_push``."""
+    rows = [
+        {
+            "source": source,
+            "remote_id": plan.update.remote_id,
+            "field": PENDING,
+            "value": json.dumps(sorted(plan.update.tags_add)),
+            "pushed_at": now,
+        }
+        for plan in plans
+    ]
+    with engine.begin() as connection:
+        upsert(connection, WritebackState, rows, key=["source", "remote_id", "field"], update=["value", "pushed_at"])
 
 
 def record_push(
@@ -155,6 +179,15 @@ def record_push(
                 bad.append(BadRecord(f"push failed: {reason}", record={"update": _update_dict(plan.update)}, remote_id=remote_id))
     with engine.begin() as connection:
         upsert(connection, WritebackState, state_rows, key=["source", "remote_id", "field"], update=["value", "pushed_at"])
+        ids = [plan.update.remote_id for plan in plans]
+        for start in range(0, len(ids), 500):
+            connection.execute(
+                delete(WritebackState).where(
+                    WritebackState.source == source,
+                    WritebackState.field == PENDING,
+                    WritebackState.remote_id.in_(ids[start : start + 500]),
+                )
+            )
         if audit_rows:
             connection.execute(WritebackAudit.__table__.insert(), audit_rows)  # type: ignore[attr-defined]
         quarantine(connection, source, "push", bad, now)
