@@ -149,10 +149,10 @@ class Connector(ABC):
     def push(self, updates: Sequence[ScoreUpdate]) -> PushReport:
         """Write updates in the largest batches the platform allows; report per contact."""
 
+    @abstractmethod
     def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
         """What the platform now holds in leadsync's fields for these contacts, by logical field
         name (``affinity``, ``engagement``, ``grade`` ...), as strings. Used to verify a push."""
-        raise NotImplementedError(f"{type(self).__name__}.read_fields")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release HTTP clients."""

@@ -367,6 +367,23 @@ class ActiveCampaignConnector(Connector):
 
         return Writer(self).push(updates)
 
+    def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
+        """Custom field values as ActiveCampaign holds them, one ``fieldValues`` GET per contact."""
+        from connectors.activecampaign.writeback import FIELD_TYPES, Writer
+
+        writer = Writer(self)
+        field_of = {str(field_id): logical for logical, field_id in writer.ensure_fields().items()}
+        out: dict[str, dict[str, str | None]] = {}
+        for remote_id in remote_ids:
+            held = {name: None for name in FIELD_TYPES}
+            body = self.request("GET", f"contacts/{remote_id}/fieldValues").body or {}
+            for value in body.get("fieldValues") or []:
+                logical = field_of.get(str(value.get("field")))
+                if logical is not None:
+                    held[logical] = value.get("value") or None
+            out[remote_id] = held
+        return out
+
 
 def _retry_overrides(options: Mapping[str, Any]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
