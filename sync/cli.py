@@ -724,7 +724,7 @@ def _wait_forever() -> None:
 @app.command()
 def demo(
     folder: Annotated[Path, typer.Option("--dir", help="Where to put the demo's config and store.")] = Path(".demo"),
-    contacts: Annotated[int, typer.Option("--contacts", "-n", min=10, help="Persons in the generated world.")] = 1000,
+    contacts: Annotated[int, typer.Option("--contacts", "-n", min=10, help="Persons in the generated world.")] = 400,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the generated world.")] = 1,
     rate_limits: Annotated[str, typer.Option("--rate-limits", help="'on' (the platforms' defaults) or 'off'.")] = "on",
 ) -> None:
