@@ -29,7 +29,7 @@ from config.settings import (
     missing_secrets,
     resolve_source,
 )
-from connectors.errors import AuthError, ConfigError, ConnectorError, LeadsyncError
+from connectors.errors import ConfigError, ConnectorError, LeadsyncError
 from sync.logsetup import REDACTOR, configure_logging
 
 __all__ = ["app", "main"]
@@ -183,11 +183,7 @@ def _probe(config: LeadsyncConfig, source: Any) -> dict[str, Any]:
         with connector_class(source.platform)(settings) as connector:
             result = connector.check()
         return {"ok": result.ok, "detail": result.detail}
-    except AuthError as exc:
-        return {"ok": False, "detail": str(exc)}
-    except ConnectorError as exc:
-        return {"ok": False, "detail": str(exc)}
-    except ConfigError as exc:
+    except (ConnectorError, ConfigError) as exc:  # AuthError included: the message names the variable
         return {"ok": False, "detail": str(exc)}
 
 
@@ -627,7 +623,7 @@ def quarantine_retry(
     from sync.quarantine import retry_quarantined
 
     with _errors():
-        config = ctx.obj.find_root().obj.load() if ctx.obj is None else ctx.obj.load()
+        config = ctx.obj.load()
         engine = _engine(config)
         outcome = retry_quarantined(engine, config, source=source)
     if as_json:
