@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import threading
 import time
 import tomllib
 from datetime import timedelta
@@ -31,11 +32,38 @@ def _every(lead: Leadsync, seconds: int) -> None:
     lead.config.write_text(tomli_w.dumps(document), encoding="utf-8")
 
 
-def _stop(process: Any) -> tuple[float, str]:
-    process.send_signal(signal.SIGTERM)
-    started = time.monotonic()
-    _, stderr = process.communicate(timeout=30)
-    return time.monotonic() - started, stderr
+class Daemon:
+    """A ``leadsync daemon`` subprocess whose log lines are collected as they come."""
+
+    def __init__(self, lead: Leadsync) -> None:
+        self.process = lead.start("daemon")
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def wait_started(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while "daemon started" not in self.log:
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log
+            time.sleep(0.05)
+
+    def stop(self) -> float:
+        """SIGTERM, then the seconds until the process has exited."""
+        self.process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        self.process.wait(timeout=30)
+        took = time.monotonic() - started
+        self._reader.join(timeout=10)
+        return took
 
 
 def test_daemon_exits_within_10s_of_sigterm(world: Any, tmp_path: Path) -> None:
@@ -43,14 +71,15 @@ def test_daemon_exits_within_10s_of_sigterm(world: Any, tmp_path: Path) -> None:
     with serve(world, latency_ms=20) as server:
         lead = Leadsync.create(server, tmp_path / "d")
         exits: list[float] = []
-        for wait in (2.5, 6.0):
-            daemon = lead.start("daemon")
+        for wait in (1.0, 4.0):
+            daemon = Daemon(lead)
+            daemon.wait_started()
             time.sleep(wait)
-            assert daemon.poll() is None, daemon.communicate()
-            seconds, stderr = _stop(daemon)
+            assert daemon.process.poll() is None, daemon.log
+            seconds = daemon.stop()
             exits.append(seconds)
-            assert daemon.returncode == 0, stderr
-            assert "daemon stopped" in stderr, stderr
+            assert daemon.process.returncode == 0, daemon.log
+            assert "daemon stopped" in daemon.log, daemon.log
             assert seconds < 10, f"took {seconds:.1f}s to exit after SIGTERM"
         print(f"daemon exit after SIGTERM: {[round(s, 2) for s in exits]} s")
         # What the stopped runs committed stays; the next run resumes and ends cleanly.
@@ -63,11 +92,14 @@ def test_two_daemons_never_sync_a_source_at_once(world: Any, tmp_path: Path) -> 
         lead = Leadsync.create(server, tmp_path / "two")
         lead.run("sync", "--json")  # schema and a first full pull, so the daemons' runs are short
         _every(lead, 1)
-        first, second = lead.start("daemon"), lead.start("daemon")
-        time.sleep(14)
-        _, err_first = _stop(first)
-        _, err_second = _stop(second)
-    assert first.returncode == 0 and second.returncode == 0, err_first + err_second
+        first, second = Daemon(lead), Daemon(lead)
+        first.wait_started()
+        second.wait_started()
+        time.sleep(12)
+        first.stop()
+        second.stop()
+    err_first, err_second = first.log, second.log
+    assert first.process.returncode == 0 and second.process.returncode == 0, err_first + err_second
     held: dict[str, list[tuple[float, float, str]]] = {}
     for log in (err_first, err_second):
         for source, holder, since, until in HELD.findall(log):
