@@ -109,7 +109,7 @@ def test_two_daemons_never_sync_a_source_at_once(world: Any, tmp_path: Path) -> 
     assert len(holders) == 2, f"only one daemon ever worked: {holders}"
     for source, spans in held.items():
         spans.sort()
-        for (a_from, a_to, a_who), (b_from, b_to, b_who) in zip(spans, spans[1:], strict=False):
+        for (_a_from, a_to, a_who), (b_from, _b_to, b_who) in zip(spans, spans[1:], strict=False):
             assert a_to <= b_from, f"{source}: {a_who} held it until {a_to}, {b_who} from {b_from}"
     refused = err_first.count("is being synced by") + err_second.count("is being synced by")
     print(f"lease-held spans per source: { {s: len(v) for s, v in held.items()} }; refusals logged: {refused}")
