@@ -5,8 +5,10 @@ retry policy (``RetryPolicy.call``), with the SDK's ``ApiException`` (status, he
 turned into an ``httpx.Response`` so the same classification table decides. The SDK's own
 urllib3 retries are switched off (hubspot.md §7: they skip POST by default, and a second policy
 would double the waits). The SDK does not refresh OAuth tokens and API objects keep the token
-they were built with (hubspot.md §1, verified), so a fresh client is built for every attempt
-with the current token.
+they were built with (hubspot.md §1, verified), so a fresh client is built whenever the token
+changes. Each API property access (``crm.contacts.batch_api``) would build a new ``ApiClient`` with
+its own connection pool, so one TCP connection per request: an ``api_factory`` keeps one API
+object per API class for as long as the token stays the same, and their connections are reused.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import urllib3
 from hubspot import HubSpot
+from hubspot.discovery.discovery_base import DiscoveryBase
 
 from connectors.ratelimit import Limiter
 from connectors.retry import RetryPolicy
@@ -56,11 +59,25 @@ class HubSpotSdk:
         self.timeout_s = timeout_s
         self._refresh = refresh
         self.requests = 0
+        self._client: tuple[str, HubSpot] | None = None
 
     def client(self) -> HubSpot:
+        token = self._token()
+        if self._client is not None and self._client[0] == token:
+            return self._client[1]
+        apis: dict[tuple[str, str], Any] = {}
+
+        def api_factory(package: Any, api_name: str, config: dict[str, Any]) -> Any:
+            key = (package.__name__, api_name)
+            if key not in apis:
+                apis[key] = DiscoveryBase._default_api_factory(package, api_name, config)
+            return apis[key]
+
         # hubspot.md §7: Configuration.host points every generated API at base_url; retries off.
-        return HubSpot(access_token=self._token(), host=self.base_url,
-                       retry=urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False))
+        client = HubSpot(access_token=token, host=self.base_url, api_factory=api_factory,
+                         retry=urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False))
+        self._client = (token, client)
+        return client
 
     def call(self, method: str, path: str, fn: Callable[[HubSpot], T]) -> T:
         """Run ``fn(client)`` once per attempt; ``fn`` must pass ``_request_timeout``."""
