@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.base import SourceSettings
 from connectors.errors import ConfigError
-from connectors.records import Platform
+from connectors.records import EventType, Platform
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -107,19 +107,56 @@ class ScoringConfig(_Strict):
     model: str = "default"  # a preset name (default, pardot, points) or a path to a model file
 
 
-class HubSpotOptions(_Strict):
+class _Throttled(_Strict):
+    """Options every platform shares: how patient to be, and how far back to re-read."""
+
+    lookback_s: float | None = Field(default=None, ge=0, description="overlap re-read before the cursor")
+    max_attempts: int | None = Field(default=None, ge=1, le=20)
+    backoff_initial_s: float | None = Field(default=None, gt=0)
+
+    def disables_limits(self) -> bool:
+        return False
+
+
+class HubSpotOptions(_Throttled):
     # hubspot.md §5: the tier sets the burst limit (100 per 10 s on Free/Starter, 190 above).
     tier: Literal["free", "starter", "professional", "enterprise"] = "free"
+    ten_secondly: int | None = Field(default=None, ge=1, description="override the tier's burst limit")
+    rate_limit: bool = Field(default=True, description="false: no client-side throttle (sandbox only)")
+    rate_limited_wait_s: float | None = Field(default=None, gt=0, description="wait after a 429 without Retry-After")
+
+    def disables_limits(self) -> bool:
+        return not self.rate_limit
 
 
-class MailchimpOptions(_Strict):
+class MailchimpOptions(_Throttled):
     lists: list[str] = Field(default_factory=list, description="audience ids; empty = every audience")
     # mailchimp.md §9: 10 simultaneous connections per user.
     concurrency: int = Field(default=10, ge=1, le=10)
 
 
-class ActiveCampaignOptions(_Strict):
-    pass
+class ActiveCampaignOptions(_Throttled):
+    # activecampaign.md §8: 5 requests per second per account; 0 = no client-side throttle (sandbox only).
+    requests_per_second: float = Field(default=5.0, ge=0, le=5)
+    tracking_sweep_hours: float | None = Field(default=None, gt=0, description="re-read every contact's tracking logs this often")
+    profile_fields: dict[str, str] = Field(default_factory=dict, description="attribute -> custom field perstag")
+    activity_map: dict[str, str] = Field(default_factory=dict, description="activity reference_type -> event type")
+    tracking_map: dict[str, str] = Field(default_factory=dict, description="tracked event name -> event type")
+    bulk_rate_wait_s: float | None = Field(default=None, gt=0)
+    import_poll_s: float | None = Field(default=None, gt=0)
+    import_timeout_s: float | None = Field(default=None, gt=0)
+
+    @field_validator("activity_map", "tracking_map")
+    @classmethod
+    def _event_types(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {t.value for t in EventType}
+        for name, event_type in value.items():
+            if event_type not in known:
+                raise ValueError(f"{name!r} maps to unknown event type {event_type!r}; known: {', '.join(sorted(known))}")
+        return value
+
+    def disables_limits(self) -> bool:
+        return self.requests_per_second == 0
 
 
 _OPTIONS: dict[Platform, type[_Strict]] = {
@@ -185,9 +222,14 @@ class SourceConfig(_Strict):
                 "environment variable and name it under [sources.secrets]"
             )
         try:
-            _OPTIONS[self.platform].model_validate(self.options)
+            options = _OPTIONS[self.platform].model_validate(self.options)
         except ValidationError as exc:
             raise ValueError(_first_error(exc, prefix="options")) from None
+        if options.disables_limits() and not is_loopback(self.base_url):  # type: ignore[attr-defined]
+            raise ValueError(
+                "options: turning off the client-side rate limit is only accepted for a sandbox on loopback; "
+                "the platform would answer 429s and may suspend the key"
+            )
         known = {name for group in REQUIRED_SECRETS[self.platform] for name in group}
         unknown = (set(self.secrets) | set(self.inline_secrets)) - known
         if unknown:
@@ -330,7 +372,7 @@ def resolve_source(config: LeadsyncConfig, source: SourceConfig, environ: Mappin
         base_url=source.base_url,
         secrets=values,
         secret_names=names,
-        options=source.typed_options().model_dump(),
+        options=source.typed_options().model_dump(exclude_none=True),
         field_prefix=config.writeback.field_prefix,
         lifecycle_writeback=config.writeback.lifecycle,
     )

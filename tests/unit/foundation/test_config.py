@@ -63,7 +63,7 @@ def test_given_a_valid_config_when_loaded_then_defaults_fill_the_rest(tmp_path):
     assert config.store.url == "sqlite:///x.db"
     assert config.schedule.interval == 900.0
     assert config.writeback.field_prefix == "leadsync_"
-    assert config.sources[0].typed_options().model_dump() == {"tier": "free"}
+    assert config.sources[0].typed_options().model_dump()["tier"] == "free"
 
 
 def test_given_a_missing_secret_variable_then_the_problem_names_the_variable(tmp_path):
@@ -88,6 +88,26 @@ def test_inline_secrets_are_accepted_on_loopback_only(tmp_path):
     text = text.replace('platform = "hubspot"', 'platform = "hubspot"\nbase_url = "http://127.0.0.1:8701"\n[sources.inline_secrets]\ntoken = "pat-sandbox"')
     config = load_config(write(tmp_path, text))
     assert resolve_source(config, config.sources[0], {}).secrets["token"] == "pat-sandbox"
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ('[sources.options]\nrate_limit = false\n', "only accepted for a sandbox on loopback"),
+        ('[sources.options]\nlookback_s = -1\n', "greater than or equal to 0"),
+    ],
+)
+def test_given_options_unsafe_or_invalid_for_a_real_platform_then_the_config_is_refused(tmp_path, options, fragment):
+    text = VALID.replace('platform = "hubspot"', 'platform = "hubspot"\nbase_url = "https://api.hubapi.com"') + options
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert fragment in str(caught.value)
+
+
+def test_on_loopback_the_sandbox_may_turn_the_client_side_limits_off(tmp_path):
+    text = VALID.replace('platform = "hubspot"', 'platform = "hubspot"\nbase_url = "http://127.0.0.1:8701"')
+    config = load_config(write(tmp_path, text + "[sources.options]\nrate_limit = false\n"))
+    assert resolve_source(config, config.sources[0], {"HS_TOKEN": "x"}).options["rate_limit"] is False
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("15m", 900), ("1h", 3600), ("1d", 86400), (45, 45)])
