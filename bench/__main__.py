@@ -27,7 +27,7 @@ SEED = 7
 
 # persons in each platform's world (a person is on one to three platforms), chosen so that the full
 # bench fits in 10 minutes: ActiveCampaign pulls tracking logs one contact at a time at 5 requests/s.
-FULL = {"persons": {"hubspot": 8000, "mailchimp": 8000, "activecampaign": 500},
+FULL = {"persons": {"hubspot": 5000, "mailchimp": 5000, "activecampaign": 300},
         "naive": {"pages": 5, "updates": 50}, "local": {"persons": 100_000, "events": 2_000_000}}
 QUICK = {"persons": {"hubspot": 300, "mailchimp": 300, "activecampaign": 25},
          "naive": {"pages": 1, "updates": 10}, "local": {"persons": 2_000, "events": 30_000}}

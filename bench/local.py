@@ -4,6 +4,7 @@ its own process so that one measurement's memory does not pollute another's peak
     python -m bench.local ingest  --db FILE --persons N --events M   # ContactRecords, then EventRecords
     python -m bench.local rescore --db FILE                          # sync.rescore.rescore over that store
     python -m bench.local memory  --persons N --events M             # bench.scoring_bench.run (in memory)
+    python -m bench.local population --persons N --events M          # only building that synthetic population
 
 Each prints one JSON object. Records are built from ``bench.scoring_bench.synthetic_population`` in
 pages of 1,000 (what a connector yields); only ``ingest_batch`` calls are timed, not building them.
@@ -128,6 +129,14 @@ def rescore_store(db: Path) -> dict[str, Any]:
     }
 
 
+def population(persons: int, events: int, seed: int) -> dict[str, Any]:
+    """Only build the synthetic population: the part of ``memory``'s peak that is not scoring."""
+    from bench.scoring_bench import synthetic_population
+
+    synthetic_population(persons, events, seed)
+    return {"peak_rss_mb": _peak_rss_mb()}
+
+
 def memory(persons: int, events: int, seed: int) -> dict[str, Any]:
     from bench.scoring_bench import run
 
@@ -154,6 +163,7 @@ def run_local(workdir: Path, *, persons: int, events: int, seed: int = 7, store_
     if store_rescore:
         figures["rescore_store"] = _child("rescore", "--db", str(db), timeout=900)
     figures["rescore_memory"] = _child("memory", *size, timeout=900)
+    figures["rescore_memory"]["build_only_peak_rss_mb"] = _child("population", *size, timeout=900)["peak_rss_mb"]
     for leftover in workdir.glob("local.db*"):
         leftover.unlink()
     return figures
@@ -161,7 +171,7 @@ def run_local(workdir: Path, *, persons: int, events: int, seed: int = 7, store_
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("ingest", "rescore", "memory"))
+    parser.add_argument("what", choices=("ingest", "rescore", "memory", "population"))
     parser.add_argument("--db", type=Path)
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=2_000_000)
@@ -171,6 +181,8 @@ def main() -> None:
         result = ingest(args.db, args.persons, args.events, args.seed)
     elif args.what == "rescore":
         result = rescore_store(args.db)
+    elif args.what == "population":
+        result = population(args.persons, args.events, args.seed)
     else:
         result = memory(args.persons, args.events, args.seed)
     print(json.dumps(result))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import tomli_w
+from sqlalchemy import func, select
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from sync.cli import register_secrets
 from sync.ingest import ingest_batch
 from sync.pipeline import load_cursor, push_source, score, utcnow
 from sync.store import make_engine
+from sync.store.models import WritebackAudit
 
 __all__ = ["PLATFORMS", "PlatformRun", "run_platform"]
 
@@ -184,11 +186,17 @@ def run_platform(
 def _resync(engine: Any, config: LeadsyncConfig, source: SourceConfig, stats: Callable[[], dict[str, Any]],
             model: Any, *, latency_s: float, service_s: float) -> dict[str, Any]:
     """Pull (incremental), score and push again with nothing changed on the platform."""
+    with engine.connect() as connection:
+        audited = connection.execute(select(func.max(WritebackAudit.id))).scalar() or 0
     before, started = stats(), time.perf_counter()
     pull = _pull(engine, config, source, stats, latency_s=latency_s, service_s=service_s)
     scored = score(engine, model)
     push = push_source(engine, config, source)
     totals = _delta(before, stats())
+    with engine.connect() as connection:
+        changed = dict(connection.execute(  # what the re-sync wrote, by field (the audit says why)
+            select(WritebackAudit.field, func.count()).where(WritebackAudit.id > audited).group_by(WritebackAudit.field)
+        ).all())
     return {
         "seconds": round(time.perf_counter() - started, 3),
         "requests": totals["requests"],
@@ -198,4 +206,5 @@ def _resync(engine: Any, config: LeadsyncConfig, source: SourceConfig, stats: Ca
         "updates_planned": push.planned,
         "records_written": push.written,
         "answered_429": totals["answered_429"],
+        "written_fields": changed,
     }
