@@ -13,8 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table
-from sqlalchemy.engine import Dialect
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 
 __all__ = ["upsert"]
