@@ -27,10 +27,16 @@ SEED = 7
 
 # persons in each platform's world (a person is on one to three platforms), chosen so that the full
 # bench fits in 10 minutes: ActiveCampaign pulls tracking logs one contact at a time at 5 requests/s.
-FULL = {"persons": {"hubspot": 5000, "mailchimp": 5000, "activecampaign": 300},
-        "naive": {"pages": 5, "updates": 50}, "local": {"persons": 100_000, "events": 2_000_000}}
-QUICK = {"persons": {"hubspot": 300, "mailchimp": 300, "activecampaign": 25},
-         "naive": {"pages": 1, "updates": 10}, "local": {"persons": 2_000, "events": 30_000}}
+FULL = {
+    "persons": {"hubspot": 5000, "mailchimp": 5000, "activecampaign": 300},
+    "naive": {"pages": 5, "updates": 50},
+    "local": {"persons": 100_000, "events": 2_000_000},
+}
+QUICK = {
+    "persons": {"hubspot": 300, "mailchimp": 300, "activecampaign": 25},
+    "naive": {"pages": 1, "updates": 10},
+    "local": {"persons": 2_000, "events": 30_000},
+}
 
 
 def _machine() -> dict[str, Any]:
@@ -40,25 +46,42 @@ def _machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                         if line.startswith("MemTotal"))
+        memory_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
     except (OSError, StopIteration, ValueError):
         memory_kb = 0
-    return {"cpu": cpu, "cpus": os.cpu_count(), "memory_gb": round(memory_kb / 2**20, 1),
-            "python": platform.python_version(), "system": platform.platform(),
-            "load_before": round(os.getloadavg()[0], 2)}
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "memory_gb": round(memory_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+        "load_before": round(os.getloadavg()[0], 2),
+    }
 
 
 def run(*, quick: bool, platforms: tuple[str, ...] = PLATFORMS, local: bool = True) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     started = time.perf_counter()
-    figures: dict[str, Any] = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
-                               "latency_ms": LATENCY_MS, "machine": _machine(), "platforms": {}}
+    figures: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": quick,
+        "latency_ms": LATENCY_MS,
+        "machine": _machine(),
+        "platforms": {},
+    }
     with tempfile.TemporaryDirectory(prefix="leadsync-bench-") as tmp:
         workdir = Path(tmp)
         for name in platforms:
             figures["platforms"][name] = run_platform(
-                name, persons=plan["persons"][name], seed=SEED, latency_ms=LATENCY_MS, workdir=workdir,
+                name,
+                persons=plan["persons"][name],
+                seed=SEED,
+                latency_ms=LATENCY_MS,
+                workdir=workdir,
                 after=lambda live: run_naive(live, **plan["naive"]),
             )
             figures["platforms"][name]["load_average_1m"] = round(os.getloadavg()[0], 2)
@@ -72,8 +95,12 @@ def run(*, quick: bool, platforms: tuple[str, ...] = PLATFORMS, local: bool = Tr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small worlds: a smoke run in under a minute")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for bench.json and bench.md")
-    parser.add_argument("--platform", action="append", choices=PLATFORMS, help="only this platform (repeatable)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench/results"), help="folder for bench.json and bench.md"
+    )
+    parser.add_argument(
+        "--platform", action="append", choices=PLATFORMS, help="only this platform (repeatable)"
+    )
     parser.add_argument("--no-local", action="store_true", help="skip the local (no network) measurements")
     args = parser.parse_args()
     figures = run(quick=args.quick, platforms=tuple(args.platform or PLATFORMS), local=not args.no_local)

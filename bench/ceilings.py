@@ -28,7 +28,14 @@ from dataclasses import dataclass
 
 import httpx
 
-__all__ = ["Ceiling", "PULL_PAGE", "PUSH_BATCH", "REQUESTS_PER_SECOND", "mailchimp_service_seconds", "stream_ceiling"]
+__all__ = [
+    "Ceiling",
+    "PULL_PAGE",
+    "PUSH_BATCH",
+    "REQUESTS_PER_SECOND",
+    "mailchimp_service_seconds",
+    "stream_ceiling",
+]
 
 # requests/s a client may sustain (None: no rate cap, only concurrency)
 REQUESTS_PER_SECOND: dict[str, float | None] = {"hubspot": 10.0, "mailchimp": None, "activecampaign": 5.0}
@@ -76,7 +83,9 @@ def push_ceiling(platform: str, *, latency_s: float, service_s: float = 0.0) -> 
     return Ceiling(rate * batch, f"{rate:.3g} req/s x {batch}")
 
 
-def mailchimp_service_seconds(base_url: str, api_key: str, *, latency_ms: float, samples: int = 7) -> tuple[float, int]:
+def mailchimp_service_seconds(
+    base_url: str, api_key: str, *, latency_ms: float, samples: int = 7
+) -> tuple[float, int]:
     """Median time the emulator takes to answer one page of (up to) 1,000 members with no injected
     latency, and the members in that page.
 

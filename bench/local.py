@@ -41,10 +41,19 @@ def _contact_pages(profiles: list[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(profiles), PAGE):
         yield [
             ContactRecord(
-                source=SOURCE, platform=Platform.HUBSPOT, remote_id=str(i), email=p.email,
-                job_title=p.job_title, seniority=p.seniority, industry=p.industry,
-                company_size=p.company_size, country=p.country, lifecycle_stage="lead",
-                created_at=created, updated_at=created, raw={"hs_object_id": str(i)},
+                source=SOURCE,
+                platform=Platform.HUBSPOT,
+                remote_id=str(i),
+                email=p.email,
+                job_title=p.job_title,
+                seniority=p.seniority,
+                industry=p.industry,
+                company_size=p.company_size,
+                country=p.country,
+                lifecycle_stage="lead",
+                created_at=created,
+                updated_at=created,
+                raw={"hs_object_id": str(i)},
             )
             for i, p in enumerate(profiles[start : start + PAGE], start)
         ]
@@ -66,11 +75,17 @@ def _event_pages(columns: Any) -> Iterator[list[Any]]:
                 properties["campaign"] = f"c{campaign[i]}"
             if flags[i] & MACHINE:
                 properties["machine"] = True
-            page.append(EventRecord(
-                source=SOURCE, platform=Platform.HUBSPOT, source_id=f"e{i}", type=EVENT_TYPES[kind[i]],
-                occurred_at=datetime.fromtimestamp(at[i], UTC), remote_contact_id=str(person[i]),
-                properties=properties,
-            ))
+            page.append(
+                EventRecord(
+                    source=SOURCE,
+                    platform=Platform.HUBSPOT,
+                    source_id=f"e{i}",
+                    type=EVENT_TYPES[kind[i]],
+                    occurred_at=datetime.fromtimestamp(at[i], UTC),
+                    remote_contact_id=str(person[i]),
+                    properties=properties,
+                )
+            )
         yield page
 
 
@@ -88,11 +103,15 @@ def ingest(db: Path, persons: int, events: int, seed: int) -> dict[str, Any]:
     contact_s = event_s = 0.0
     for number, page in enumerate(_contact_pages(profiles)):
         started = time.perf_counter()
-        ingest_batch(engine, PullBatch("contacts", contacts=page, cursor={"page": number}), source=SOURCE, now=now)
+        ingest_batch(
+            engine, PullBatch("contacts", contacts=page, cursor={"page": number}), source=SOURCE, now=now
+        )
         contact_s += time.perf_counter() - started
     for number, page in enumerate(_event_pages(columns)):
         started = time.perf_counter()
-        ingest_batch(engine, PullBatch("events", events=page, cursor={"page": number}), source=SOURCE, now=now)
+        ingest_batch(
+            engine, PullBatch("events", events=page, cursor={"page": number}), source=SOURCE, now=now
+        )
         event_s += time.perf_counter() - started
     engine.dispose()
     return {
@@ -147,15 +166,28 @@ def memory(persons: int, events: int, seed: int) -> dict[str, Any]:
 
 
 def _child(*args: str, timeout: float) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "bench.local", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.local", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"bench.local {args[0]} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_local(workdir: Path, *, persons: int, events: int, seed: int = 7, store_rescore: bool = True) -> dict[str, Any]:
+def run_local(
+    workdir: Path, *, persons: int, events: int, seed: int = 7, store_rescore: bool = True
+) -> dict[str, Any]:
     """Ingest, store re-score and in-memory re-score, each in a fresh process."""
     db = workdir / "local.db"
     size = ["--persons", str(persons), "--events", str(events), "--seed", str(seed)]
@@ -163,7 +195,9 @@ def run_local(workdir: Path, *, persons: int, events: int, seed: int = 7, store_
     if store_rescore:
         figures["rescore_store"] = _child("rescore", "--db", str(db), timeout=900)
     figures["rescore_memory"] = _child("memory", *size, timeout=900)
-    figures["rescore_memory"]["build_only_peak_rss_mb"] = _child("population", *size, timeout=900)["peak_rss_mb"]
+    figures["rescore_memory"]["build_only_peak_rss_mb"] = _child("population", *size, timeout=900)[
+        "peak_rss_mb"
+    ]
     for leftover in workdir.glob("local.db*"):
         leftover.unlink()
     return figures

@@ -94,10 +94,17 @@ def _hubspot(run: PlatformRun, pages: int, updates: int) -> dict[str, Any]:
     loop = _Loop(is_429)
     started = time.perf_counter()
     for contact_id in ids[:updates]:
-        loop.call(lambda c=contact_id: client.crm.contacts.basic_api.update(
-            c, SimplePublicObjectInput(properties=properties)))
+        loop.call(
+            lambda c=contact_id: client.crm.contacts.basic_api.update(
+                c, SimplePublicObjectInput(properties=properties)
+            )
+        )
     push = _figures(min(updates, len(ids)), time.perf_counter() - started, loop)
-    return {"how": "hubspot-api-client get_page(limit=100) loop; basic_api.update per contact", "pull": pull, "push": push}
+    return {
+        "how": "hubspot-api-client get_page(limit=100) loop; basic_api.update per contact",
+        "pull": pull,
+        "push": push,
+    }
 
 
 def _mailchimp(run: PlatformRun, pages: int, updates: int) -> dict[str, Any]:
@@ -119,7 +126,9 @@ def _mailchimp(run: PlatformRun, pages: int, updates: int) -> dict[str, Any]:
     loop, emails = _Loop(is_429), []
     started = time.perf_counter()
     for number in range(pages):
-        page = loop.call(lambda n=number: client.lists.get_list_members_info(list_id, count=1000, offset=n * 1000))
+        page = loop.call(
+            lambda n=number: client.lists.get_list_members_info(list_id, count=1000, offset=n * 1000)
+        )
         emails.extend(member["email_address"] for member in page["members"])
         if len(page["members"]) < 1000:
             break
@@ -132,8 +141,11 @@ def _mailchimp(run: PlatformRun, pages: int, updates: int) -> dict[str, Any]:
         subscriber = hashlib.md5(email.lower().encode()).hexdigest()  # noqa: S324 - Mailchimp's member id
         loop.call(lambda s=subscriber: client.lists.update_list_member(list_id, s, body))
     push = _figures(min(updates, len(emails)), time.perf_counter() - started, loop)
-    return {"how": "mailchimp-marketing get_list_members_info(count=1000) loop; update_list_member per member",
-            "pull": pull, "push": push}
+    return {
+        "how": "mailchimp-marketing get_list_members_info(count=1000) loop; update_list_member per member",
+        "pull": pull,
+        "push": push,
+    }
 
 
 def _activecampaign(run: PlatformRun, pages: int, updates: int) -> dict[str, Any]:
@@ -159,8 +171,11 @@ def _activecampaign(run: PlatformRun, pages: int, updates: int) -> dict[str, Any
         loop = _Loop(is_429)
         fields = loop.call(lambda: get(client, "fields", limit=100))["fields"]
         prefix = run.config.writeback.field_prefix.upper()
-        field_ids = {f["perstag"].upper()[len(prefix):].lower(): f["id"] for f in fields
-                     if str(f.get("perstag", "")).upper().startswith(prefix)}
+        field_ids = {
+            f["perstag"].upper()[len(prefix) :].lower(): f["id"]
+            for f in fields
+            if str(f.get("perstag", "")).upper().startswith(prefix)
+        }
         loop, ids = _Loop(is_429), []
         started = time.perf_counter()
         for number in range(pages):
@@ -169,15 +184,25 @@ def _activecampaign(run: PlatformRun, pages: int, updates: int) -> dict[str, Any
             if len(page["contacts"]) < 100:
                 break
         pull = _figures(len(ids), time.perf_counter() - started, loop)
-        body = {"contact": {"fieldValues": [{"field": field_ids[name], "value": str(value)}
-                                            for name, value in VALUES.items() if name in field_ids]}}
+        body = {
+            "contact": {
+                "fieldValues": [
+                    {"field": field_ids[name], "value": str(value)}
+                    for name, value in VALUES.items()
+                    if name in field_ids
+                ]
+            }
+        }
         loop = _Loop(is_429)
         started = time.perf_counter()
         for contact_id in ids[:updates]:
             loop.call(lambda c=contact_id: put(client, f"contacts/{c}", body))
         push = _figures(min(updates, len(ids)), time.perf_counter() - started, loop)
-    return {"how": "no official Python SDK: httpx GET /contacts?limit=100 loop; PUT /contacts/{id} per contact",
-            "pull": pull, "push": push}
+    return {
+        "how": "no official Python SDK: httpx GET /contacts?limit=100 loop; PUT /contacts/{id} per contact",
+        "pull": pull,
+        "push": push,
+    }
 
 
 _RUNNERS = {"hubspot": _hubspot, "mailchimp": _mailchimp, "activecampaign": _activecampaign}

@@ -10,19 +10,19 @@ timed and counted on its own; push is ``sync.pipeline.push_source`` (plan, conne
 from __future__ import annotations
 
 import time
-
-import tomli_w
-from sqlalchemy import func, select
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+from sqlalchemy import func, select
+
 from bench.ceilings import mailchimp_service_seconds, push_ceiling, stream_ceiling
+from bench.serve import RemoteSandbox
 from config.scoring_model import load_model
 from config.settings import LeadsyncConfig, SourceConfig, load_config, resolve_source
 from connectors.registry import connector_class
-from bench.serve import RemoteSandbox
 from sync.cli import register_secrets
 from sync.ingest import ingest_batch
 from sync.pipeline import load_cursor, push_source, score, utcnow
@@ -58,8 +58,15 @@ def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
     return delta
 
 
-def _pull(engine: Any, config: LeadsyncConfig, source: SourceConfig, stats: Callable[[], dict[str, Any]],
-          *, latency_s: float, service_s: float) -> dict[str, Any]:
+def _pull(
+    engine: Any,
+    config: LeadsyncConfig,
+    source: SourceConfig,
+    stats: Callable[[], dict[str, Any]],
+    *,
+    latency_s: float,
+    service_s: float,
+) -> dict[str, Any]:
     streams: dict[str, Any] = {}
     started_all = time.perf_counter()
     before_all = stats()
@@ -104,8 +111,15 @@ def _pull(engine: Any, config: LeadsyncConfig, source: SourceConfig, stats: Call
     }
 
 
-def _push(engine: Any, config: LeadsyncConfig, source: SourceConfig, stats: Callable[[], dict[str, Any]],
-          *, latency_s: float, service_s: float) -> dict[str, Any]:
+def _push(
+    engine: Any,
+    config: LeadsyncConfig,
+    source: SourceConfig,
+    stats: Callable[[], dict[str, Any]],
+    *,
+    latency_s: float,
+    service_s: float,
+) -> dict[str, Any]:
     before, started = stats(), time.perf_counter()
     result = push_source(engine, config, source)
     seconds = time.perf_counter() - started
@@ -175,7 +189,9 @@ def run_platform(
             connector.ensure_fields()
         figures["ensure_fields_requests"] = _delta(before, stats())["requests"]
         figures["push"] = _push(engine, config, source, stats, latency_s=latency_s, service_s=service_s)
-        figures["resync"] = _resync(engine, config, source, stats, model, latency_s=latency_s, service_s=service_s)
+        figures["resync"] = _resync(
+            engine, config, source, stats, model, latency_s=latency_s, service_s=service_s
+        )
         figures["connections_peak"] = stats()["connections_peak"]
         if after is not None:
             figures["naive"] = after(PlatformRun(server, config, source))
@@ -183,8 +199,16 @@ def run_platform(
     return figures
 
 
-def _resync(engine: Any, config: LeadsyncConfig, source: SourceConfig, stats: Callable[[], dict[str, Any]],
-            model: Any, *, latency_s: float, service_s: float) -> dict[str, Any]:
+def _resync(
+    engine: Any,
+    config: LeadsyncConfig,
+    source: SourceConfig,
+    stats: Callable[[], dict[str, Any]],
+    model: Any,
+    *,
+    latency_s: float,
+    service_s: float,
+) -> dict[str, Any]:
     """Pull (incremental), score and push again with nothing changed on the platform."""
     with engine.connect() as connection:
         audited = connection.execute(select(func.max(WritebackAudit.id))).scalar() or 0
@@ -194,9 +218,13 @@ def _resync(engine: Any, config: LeadsyncConfig, source: SourceConfig, stats: Ca
     push = push_source(engine, config, source)
     totals = _delta(before, stats())
     with engine.connect() as connection:
-        changed = dict(connection.execute(  # what the re-sync wrote, by field (the audit says why)
-            select(WritebackAudit.field, func.count()).where(WritebackAudit.id > audited).group_by(WritebackAudit.field)
-        ).all())
+        changed = dict(
+            connection.execute(  # what the re-sync wrote, by field (the audit says why)
+                select(WritebackAudit.field, func.count())
+                .where(WritebackAudit.id > audited)
+                .group_by(WritebackAudit.field)
+            ).all()
+        )
     return {
         "seconds": round(time.perf_counter() - started, 3),
         "requests": totals["requests"],

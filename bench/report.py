@@ -24,16 +24,30 @@ def acceptance(figures: dict[str, Any]) -> list[dict[str, Any]]:
     for name, run in platforms.items():
         for step in ("pull", "push"):
             ratio, answered = run[step]["ratio"], run[step]["answered_429"]
-            checks.append({"point": f"1 {name} {step}", "holds": ratio >= 0.85 and answered == 0,
-                           "figure": f"{_pct(ratio)} of ceiling, {answered} answers 429"})
+            checks.append(
+                {
+                    "point": f"1 {name} {step}",
+                    "holds": ratio >= 0.85 and answered == 0,
+                    "figure": f"{_pct(ratio)} of ceiling, {answered} answers 429",
+                }
+            )
         naive = run.get("naive", {}).get("push", {}).get("records_per_second")
         speedup = run["push"]["records_per_second"] / naive if naive else None
-        checks.append({"point": f"2 {name} push vs loop", "holds": speedup is not None and speedup >= 5,
-                       "figure": f"{_n(speedup, 1)}x"})
+        checks.append(
+            {
+                "point": f"2 {name} push vs loop",
+                "holds": speedup is not None and speedup >= 5,
+                "figure": f"{_n(speedup, 1)}x",
+            }
+        )
         resync = run["resync"]
-        checks.append({"point": f"3 {name} unchanged re-sync", "holds": resync["records_written"] == 0
-                       and resync["write_requests"] == 0,
-                       "figure": f"{resync['records_written']} records written, {resync['write_requests']} write requests"})
+        checks.append(
+            {
+                "point": f"3 {name} unchanged re-sync",
+                "holds": resync["records_written"] == 0 and resync["write_requests"] == 0,
+                "figure": f"{resync['records_written']} records written, {resync['write_requests']} write requests",
+            }
+        )
     local = figures.get("local", {})
     if local:
         ingest = local["ingest"]["events_per_second"]
@@ -41,18 +55,38 @@ def acceptance(figures: dict[str, Any]) -> list[dict[str, Any]]:
         memory = local["rescore_memory"]
         store = local.get("rescore_store")
         full = memory["persons"] >= 100_000 and memory["events"] >= 2_000_000
-        checks.append({"point": "4 re-score 100k/2M (in memory)", "holds": full and memory["full_seconds"] <= 10,
-                       "figure": f"{memory['full_seconds']} s for {memory['persons']:,}/{memory['events']:,}"})
+        checks.append(
+            {
+                "point": "4 re-score 100k/2M (in memory)",
+                "holds": full and memory["full_seconds"] <= 10,
+                "figure": f"{memory['full_seconds']} s for {memory['persons']:,}/{memory['events']:,}",
+            }
+        )
         if store:
-            checks.append({"point": "4 re-score 100k/2M (store)", "holds": full and store["seconds"] <= 10,
-                           "figure": f"{store['seconds']} s for {store['persons']:,} persons"})
+            checks.append(
+                {
+                    "point": "4 re-score 100k/2M (store)",
+                    "holds": full and store["seconds"] <= 10,
+                    "figure": f"{store['seconds']} s for {store['persons']:,} persons",
+                }
+            )
         for label, run in (("in memory", memory), ("store", store)):
             if run:
-                checks.append({"point": f"4 peak RSS re-score ({label})", "holds": run["peak_rss_mb"] <= 500,
-                               "figure": f"{run['peak_rss_mb']} MB"})
+                checks.append(
+                    {
+                        "point": f"4 peak RSS re-score ({label})",
+                        "holds": run["peak_rss_mb"] <= 500,
+                        "figure": f"{run['peak_rss_mb']} MB",
+                    }
+                )
     limit = 60 if figures.get("quick") else 600
-    checks.append({"point": "5 duration", "holds": figures["seconds"] <= limit,
-                   "figure": f"{figures['seconds']:.0f} s (limit {limit} s)"})
+    checks.append(
+        {
+            "point": "5 duration",
+            "holds": figures["seconds"] <= limit,
+            "figure": f"{figures['seconds']:.0f} s (limit {limit} s)",
+        }
+    )
     return checks
 
 
@@ -77,9 +111,13 @@ def markdown(figures: dict[str, Any]) -> str:
                 f"| {_n(f['ceiling_records_per_second'])} | {_pct(f['ratio'])} | {_n(f['requests_per_record'], 4)} "
                 f"| {f['connections_opened']} | {f['answered_429']} |"
             )
-    lines += ["", "Pull per stream (a pull's ceiling is the records-weighted mix of its streams' ceilings):", "",
-              "| platform | stream | records | records/s | ceiling | of ceiling | requests | of which ingest |",
-              "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |"]
+    lines += [
+        "",
+        "Pull per stream (a pull's ceiling is the records-weighted mix of its streams' ceilings):",
+        "",
+        "| platform | stream | records | records/s | ceiling | of ceiling | requests | of which ingest |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
     for name, run in platforms.items():
         for stream, f in run["pull"]["streams"].items():
             derived = f["records"] - f["paged_records"]
@@ -89,9 +127,13 @@ def markdown(figures: dict[str, Any]) -> str:
                 f"| {f['ceiling_formula']} = {_n(f['ceiling_records_per_second'])}/s | {_pct(f['ratio'])} "
                 f"| {f['requests']} | {f['ingest_seconds']:.2f} of {f['seconds']:.2f} s |"
             )
-    lines += ["", "Push against the straightforward loop (vendor SDK, sequential, one update per contact):", "",
-              "| platform | loop | loop pull records/s | loop push records/s | leadsync push records/s | push speed-up | push ceiling |",
-              "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    lines += [
+        "",
+        "Push against the straightforward loop (vendor SDK, sequential, one update per contact):",
+        "",
+        "| platform | loop | loop pull records/s | loop push records/s | leadsync push records/s | push speed-up | push ceiling |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
     for name, run in platforms.items():
         naive = run.get("naive")
         if not naive:
@@ -103,28 +145,44 @@ def markdown(figures: dict[str, Any]) -> str:
             f"| {_n(naive['pull']['records_per_second'])} | {_n(loop, 1)} | {_n(ours)} "
             f"| {_n(ours / loop if loop else None, 1)}x | {run['push']['ceiling_formula']} |"
         )
-    lines += ["", "Unchanged re-sync (pull, score, push with nothing changed on the platform):", "",
-              "| platform | requests | write requests | records pulled again | persons re-scored | records written | fields written |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines += [
+        "",
+        "Unchanged re-sync (pull, score, push with nothing changed on the platform):",
+        "",
+        "| platform | requests | write requests | records pulled again | persons re-scored | records written | fields written |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for name, run in platforms.items():
         r = run["resync"]
         fields = ", ".join(f"{k} {v}" for k, v in sorted(r.get("written_fields", {}).items())) or "none"
-        lines.append(f"| {NAMES[name]} | {r['requests']} | {r['write_requests']} | {r['records_pulled']:,} "
-                     f"| {r['persons_rescored']:,} | {r['records_written']} | {fields} |")
+        lines.append(
+            f"| {NAMES[name]} | {r['requests']} | {r['write_requests']} | {r['records_pulled']:,} "
+            f"| {r['persons_rescored']:,} | {r['records_written']} | {fields} |"
+        )
     local = figures.get("local")
     if local:
         ingest, memory, store = local["ingest"], local["rescore_memory"], local.get("rescore_store")
-        lines += ["", "Local work, no network:", "", "| what | size | figure | peak RSS |", "| --- | --- | ---: | ---: |",
-                  f"| ingest into SQLite (`ingest_batch`, pages of {ingest['page']:,}) | {ingest['events']:,} events "
-                  f"| {_n(ingest['events_per_second'])} events/s | {ingest['peak_rss_mb']} MB |",
-                  f"| ingest contacts | {ingest['persons']:,} contacts | {_n(ingest['contacts_per_second'])} contacts/s | |",
-                  f"| re-score in memory (`bench.scoring_bench`) | {memory['persons']:,} persons, {memory['events']:,} events "
-                  f"| {memory['full_seconds']} s ({_n(memory['persons_per_second'])} persons/s) | {memory['peak_rss_mb']} MB "
-                  f"(building the synthetic population alone: {memory.get('build_only_peak_rss_mb', 'n/a')} MB) |"]
+        lines += [
+            "",
+            "Local work, no network:",
+            "",
+            "| what | size | figure | peak RSS |",
+            "| --- | --- | ---: | ---: |",
+            f"| ingest into SQLite (`ingest_batch`, pages of {ingest['page']:,}) | {ingest['events']:,} events "
+            f"| {_n(ingest['events_per_second'])} events/s | {ingest['peak_rss_mb']} MB |",
+            f"| ingest contacts | {ingest['persons']:,} contacts | {_n(ingest['contacts_per_second'])} contacts/s | |",
+            f"| re-score in memory (`bench.scoring_bench`) | {memory['persons']:,} persons, {memory['events']:,} events "
+            f"| {memory['full_seconds']} s ({_n(memory['persons_per_second'])} persons/s) | {memory['peak_rss_mb']} MB "
+            f"(building the synthetic population alone: {memory.get('build_only_peak_rss_mb', 'n/a')} MB) |",
+        ]
         if store:
-            lines.append(f"| re-score through the store (`sync.rescore`) | {store['persons']:,} persons, "
-                         f"{ingest['events']:,} events | {store['seconds']} s ({_n(store['persons_per_second'])} persons/s) "
-                         f"| {store['peak_rss_mb']} MB |")
+            lines.append(
+                f"| re-score through the store (`sync.rescore`) | {store['persons']:,} persons, "
+                f"{ingest['events']:,} events | {store['seconds']} s ({_n(store['persons_per_second'])} persons/s) "
+                f"| {store['peak_rss_mb']} MB |"
+            )
     lines += ["", "| acceptance | holds | figure |", "| --- | --- | --- |"]
-    lines += [f"| {c['point']} | {'yes' if c['holds'] else '**no**'} | {c['figure']} |" for c in acceptance(figures)]
+    lines += [
+        f"| {c['point']} | {'yes' if c['holds'] else '**no**'} | {c['figure']} |" for c in acceptance(figures)
+    ]
     return "\n".join(lines) + "\n"

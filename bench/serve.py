@@ -42,8 +42,19 @@ class RemoteSandbox:
 
     def __init__(self, platform: str, *, persons: int, seed: int, latency_ms: float) -> None:
         self.platform = platform
-        command = [sys.executable, "-m", "bench.serve", "--platform", platform, "--persons", str(persons),
-                   "--seed", str(seed), "--latency-ms", str(latency_ms)]
+        command = [
+            sys.executable,
+            "-m",
+            "bench.serve",
+            "--platform",
+            platform,
+            "--persons",
+            str(persons),
+            "--seed",
+            str(seed),
+            "--latency-ms",
+            str(latency_ms),
+        ]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline() if self.process.stdout else ""
         if not line:
@@ -81,7 +92,9 @@ class RemoteSandbox:
     def __enter__(self) -> RemoteSandbox:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -98,14 +111,25 @@ def main() -> None:
 
     world = generate_world(args.persons, args.seed)
     server = SandboxServer.for_world(
-        world, emulators=[_emulator(args.platform)], ports={args.platform: 0}, rate_limits=True,
+        world,
+        emulators=[_emulator(args.platform)],
+        ports={args.platform: 0},
+        rate_limits=True,
         latency_ms=args.latency_ms,
     )
     with server:
         url = server.base_url(args.platform)
         emulator = server.state.hosts[args.platform].emulator
-        print(json.dumps({"base_url": url, "source_config": emulator.source_config(url),
-                          "contacts": len(world.persons_on(args.platform))}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "base_url": url,
+                    "source_config": emulator.source_config(url),
+                    "contacts": len(world.persons_on(args.platform)),
+                }
+            ),
+            flush=True,
+        )
         sys.stdin.read()  # until the parent closes it
 
 

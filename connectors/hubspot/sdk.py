@@ -37,8 +37,12 @@ def api_exception_response(exc: BaseException, request: httpx.Request) -> httpx.
     headers = getattr(exc, "headers", None) or {}
     body = getattr(exc, "body", None) or b""
     content = body.encode() if isinstance(body, str) else bytes(body)
-    return httpx.Response(status, headers=dict(headers.items()) if hasattr(headers, "items") else {},
-                          content=content, request=request)
+    return httpx.Response(
+        status,
+        headers=dict(headers.items()) if hasattr(headers, "items") else {},
+        content=content,
+        request=request,
+    )
 
 
 class HubSpotSdk:
@@ -74,8 +78,12 @@ class HubSpotSdk:
             return apis[key]
 
         # hubspot.md §7: Configuration.host points every generated API at base_url; retries off.
-        client = HubSpot(access_token=token, host=self.base_url, api_factory=api_factory,
-                         retry=urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False))
+        client = HubSpot(
+            access_token=token,
+            host=self.base_url,
+            api_factory=api_factory,
+            retry=urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False),
+        )
         self._client = (token, client)
         return client
 

@@ -69,8 +69,12 @@ def upsert(
 Processor = Callable[[Any], Any] | None
 
 
-def _values(row: Mapping[str, Any], columns: tuple[str, ...], processors: tuple[Processor, ...],
-            defaults: tuple[Any, ...]) -> tuple[Any, ...]:
+def _values(
+    row: Mapping[str, Any],
+    columns: tuple[str, ...],
+    processors: tuple[Processor, ...],
+    defaults: tuple[Any, ...],
+) -> tuple[Any, ...]:
     values = [row[name] for name in columns]
     for i, process in enumerate(processors):
         if process is not None:
@@ -85,7 +89,9 @@ def _sqlite_statement(
     """``INSERT ... ON CONFLICT`` text with ``?`` placeholders, the bind processor of each given
     column, and the processed scalar defaults of the columns left out (what SQLAlchemy would fill
     in). None when a left-out column has a non-scalar default: then the general path is used."""
-    missing = [column for column in table.columns if column.name not in columns and column.default is not None]
+    missing = [
+        column for column in table.columns if column.name not in columns and column.default is not None
+    ]
     if any(not column.default.is_scalar for column in missing):  # type: ignore[union-attr]
         return None
     quote = dialect.identifier_preparer.quote
@@ -107,6 +113,8 @@ def _sqlite_statement(
         action = "DO UPDATE SET " + ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in update)
     else:
         action = "DO NOTHING"
-    sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) VALUES ({marks}) "
-           f"ON CONFLICT ({target}) {action}")
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) VALUES ({marks}) "
+        f"ON CONFLICT ({target}) {action}"
+    )
     return sql, processors, tuple(defaults)

@@ -12,8 +12,14 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_given_quick_mode_when_run_then_json_and_markdown_hold_every_section(tmp_path: Path) -> None:
     out = tmp_path / "results"
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads((out / "bench.json").read_text())
     assert figures["quick"] is True and figures["machine"]["cpus"] >= 1
