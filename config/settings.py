@@ -112,7 +112,9 @@ class _Throttled(_Strict):
 
     lookback_s: float | None = Field(default=None, ge=0, description="overlap re-read before the cursor")
     max_attempts: int | None = Field(default=None, ge=1, le=20)
+    max_elapsed_s: float | None = Field(default=None, gt=0, description="give up on a request after this long")
     backoff_initial_s: float | None = Field(default=None, gt=0)
+    backoff_max_s: float | None = Field(default=None, gt=0)
 
     def disables_limits(self) -> bool:
         return False

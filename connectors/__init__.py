@@ -71,6 +71,7 @@ from connectors.retry import (
     RetryStats,
     describe_error,
     parse_retry_after,
+    policy_options,
     response_json,
 )
 from connectors.streams import Page, StreamSpec, iter_offset_pages_concurrently, iter_pages, iter_records
@@ -138,6 +139,7 @@ __all__ = [
     "logging_hooks",
     "normalise_email",
     "parse_retry_after",
+    "policy_options",
     "redact_headers",
     "redact_text",
     "redact_url",

@@ -34,7 +34,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -70,6 +70,7 @@ __all__ = [
     "RetryStats",
     "describe_error",
     "parse_retry_after",
+    "policy_options",
     "response_json",
 ]
 
@@ -255,6 +256,10 @@ class RetryPolicy:
     rand: Callable[[], float] = random.random
     redactor: Redactor = field(default_factory=Redactor)
     stats: RetryStats = field(default_factory=RetryStats, compare=False)
+
+    def configured(self, options: Mapping[str, Any]) -> RetryPolicy:
+        """A copy with the source's retry options applied (see ``policy_options``)."""
+        return replace(self, stats=RetryStats(), **policy_options(options))
 
     def with_rules(self, *rules: ErrorRule, **changes: Any) -> RetryPolicy:
         """A copy with ``rules`` consulted before the current ones (and other fields changed)."""
@@ -581,3 +586,18 @@ def describe_error(response: httpx.Response, *, limit: int = 300) -> str:
     if not text:
         return "no body"
     return " ".join(text.split())[:limit]
+
+
+#: Source options that tune the one retry policy (config: [sources.options]); `leadsync check`
+#: sets max_attempts/max_elapsed_s low so a probe of an unreachable URL answers in seconds.
+_POLICY_OPTIONS: dict[str, Callable[[Any], Any]] = {
+    "max_attempts": int,
+    "max_elapsed_s": float,
+    "backoff_initial_s": float,
+    "backoff_max_s": float,
+}
+
+
+def policy_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The RetryPolicy fields a source's options set; absent or None options keep the defaults."""
+    return {name: convert(options[name]) for name, convert in _POLICY_OPTIONS.items() if options.get(name) is not None}

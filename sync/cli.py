@@ -5,6 +5,7 @@ exit non-zero, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ from config.settings import (
     missing_secrets,
     resolve_source,
 )
-from connectors.errors import ConfigError, ConnectorError, LeadsyncError
+from connectors.errors import ConfigError, ConnectorError, LeadsyncError, RetriableError
 from sync.logsetup import REDACTOR, configure_logging
 
 __all__ = ["app", "main"]
@@ -175,14 +176,21 @@ def check(
     raise typer.Exit(0 if ok else EXIT_FAILED)
 
 
+PROBE_RETRY = {"max_attempts": 2, "max_elapsed_s": 8.0, "backoff_initial_s": 0.5}
+
+
 def _probe(config: LeadsyncConfig, source: Any) -> dict[str, Any]:
     from connectors.registry import connector_class
 
     try:
         settings = resolve_source(config, source)
+        # A probe answers in seconds: an unreachable URL is reported, not retried for minutes.
+        settings = dataclasses.replace(settings, options={**settings.options, **PROBE_RETRY}, timeout_s=10.0)
         with connector_class(source.platform)(settings) as connector:
             result = connector.check()
         return {"ok": result.ok, "detail": result.detail}
+    except RetriableError as exc:  # nothing answered, or not in time
+        return {"ok": False, "detail": f"{exc} (is base_url right and the service reachable from here?)"}
     except (ConnectorError, ConfigError) as exc:  # AuthError included: the message names the variable
         return {"ok": False, "detail": str(exc)}
 

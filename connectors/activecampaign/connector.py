@@ -99,8 +99,8 @@ class ActiveCampaignConnector(Connector):
         self.retry = RetryPolicy(
             source=settings.name, credential_env=self.token_variable, redactor=self.redactor
         ).with_rules(
-            *ac_rules(bulk_wait_s=float(options.get("bulk_rate_wait_s", 15.0))), **_retry_overrides(options)
-        )
+            *ac_rules(bulk_wait_s=float(options.get("bulk_rate_wait_s", 15.0)))
+        ).configured(options)
         rate = float(options.get("requests_per_second", REQUESTS_PER_SECOND) or 0)
         self.limiter: Limiter = (
             RollingWindowLimiter(
@@ -383,12 +383,3 @@ class ActiveCampaignConnector(Connector):
                     held[logical] = value.get("value") or None
             out[remote_id] = held
         return out
-
-
-def _retry_overrides(options: Mapping[str, Any]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    if options.get("max_attempts") is not None:
-        overrides["max_attempts"] = int(options["max_attempts"])
-    if options.get("backoff_initial_s") is not None:
-        overrides["backoff_initial_s"] = float(options["backoff_initial_s"])
-    return overrides

@@ -121,9 +121,8 @@ class HubSpotConnector(Connector):
             credential_env=self._secret_name(credential),
             # hubspot.md §5: no Retry-After guaranteed; wait out the 10 s window (tests shorten it)
             rate_limited_wait_s=float(options.get("rate_limited_wait_s", 10.0)),
-            backoff_initial_s=float(options.get("backoff_initial_s", 1.0)),
             redactor=self.redactor,
-        ).with_rules(*HUBSPOT_RULES)
+        ).with_rules(*HUBSPOT_RULES).configured(options)
         limited = bool(options.get("rate_limit", True))
         burst = OAUTH_TEN_SECONDLY if self._oauth else int(options.get("ten_secondly", TEN_SECONDLY.get(self.tier, 100)))
         self.limiter: Limiter = (

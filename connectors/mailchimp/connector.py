@@ -130,7 +130,7 @@ class MailchimpConnector(Connector):
         self.limiter = ConcurrencyLimiter(self.concurrency, name=f"mailchimp:{settings.name}")
         self.policy = RetryPolicy(
             source=settings.name, credential_env=self._key_variable(), redactor=self.redactor
-        ).with_rules(*MAILCHIMP_RULES)
+        ).with_rules(*MAILCHIMP_RULES).configured(settings.options)
         self.fields = field_defs(settings.field_prefix)
         self._field_lock = threading.Lock()
         self._ready_lists: set[str] = set()

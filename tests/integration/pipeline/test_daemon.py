@@ -95,7 +95,13 @@ def test_two_daemons_never_sync_a_source_at_once(world: Any, tmp_path: Path) -> 
         first, second = Daemon(lead), Daemon(lead)
         first.wait_started()
         second.wait_started()
-        time.sleep(12)
+        # At least 12 s of contention, and on a loaded machine until both have held a lease (≤ 60 s).
+        started = time.monotonic()
+        while time.monotonic() - started < 60:
+            time.sleep(1)
+            both = HELD.search(first.log) and HELD.search(second.log)
+            if both and time.monotonic() - started >= 12:
+                break
         first.stop()
         second.stop()
     err_first, err_second = first.log, second.log

@@ -21,6 +21,7 @@ CONFIG = f"""
 [[sources]]
 name = "hubspot"
 platform = "hubspot"
+base_url = "http://127.0.0.1:9"
 [sources.secrets]
 token = "PLANTED_HS_TOKEN"
 
