@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from bench.ceilings import mailchimp_service_seconds, push_ceiling, stream_ceiling
 from bench.serve import RemoteSandbox
+from bench.timeline import Timeline
 from config.scoring_model import load_model
 from config.settings import LeadsyncConfig, SourceConfig, load_config, resolve_source
 from connectors.registry import connector_class
@@ -64,13 +65,17 @@ def _pull(
     source: SourceConfig,
     stats: Callable[[], dict[str, Any]],
     *,
+    admin_url: str,
     latency_s: float,
     service_s: float,
 ) -> dict[str, Any]:
     streams: dict[str, Any] = {}
     started_all = time.perf_counter()
     before_all = stats()
-    with connector_class(source.platform)(resolve_source(config, source)) as connector:
+    with (
+        Timeline(admin_url) as timeline,
+        connector_class(source.platform)(resolve_source(config, source)) as connector,
+    ):
         for stream in connector.streams():
             before, started, ingest_s, records, contacts = stats(), time.perf_counter(), 0.0, 0, 0
             for batch in connector.pull(stream, load_cursor(engine, source.name, stream)):
@@ -107,6 +112,8 @@ def _pull(
         "ratio": round(ideal / seconds, 4),
         "requests_per_record": round(totals["requests"] / paged, 4) if paged else None,
         **totals,
+        "in_flight_peak": stats()["in_flight_peak"],
+        **timeline.summary(),
         "streams": streams,
     }
 
@@ -117,11 +124,13 @@ def _push(
     source: SourceConfig,
     stats: Callable[[], dict[str, Any]],
     *,
+    admin_url: str,
     latency_s: float,
     service_s: float,
 ) -> dict[str, Any]:
     before, started = stats(), time.perf_counter()
-    result = push_source(engine, config, source)
+    with Timeline(admin_url) as timeline:
+        result = push_source(engine, config, source)
     seconds = time.perf_counter() - started
     totals = _delta(before, stats())
     ceiling = push_ceiling(source.platform.value, latency_s=latency_s, service_s=service_s)
@@ -137,6 +146,8 @@ def _push(
         "ratio": round(rate / ceiling.records_per_second, 4),
         "requests_per_record": round(totals["requests"] / result.written, 4) if result.written else None,
         **totals,
+        "in_flight_peak": stats()["in_flight_peak"],
+        **timeline.summary(),
     }
 
 
@@ -177,8 +188,11 @@ def run_platform(
             )
             figures["service_ms_per_page"] = round(service_s * 1000, 2)
             figures["service_page_records"] = page
+        admin_url = server.base_url()
         server.reset()
-        figures["pull"] = _pull(engine, config, source, stats, latency_s=latency_s, service_s=service_s)
+        figures["pull"] = _pull(
+            engine, config, source, stats, admin_url=admin_url, latency_s=latency_s, service_s=service_s
+        )
         started = time.perf_counter()
         scored = score(engine, model)
         figures["score_seconds"] = round(time.perf_counter() - started, 3)
@@ -188,11 +202,22 @@ def run_platform(
         with connector_class(source.platform)(resolve_source(config, source)) as connector:
             connector.ensure_fields()
         figures["ensure_fields_requests"] = _delta(before, stats())["requests"]
-        figures["push"] = _push(engine, config, source, stats, latency_s=latency_s, service_s=service_s)
+        figures["push"] = _push(
+            engine, config, source, stats, admin_url=admin_url, latency_s=latency_s, service_s=service_s
+        )
         figures["resync"] = _resync(
-            engine, config, source, stats, model, latency_s=latency_s, service_s=service_s
+            engine,
+            config,
+            source,
+            stats,
+            model,
+            admin_url=admin_url,
+            latency_s=latency_s,
+            service_s=service_s,
         )
         figures["connections_peak"] = stats()["connections_peak"]
+        # every 429 leadsync met, between the timed steps too (a new connector's limiter starts empty)
+        figures["answered_429_all_steps"] = stats()["answered_429"]
         if after is not None:
             figures["naive"] = after(PlatformRun(server, config, source))
         engine.dispose()
@@ -206,6 +231,7 @@ def _resync(
     stats: Callable[[], dict[str, Any]],
     model: Any,
     *,
+    admin_url: str,
     latency_s: float,
     service_s: float,
 ) -> dict[str, Any]:
@@ -213,7 +239,7 @@ def _resync(
     with engine.connect() as connection:
         audited = connection.execute(select(func.max(WritebackAudit.id))).scalar() or 0
     before, started = stats(), time.perf_counter()
-    pull = _pull(engine, config, source, stats, latency_s=latency_s, service_s=service_s)
+    pull = _pull(engine, config, source, stats, admin_url=admin_url, latency_s=latency_s, service_s=service_s)
     scored = score(engine, model)
     push = push_source(engine, config, source)
     totals = _delta(before, stats())
