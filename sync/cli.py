@@ -362,6 +362,44 @@ def _quarantine_count(engine: Any) -> int:
         ).scalar_one()
 
 
+def run_steps(
+    engine: Any,
+    config: LeadsyncConfig,
+    *,
+    pull: bool,
+    score: Any | None,
+    push: bool,
+    sources: list[str] | None = None,
+    full: bool = False,
+    everyone: bool = False,
+    dry_run: bool = False,
+    reporter: Any = None,
+) -> tuple[list[Any], Any, list[Any]]:
+    """Pull, score (with ``score``, the model) and push, as asked: what every pipeline command runs."""
+    from sync.pipeline import pull_sources, push_sources
+    from sync.pipeline import score as run_score
+
+    names = sources or ()
+    pulls = pull_sources(engine, config, names, full=full, reporter=reporter) if pull else []
+    counts = run_score(engine, score, everyone=everyone, reporter=reporter) if score is not None else None
+    pushes = (
+        push_sources(engine, config, names, dry_run=dry_run or config.writeback.dry_run, reporter=reporter)
+        if push
+        else []
+    )
+    return pulls, counts, pushes
+
+
+def _pipeline_command(ctx: typer.Context, *, as_json: bool, model: str | None = None, scoring: bool, **steps: Any) -> None:
+    with _errors():
+        config = ctx.obj.load()
+        scoring_model = _model(config, model) if scoring else None
+        engine = _engine(config)
+        with _progress(not as_json) as progress:
+            results = run_steps(engine, config, score=scoring_model, reporter=_reporter(progress), **steps)
+    _finish(*results, as_json, engine)
+
+
 @app.command()
 def pull(
     ctx: typer.Context,
@@ -370,14 +408,7 @@ def pull(
     as_json: JsonOpt = False,
 ) -> None:
     """Pull contacts and engagement from the sources into the local store."""
-    from sync.pipeline import pull_sources
-
-    with _errors():
-        config = ctx.obj.load()
-        engine = _engine(config)
-        with _progress(not as_json) as progress:
-            pulls = pull_sources(engine, config, sources or (), full=full, reporter=_reporter(progress))
-    _finish(pulls, None, [], as_json, engine)
+    _pipeline_command(ctx, as_json=as_json, scoring=False, pull=True, push=False, sources=sources, full=full)
 
 
 @app.command()
@@ -388,15 +419,7 @@ def score(
     as_json: JsonOpt = False,
 ) -> None:
     """Score the persons whose data changed (everyone after a model change)."""
-    from sync.pipeline import score as run_score
-
-    with _errors():
-        config = ctx.obj.load()
-        scoring_model = _model(config, model)
-        engine = _engine(config)
-        with _progress(not as_json) as progress:
-            counts = run_score(engine, scoring_model, everyone=everyone, reporter=_reporter(progress))
-    _finish([], counts, [], as_json, engine)
+    _pipeline_command(ctx, as_json=as_json, model=model, scoring=True, pull=False, push=False, everyone=everyone)
 
 
 @app.command()
@@ -407,16 +430,7 @@ def push(
     as_json: JsonOpt = False,
 ) -> None:
     """Write changed scores, lifecycle stages and tags back to the platforms."""
-    from sync.pipeline import push_sources
-
-    with _errors():
-        config = ctx.obj.load()
-        engine = _engine(config)
-        with _progress(not as_json) as progress:
-            pushes = push_sources(
-                engine, config, sources or (), dry_run=dry_run or config.writeback.dry_run, reporter=_reporter(progress)
-            )
-    _finish([], None, pushes, as_json, engine)
+    _pipeline_command(ctx, as_json=as_json, scoring=False, pull=False, push=True, sources=sources, dry_run=dry_run)
 
 
 @app.command()
@@ -429,21 +443,10 @@ def sync(
     as_json: JsonOpt = False,
 ) -> None:
     """Pull, score and push: one full run."""
-    from sync.pipeline import pull_sources, push_sources
-    from sync.pipeline import score as run_score
-
-    with _errors():
-        config = ctx.obj.load()
-        scoring_model = _model(config, model)
-        engine = _engine(config)
-        with _progress(not as_json) as progress:
-            reporter = _reporter(progress)
-            pulls = pull_sources(engine, config, sources or (), full=full, reporter=reporter)
-            counts = run_score(engine, scoring_model, reporter=reporter)
-            pushes = push_sources(
-                engine, config, sources or (), dry_run=dry_run or config.writeback.dry_run, reporter=reporter
-            )
-    _finish(pulls, counts, pushes, as_json, engine)
+    _pipeline_command(
+        ctx, as_json=as_json, model=model, scoring=True, pull=True, push=True, sources=sources, full=full,
+        dry_run=dry_run,
+    )
 
 
 @app.command()
@@ -646,6 +649,131 @@ def quarantine_retry(
         raise typer.Exit(EXIT_FAILED)
 
 
+# --- analytics: backtest, learned model, HTML report (logic in sync/analytics.py, sync/report.py) -
+
+OutcomeOpt = Annotated[str, typer.Option("--outcome", help="What counts as converting: customer, deal_won or purchase.")]
+AsOfOpt = Annotated[
+    str | None, typer.Option("--as-of", help="Score as of this date (YYYY-MM-DD, UTC; default: last event minus the horizon).")
+]
+HorizonOpt = Annotated[str, typer.Option("--horizon", help="Outcome window after the as-of date, e.g. 90d.")]
+
+
+def _as_of(text: str | None, engine: Any, horizon: Any) -> Any:
+    from datetime import UTC, datetime
+
+    from sync.analytics import default_as_of
+
+    if text is None:
+        return default_as_of(engine, horizon)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--as-of {text!r}: write a date as YYYY-MM-DD", key="--as-of") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def backtest(
+    ctx: typer.Context,
+    outcome: OutcomeOpt = "customer",
+    as_of: AsOfOpt = None,
+    horizon: HorizonOpt = "90d",
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild every score as of a date and measure how well it predicted the outcomes that followed."""
+    from sync.analytics import parse_horizon, run_backtest
+
+    with _errors():
+        config = ctx.obj.load()
+        scoring_model = _model(config, model)
+        engine = _engine(config)
+        window = parse_horizon(horizon)
+        figures = run_backtest(engine, scoring_model, outcome=outcome, as_of=_as_of(as_of, engine, window), horizon=window)
+    data = figures.as_dict()
+    if as_json:
+        _print_json(data)
+        return
+    out.print(
+        f"{outcome} within {figures.horizon_days:g} days of {figures.as_of.date()}: {figures.converted} of "
+        f"{figures.persons} leads converted ({figures.excluded_prior} already converted before, left out)."
+    )
+    table = Table(title=f"backtest of {scoring_model.name}")
+    for column in ("score", "ROC-AUC", "PR-AUC", "top-decile lift", "converters in top decile"):
+        table.add_column(column)
+    fmt = lambda v, spec=".3f": "n/a" if v is None else format(v, spec)  # noqa: E731
+    for name, m in data["scores"].items():
+        table.add_row(name, fmt(m["roc_auc"]), fmt(m["pr_auc"]), fmt(m["top_decile_lift"], ".2f"), fmt(m["top_decile_share"], ".1%"))
+    out.print(table)
+    out.print(f"At the MQL threshold ({data['mql']['count']} leads): precision {fmt(data['mql']['precision'], '.1%')}, recall {fmt(data['mql']['recall'], '.1%')}.")
+    for title, key in (("grade", "by_grade"), ("stage", "by_stage")):
+        cells = Table(title=f"conversion by {title}")
+        for column in (title, "leads", "converted", "rate"):
+            cells.add_column(column)
+        for label, cell in data[key].items():
+            cells.add_row(label, str(cell["persons"]), str(cell["converted"]), fmt(cell["rate"], ".1%"))
+        out.print(cells)
+
+
+model_app = typer.Typer(help="Scoring models: learn points from your own history.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("fit")
+def model_fit(
+    ctx: typer.Context,
+    outcome: OutcomeOpt = "customer",
+    out_file: Annotated[Path, typer.Option("--out", help="Model file to write.")] = Path("learned.toml"),
+    as_of: AsOfOpt = None,
+    horizon: HorizonOpt = "90d",
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Learn points from history (regularised logistic regression), validated on a later holdout window."""
+    from sync.analytics import fit_model, parse_horizon
+
+    with _errors():
+        config = ctx.obj.load()
+        base = _model(config, model)
+        engine = _engine(config)
+        window = parse_horizon(horizon)
+        report = fit_model(engine, base, outcome=outcome, as_of=_as_of(as_of, engine, window), horizon=window)
+        out_file.write_text(report.text, encoding="utf-8")
+    if as_json:
+        _print_json({**report.as_dict(), "out": str(out_file)})
+        return
+    out.print(
+        f"Trained on {report.train_converted} of {report.train_persons} converters (as of {report.train_as_of.date()}), "
+        f"held out {report.holdout_converted} of {report.holdout_persons} (as of {report.holdout_as_of.date()})."
+    )
+    out.print(report.verdict() + ".")
+    out.print(f"Wrote {out_file}: try it with `leadsync backtest --model {out_file}`.")
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    out_file: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+    outcome: OutcomeOpt = "customer",
+    as_of: AsOfOpt = None,
+    horizon: HorizonOpt = "90d",
+    model: ModelOpt = None,
+) -> None:
+    """Write one self-contained HTML report: score distributions, conversion by grade, lift, funnel, sync health."""
+    from sync.analytics import parse_horizon
+    from sync.pipeline import utcnow
+    from sync.report import gather, render
+
+    with _errors():
+        config = ctx.obj.load()
+        engine = _engine(config)
+        window = parse_horizon(horizon)
+        moment = None if as_of is None else _as_of(as_of, engine, window)
+        data = gather(engine, _model(config, model), now=utcnow(), outcome=outcome, as_of=moment, horizon=window)
+        out_file.write_text(render(data), encoding="utf-8")
+    out.print(f"Wrote {out_file}" + (f" ({data.backtest_note})" if data.backtest_note else "") + ".")
+
+
 # --- sandbox ------------------------------------------------------------------------------------
 
 
@@ -737,8 +865,6 @@ def demo(
     from sandbox.server import SandboxServer
     from sandbox.world import generate_world
     from sync.demo import demo_dir, free_port, read_back
-    from sync.pipeline import pull_sources, push_sources
-    from sync.pipeline import score as run_score
     from sync.reports import leads as ranked
 
     folder = demo_dir(folder)
@@ -763,10 +889,9 @@ def demo(
         engine = _engine(config)
         model = load_model(config.scoring.model)
         with _progress(True) as progress:
-            reporter = _reporter(progress)
-            pulls = pull_sources(engine, config, reporter=reporter)
-            counts = run_score(engine, model, reporter=reporter)
-            pushes = push_sources(engine, config, reporter=reporter)
+            pulls, counts, pushes = run_steps(
+                engine, config, pull=True, score=model, push=True, reporter=_reporter(progress)
+            )
         out.print(_summary_table(pulls, counts, pushes, _quarantine_count(engine)))
         top = ranked(engine, limit=10)
         board = Table(title="Leaderboard: the 10 best leads")
@@ -782,7 +907,7 @@ def demo(
         for problem in checked.mismatches[:10]:
             out.print(f"  [red]mismatch[/red] {problem}", highlight=False)
         before = {name: host.stats.snapshot()["write_requests"] for name, host in server.state.hosts.items()}
-        again = push_sources(engine, config, reporter=None)
+        _, _, again = run_steps(engine, config, pull=False, score=None, push=True)
         after = {name: host.stats.snapshot()["write_requests"] for name, host in server.state.hosts.items()}
         writes = sum(after[n] - before[n] for n in after)
         out.print(f"Second push with nothing changed: {sum(r.planned for r in again)} updates planned, {writes} write requests.")
