@@ -95,6 +95,11 @@ class PlatformEmulator(ABC):
     ) -> None:
         """Add platform headers to a normal answer (rate-limit headers, request ids)."""
 
+    def is_write(self, request: web.Request) -> bool:
+        """Whether a request changes platform state (counted as a write in the stats). Platforms
+        that read through POST (HubSpot search and batch read) say so by overriding this."""
+        return request.method not in {"GET", "HEAD", "OPTIONS"}
+
     # --- world ------------------------------------------------------------------------------
 
     def apply_delta(self, delta: WorldDelta) -> None:  # noqa: B027 - optional hook

@@ -89,10 +89,6 @@ class SandboxState:
 # --- the per-request pipeline ---------------------------------------------------------------
 
 
-def _is_write(method: str) -> bool:
-    return method not in {"GET", "HEAD", "OPTIONS"}
-
-
 @web.middleware
 async def sandbox_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     host: EmulatorHost = request.app[HOST_KEY]  # type: ignore[assignment]
@@ -103,7 +99,7 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
     new_connection = connection not in host.api_connections
     if new_connection:
         host.api_connections.add(connection)
-    host.stats.request_started(f"{request.method} {route}", write=_is_write(request.method), new_connection=new_connection)
+    host.stats.request_started(f"{request.method} {route}", write=host.emulator.is_write(request), new_connection=new_connection)
     status = 0
     try:
         response = await _serve(host, request, handler)

@@ -132,6 +132,11 @@ class HubSpotEmulator(PlatformEmulator):
 
     # --- HTTP plumbing -------------------------------------------------------------------
 
+    def is_write(self, request: web.Request) -> bool:
+        # hubspot.md §2.2, §2.5: search and batch read are reads sent as POST.
+        path = request.path.rstrip("/")
+        return super().is_write(request) and not (path.endswith("/search") or path.endswith("/batch/read"))
+
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/account-info/v3/details", self.account_details)
         CrmRoutes(self).add(app)

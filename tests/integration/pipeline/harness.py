@@ -85,17 +85,9 @@ class Leadsync:
 
 
 def writes(server: SandboxServer) -> dict[str, int]:
-    """Write requests per platform, from the sandbox's own stats, not counting HubSpot's POST
-    search and batch-read (reads sent as POST, which the sandbox counts as writes)."""
-    counts: dict[str, int] = {}
-    for name, stats in server.stats().items():
-        reads_by_post = sum(
-            count
-            for route, count in stats["by_route"].items()
-            if route.startswith("POST ") and (route.endswith("/search") or route.endswith("/batch/read"))
-        )
-        counts[name] = stats["write_requests"] - reads_by_post
-    return counts
+    """Write requests per platform, from the sandbox's own stats (HubSpot's POST search and batch
+    read count as reads there)."""
+    return {name: stats["write_requests"] for name, stats in server.stats().items()}
 
 
 def routes(server: SandboxServer) -> dict[str, dict[str, int]]:
