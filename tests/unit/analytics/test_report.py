@@ -1,0 +1,142 @@
+"""The HTML report: one well-formed, self-contained document holding every section (acceptance 3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+import pytest
+
+from scoring.backtest import backtest
+from sync.report import SECTIONS, ReportData, histogram, render
+
+VOID = {"meta", "br", "img", "input", "link", "hr", "area", "base", "col", "embed", "source", "track", "wbr"}
+
+
+class Checker(HTMLParser):
+    """Tags must nest and close; records section ids, SVGs per section and any outside reference."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.problems: list[str] = []
+        self.sections: dict[str, int] = {}
+        self.current: str | None = None
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for name in ("src", "href", "xlink:href"):
+            if name in attrs:
+                self.external.append(f"{tag} {name}={attrs[name]}")
+        if tag in ("script", "iframe", "object"):
+            self.external.append(tag)
+        if tag == "section":
+            self.current = attrs.get("id")
+            self.sections[self.current] = 0
+        if tag == "svg" and self.current:
+            self.sections[self.current] += 1
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        pass  # <x/> closes itself
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.problems.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+            return
+        self.stack.pop()
+        if tag == "section":
+            self.current = None
+
+
+def check(text: str) -> Checker:
+    checker = Checker()
+    checker.feed(text)
+    checker.close()
+    assert not checker.problems, checker.problems
+    assert checker.stack == [], f"unclosed: {checker.stack}"
+    assert not checker.external, f"needs the network or runs code: {checker.external}"
+    assert text.startswith("<!DOCTYPE html>")
+    return checker
+
+
+def _data(with_backtest: bool = True) -> ReportData:
+    figures = backtest(
+        outcome="customer",
+        as_of=datetime(2026, 8, 1, tzinfo=UTC),
+        horizon=timedelta(days=90),
+        y=[1, 0, 0, 1, 0],
+        scores={"total": [90, 10, 50, 70, 20], "affinity": [50, 5, 25, 40, 10]},
+        grade=["A1", "D4", "B3", "A2", "C4"],
+        stage=["decision", "awareness", "investigation", "decision", "awareness"],
+        lifecycle=["marketing_qualified_lead", "lead", "lead", "marketing_qualified_lead", "subscriber"],
+        mql=[1, 0, 0, 1, 0],
+    )
+    return ReportData(
+        generated_at=datetime(2026, 11, 2, tzinfo=UTC),
+        model_name="default <&>",
+        affinity=[0, 5, 50, 99, 100],
+        engagement=[10, 20, 30, 40, 100],
+        stages={"awareness": 3, "decision": 2},
+        backtest=figures if with_backtest else None,
+        backtest_note="" if with_backtest else "No backtest: the store holds no events",
+        runs=[
+            {
+                "source": "hubspot",
+                "command": "pull",
+                "started_at": datetime(2026, 11, 2, tzinfo=UTC),
+                "finished_at": None,
+                "status": "failed",
+                "counts": {"contacts": 3},
+                "error": "HTTP 500 <boom>",
+            },
+            {
+                "source": "hubspot",
+                "command": "pull",
+                "started_at": datetime(2026, 11, 1, tzinfo=UTC),
+                "finished_at": None,
+                "status": "ok",
+                "counts": {},
+                "error": None,
+            },
+            {
+                "source": "mailchimp",
+                "command": "sync",
+                "started_at": datetime(2026, 11, 1, tzinfo=UTC),
+                "finished_at": None,
+                "status": "ok",
+                "counts": {"events": 7},
+                "error": None,
+            },
+        ],
+    )
+
+
+def test_report_is_well_formed_offline_and_has_a_plot_in_every_section():
+    checker = check(render(_data()))
+    assert list(checker.sections) == list(SECTIONS)
+    for section in ("distributions", "heatmap", "lift", "funnel"):
+        assert checker.sections[section] >= 1, section
+
+
+def test_report_shows_figures_and_escapes_text():
+    text = render(_data())
+    assert "default &lt;&amp;&gt;" in text and "HTTP 500 &lt;boom&gt;" in text
+    assert "A1 100.0%" in text  # heatmap cell: 1 of 1 converted
+    assert "failed" in text and "mailchimp" in text
+
+
+def test_report_without_a_backtest_still_has_every_section_and_says_why():
+    text = render(_data(with_backtest=False))
+    checker = check(text)
+    assert list(checker.sections) == list(SECTIONS)
+    assert "No backtest: the store holds no events" in text
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"), [([0, 9.9, 10, 100], [2, 1] + [0] * 7 + [1]), ([], [0] * 10)]
+)
+def test_histogram_puts_100_in_the_last_bin(values, expected):
+    assert histogram(values) == expected
