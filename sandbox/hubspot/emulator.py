@@ -11,6 +11,9 @@ Routes (one module per resource under ``sandbox/hubspot/routes/``):
   ``tier`` option picks the tier) and deal pipelines;
 * OAuth ``/oauth/v1/token`` (refresh grant; 30-minute access tokens, ``expire_tokens`` fault).
 
+Option ``missing_scopes`` (``extra``): scopes the token lacks; a request needing one is answered 403
+``MISSING_SCOPES`` naming it in ``errors[0].context.requiredGranularScopes`` (hubspot.md §5).
+
 State lives in ``state.py``; what each world event becomes is in ``activity.py``.
 
 Sandbox-only admin routes (under ``/_sandbox/``, never counted or limited):
@@ -72,7 +75,10 @@ class HubSpotEmulator(PlatformEmulator):
         self.portal_id = SANDBOX_PORTAL_ID
         self.private_app_token: str = extra.get("token", SANDBOX_TOKEN)
         self.oauth_app: dict[str, str] = {**SANDBOX_OAUTH_APP, **extra.get("oauth", {})}
-        self.ten_secondly = RollingWindowPolicy("TEN_SECONDLY_ROLLING", int(extra.get("ten_secondly", TIER_LIMITS[self.tier])), 10.0)
+        self.missing_scopes: frozenset[str] = frozenset(extra.get("missing_scopes", ()))
+        self.ten_secondly = RollingWindowPolicy(
+            "TEN_SECONDLY_ROLLING", int(extra.get("ten_secondly", TIER_LIMITS[self.tier])), 10.0
+        )
         self.oauth_ten_secondly = RollingWindowPolicy("TEN_SECONDLY_ROLLING", OAUTH_TEN_SECONDLY, 10.0)
         self.search_secondly = RollingWindowPolicy("SECONDLY", SEARCH_PER_SECOND, 1.0)
         self.daily_limit = DAILY_LIMITS[self.tier]
@@ -102,7 +108,9 @@ class HubSpotEmulator(PlatformEmulator):
                 add_person(self.state, person)
         for change in getattr(delta, "changes", []) or []:
             apply_change(self.state, change)
-        events = [e for e in getattr(delta, "events", []) or [] if str(getattr(e, "platform", "")) == "hubspot"]
+        events = [
+            e for e in getattr(delta, "events", []) or [] if str(getattr(e, "platform", "")) == "hubspot"
+        ]
         for event in sorted(events, key=lambda e: (e.at, str(e.id))):
             apply_event(self.state, event, campaigns)
 
@@ -119,15 +127,21 @@ class HubSpotEmulator(PlatformEmulator):
             contact = self.state.contact_by_email(email)
             if contact is None:
                 return None
-            deals = [self.state.objects["deals"][d].to_json(None) for d in contact.associations.get("deals", [])]
+            deals = [
+                self.state.objects["deals"][d].to_json(None) for d in contact.associations.get("deals", [])
+            ]
             return {
                 "id": contact.id,
                 "properties": dict(contact.properties),
                 "updatedAt": contact.to_json([])["updatedAt"],
                 "deals": deals,
-                "email_events": sum(1 for e in self.state.email_events if e["recipient"] == contact.properties.get("email")),
+                "email_events": sum(
+                    1 for e in self.state.email_events if e["recipient"] == contact.properties.get("email")
+                ),
                 "page_view_events": sum(1 for e in self.state.web_events if e["objectId"] == contact.id),
-                "backward_lifecycle_attempts": [a for a in self.state.backward_lifecycle_attempts if a["id"] == contact.id],
+                "backward_lifecycle_attempts": [
+                    a for a in self.state.backward_lifecycle_attempts if a["id"] == contact.id
+                ],
             }
 
     # --- HTTP plumbing -------------------------------------------------------------------
@@ -171,6 +185,34 @@ class HubSpotEmulator(PlatformEmulator):
             )
         request[PRINCIPAL] = f"portal:{self.portal_id}"
         request[AUTH_KIND] = kind
+        scope = self.required_scope(request)
+        if scope in self.missing_scopes:
+            # hubspot.md §5: 403 MISSING_SCOPES with the scopes in errors[].context.requiredGranularScopes.
+            return json_response(
+                {
+                    "status": "error",
+                    "message": "This app hasn't been granted all required scopes to make this call.",
+                    "correlationId": str(uuid.uuid4()),
+                    "category": "MISSING_SCOPES",
+                    "errors": [
+                        {
+                            "message": f"One or more of the following scopes are required: {scope}",
+                            "context": {"requiredGranularScopes": [scope]},
+                        }
+                    ],
+                    "links": {"scopes": "https://developers.hubspot.com/scopes"},
+                },
+                status=403,
+            )
+        return None
+
+    def required_scope(self, request: web.Request) -> str | None:
+        """The scope a contacts request needs (hubspot.md §1): read, write, or the schema write."""
+        path = request.path
+        if path.startswith("/crm/v3/properties/contacts"):
+            return "crm.schemas.contacts.write" if request.method != "GET" else "crm.schemas.contacts.read"
+        if path.startswith("/crm/v3/objects/contacts"):
+            return "crm.objects.contacts.write" if self.is_write(request) else "crm.objects.contacts.read"
         return None
 
     def token_kind(self, token: str) -> str | None:
@@ -199,7 +241,11 @@ class HubSpotEmulator(PlatformEmulator):
         self, request: web.Request, decision: LimitDecision | None, retry_after: float | None
     ) -> web.StreamResponse:
         # hubspot.md §5: the real 429 body; Retry-After is not guaranteed (only injected faults may carry one).
-        headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None and decision is None else {}
+        headers = (
+            {"Retry-After": str(max(1, round(retry_after)))}
+            if retry_after is not None and decision is None
+            else {}
+        )
         if decision is not None and decision.policy == "SECONDLY":
             # hubspot.md §5: the search 429's policy name is unconfirmed
             message, policy = "You have reached your secondly limit.", "SECONDLY"
@@ -226,7 +272,9 @@ class HubSpotEmulator(PlatformEmulator):
             status=status,
         )
 
-    def decorate(self, request: web.Request, response: web.StreamResponse, decisions: Sequence[LimitDecision]) -> None:
+    def decorate(
+        self, request: web.Request, response: web.StreamResponse, decisions: Sequence[LimitDecision]
+    ) -> None:
         # hubspot.md §5: headers on normal responses (example in HubSpot/hubspot-api-python#143);
         # none on search responses; OAuth calls omit the two Daily headers.
         self.daily_used += 1
@@ -240,7 +288,9 @@ class HubSpotEmulator(PlatformEmulator):
                 response.headers["X-HubSpot-RateLimit-Remaining"] = str(decision.remaining)
                 if request.get(AUTH_KIND) != "oauth":
                     response.headers["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
-                    response.headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(0, self.daily_limit - self.daily_used))
+                    response.headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(
+                        max(0, self.daily_limit - self.daily_used)
+                    )
 
     # --- routes ---------------------------------------------------------------------------
 
@@ -273,16 +323,18 @@ class HubSpotEmulator(PlatformEmulator):
 
     async def admin_state(self, request: web.Request) -> web.Response:
         with self.state.lock:
-            return json_response({
-                "tier": self.tier,
-                "contacts": len(self.state.objects["contacts"]),
-                "deals": len(self.state.objects["deals"]),
-                "email_events": len(self.state.email_events),
-                "web_events": len(self.state.web_events),
-                "backward_lifecycle_attempts": self.state.backward_lifecycle_attempts,
-                "contact_properties": sorted(self.state.properties["contacts"]),
-                "groups": sorted(self.state.groups["contacts"]),
-            })
+            return json_response(
+                {
+                    "tier": self.tier,
+                    "contacts": len(self.state.objects["contacts"]),
+                    "deals": len(self.state.objects["deals"]),
+                    "email_events": len(self.state.email_events),
+                    "web_events": len(self.state.web_events),
+                    "backward_lifecycle_attempts": self.state.backward_lifecycle_attempts,
+                    "contact_properties": sorted(self.state.properties["contacts"]),
+                    "groups": sorted(self.state.groups["contacts"]),
+                }
+            )
 
     def source_config(self, base_url: str) -> dict[str, Any]:
         return {
