@@ -31,6 +31,15 @@ SOURCE = "hubspot"
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS. On Linux, VmHWM: ``ru_maxrss`` would carry over the parent's RSS
+    at fork (Linux keeps the pre-exec high-water mark), so a small child would report the bench's
+    own size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)  # kB
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
 
 
