@@ -115,6 +115,7 @@ class _Throttled(_Strict):
     max_elapsed_s: float | None = Field(default=None, gt=0, description="give up on a request after this long")
     backoff_initial_s: float | None = Field(default=None, gt=0)
     backoff_max_s: float | None = Field(default=None, gt=0)
+    timeout_s: float | None = Field(default=None, gt=0, le=600, description="wait this long for an answer (default 30)")
 
     def disables_limits(self) -> bool:
         return False
@@ -368,13 +369,16 @@ def resolve_source(config: LeadsyncConfig, source: SourceConfig, environ: Mappin
         if environ.get(variable):
             values[secret] = environ[variable]
             names[secret] = variable
+    options = source.typed_options().model_dump(exclude_none=True)
+    timeout = {"timeout_s": float(options.pop("timeout_s"))} if "timeout_s" in options else {}
     return SourceSettings(
         name=source.name,
         platform=source.platform,
         base_url=source.base_url,
         secrets=values,
         secret_names=names,
-        options=source.typed_options().model_dump(exclude_none=True),
+        options=options,
         field_prefix=config.writeback.field_prefix,
         lifecycle_writeback=config.writeback.lifecycle,
+        **timeout,
     )
