@@ -31,7 +31,15 @@ from config.scoring_model import LIFECYCLE_LEVELS, STAGES, ScoringModel
 from connectors.errors import ConfigError, LeadsyncError
 from scoring import score_many
 from scoring.backtest import Backtest, backtest, label_outcomes, roc_auc
-from scoring.learn import Features, check_positives, feature_matrix, fit_logistic, learned_model, model_text
+from scoring.learn import (
+    Features,
+    check_positives,
+    choose_c,
+    feature_matrix,
+    fit_logistic,
+    learned_model,
+    model_text,
+)
 from sync.rescore import load_event_columns, load_profiles
 from sync.store.models import Attributes, Event, Identity, Person
 
@@ -296,6 +304,7 @@ class FitReport:
     learned_auc: float | None
     weights: dict[str, float]
     text: str
+    c: float = 1.0
 
     @property
     def beats(self) -> bool:
@@ -320,6 +329,7 @@ class FitReport:
             "base_model": self.base_model,
             "holdout_roc_auc": {"base": self.base_auc, "learned": self.learned_auc},
             "beats_base": self.beats,
+            "c": self.c,
             "weights": self.weights,
         }
 
@@ -332,7 +342,7 @@ def fit_model(
     as_of: datetime,
     horizon: timedelta,
     train_horizon: timedelta | None = None,
-    c: float = 1.0,
+    c: float | None = None,
 ) -> FitReport:
     """Learn points on an earlier window, compare with ``base`` on the holdout window.
 
@@ -349,6 +359,8 @@ def fit_model(
         snapshot(engine, base, as_of=as_of), times, outcome=outcome, horizon=horizon
     )
     check_positives(int(y_train.sum()), int(y_hold.sum()))
+    if c is None:  # regularisation chosen by cross-validation on the training window only
+        c = choose_c(train.features.x, y_train)
     _, weights = fit_logistic(train.features.x, y_train, c=c)
     fit = learned_model(base, train.features, weights)
     learned = snapshot(engine, fit.model, as_of=as_of, person_ids=holdout.person_ids)
@@ -368,6 +380,7 @@ def fit_model(
         learned_auc=learned_auc,
         weights=fit.weights,
         text="",
+        c=c,
     )
     header = [
         f"Learned by `leadsync model fit --outcome {outcome}` from {base.name!r} (logistic regression, L2, C={c}).",
