@@ -189,11 +189,12 @@ def _heatmap(bt: Backtest | None, note: str) -> str:
                 f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{_heat_color(rate, top)}">'
                 f"<title>{grade}: {converted} of {persons} converted</title></rect>"
             )
+            ink = ' style="fill:#fff"' if rate is not None and top > 0 and rate / top > 0.6 else ""
             parts.append(
-                f'<text x="{x + cell / 2}" y="{y + cell / 2 - 4}" text-anchor="middle">{grade} {_pct(rate)}</text>'
+                f'<text x="{x + cell / 2}" y="{y + cell / 2 - 4}" text-anchor="middle"{ink}>{grade} {_pct(rate)}</text>'
             )
             parts.append(
-                f'<text x="{x + cell / 2}" y="{y + cell / 2 + 12}" text-anchor="middle">{converted}/{persons}</text>'
+                f'<text x="{x + cell / 2}" y="{y + cell / 2 + 12}" text-anchor="middle"{ink}>{converted}/{persons}</text>'
             )
     parts.append("</svg>")
     return (
@@ -296,11 +297,44 @@ def _health(runs: list[dict[str, Any]]) -> str:
             f'<td class="l">{_e(counts)}</td><td class="l">{_e(last["error"] or "")}</td></tr>'
         )
     return (
-        '<table><tr><th class="l">source</th><th class="l">last run</th><th>started</th><th>result</th>'
+        _health_bars(per_source)
+        + '<table><tr><th class="l">source</th><th class="l">last run</th><th>started</th><th>result</th>'
         '<th>ok runs</th><th>failed runs</th><th class="l">last counts</th><th class="l">last error</th></tr>'
         + "".join(rows)
         + "</table>"
     )
+
+
+def _health_bars(per_source: dict[str, list[dict[str, Any]]]) -> str:
+    """One bar per source: its recorded runs, ok (green) then failed (red) then other (grey)."""
+    width, row, left = 560, 26, 120
+    most = max(len(items) for items in per_source.values())
+    height = row * len(per_source) + 6
+    parts = [
+        f'<svg role="img" aria-label="sync runs per source" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">'
+    ]
+    for i, (source, items) in enumerate(sorted(per_source.items())):
+        status = Counter(r["status"] for r in items)
+        ok, failed = status.get("ok", 0), status.get("failed", 0)
+        other = len(items) - ok - failed
+        parts.append(f'<text x="{left - 8}" y="{i * row + 18}" text-anchor="end">{_e(source)}</text>')
+        x = float(left)
+        for count, color, label in (
+            (ok, "#59a14f", "ok"),
+            (failed, "#e15759", "failed"),
+            (other, "#bab0ac", "other"),
+        ):
+            w = (width - left - 130) * count / most
+            if count:
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{i * row + 5}" width="{w:.1f}" height="{row - 8}" fill="{color}">'
+                    f"<title>{_e(source)}: {count} {label}</title></rect>"
+                )
+            x += w
+        parts.append(f'<text x="{x + 6:.1f}" y="{i * row + 18}">{ok} ok, {failed} failed</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def render(data: ReportData) -> str:

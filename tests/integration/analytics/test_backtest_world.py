@@ -154,7 +154,7 @@ def test_report_of_the_store_is_well_formed_offline_with_every_plot(pulled):
     text = out.read_text(encoding="utf-8")
     checker = check(text)
     assert list(checker.sections) == list(SECTIONS)
-    for section in ("distributions", "heatmap", "lift", "funnel"):
+    for section in SECTIONS:
         assert checker.sections[section] >= 1, section
     for source in ("hubspot", "mailchimp", "activecampaign"):
         assert source in text  # a sync-health row per source
