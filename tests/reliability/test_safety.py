@@ -1,6 +1,6 @@
 """Safety of what sales see, through the real CLI: a lifecycle stage set ahead on the platform is
 never moved back, a field leadsync does not own is never written, a tag leadsync did not create is
-never removed (HubSpot and Mailchimp; ActiveCampaign tags are not covered here yet).
+never removed (HubSpot, Mailchimp and ActiveCampaign).
 
 Issue "reliability" (Build: Safety of what sales see).
 """
@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from tests.reliability.figures import Figures
-from tests.reliability.harness import HUBSPOT_TOKEN, MAILCHIMP_KEY, Cli, marker_sandbox
+from tests.reliability.harness import AC_TOKEN, HUBSPOT_TOKEN, MAILCHIMP_KEY, Cli, marker_sandbox
 
 
 def test_lifecycle_ahead_foreign_fields_and_foreign_tags_are_left_alone(
@@ -61,3 +61,44 @@ def test_lifecycle_ahead_foreign_fields_and_foreign_tags_are_left_alone(
                 assert "VIP by sales" in member["tags"], member["tags"]
         state = httpx.get(f"{server.base_url('hubspot')}/_sandbox/hubspot/state").json()
         assert state["backward_lifecycle_attempts"] == [], state["backward_lifecycle_attempts"]
+
+
+def test_an_activecampaign_tag_leadsync_did_not_create_survives_syncs_that_remove_its_own(
+    world: Any, tmp_path: Path, figures: Figures
+) -> None:
+    with marker_sandbox(world) as server:
+        cli = Cli.make(server, tmp_path, figures)
+        base = server.base_url("activecampaign")
+        ac = httpx.Client(base_url=f"{base}/api/3", headers={"Api-Token": AC_TOKEN}, timeout=10)
+        contacts = sorted(server.state.hosts["activecampaign"].emulator.state.contacts)
+        assert contacts
+        # Set by sales through the API: one plain tag, and one that looks like leadsync's own
+        # (leadsync must know what it created, not guess from the name).
+        foreign = ["VIP by sales", "leadsync_stage_partner"]
+        tag_ids = []
+        for name in foreign:
+            made = ac.post("/tags", json={"tag": {"tag": name, "tagType": "contact", "description": "sales"}})
+            assert made.status_code == 201, made.text
+            tag_ids.append(made.json()["tag"]["id"])
+        for contact_id in contacts:
+            for tag_id in tag_ids:
+                tagged = ac.post("/contactTags", json={"contactTag": {"contact": str(contact_id), "tag": tag_id}})
+                assert tagged.status_code == 201, tagged.text
+
+        # Scores follow the sandbox clock, so new activity (and time passing) moves stages.
+        cli.score_now = httpx.get(f"{base}/_sandbox/clock", timeout=10).json()["now"]
+        assert cli.json("sync")["ok"]
+        for _ in range(2):  # new activity in between: stages move, leadsync swaps its own tags
+            advanced = httpx.post(f"{base}/_sandbox/clock/advance", json={"days": 30}, timeout=60)
+            assert advanced.status_code == 200, advanced.text
+            cli.score_now = advanced.json()["now"]
+            assert cli.json("sync")["ok"]
+
+        removed = server.stats()["activecampaign"]["by_route"]
+        deletes = sum(count for route, count in removed.items() if route.startswith("DELETE") and "contactTags" in route)
+        assert deletes > 0, f"leadsync removed none of its own tags: the test proves nothing ({removed})"
+        for contact_id in contacts:
+            names = ac.get(f"/contacts/{contact_id}/contactTags").json()["contactTags"]
+            held = {server.state.hosts["activecampaign"].emulator.state.tags[int(row["tag"])].tag for row in names}
+            assert set(foreign) <= held, (contact_id, held)
+            assert any(name.lower().startswith("leadsync_") and name not in foreign for name in held), held
