@@ -359,6 +359,7 @@ def fit_model(
         snapshot(engine, base, as_of=as_of), times, outcome=outcome, horizon=horizon
     )
     check_positives(int(y_train.sum()), int(y_hold.sum()))
+    chosen = c is None
     if c is None:  # regularisation chosen by cross-validation on the training window only
         c = choose_c(train.features.x, y_train)
     _, weights = fit_logistic(train.features.x, y_train, c=c)
@@ -383,7 +384,8 @@ def fit_model(
         c=c,
     )
     header = [
-        f"Learned by `leadsync model fit --outcome {outcome}` from {base.name!r} (logistic regression, L2, C={c}).",
+        f"Learned by `leadsync model fit --outcome {outcome}` from {base.name!r} (logistic regression, L2, "
+        f"C={c}{', chosen by cross-validation on the training window' if chosen else ''}).",
         f"Train: features as of {train_as_of.date()}, outcomes to {as_of.date()}: "
         f"{report.train_converted} of {report.train_persons} converted.",
         f"Holdout: features as of {as_of.date()}, outcomes to {(as_of + horizon).date()}: "

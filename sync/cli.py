@@ -743,8 +743,8 @@ def model_fit(
         _print_json({**report.as_dict(), "out": str(out_file)})
         return
     out.print(
-        f"Trained on {report.train_converted} of {report.train_persons} converters (as of {report.train_as_of.date()}), "
-        f"held out {report.holdout_converted} of {report.holdout_persons} (as of {report.holdout_as_of.date()})."
+        f"Trained on {report.train_persons} leads as of {report.train_as_of.date()} ({report.train_converted} converted), "
+        f"held out {report.holdout_persons} as of {report.holdout_as_of.date()} ({report.holdout_converted} converted)."
     )
     out.print(report.verdict() + ".")
     out.print(f"Wrote {out_file}: try it with `leadsync backtest --model {out_file}`.")
