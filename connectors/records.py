@@ -8,6 +8,7 @@ millions of events cheaply. A normaliser that cannot build one raises ``BadRecor
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -20,6 +21,7 @@ __all__ = [
     "Platform",
     "Profile",
     "normalise_email",
+    "parse_count",
 ]
 
 
@@ -57,6 +59,24 @@ def normalise_email(email: str | None) -> str | None:
         return None
     cleaned = email.strip().lower()
     return cleaned or None
+
+
+def parse_count(value: Any) -> int | None:
+    """A head count as platforms hold it: a number, or text such as ``"250"``, ``" 1,200 "``,
+    ``"25-50"`` (a range: its floor) or ``"1000+"``. None when empty, negative or unreadable (the
+    caller keeps the raw text): an odd company size never costs the whole contact."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value) if math.isfinite(value) and value >= 0 else None
+    text = str(value).strip().replace(",", "").replace("_", "").replace(" ", "").rstrip("+")
+    if not text or text.startswith("-"):
+        return None
+    try:
+        number = float(text.split("-")[0])
+    except ValueError:
+        return None
+    return int(number) if math.isfinite(number) and number >= 0 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.errors import BadRecord
-from connectors.records import ContactRecord, EventRecord, EventType, Platform, normalise_email
+from connectors.records import ContactRecord, EventRecord, EventType, Platform, normalise_email, parse_count
 
 __all__ = [
     "ACTIVITY_EVENTS",
@@ -101,22 +101,24 @@ def contact_record(
     """One ``contacts[]`` item. ``values`` maps field id -> value (from the side-loaded
     ``fieldValues``); ``perstag_of`` maps field id -> personalisation tag."""
     remote_id = _id(raw, "contact")
-    updated = _required_time(raw, "udate", "contact", remote_id)
     try:
         created = parse_ac_time(raw.get("cdate"))
     except ValueError:
         created = None
+    # §1: an empty udate ("0000-00-00 00:00:00") is no date: the contact was never updated since
+    # it was created, so its creation time stands in. Only a contact with neither is refused.
+    if created is not None and str(raw.get("udate") or "").strip() in _EMPTY_DATES:
+        updated = created
+    else:
+        updated = _required_time(raw, "udate", "contact", remote_id)
     by_tag = {perstag_of.get(fid, f"FIELD_{fid}").upper(): value for fid, value in values.items()}
     profile_values: dict[str, str | None] = {}
     for attribute, tag in profile.items():
         value = by_tag.pop(tag.upper(), None)
         profile_values[attribute] = value.strip() if isinstance(value, str) and value.strip() else None
     size_text = profile_values.pop("company_size")
-    company_size: int | None
-    try:
-        company_size = int(float(size_text)) if size_text else None
-    except ValueError:
-        company_size = None
+    company_size = parse_count(size_text)  # §1: numbers are strings ("250", "1,200")
+    if size_text and company_size is None:
         by_tag["COMPANY_SIZE"] = size_text  # keep what we could not read
     raw_rest: dict[str, Any] = {"fields": by_tag} if by_tag else {}
     if raw.get("phone"):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.errors import BadRecord
-from connectors.records import ContactRecord, EventRecord, EventType, Platform, normalise_email
+from connectors.records import ContactRecord, EventRecord, EventType, Platform, normalise_email, parse_count
 
 __all__ = [
     "EMAIL_EVENT_TYPES",
@@ -61,13 +61,11 @@ def contact(raw: Mapping[str, Any], *, source: str) -> ContactRecord:
     props = raw.get("properties")
     if not rid or not isinstance(props, Mapping):
         raise BadRecord("contact without an id or properties", record=dict(raw), remote_id=str(rid) if rid else None)
+    # numemployees is an enumeration of ranges on real portals ("25-50", "1000+"): keep the floor.
+    # Text we cannot read ("about fifty") leaves the size unknown and is kept in raw.
+    size_text = _text(props, "numemployees")
+    size = parse_count(size_text)
     try:
-        size_text = _text(props, "numemployees")
-        size = None
-        if size_text is not None:
-            # numemployees is an enumeration of ranges on real portals ("25-50", "1000+"): keep the floor
-            digits = size_text.replace("+", "").split("-")[0].replace(",", "").strip()
-            size = int(float(digits)) if digits else None
         created = parse_time(props.get("createdate") or raw.get("createdAt"))
         updated = parse_time(props.get("lastmodifieddate") or raw.get("updatedAt"))
     except (ValueError, TypeError) as exc:
@@ -87,7 +85,8 @@ def contact(raw: Mapping[str, Any], *, source: str) -> ContactRecord:
         lifecycle_stage=_text(props, "lifecyclestage"),
         created_at=created,
         updated_at=updated,
-        raw={k: v for k, v in props.items() if k not in PROFILE and v not in (None, "")},
+        raw={k: v for k, v in props.items() if (k not in PROFILE or (k == "numemployees" and size is None))
+             and v not in (None, "")},
     )
 
 

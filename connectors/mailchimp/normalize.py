@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.errors import BadRecord
-from connectors.records import ContactRecord, EventRecord, EventType, Platform, normalise_email
+from connectors.records import ContactRecord, EventRecord, EventType, Platform, normalise_email, parse_count
 
 __all__ = [
     "activity_events",
@@ -80,14 +80,8 @@ def _first(merge: Mapping[str, Any], tags: tuple[str, ...]) -> Any:
 
 
 def _size(value: Any) -> int | None:
-    # §4.2: an empty number field is "", a set one a JSON number.
-    if value in (None, "") or isinstance(value, bool):
-        return None
-    try:
-        size = int(float(value))
-    except (TypeError, ValueError):
-        return None
-    return size if size >= 0 else None
+    # §4.2: an empty number field is "", a set one a JSON number; a text field may hold "1,200".
+    return parse_count(value)
 
 
 def member_contact(member: Mapping[str, Any], *, source: str, field_prefix: str = "leadsync_") -> ContactRecord:

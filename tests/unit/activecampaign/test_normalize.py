@@ -157,3 +157,10 @@ def test_given_a_deal_when_normalised_then_only_won_deals_are_events(status, won
     assert (event is not None) == won
     if won:
         assert (event.type, event.occurred_at, event.properties["amount"]) == (EventType.DEAL_WON, T, 4942.27)
+
+
+def test_given_an_empty_udate_when_normalised_then_the_creation_time_stands_in() -> None:
+    raw = {"id": "7", "email": "a@b.io", "cdate": "2026-06-01T09:30:00-05:00", "udate": "0000-00-00 00:00:00"}
+    record = contact_record(raw, {"3": "1,200"}, source="ac", perstag_of={"3": "COMPANY_SIZE"})
+    assert record.updated_at == record.created_at == datetime(2026, 6, 1, 14, 30, tzinfo=UTC)
+    assert record.company_size == 1200
