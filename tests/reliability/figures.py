@@ -8,7 +8,15 @@ from collections import Counter
 from typing import Any
 
 KEY = "leadsync-reliability"
-FIGURES = ("faults injected", "runs completed", "records lost", "records duplicated", "secrets leaked")
+FIGURES = (
+    "faults injected",
+    "bad records injected",
+    "records quarantined",
+    "runs completed",
+    "records lost",
+    "records duplicated",
+    "secrets leaked",
+)
 MUST_BE_ZERO = ("records lost", "records duplicated", "secrets leaked")
 
 _totals: Counter[str] = Counter()
