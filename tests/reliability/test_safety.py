@@ -82,7 +82,9 @@ def test_an_activecampaign_tag_leadsync_did_not_create_survives_syncs_that_remov
             tag_ids.append(made.json()["tag"]["id"])
         for contact_id in contacts:
             for tag_id in tag_ids:
-                tagged = ac.post("/contactTags", json={"contactTag": {"contact": str(contact_id), "tag": tag_id}})
+                tagged = ac.post(
+                    "/contactTags", json={"contactTag": {"contact": str(contact_id), "tag": tag_id}}
+                )
                 assert tagged.status_code == 201, tagged.text
 
         # Scores follow the sandbox clock, so new activity (and time passing) moves stages.
@@ -95,10 +97,14 @@ def test_an_activecampaign_tag_leadsync_did_not_create_survives_syncs_that_remov
             assert cli.json("sync")["ok"]
 
         removed = server.stats()["activecampaign"]["by_route"]
-        deletes = sum(count for route, count in removed.items() if route.startswith("DELETE") and "contactTags" in route)
+        deletes = sum(
+            count for route, count in removed.items() if route.startswith("DELETE") and "contactTags" in route
+        )
         assert deletes > 0, f"leadsync removed none of its own tags: the test proves nothing ({removed})"
         for contact_id in contacts:
             names = ac.get(f"/contacts/{contact_id}/contactTags").json()["contactTags"]
-            held = {server.state.hosts["activecampaign"].emulator.state.tags[int(row["tag"])].tag for row in names}
+            held = {
+                server.state.hosts["activecampaign"].emulator.state.tags[int(row["tag"])].tag for row in names
+            }
             assert set(foreign) <= held, (contact_id, held)
             assert any(name.lower().startswith("leadsync_") and name not in foreign for name in held), held
