@@ -265,9 +265,11 @@ _CADENCES: dict[Platform, tuple[_Cadence, ...]] = {
         _Cadence("digest", 3, 8, 0.4, 0.9),
         _Cadence("promo", 4, 13, 0.3, 0.8),
     ),
+    # Fortnightly on average: ActiveCampaign's 5 requests/s makes its email activity the slowest
+    # stream of every test pull, and a fortnightly nurture track is as common as a weekly one.
     ACTIVECAMPAIGN: (
-        _Cadence("nurture", 2, 11, 1.0, 0.8),
-        _Cadence("announcement", 0, 12, 0.4, 0.9),
+        _Cadence("nurture", 2, 11, 0.5, 0.8),
+        _Cadence("announcement", 0, 12, 0.3, 0.9),
         _Cadence("event-invite", 3, 16, 0.25, 0.7),
     ),
 }

@@ -49,7 +49,7 @@ def test_given_new_activity_after_a_pull_when_pulling_again_then_only_the_new_re
     _, cursors = pull_all(connector)
     state = _expected(server)
     before_activities = len(state.activities)
-    admin(server, "POST", "/_sandbox/clock/advance", json={"days": 10})
+    admin(server, "POST", "/_sandbox/clock/advance", json={"days": 28})
     new_activities = len(state.activities) - before_activities
     assert new_activities > 0
     again, _ = pull_all(connector, cursors)
@@ -81,7 +81,7 @@ def test_given_tracking_logs_between_sweeps_when_pulling_then_only_active_contac
     connector = connector_for()
     _, cursors = pull_all(connector)
     before = sum(len(v) for v in state.tracking_logs.values())
-    admin(server, "POST", "/_sandbox/clock/advance", json={"days": 10})
+    admin(server, "POST", "/_sandbox/clock/advance", json={"days": 28})
     new_logs = sum(len(v) for v in state.tracking_logs.values()) - before
     assert new_logs > 0
     requests_before = server.stats()["activecampaign"]["by_route"].get(
