@@ -50,7 +50,15 @@ from connectors.ratelimit import (
     Permit,
     RollingWindowLimiter,
 )
-from connectors.records import ContactRecord, EventRecord, EventType, Platform, Profile, normalise_email
+from connectors.records import (
+    ContactRecord,
+    EventRecord,
+    EventType,
+    Platform,
+    Profile,
+    normalise_email,
+    parse_count,
+)
 from connectors.redaction import (
     MASK,
     SENSITIVE_HEADERS,
@@ -138,6 +146,7 @@ __all__ = [
     "iter_records",
     "logging_hooks",
     "normalise_email",
+    "parse_count",
     "parse_retry_after",
     "policy_options",
     "redact_headers",
