@@ -62,7 +62,7 @@ def parse_duration(value: str | int | float) -> float:
     else:
         match = _DURATION.match(value)
         if not match:
-            raise ValueError(f"{value!r} is not a duration: use a number with s, m, h or d (e.g. \"15m\")")
+            raise ValueError(f'{value!r} is not a duration: use a number with s, m, h or d (e.g. "15m")')
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if seconds <= 0:
         raise ValueError("a duration must be positive")
@@ -112,10 +112,14 @@ class _Throttled(_Strict):
 
     lookback_s: float | None = Field(default=None, ge=0, description="overlap re-read before the cursor")
     max_attempts: int | None = Field(default=None, ge=1, le=20)
-    max_elapsed_s: float | None = Field(default=None, gt=0, description="give up on a request after this long")
+    max_elapsed_s: float | None = Field(
+        default=None, gt=0, description="give up on a request after this long"
+    )
     backoff_initial_s: float | None = Field(default=None, gt=0)
     backoff_max_s: float | None = Field(default=None, gt=0)
-    timeout_s: float | None = Field(default=None, gt=0, le=600, description="wait this long for an answer (default 30)")
+    timeout_s: float | None = Field(
+        default=None, gt=0, le=600, description="wait this long for an answer (default 30)"
+    )
 
     def disables_limits(self) -> bool:
         return False
@@ -126,7 +130,9 @@ class HubSpotOptions(_Throttled):
     tier: Literal["free", "starter", "professional", "enterprise"] = "free"
     ten_secondly: int | None = Field(default=None, ge=1, description="override the tier's burst limit")
     rate_limit: bool = Field(default=True, description="false: no client-side throttle (sandbox only)")
-    rate_limited_wait_s: float | None = Field(default=None, gt=0, description="wait after a 429 without Retry-After")
+    rate_limited_wait_s: float | None = Field(
+        default=None, gt=0, description="wait after a 429 without Retry-After"
+    )
 
     def disables_limits(self) -> bool:
         return not self.rate_limit
@@ -141,9 +147,15 @@ class MailchimpOptions(_Throttled):
 class ActiveCampaignOptions(_Throttled):
     # activecampaign.md §8: 5 requests per second per account; 0 = no client-side throttle (sandbox only).
     requests_per_second: float = Field(default=5.0, ge=0, le=5)
-    tracking_sweep_hours: float | None = Field(default=None, gt=0, description="re-read every contact's tracking logs this often")
-    profile_fields: dict[str, str] = Field(default_factory=dict, description="attribute -> custom field perstag")
-    activity_map: dict[str, str] = Field(default_factory=dict, description="activity reference_type -> event type")
+    tracking_sweep_hours: float | None = Field(
+        default=None, gt=0, description="re-read every contact's tracking logs this often"
+    )
+    profile_fields: dict[str, str] = Field(
+        default_factory=dict, description="attribute -> custom field perstag"
+    )
+    activity_map: dict[str, str] = Field(
+        default_factory=dict, description="activity reference_type -> event type"
+    )
     tracking_map: dict[str, str] = Field(default_factory=dict, description="tracked event name -> event type")
     bulk_rate_wait_s: float | None = Field(default=None, gt=0)
     import_poll_s: float | None = Field(default=None, gt=0)
@@ -155,7 +167,9 @@ class ActiveCampaignOptions(_Throttled):
         known = {t.value for t in EventType}
         for name, event_type in value.items():
             if event_type not in known:
-                raise ValueError(f"{name!r} maps to unknown event type {event_type!r}; known: {', '.join(sorted(known))}")
+                raise ValueError(
+                    f"{name!r} maps to unknown event type {event_type!r}; known: {', '.join(sorted(known))}"
+                )
         return value
 
     def disables_limits(self) -> bool:
@@ -236,7 +250,9 @@ class SourceConfig(_Strict):
         known = {name for group in REQUIRED_SECRETS[self.platform] for name in group}
         unknown = (set(self.secrets) | set(self.inline_secrets)) - known
         if unknown:
-            raise ValueError(f"unknown secret {sorted(unknown)} for {self.platform.value}; known: {sorted(known)}")
+            raise ValueError(
+                f"unknown secret {sorted(unknown)} for {self.platform.value}; known: {sorted(known)}"
+            )
         return self
 
     def typed_options(self) -> BaseModel:
@@ -264,7 +280,9 @@ class LeadsyncConfig(_Strict):
         for source in self.sources:
             if source.name == name:
                 return source
-        raise ConfigError(f"no source named {name!r}; configured: {[s.name for s in self.sources]}", file=str(self.path))
+        raise ConfigError(
+            f"no source named {name!r}; configured: {[s.name for s in self.sources]}", file=str(self.path)
+        )
 
 
 class EnvSettings(BaseSettings):
@@ -353,16 +371,22 @@ def missing_secrets(config: LeadsyncConfig, source: SourceConfig, environ: Mappi
         return []
     if not problems:
         wanted = " or ".join("+".join(group) for group in options)
-        problems.append(f"no secrets configured; {source.platform.value} needs {wanted} under [sources.secrets]")
+        problems.append(
+            f"no secrets configured; {source.platform.value} needs {wanted} under [sources.secrets]"
+        )
     return problems
 
 
-def resolve_source(config: LeadsyncConfig, source: SourceConfig, environ: Mapping[str, str] | None = None) -> SourceSettings:
+def resolve_source(
+    config: LeadsyncConfig, source: SourceConfig, environ: Mapping[str, str] | None = None
+) -> SourceSettings:
     """Build the connector's settings with secrets read from the environment (or inline on loopback)."""
     environ = os.environ if environ is None else environ
     problems = missing_secrets(config, source, environ)
     if problems:
-        raise ConfigError("; ".join(problems), file=str(config.path), key=f"sources[{config.sources.index(source)}].secrets")
+        raise ConfigError(
+            "; ".join(problems), file=str(config.path), key=f"sources[{config.sources.index(source)}].secrets"
+        )
     values = dict(source.inline_secrets)
     names = {name: "inline (sandbox)" for name in source.inline_secrets}
     for secret, variable in source.secrets.items():

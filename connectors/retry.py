@@ -600,4 +600,8 @@ _POLICY_OPTIONS: dict[str, Callable[[Any], Any]] = {
 
 def policy_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The RetryPolicy fields a source's options set; absent or None options keep the defaults."""
-    return {name: convert(options[name]) for name, convert in _POLICY_OPTIONS.items() if options.get(name) is not None}
+    return {
+        name: convert(options[name])
+        for name, convert in _POLICY_OPTIONS.items()
+        if options.get(name) is not None
+    }

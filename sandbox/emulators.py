@@ -9,7 +9,11 @@ from sandbox.platform import PlatformEmulator
 
 __all__ = ["ALL_EMULATORS", "emulator_class"]
 
-ALL_EMULATORS: tuple[type[PlatformEmulator], ...] = (HubSpotEmulator, MailchimpEmulator, ActiveCampaignEmulator)
+ALL_EMULATORS: tuple[type[PlatformEmulator], ...] = (
+    HubSpotEmulator,
+    MailchimpEmulator,
+    ActiveCampaignEmulator,
+)
 
 
 def emulator_class(platform: str) -> type[PlatformEmulator]:

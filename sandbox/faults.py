@@ -80,7 +80,9 @@ class FaultSettings:
             try:
                 kind = FaultKind(name)
             except ValueError:
-                raise ValueError(f"unknown fault kind {name!r}; known: {[k.value for k in FaultKind]}") from None
+                raise ValueError(
+                    f"unknown fault kind {name!r}; known: {[k.value for k in FaultKind]}"
+                ) from None
             rate = float(value)
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"rate for {name} must be between 0 and 1, got {value!r}")

@@ -31,7 +31,11 @@ FAULT: web.RequestKey[Any] = web.RequestKey("sandbox.fault", object)
 
 
 def json_response(
-    body: Any, *, status: int = 200, content_type: str = "application/json", headers: dict[str, str] | None = None
+    body: Any,
+    *,
+    status: int = 200,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     """A JSON response with an exact content type (Mailchimp errors use application/problem+json)."""
     return web.Response(
@@ -83,7 +87,9 @@ class PlatformEmulator(ABC):
         return ()
 
     @abstractmethod
-    def too_many_requests(self, request: web.Request, decision: LimitDecision | None, retry_after: float | None) -> web.StreamResponse:
+    def too_many_requests(
+        self, request: web.Request, decision: LimitDecision | None, retry_after: float | None
+    ) -> web.StreamResponse:
         """The platform's 429. ``decision`` is None when the 429 is an injected fault."""
 
     @abstractmethod

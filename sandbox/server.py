@@ -99,7 +99,9 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
     new_connection = connection not in host.api_connections
     if new_connection:
         host.api_connections.add(connection)
-    host.stats.request_started(f"{request.method} {route}", write=host.emulator.is_write(request), new_connection=new_connection)
+    host.stats.request_started(
+        f"{request.method} {route}", write=host.emulator.is_write(request), new_connection=new_connection
+    )
     status = 0
     try:
         response = await _serve(host, request, handler)
@@ -171,7 +173,9 @@ async def _inject_before(host: EmulatorHost, request: web.Request, fault: Fault)
         case FaultKind.BODILESS_RATE_LIMIT:
             return web.Response(status=429)
         case FaultKind.SERVER_ERROR:
-            return emulator.error_response(request, fault.status or 500, "Internal Server Error (sandbox fault)")
+            return emulator.error_response(
+                request, fault.status or 500, "Internal Server Error (sandbox fault)"
+            )
         case FaultKind.EXPIRE_TOKEN:
             emulator.expire_tokens()
             return None
@@ -179,7 +183,9 @@ async def _inject_before(host: EmulatorHost, request: web.Request, fault: Fault)
             return None  # RESET / MALFORMED act on the real response; platform faults are the emulator's
 
 
-async def _inject_after(request: web.Request, response: web.StreamResponse, fault: Fault) -> web.StreamResponse:
+async def _inject_after(
+    request: web.Request, response: web.StreamResponse, fault: Fault
+) -> web.StreamResponse:
     body = response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else b"{}"
     if fault.kind is FaultKind.MALFORMED:
         truncated = web.Response(status=200, body=body[: max(1, len(body) // 2)])
@@ -212,7 +218,9 @@ def _admin_routes(state: SandboxState, host: EmulatorHost) -> list[web.RouteDef]
         return json_response({"platform": host.name, **host.stats.snapshot()})
 
     async def get_faults(_: web.Request) -> web.Response:
-        return json_response({"platform": host.name, "pending": host.faults.pending, **host.faults.settings.to_json()})
+        return json_response(
+            {"platform": host.name, "pending": host.faults.pending, **host.faults.settings.to_json()}
+        )
 
     async def set_faults(request: web.Request) -> web.Response:
         try:

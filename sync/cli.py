@@ -76,7 +76,10 @@ def register_secrets(config: LeadsyncConfig, environ: dict[str, str] | None = No
     """Teach the log redactor every secret this config can reach, before anything can log one."""
     environ = dict(os.environ) if environ is None else environ
     for source in config.sources:
-        values = [*source.inline_secrets.values(), *(environ.get(variable) for variable in source.secrets.values())]
+        values = [
+            *source.inline_secrets.values(),
+            *(environ.get(variable) for variable in source.secrets.values()),
+        ]
         for value in filter(None, values):
             REDACTOR.add(value)
             # mailchimp.md §1: a key is "<secret>-<dc>"; the part before the data centre is the secret.
@@ -92,7 +95,9 @@ def _global(
         Path | None,
         typer.Option("--config", "-c", help="Config file (default: $LEADSYNC_CONFIG, else ./leadsync.toml)."),
     ] = None,
-    log_json: Annotated[bool, typer.Option("--log-json", help="Log JSON lines instead of readable text.")] = False,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Log JSON lines instead of readable text.")
+    ] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "WARNING",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Same as --log-level INFO.")] = False,
 ) -> None:
@@ -123,7 +128,9 @@ def _print_json(data: Any) -> None:
 @app.command()
 def init(
     ctx: typer.Context,
-    path: Annotated[Path | None, typer.Argument(help="Where to write it (default: the --config path).")] = None,
+    path: Annotated[
+        Path | None, typer.Argument(help="Where to write it (default: the --config path).")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter config to fill in."""
@@ -131,7 +138,9 @@ def init(
     if target.exists() and not force:
         err.print(f"[red]{target} already exists[/red]; use --force to overwrite it.")
         raise typer.Exit(EXIT_FAILED)
-    target.write_text(resources.files("config").joinpath("starter.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    target.write_text(
+        resources.files("config").joinpath("starter.toml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     out.print(f"Wrote {target}. Set the environment variables it names, then run `leadsync check`.")
 
 
@@ -139,7 +148,9 @@ def init(
 def check(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
-    offline: Annotated[bool, typer.Option("--offline", help="Validate config and secrets without calling the platforms.")] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Validate config and secrets without calling the platforms.")
+    ] = False,
 ) -> None:
     """Validate the config, the secrets and each source's credentials; exit 1 if anything needs fixing."""
     with _errors():
@@ -169,7 +180,9 @@ def check(
         table.add_column("")
         table.add_column("detail", overflow="fold")
         for r in results:
-            table.add_row(r["source"], "[green]ok[/green]" if r["ok"] else "[red]FAIL[/red]", REDACTOR.text(r["detail"]))
+            table.add_row(
+                r["source"], "[green]ok[/green]" if r["ok"] else "[red]FAIL[/red]", REDACTOR.text(r["detail"])
+            )
         out.print(table)
         if not config.sources:
             out.print("No sources configured: add a [[sources]] entry (see `leadsync init`).")
@@ -216,9 +229,13 @@ def _check_store(config: LeadsyncConfig) -> tuple[bool, str]:
 
 # --- pipeline -----------------------------------------------------------------------------------
 
-SourcesArg = Annotated[list[str] | None, typer.Argument(help="Sources to work on (default: every enabled source).")]
+SourcesArg = Annotated[
+    list[str] | None, typer.Argument(help="Sources to work on (default: every enabled source).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-ModelOpt = Annotated[str | None, typer.Option("--model", help="Scoring model: a preset (default, pardot, points) or a file.")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", help="Scoring model: a preset (default, pardot, points) or a file.")
+]
 
 
 def _engine(config: LeadsyncConfig) -> Any:
@@ -279,7 +296,8 @@ def _reporter(progress: Any) -> Any:
         totals[key][0] += counts.contacts
         totals[key][1] += counts.events
         progress.update(
-            tasks[key], advance=counts.contacts + counts.events,
+            tasks[key],
+            advance=counts.contacts + counts.events,
             detail=f"{stream}: {totals[key][0]} contacts, {totals[key][1]} events",
         )
 
@@ -297,25 +315,34 @@ def _reporter(progress: Any) -> Any:
     return Reporter(pulled=pulled, scored=scored, pushing=pushing, pushed=pushed)
 
 
-def _summary_table(pulls: list[Any], scores: Any, pushes: list[Any], quarantined_total: int | None = None) -> Table:
+def _summary_table(
+    pulls: list[Any], scores: Any, pushes: list[Any], quarantined_total: int | None = None
+) -> Table:
     table = Table(title="leadsync summary")
     for column in ("source", "step", "result", "detail"):
         table.add_column(column, overflow="fold")
     for r in pulls:
         table.add_row(
-            r.source, "pull", "[green]ok[/green]" if r.ok else "[red]failed[/red]",
+            r.source,
+            "pull",
+            "[green]ok[/green]" if r.ok else "[red]failed[/red]",
             f"{r.contacts} contacts, {r.events} events, {r.quarantined} quarantined in {r.seconds:.1f}s"
             + (f" - {r.error}" if r.error else ""),
         )
     if scores is not None:
-        table.add_row("(all)", "score", "[green]ok[/green]", f"{scores.scored} persons scored, {scores.changed} changed")
+        table.add_row(
+            "(all)", "score", "[green]ok[/green]", f"{scores.scored} persons scored, {scores.changed} changed"
+        )
     for r in pushes:
         detail = (
-            f"{r.planned} to write (dry run: nothing written)" if r.dry_run
+            f"{r.planned} to write (dry run: nothing written)"
+            if r.dry_run
             else f"{r.written} written, {r.failed} failed, {r.requests} requests"
         )
         table.add_row(
-            r.source, "push", "[green]ok[/green]" if r.ok else "[red]failed[/red]",
+            r.source,
+            "push",
+            "[green]ok[/green]" if r.ok else "[red]failed[/red]",
             detail + (f" - {r.error}" if r.error else ""),
         )
     if quarantined_total:
@@ -338,12 +365,16 @@ def _finish(pulls: list[Any], scores: Any, pushes: list[Any], as_json: bool, eng
     if as_json:
         _print_json(_results_json(pulls, scores, pushes))
     else:
-        out.print(_summary_table(pulls, scores, pushes, _quarantine_count(engine) if engine is not None else None))
+        out.print(
+            _summary_table(pulls, scores, pushes, _quarantine_count(engine) if engine is not None else None)
+        )
         for r in pushes:
             if r.dry_run and r.diff:
                 out.print(f"[bold]{r.source}[/bold]: would write {len(r.diff)} contacts")
                 for item in r.diff[:20]:
-                    changes = ", ".join(f"{k}: {v['from']!r} -> {v['to']!r}" for k, v in item["changes"].items())
+                    changes = ", ".join(
+                        f"{k}: {v['from']!r} -> {v['to']!r}" for k, v in item["changes"].items()
+                    )
                     out.print(f"  {item['remote_id']}: {changes}", highlight=False)
                 if len(r.diff) > 20:
                     out.print(f"  ... and {len(r.diff) - 20} more (use --json for all)")
@@ -390,7 +421,9 @@ def run_steps(
     return pulls, counts, pushes
 
 
-def _pipeline_command(ctx: typer.Context, *, as_json: bool, model: str | None = None, scoring: bool, **steps: Any) -> None:
+def _pipeline_command(
+    ctx: typer.Context, *, as_json: bool, model: str | None = None, scoring: bool, **steps: Any
+) -> None:
     with _errors():
         config = ctx.obj.load()
         scoring_model = _model(config, model) if scoring else None
@@ -404,7 +437,9 @@ def _pipeline_command(ctx: typer.Context, *, as_json: bool, model: str | None = 
 def pull(
     ctx: typer.Context,
     sources: SourcesArg = None,
-    full: Annotated[bool, typer.Option("--full", help="Re-read everything instead of what changed since the last run.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-read everything instead of what changed since the last run.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Pull contacts and engagement from the sources into the local store."""
@@ -415,22 +450,30 @@ def pull(
 def score(
     ctx: typer.Context,
     model: ModelOpt = None,
-    everyone: Annotated[bool, typer.Option("--all", help="Re-score every person, not only those whose data changed.")] = False,
+    everyone: Annotated[
+        bool, typer.Option("--all", help="Re-score every person, not only those whose data changed.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Score the persons whose data changed (everyone after a model change)."""
-    _pipeline_command(ctx, as_json=as_json, model=model, scoring=True, pull=False, push=False, everyone=everyone)
+    _pipeline_command(
+        ctx, as_json=as_json, model=model, scoring=True, pull=False, push=False, everyone=everyone
+    )
 
 
 @app.command()
 def push(
     ctx: typer.Context,
     sources: SourcesArg = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write changed scores, lifecycle stages and tags back to the platforms."""
-    _pipeline_command(ctx, as_json=as_json, scoring=False, pull=False, push=True, sources=sources, dry_run=dry_run)
+    _pipeline_command(
+        ctx, as_json=as_json, scoring=False, pull=False, push=True, sources=sources, dry_run=dry_run
+    )
 
 
 @app.command()
@@ -439,12 +482,21 @@ def sync(
     sources: SourcesArg = None,
     full: Annotated[bool, typer.Option("--full", help="Re-read everything instead of what changed.")] = False,
     model: ModelOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Pull and score, but only show what would be written.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Pull and score, but only show what would be written.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Pull, score and push: one full run."""
     _pipeline_command(
-        ctx, as_json=as_json, model=model, scoring=True, pull=True, push=True, sources=sources, full=full,
+        ctx,
+        as_json=as_json,
+        model=model,
+        scoring=True,
+        pull=True,
+        push=True,
+        sources=sources,
+        full=full,
         dry_run=dry_run,
     )
 
@@ -487,7 +539,16 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         _print_json([asdict(item) for item in statuses])
         return
     table = Table(title=f"leadsync status: {config.store.url}")
-    for column in ("source", "last run", "result", "next run", "contacts", "events", "to write", "quarantined"):
+    for column in (
+        "source",
+        "last run",
+        "result",
+        "next run",
+        "contacts",
+        "events",
+        "to write",
+        "quarantined",
+    ):
         table.add_column(column, overflow="fold")
     notes: list[str] = []
     for item in statuses:
@@ -497,10 +558,18 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             notes.append(f"{item.source}: {run['error']}")
         if item.lease:
             result += " (running)"
-            notes.append(f"{item.source}: being synced by {item.lease['holder']} until {_when(item.lease['expires_at'])}")
+            notes.append(
+                f"{item.source}: being synced by {item.lease['holder']} until {_when(item.lease['expires_at'])}"
+            )
         table.add_row(
-            item.source, f"{run.get('command', '')} {_when(run.get('started_at'))}".strip(), result, _when(item.next_run),
-            str(item.identities), str(item.events), str(item.pending_writes), str(item.quarantined),
+            item.source,
+            f"{run.get('command', '')} {_when(run.get('started_at'))}".strip(),
+            result,
+            _when(item.next_run),
+            str(item.identities),
+            str(item.events),
+            str(item.pending_writes),
+            str(item.quarantined),
         )
     out.print(table)
     for note in notes:
@@ -511,7 +580,9 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def leads(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many to show.")] = 20,
-    grade: Annotated[str | None, typer.Option("--grade", help="Only this affinity band (A, B, C, D) or grade (A1).")] = None,
+    grade: Annotated[
+        str | None, typer.Option("--grade", help="Only this affinity band (A, B, C, D) or grade (A1).")
+    ] = None,
     lifecycle: Annotated[str | None, typer.Option("--lifecycle", help="Only this lifecycle stage.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -529,8 +600,14 @@ def leads(
         table.add_column(column, overflow="fold")
     for rank, row in enumerate(rows, 1):
         table.add_row(
-            str(rank), row["email"], row["grade"], f"{row['affinity']:.0f}", f"{row['engagement']:.0f}", row["stage"],
-            row["lifecycle"], row["reason"],
+            str(rank),
+            row["email"],
+            row["grade"],
+            f"{row['affinity']:.0f}",
+            f"{row['engagement']:.0f}",
+            row["stage"],
+            row["lifecycle"],
+            row["reason"],
         )
     out.print(table)
     if not rows:
@@ -616,7 +693,12 @@ def quarantine_list(
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
-            str(row["id"]), row["source"], row["stream"], row["remote_id"] or "-", row["reason"], str(row["attempts"]),
+            str(row["id"]),
+            row["source"],
+            row["stream"],
+            row["remote_id"] or "-",
+            row["reason"],
+            str(row["attempts"]),
             _when(row["last_seen_at"]),
         )
     out.print(table)
@@ -651,9 +733,14 @@ def quarantine_retry(
 
 # --- analytics: backtest, learned model, HTML report (logic in sync/analytics.py, sync/report.py) -
 
-OutcomeOpt = Annotated[str, typer.Option("--outcome", help="What counts as converting: customer, deal_won or purchase.")]
+OutcomeOpt = Annotated[
+    str, typer.Option("--outcome", help="What counts as converting: customer, deal_won or purchase.")
+]
 AsOfOpt = Annotated[
-    str | None, typer.Option("--as-of", help="Score as of this date (YYYY-MM-DD, UTC; default: last event minus the horizon).")
+    str | None,
+    typer.Option(
+        "--as-of", help="Score as of this date (YYYY-MM-DD, UTC; default: last event minus the horizon)."
+    ),
 ]
 HorizonOpt = Annotated[str, typer.Option("--horizon", help="Outcome window after the as-of date, e.g. 90d.")]
 
@@ -689,7 +776,9 @@ def backtest(
         scoring_model = _model(config, model)
         engine = _engine(config)
         window = parse_horizon(horizon)
-        figures = run_backtest(engine, scoring_model, outcome=outcome, as_of=_as_of(as_of, engine, window), horizon=window)
+        figures = run_backtest(
+            engine, scoring_model, outcome=outcome, as_of=_as_of(as_of, engine, window), horizon=window
+        )
     data = figures.as_dict()
     if as_json:
         _print_json(data)
@@ -703,9 +792,17 @@ def backtest(
         table.add_column(column)
     fmt = lambda v, spec=".3f": "n/a" if v is None else format(v, spec)  # noqa: E731
     for name, m in data["scores"].items():
-        table.add_row(name, fmt(m["roc_auc"]), fmt(m["pr_auc"]), fmt(m["top_decile_lift"], ".2f"), fmt(m["top_decile_share"], ".1%"))
+        table.add_row(
+            name,
+            fmt(m["roc_auc"]),
+            fmt(m["pr_auc"]),
+            fmt(m["top_decile_lift"], ".2f"),
+            fmt(m["top_decile_share"], ".1%"),
+        )
     out.print(table)
-    out.print(f"At the MQL threshold ({data['mql']['count']} leads): precision {fmt(data['mql']['precision'], '.1%')}, recall {fmt(data['mql']['recall'], '.1%')}.")
+    out.print(
+        f"At the MQL threshold ({data['mql']['count']} leads): precision {fmt(data['mql']['precision'], '.1%')}, recall {fmt(data['mql']['recall'], '.1%')}."
+    )
     for title, key in (("grade", "by_grade"), ("stage", "by_stage")):
         cells = Table(title=f"conversion by {title}")
         for column in (title, "leads", "converted", "rate"):
@@ -769,7 +866,9 @@ def report(
         engine = _engine(config)
         window = parse_horizon(horizon)
         moment = None if as_of is None else _as_of(as_of, engine, window)
-        data = gather(engine, _model(config, model), now=utcnow(), outcome=outcome, as_of=moment, horizon=window)
+        data = gather(
+            engine, _model(config, model), now=utcnow(), outcome=outcome, as_of=moment, horizon=window
+        )
         out_file.write_text(render(data), encoding="utf-8")
     out.print(f"Wrote {out_file}" + (f" ({data.backtest_note})" if data.backtest_note else "") + ".")
 
@@ -797,18 +896,35 @@ def sandbox_world(
 
 @sandbox_app.command("serve")
 def sandbox_serve(
-    contacts: Annotated[int, typer.Option("--contacts", "-n", min=1, help="Generate a world of this many persons.")] = 2000,
+    contacts: Annotated[
+        int, typer.Option("--contacts", "-n", min=1, help="Generate a world of this many persons.")
+    ] = 2000,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the generated world.")] = 1,
-    world_file: Annotated[Path | None, typer.Option("--world", help="Serve this world file instead of generating one.")] = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    world_file: Annotated[
+        Path | None, typer.Option("--world", help="Serve this world file instead of generating one.")
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (loopback by default).")
+    ] = "127.0.0.1",
     hubspot_port: Annotated[int, typer.Option("--hubspot-port")] = 8701,
     mailchimp_port: Annotated[int, typer.Option("--mailchimp-port")] = 8702,
     activecampaign_port: Annotated[int, typer.Option("--activecampaign-port")] = 8703,
-    rate_limits: Annotated[str, typer.Option("--rate-limits", help="'on' (the platforms' defaults) or 'off' (for speed).")] = "on",
-    latency_ms: Annotated[float, typer.Option("--latency-ms", min=0, help="Delay added to every API request.")] = 0.0,
-    hubspot_tier: Annotated[str, typer.Option("--hubspot-tier", help="free, starter, professional or enterprise.")] = "free",
-    write_config: Annotated[Path | None, typer.Option("--write-config", help="Write a leadsync config that points at this sandbox.")] = None,
-    store_url: Annotated[str | None, typer.Option("--store-url", help="Store URL to put in the written config.")] = None,
+    rate_limits: Annotated[
+        str, typer.Option("--rate-limits", help="'on' (the platforms' defaults) or 'off' (for speed).")
+    ] = "on",
+    latency_ms: Annotated[
+        float, typer.Option("--latency-ms", min=0, help="Delay added to every API request.")
+    ] = 0.0,
+    hubspot_tier: Annotated[
+        str, typer.Option("--hubspot-tier", help="free, starter, professional or enterprise.")
+    ] = "free",
+    write_config: Annotated[
+        Path | None,
+        typer.Option("--write-config", help="Write a leadsync config that points at this sandbox."),
+    ] = None,
+    store_url: Annotated[
+        str | None, typer.Option("--store-url", help="Store URL to put in the written config.")
+    ] = None,
 ) -> None:
     """Run the HubSpot, Mailchimp and ActiveCampaign emulators on loopback until Ctrl-C."""
     from sandbox.server import SandboxServer
@@ -821,7 +937,11 @@ def sandbox_serve(
         world = World.read(world_file) if world_file else generate_world(contacts, seed)
         server = SandboxServer.for_world(
             world,
-            ports={"hubspot": hubspot_port, "mailchimp": mailchimp_port, "activecampaign": activecampaign_port},
+            ports={
+                "hubspot": hubspot_port,
+                "mailchimp": mailchimp_port,
+                "activecampaign": activecampaign_port,
+            },
             rate_limits=rate_limits == "on",
             latency_ms=latency_ms,
             extra={"hubspot": {"tier": hubspot_tier}},
@@ -833,7 +953,9 @@ def sandbox_serve(
             write_sandbox_config(server, write_config, store_url=store_url)
             out.print(f"Wrote {write_config}: run `leadsync --config {write_config} check`.")
         for name in server.state.hosts:
-            out.print(f"{name:>15}: {server.base_url(name)}   (admin: {server.base_url(name)}/_sandbox/stats)")
+            out.print(
+                f"{name:>15}: {server.base_url(name)}   (admin: {server.base_url(name)}/_sandbox/stats)"
+            )
         out.print(f"Serving {len(world.persons)} persons. Ctrl-C to stop.")
         _wait_forever()
     finally:
@@ -855,10 +977,16 @@ def _wait_forever() -> None:
 
 @app.command()
 def demo(
-    folder: Annotated[Path, typer.Option("--dir", help="Where to put the demo's config and store.")] = Path(".demo"),
-    contacts: Annotated[int, typer.Option("--contacts", "-n", min=10, help="Persons in the generated world.")] = 400,
+    folder: Annotated[Path, typer.Option("--dir", help="Where to put the demo's config and store.")] = Path(
+        ".demo"
+    ),
+    contacts: Annotated[
+        int, typer.Option("--contacts", "-n", min=10, help="Persons in the generated world.")
+    ] = 400,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the generated world.")] = 1,
-    rate_limits: Annotated[str, typer.Option("--rate-limits", help="'on' (the platforms' defaults) or 'off'.")] = "on",
+    rate_limits: Annotated[
+        str, typer.Option("--rate-limits", help="'on' (the platforms' defaults) or 'off'.")
+    ] = "on",
 ) -> None:
     """Run the whole pipeline against a local sandbox: check, sync, leaderboard, read-back, re-sync."""
     from config.scoring_model import load_model
@@ -872,18 +1000,23 @@ def demo(
     out.print(f"Generating a world of {contacts} persons (seed {seed}) ...")
     world = generate_world(contacts, seed)
     server = SandboxServer.for_world(
-        world, ports={"hubspot": free_port(), "mailchimp": free_port(), "activecampaign": free_port()},
+        world,
+        ports={"hubspot": free_port(), "mailchimp": free_port(), "activecampaign": free_port()},
         rate_limits=rate_limits != "off",
     )
     with server, _errors():
         config_file = folder / "leadsync.toml"
         write_sandbox_config(server, config_file, store_url=f"sqlite:///{folder / 'leadsync.db'}")
-        out.print(f"Sandbox on {', '.join(server.base_url(n) for n in server.state.hosts)}; config in {config_file}")
+        out.print(
+            f"Sandbox on {', '.join(server.base_url(n) for n in server.state.hosts)}; config in {config_file}"
+        )
         config = load_config(config_file)
         register_secrets(config)
         for source in config.sources:
             result = _probe(config, source)
-            out.print(f"check {source.name}: {'[green]ok[/green]' if result['ok'] else '[red]FAIL[/red]'} {result['detail']}")
+            out.print(
+                f"check {source.name}: {'[green]ok[/green]' if result['ok'] else '[red]FAIL[/red]'} {result['detail']}"
+            )
             if not result["ok"]:
                 raise typer.Exit(EXIT_FAILED)
         engine = _engine(config)
@@ -898,7 +1031,15 @@ def demo(
         for column in ("#", "email", "grade", "affinity", "engagement", "stage", "lifecycle"):
             board.add_column(column)
         for rank, row in enumerate(top, 1):
-            board.add_row(str(rank), row["email"], row["grade"], f"{row['affinity']:.0f}", f"{row['engagement']:.0f}", row["stage"], row["lifecycle"])
+            board.add_row(
+                str(rank),
+                row["email"],
+                row["grade"],
+                f"{row['affinity']:.0f}",
+                f"{row['engagement']:.0f}",
+                row["stage"],
+                row["lifecycle"],
+            )
         out.print(board)
         checked = read_back(engine, config, [row["email"] for row in top])
         out.print(
@@ -910,10 +1051,19 @@ def demo(
         _, _, again = run_steps(engine, config, pull=False, score=None, push=True)
         after = {name: host.stats.snapshot()["write_requests"] for name, host in server.state.hosts.items()}
         writes = sum(after[n] - before[n] for n in after)
-        out.print(f"Second push with nothing changed: {sum(r.planned for r in again)} updates planned, {writes} write requests.")
-        ok = all(r.ok for r in pulls + pushes) and not checked.mismatches and checked.checked > 0 and writes == 0
+        out.print(
+            f"Second push with nothing changed: {sum(r.planned for r in again)} updates planned, {writes} write requests."
+        )
+        ok = (
+            all(r.ok for r in pulls + pushes)
+            and not checked.mismatches
+            and checked.checked > 0
+            and writes == 0
+        )
         out.rule("[green]demo passed[/green]" if ok else "[red]demo found problems[/red]")
-        out.print(f"Look around: leadsync --config {config_file} leads | status | explain EMAIL  (the sandbox stops now)")
+        out.print(
+            f"Look around: leadsync --config {config_file} leads | status | explain EMAIL  (the sandbox stops now)"
+        )
     if not ok:
         raise typer.Exit(EXIT_FAILED)
 
@@ -935,10 +1085,14 @@ def write_sandbox_config(server: Any, path: Path, *, store_url: str | None = Non
         if not host.emulator.options.rate_limits:  # a sandbox without limits: no client-side throttle either
             source["options"] = {**source.get("options", {}), **UNTHROTTLED.get(name, {})}
         sources.append(source)
-    document = {"store": {"url": store_url or f"sqlite:///{path.with_suffix('.db').name}"}, "sources": sources}
+    document = {
+        "store": {"url": store_url or f"sqlite:///{path.with_suffix('.db').name}"},
+        "sources": sources,
+    }
     path.write_text(
         "# Written by `leadsync sandbox serve --write-config`: points at the local sandbox.\n"
-        "# inline_secrets are accepted only because every base_url is on loopback.\n" + tomli_w.dumps(document),
+        "# inline_secrets are accepted only because every base_url is on loopback.\n"
+        + tomli_w.dumps(document),
         encoding="utf-8",
     )
     os.chmod(path, 0o600)

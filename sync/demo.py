@@ -45,7 +45,14 @@ def read_back(engine: Engine, config: LeadsyncConfig, emails: Sequence[str]) -> 
     result = ReadBack()
     with engine.connect() as connection:
         rows = connection.execute(
-            select(Identity.source, Identity.remote_id, Person.email, Score.affinity, Score.engagement, Score.grade)
+            select(
+                Identity.source,
+                Identity.remote_id,
+                Person.email,
+                Score.affinity,
+                Score.engagement,
+                Score.grade,
+            )
             .join(Person, Person.id == Identity.person_id)
             .join(Score, Score.person_id == Person.id)
             .where(Person.email.in_(list(emails)))

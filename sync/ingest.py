@@ -77,7 +77,9 @@ def ingest_batch(engine: Engine, batch: PullBatch, *, source: str, now: datetime
         return counts
 
 
-def quarantine(connection: Connection, source: str, stream: str, bad: Sequence[BadRecord], now: datetime) -> int:
+def quarantine(
+    connection: Connection, source: str, stream: str, bad: Sequence[BadRecord], now: datetime
+) -> int:
     """Keep bad records for inspection. A record already in quarantine (same source, stream and
     remote id, unresolved) is updated, not duplicated: re-reads and retries count attempts."""
     if not bad:
@@ -121,7 +123,10 @@ def quarantine(connection: Connection, source: str, stream: str, bad: Sequence[B
                 update(table)
                 .where(table.c.id == qid)
                 .values(
-                    reason=row["reason"], payload=row["payload"], attempts=table.c.attempts + 1, last_seen_at=now
+                    reason=row["reason"],
+                    payload=row["payload"],
+                    attempts=table.c.attempts + 1,
+                    last_seen_at=now,
                 )
             )
     if fresh:
@@ -129,7 +134,9 @@ def quarantine(connection: Connection, source: str, stream: str, bad: Sequence[B
     return len(bad)
 
 
-def _valid_contacts(contacts: Sequence[ContactRecord], bad: list[BadRecord]) -> list[tuple[str, ContactRecord]]:
+def _valid_contacts(
+    contacts: Sequence[ContactRecord], bad: list[BadRecord]
+) -> list[tuple[str, ContactRecord]]:
     """Contacts with a usable email (last copy of each remote id wins); the rest become bad records."""
     by_remote: dict[str, tuple[str, ContactRecord]] = {}
     for contact in contacts:
@@ -141,7 +148,9 @@ def _valid_contacts(contacts: Sequence[ContactRecord], bad: list[BadRecord]) -> 
     return list(by_remote.values())
 
 
-def _write_contacts(connection: Connection, source: str, contacts: list[tuple[str, ContactRecord]], now: datetime) -> int:
+def _write_contacts(
+    connection: Connection, source: str, contacts: list[tuple[str, ContactRecord]], now: datetime
+) -> int:
     if not contacts:
         return 0
     emails = sorted({email for email, _ in contacts})
@@ -154,7 +163,14 @@ def _write_contacts(connection: Connection, source: str, contacts: list[tuple[st
     )
     person_ids: dict[str, int] = {}
     for part in _chunks(emails):
-        person_ids.update({email: pid for email, pid in connection.execute(select(Person.email, Person.id).where(Person.email.in_(part)))})
+        person_ids.update(
+            {
+                email: pid
+                for email, pid in connection.execute(
+                    select(Person.email, Person.id).where(Person.email.in_(part))
+                )
+            }
+        )
     # An identity whose email changed leaves its old person: that person must be re-scored too.
     remote_ids = [contact.remote_id for _, contact in contacts]
     previous: set[int] = set()

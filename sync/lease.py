@@ -46,7 +46,9 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def acquire(engine: Engine, name: str, holder: str, *, ttl: timedelta, now: datetime | None = None) -> datetime:
+def acquire(
+    engine: Engine, name: str, holder: str, *, ttl: timedelta, now: datetime | None = None
+) -> datetime:
     """Take the lease or raise ``LeaseHeld``. Returns the new expiry."""
     now = now or datetime.now(UTC)
     expires = now + ttl
@@ -54,9 +56,9 @@ def acquire(engine: Engine, name: str, holder: str, *, ttl: timedelta, now: date
     with engine.begin() as connection:
         insert = (sqlite.insert if connection.dialect.name == "sqlite" else postgresql.insert)(table)
         inserted = connection.execute(
-            insert.values(name=name, holder=holder, acquired_at=now, expires_at=expires).on_conflict_do_nothing(
-                index_elements=["name"]
-            )
+            insert.values(
+                name=name, holder=holder, acquired_at=now, expires_at=expires
+            ).on_conflict_do_nothing(index_elements=["name"])
         )
         if inserted.rowcount == 1:
             return expires

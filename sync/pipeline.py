@@ -84,12 +84,16 @@ def selected_sources(config: LeadsyncConfig, names: Sequence[str]) -> list[Sourc
 def _start_run(engine: Engine, source: str, command: str, now: datetime) -> int:
     with engine.begin() as connection:
         result = connection.execute(
-            SyncRun.__table__.insert().values(source=source, command=command, started_at=now, status="running", counts={})  # type: ignore[attr-defined]
+            SyncRun.__table__.insert().values(
+                source=source, command=command, started_at=now, status="running", counts={}
+            )  # type: ignore[attr-defined]
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def _finish_run(engine: Engine, run_id: int, *, ok: bool, counts: Mapping[str, Any], error: str | None) -> None:
+def _finish_run(
+    engine: Engine, run_id: int, *, ok: bool, counts: Mapping[str, Any], error: str | None
+) -> None:
     with engine.begin() as connection:
         connection.execute(
             update(SyncRun)
@@ -124,7 +128,10 @@ def pull_source(
     started = time.monotonic()
     run_id = _start_run(engine, source.name, "pull", utcnow())
     try:
-        with LeaseKeeper(engine, f"source:{source.name}") as lease, _connector(config, source, environ) as connector:
+        with (
+            LeaseKeeper(engine, f"source:{source.name}") as lease,
+            _connector(config, source, environ) as connector,
+        ):
             for stream in connector.streams():
                 cursor = None if full else load_cursor(engine, source.name, stream)
                 for batch in connector.pull(stream, cursor, full=full):
@@ -174,7 +181,9 @@ def pull_sources(
         return []
     with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="pull") as pool:
         futures = [
-            pool.submit(pull_source, engine, config, source, full=full, stop=stop, reporter=reporter, environ=environ)
+            pool.submit(
+                pull_source, engine, config, source, full=full, stop=stop, reporter=reporter, environ=environ
+            )
             for source in sources
         ]
         return [future.result() for future in futures]
@@ -244,7 +253,12 @@ def push_source(
         engine,
         run_id,
         ok=result.ok,
-        counts={"planned": result.planned, "written": result.written, "failed": result.failed, "requests": result.requests},
+        counts={
+            "planned": result.planned,
+            "written": result.written,
+            "failed": result.failed,
+            "requests": result.requests,
+        },
         error=result.error,
     )
     return result
@@ -264,7 +278,9 @@ def push_sources(
         return []
     with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="push") as pool:
         futures = [
-            pool.submit(push_source, engine, config, source, dry_run=dry_run, reporter=reporter, environ=environ)
+            pool.submit(
+                push_source, engine, config, source, dry_run=dry_run, reporter=reporter, environ=environ
+            )
             for source in sources
         ]
         return [future.result() for future in futures]

@@ -48,7 +48,9 @@ def retry_quarantined(engine: Engine, config: LeadsyncConfig, *, source: str | N
         source_config = config.source(name)
         with engine.connect() as connection:
             outcome.retried += connection.execute(
-                select(func.count()).select_from(Quarantine).where(Quarantine.source == name, Quarantine.resolved_at.is_(None))
+                select(func.count())
+                .select_from(Quarantine)
+                .where(Quarantine.source == name, Quarantine.resolved_at.is_(None))
             ).scalar_one()
         pulled_ok = pushed_ok = True
         if streams - {"push"}:
@@ -60,7 +62,11 @@ def retry_quarantined(engine: Engine, config: LeadsyncConfig, *, source: str | N
             outcome.pushes.append(pushed)
             pushed_ok = pushed.ok
         # Only a run that completed can vouch that a record is no longer bad.
-        done = [stream for stream in streams if (stream == "push" and pushed_ok) or (stream != "push" and pulled_ok)]
+        done = [
+            stream
+            for stream in streams
+            if (stream == "push" and pushed_ok) or (stream != "push" and pulled_ok)
+        ]
         with engine.begin() as connection:
             resolved = connection.execute(
                 update(Quarantine)

@@ -87,18 +87,35 @@ def source_status(engine: Engine, config: LeadsyncConfig, *, now: datetime) -> l
                 lease = {"holder": lease_row.holder, "expires_at": _utc(lease_row.expires_at)}
             statuses.append(
                 SourceStatus(
-                    source.name, source.platform.value, last_run, next_run, cursors, identities, events, pending,
-                    quarantine, lease,
+                    source.name,
+                    source.platform.value,
+                    last_run,
+                    next_run,
+                    cursors,
+                    identities,
+                    events,
+                    pending,
+                    quarantine,
+                    lease,
                 )
             )
     return statuses
 
 
-def leads(engine: Engine, *, limit: int, grade: str | None = None, lifecycle: str | None = None) -> list[dict[str, Any]]:
+def leads(
+    engine: Engine, *, limit: int, grade: str | None = None, lifecycle: str | None = None
+) -> list[dict[str, Any]]:
     query = (
         select(
-            Person.email, Score.composite, Score.affinity, Score.engagement, Score.grade, Score.stage,
-            Score.lifecycle, Score.reason, Score.scored_at,
+            Person.email,
+            Score.composite,
+            Score.affinity,
+            Score.engagement,
+            Score.grade,
+            Score.stage,
+            Score.lifecycle,
+            Score.reason,
+            Score.scored_at,
         )
         .join(Score, Score.person_id == Person.id)
         .order_by(desc(Score.composite), desc(Score.engagement), Person.email)
@@ -112,7 +129,9 @@ def leads(engine: Engine, *, limit: int, grade: str | None = None, lifecycle: st
         return [dict(row._mapping) for row in connection.execute(query)]
 
 
-def quarantined(engine: Engine, *, source: str | None = None, include_resolved: bool = False) -> list[dict[str, Any]]:
+def quarantined(
+    engine: Engine, *, source: str | None = None, include_resolved: bool = False
+) -> list[dict[str, Any]]:
     query = select(Quarantine).order_by(Quarantine.id)
     if source:
         query = query.where(Quarantine.source == source)

@@ -93,27 +93,44 @@ def rescore(
     return counts
 
 
-def load_profiles(connection: Connection, person_ids: Sequence[int], precedence: Sequence[str] = ()) -> list[Profile]:
-    emails = {pid: email for pid, email in connection.execute(select(Person.id, Person.email).where(Person.id.in_(person_ids)))}
+def load_profiles(
+    connection: Connection, person_ids: Sequence[int], precedence: Sequence[str] = ()
+) -> list[Profile]:
+    emails = {
+        pid: email
+        for pid, email in connection.execute(select(Person.id, Person.email).where(Person.id.in_(person_ids)))
+    }
     columns = [getattr(Attributes, name) for name in ATTRIBUTE_FIELDS]
     rows = connection.execute(
         select(Identity.person_id, Identity.source, Identity.platform, Attributes.updated_at, *columns)
-        .join(Attributes, and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id))
+        .join(
+            Attributes, and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id)
+        )
         .where(Identity.person_id.in_(person_ids))
     )
     per_person: dict[int, list[IdentityAttributes]] = defaultdict(list)
     for row in rows:
         values = {name: getattr(row, name) for name in ATTRIBUTE_FIELDS}
-        per_person[row.person_id].append(IdentityAttributes(row.source, row.platform, _utc(row.updated_at), values))
+        per_person[row.person_id].append(
+            IdentityAttributes(row.source, row.platform, _utc(row.updated_at), values)
+        )
     return [merge_profile(emails[pid], per_person.get(pid, ()), precedence=precedence) for pid in person_ids]
 
 
-def load_event_columns(connection: Connection, person_ids: Sequence[int], now: datetime) -> EventColumnsBuilder:
+def load_event_columns(
+    connection: Connection, person_ids: Sequence[int], now: datetime
+) -> EventColumnsBuilder:
     index = {pid: i for i, pid in enumerate(person_ids)}
     builder = EventColumnsBuilder()
     rows = connection.execute(
         select(
-            Identity.person_id, Event.type, Event.occurred_at, Event.campaign, Event.url, Event.machine, Event.properties
+            Identity.person_id,
+            Event.type,
+            Event.occurred_at,
+            Event.campaign,
+            Event.url,
+            Event.machine,
+            Event.properties,
         )
         .join(Identity, and_(Identity.source == Event.source, Identity.remote_id == Event.remote_contact_id))
         .where(Identity.person_id.in_(person_ids), Event.occurred_at <= now)
@@ -144,7 +161,9 @@ def _score_chunk(
     profiles = load_profiles(connection, person_ids, precedence)
     columns = load_event_columns(connection, person_ids, now).build()
     # Core rows (not ORM objects): ``.scalars()`` here would yield only the first column.
-    old = {row.person_id: row for row in connection.execute(select(Score).where(Score.person_id.in_(person_ids)))}
+    old = {
+        row.person_id: row for row in connection.execute(select(Score).where(Score.person_id.in_(person_ids)))
+    }
     previous = [Previous(old[pid].lifecycle, old[pid].grade) if pid in old else None for pid in person_ids]
     results = score_many(profiles, columns, model, now=now, previous=previous)
     score_rows, history_rows = [], []
@@ -155,7 +174,13 @@ def _score_chunk(
         if before is None or _differs(before, row):
             history_rows.append({k: row[k] for k in _HISTORY_FIELDS} | {"person_id": pid})
         score_rows.append(row)
-    upsert(connection, Score, score_rows, key=["person_id"], update=[k for k in score_rows[0] if k != "person_id"])
+    upsert(
+        connection,
+        Score,
+        score_rows,
+        key=["person_id"],
+        update=[k for k in score_rows[0] if k != "person_id"],
+    )
     if history_rows:
         connection.execute(ScoreHistory.__table__.insert(), history_rows)  # type: ignore[attr-defined]
     return len(history_rows)

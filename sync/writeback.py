@@ -84,8 +84,14 @@ def plan_writes(
         state[remote_id][name] = value
     rows = connection.execute(
         select(
-            Identity.remote_id, Identity.email, Score.affinity, Score.engagement, Score.stage, Score.grade,
-            Score.lifecycle, Score.reason,
+            Identity.remote_id,
+            Identity.email,
+            Score.affinity,
+            Score.engagement,
+            Score.stage,
+            Score.grade,
+            Score.lifecycle,
+            Score.reason,
         )
         .join(Score, Score.person_id == Identity.person_id)
         .where(and_(Identity.source == source, Identity.email.is_not(None)))
@@ -106,7 +112,10 @@ def plan_writes(
             old["scored_at"] = last.get("scored_at")
         tags_add: list[str] = []
         tags_remove: list[str] = []
-        for key, kind, value in ((STAGE_TAG, "stage", score.stage), (LIFECYCLE_TAG, "lifecycle", score.lifecycle)):
+        for key, kind, value in (
+            (STAGE_TAG, "stage", score.stage),
+            (LIFECYCLE_TAG, "lifecycle", score.lifecycle),
+        ):
             wanted = tag_name(prefix, kind, value)
             if last.get(key) != wanted or pending is not None:
                 tags_add.append(wanted)
@@ -115,7 +124,9 @@ def plan_writes(
                 tags_remove.extend(sorted(t for t in stale if t and t != wanted))
                 old[key], new[key] = last.get(key), wanted
         platform_lifecycle = None
-        if lifecycle_writeback and lifecycle_rank(score.lifecycle) > lifecycle_rank(last.get(PLATFORM_LIFECYCLE)):
+        if lifecycle_writeback and lifecycle_rank(score.lifecycle) > lifecycle_rank(
+            last.get(PLATFORM_LIFECYCLE)
+        ):
             platform_lifecycle = score.lifecycle  # forward only; the connector also checks the platform
             old[PLATFORM_LIFECYCLE], new[PLATFORM_LIFECYCLE] = last.get(PLATFORM_LIFECYCLE), score.lifecycle
         if not (changed or tags_add or platform_lifecycle):
@@ -145,7 +156,13 @@ def mark_pending(engine: Engine, source: str, plans: Sequence[PlannedWrite], *, 
         for plan in plans
     ]
     with engine.begin() as connection:
-        upsert(connection, WritebackState, rows, key=["source", "remote_id", "field"], update=["value", "pushed_at"])
+        upsert(
+            connection,
+            WritebackState,
+            rows,
+            key=["source", "remote_id", "field"],
+            update=["value", "pushed_at"],
+        )
 
 
 def record_push(
@@ -168,17 +185,39 @@ def record_push(
         if remote_id in written:
             for name, value in plan.new.items():
                 state_rows.append(
-                    {"source": source, "remote_id": remote_id, "field": name, "value": value, "pushed_at": now}
+                    {
+                        "source": source,
+                        "remote_id": remote_id,
+                        "field": name,
+                        "value": value,
+                        "pushed_at": now,
+                    }
                 )
-                audit_rows.append(_audit(run_id, source, remote_id, name, plan.old.get(name), value, "written", None, now))
+                audit_rows.append(
+                    _audit(run_id, source, remote_id, name, plan.old.get(name), value, "written", None, now)
+                )
         elif remote_id in failed:
             reason = failed[remote_id].reason
             for name, value in plan.new.items():
-                audit_rows.append(_audit(run_id, source, remote_id, name, plan.old.get(name), value, "failed", reason, now))
+                audit_rows.append(
+                    _audit(run_id, source, remote_id, name, plan.old.get(name), value, "failed", reason, now)
+                )
             if not failed[remote_id].retriable:
-                bad.append(BadRecord(f"push failed: {reason}", record={"update": _update_dict(plan.update)}, remote_id=remote_id))
+                bad.append(
+                    BadRecord(
+                        f"push failed: {reason}",
+                        record={"update": _update_dict(plan.update)},
+                        remote_id=remote_id,
+                    )
+                )
     with engine.begin() as connection:
-        upsert(connection, WritebackState, state_rows, key=["source", "remote_id", "field"], update=["value", "pushed_at"])
+        upsert(
+            connection,
+            WritebackState,
+            state_rows,
+            key=["source", "remote_id", "field"],
+            update=["value", "pushed_at"],
+        )
         ids = [plan.update.remote_id for plan in plans]
         for start in range(0, len(ids), 500):
             connection.execute(

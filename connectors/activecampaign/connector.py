@@ -96,11 +96,11 @@ class ActiveCampaignConnector(Connector):
         options = settings.options
         self._auth = HeaderToken("Api-Token", token)  # §1
         self.redactor = Redactor(self._auth.secrets())
-        self.retry = RetryPolicy(
-            source=settings.name, credential_env=self.token_variable, redactor=self.redactor
-        ).with_rules(
-            *ac_rules(bulk_wait_s=float(options.get("bulk_rate_wait_s", 15.0)))
-        ).configured(options)
+        self.retry = (
+            RetryPolicy(source=settings.name, credential_env=self.token_variable, redactor=self.redactor)
+            .with_rules(*ac_rules(bulk_wait_s=float(options.get("bulk_rate_wait_s", 15.0))))
+            .configured(options)
+        )
         rate = float(options.get("requests_per_second", REQUESTS_PER_SECOND) or 0)
         self.limiter: Limiter = (
             RollingWindowLimiter(

@@ -116,29 +116,48 @@ class HubSpotConnector(Connector):
         else:
             auth = BearerToken(self._token())
             credential = "token"
-        self.policy = RetryPolicy(
-            source=settings.name,
-            credential_env=self._secret_name(credential),
-            # hubspot.md §5: no Retry-After guaranteed; wait out the 10 s window (tests shorten it)
-            rate_limited_wait_s=float(options.get("rate_limited_wait_s", 10.0)),
-            redactor=self.redactor,
-        ).with_rules(*HUBSPOT_RULES).configured(options)
+        self.policy = (
+            RetryPolicy(
+                source=settings.name,
+                credential_env=self._secret_name(credential),
+                # hubspot.md §5: no Retry-After guaranteed; wait out the 10 s window (tests shorten it)
+                rate_limited_wait_s=float(options.get("rate_limited_wait_s", 10.0)),
+                redactor=self.redactor,
+            )
+            .with_rules(*HUBSPOT_RULES)
+            .configured(options)
+        )
         limited = bool(options.get("rate_limit", True))
-        burst = OAUTH_TEN_SECONDLY if self._oauth else int(options.get("ten_secondly", TEN_SECONDLY.get(self.tier, 100)))
+        burst = (
+            OAUTH_TEN_SECONDLY
+            if self._oauth
+            else int(options.get("ten_secondly", TEN_SECONDLY.get(self.tier, 100)))
+        )
         self.limiter: Limiter = (
-            RollingWindowLimiter(burst, 10.0, remaining_header="X-HubSpot-RateLimit-Remaining", name="hubspot 10 s")
-            if limited else UNLIMITED
+            RollingWindowLimiter(
+                burst, 10.0, remaining_header="X-HubSpot-RateLimit-Remaining", name="hubspot 10 s"
+            )
+            if limited
+            else UNLIMITED
         )
         # hubspot.md §2.5: search has its own 5/s bucket, and is exempt from the 10 s one.
         self.search_limiter: Limiter = (
             RollingWindowLimiter(SEARCH_PER_SECOND, 1.0, name="hubspot search") if limited else UNLIMITED
         )
         self.client = build_client(
-            base_url=self.base_url, auth=auth, timeout=settings.timeout_s, max_connections=4, transport=transport
+            base_url=self.base_url,
+            auth=auth,
+            timeout=settings.timeout_s,
+            max_connections=4,
+            transport=transport,
         )
         self.sdk = HubSpotSdk(
-            base_url=self.base_url, token=self._current_token, policy=self.policy, limiter=self.limiter,
-            timeout_s=settings.timeout_s, refresh=self._refresh if self._oauth else None,
+            base_url=self.base_url,
+            token=self._current_token,
+            policy=self.policy,
+            limiter=self.limiter,
+            timeout_s=settings.timeout_s,
+            refresh=self._refresh if self._oauth else None,
         )
         self._email_to_id: dict[str, str] = {}
         self._events_api: bool | None = None
@@ -209,7 +228,9 @@ class HubSpotConnector(Connector):
     def events_api_available(self) -> bool:
         """hubspot.md §4.2: the events API is Enterprise only; other tiers answer 403."""
         if self._events_api is None:
-            request = self.client.build_request("GET", streams.PAGE_VIEWS.path, params={"limit": 1, "objectType": "contact"})
+            request = self.client.build_request(
+                "GET", streams.PAGE_VIEWS.path, params={"limit": 1, "objectType": "contact"}
+            )
             try:
                 self.policy.send(self.client, request, limiter=self.limiter)
                 self._events_api = True
@@ -225,21 +246,35 @@ class HubSpotConnector(Connector):
         floor = 0 if since is None else since - self.lookback_ms
 
         def gte(value: int) -> list[dict[str, Any]]:
-            return [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(value)}]}]
+            return [
+                {"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(value)}]}
+            ]
 
         def on_cap(records: Sequence[Any]) -> dict[str, Any] | None:
             # hubspot.md §2.5: past 10,000 results, restart with GTE the last timestamp seen (dedup by id)
-            last = normalize.parse_time((records[-1].get("properties") or {}).get("lastmodifieddate")) if records else None
+            last = (
+                normalize.parse_time((records[-1].get("properties") or {}).get("lastmodifieddate"))
+                if records
+                else None
+            )
             return {"filterGroups": gte(_ms(last))} if last else None
 
         paginator = SearchOffsetPaginator(page_size=200, on_cap=on_cap)
         high = since or 0
-        for page in iter_pages(self.client, streams.CONTACT_SEARCH, retry_policy=self.policy,
-                               limiter=self.search_limiter, body={"filterGroups": gte(floor)}, paginator=paginator):
+        for page in iter_pages(
+            self.client,
+            streams.CONTACT_SEARCH,
+            retry_policy=self.policy,
+            limiter=self.search_limiter,
+            body={"filterGroups": gte(floor)},
+            paginator=paginator,
+        ):
             batch = PullBatch("contacts")
             for raw in page.records:
                 rid = str(raw.get("id"))
-                modified = normalize.parse_time((raw.get("properties") or {}).get("lastmodifieddate") or raw.get("updatedAt"))
+                modified = normalize.parse_time(
+                    (raw.get("properties") or {}).get("lastmodifieddate") or raw.get("updatedAt")
+                )
                 stamp = _ms(modified) if modified else 0
                 if rid in seen and seen[rid] >= stamp:
                     continue  # already delivered (overlap window or a re-anchored page)
@@ -247,8 +282,11 @@ class HubSpotConnector(Connector):
                     record = normalize.contact(raw, source=self.settings.name)
                     previous = counts.get(rid)
                     events, now_counts = normalize.counter_events(
-                        raw, tuple(previous) if previous else None, source=self.settings.name,
-                        page_views=counter_page_views)
+                        raw,
+                        tuple(previous) if previous else None,
+                        source=self.settings.name,
+                        page_views=counter_page_views,
+                    )
                 except BadRecord as bad:
                     batch.bad.append(bad)
                     continue
@@ -281,10 +319,13 @@ class HubSpotConnector(Connector):
         seen: dict[str, int] = {k: int(v) for k, v in (state.get("seen") or {}).items()}
         params = {} if since is None else {"startTimestamp": since - self.lookback_ms}
         high = since or 0
-        for page in iter_pages(self.client, streams.EMAIL_EVENTS, retry_policy=self.policy, limiter=self.limiter,
-                               params=params):
+        for page in iter_pages(
+            self.client, streams.EMAIL_EVENTS, retry_policy=self.policy, limiter=self.limiter, params=params
+        ):
             fresh = [r for r in page.records if str(r.get("id")) not in seen]
-            self._resolve_recipients({str(r.get("recipient") or "").strip().lower() for r in fresh if r.get("recipient")})
+            self._resolve_recipients(
+                {str(r.get("recipient") or "").strip().lower() for r in fresh if r.get("recipient")}
+            )
             batch = PullBatch("email_events")
             for raw in fresh:
                 eid = str(raw.get("id"))
@@ -312,10 +353,13 @@ class HubSpotConnector(Connector):
         params: dict[str, Any] = {}
         if since is not None:
             start = datetime.fromtimestamp((since - self.lookback_ms) / 1000, tz=UTC)
-            params["occurredAfter"] = start.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start.microsecond // 1000:03d}Z"
+            params["occurredAfter"] = (
+                start.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start.microsecond // 1000:03d}Z"
+            )
         high = since or 0
-        for page in iter_pages(self.client, streams.PAGE_VIEWS, retry_policy=self.policy, limiter=self.limiter,
-                               params=params):
+        for page in iter_pages(
+            self.client, streams.PAGE_VIEWS, retry_policy=self.policy, limiter=self.limiter, params=params
+        ):
             batch = PullBatch("page_views")
             for raw in page.records:
                 eid = str(raw.get("id"))
@@ -371,7 +415,10 @@ class HubSpotConnector(Connector):
             if not page.is_last:
                 yield batch
                 batch = PullBatch("deals")
-        batch.cursor = {"since": high, "seen": {k: v for k, v in seen.items() if v >= high - self.lookback_ms}}
+        batch.cursor = {
+            "since": high,
+            "seen": {k: v for k, v in seen.items() if v >= high - self.lookback_ms},
+        }
         yield batch
 
     # --- write-back ------------------------------------------------------------------------
@@ -383,14 +430,26 @@ class HubSpotConnector(Connector):
         prefix = self.settings.field_prefix
         group = writeback.group_name(prefix)
         timeout = self.sdk.timeout
-        groups = self.sdk.call("GET", "/crm/v3/properties/contacts/groups",
-                               lambda c: c.crm.properties.groups_api.get_all("contacts", _request_timeout=timeout))
+        groups = self.sdk.call(
+            "GET",
+            "/crm/v3/properties/contacts/groups",
+            lambda c: c.crm.properties.groups_api.get_all("contacts", _request_timeout=timeout),
+        )
         if group not in {g.name for g in groups.results}:
-            self.sdk.call("POST", "/crm/v3/properties/contacts/groups", lambda c: c.crm.properties.groups_api.create(
-                "contacts", PropertyGroupCreate(name=group, label=writeback.GROUP_LABEL, display_order=-1),
-                _request_timeout=timeout))
-        existing = self.sdk.call("GET", "/crm/v3/properties/contacts",
-                                 lambda c: c.crm.properties.core_api.get_all("contacts", _request_timeout=timeout))
+            self.sdk.call(
+                "POST",
+                "/crm/v3/properties/contacts/groups",
+                lambda c: c.crm.properties.groups_api.create(
+                    "contacts",
+                    PropertyGroupCreate(name=group, label=writeback.GROUP_LABEL, display_order=-1),
+                    _request_timeout=timeout,
+                ),
+            )
+        existing = self.sdk.call(
+            "GET",
+            "/crm/v3/properties/contacts",
+            lambda c: c.crm.properties.core_api.get_all("contacts", _request_timeout=timeout),
+        )
         have = {p.name: p for p in existing.results}
         for definition in writeback.field_definitions(prefix):
             current = have.get(definition["name"])
@@ -399,26 +458,45 @@ class HubSpotConnector(Connector):
                     raise ConnectorError(
                         f"{self.settings.name}: HubSpot property {definition['name']!r} exists with type "
                         f"{current.type!r}, leadsync needs {definition['type']!r}; rename it or change field_prefix",
-                        source=self.settings.name)
+                        source=self.settings.name,
+                    )
                 continue
             body = {
-                "name": definition["name"], "label": definition["label"], "type": definition["type"],
-                "field_type": definition["fieldType"], "group_name": definition["groupName"],
-                "description": definition["description"], "form_field": False, "display_order": -1,
+                "name": definition["name"],
+                "label": definition["label"],
+                "type": definition["type"],
+                "field_type": definition["fieldType"],
+                "group_name": definition["groupName"],
+                "description": definition["description"],
+                "form_field": False,
+                "display_order": -1,
                 # SDK 12.0.0 PropertyCreate has no numberDisplayHint field (the API default applies)
                 "options": definition.get("options"),
             }
-            self.sdk.call("POST", "/crm/v3/properties/contacts", lambda c, b=body: c.crm.properties.core_api.create(
-                "contacts", PropertyCreate(**{k: v for k, v in b.items() if v is not None}), _request_timeout=timeout))
+            self.sdk.call(
+                "POST",
+                "/crm/v3/properties/contacts",
+                lambda c, b=body: c.crm.properties.core_api.create(
+                    "contacts",
+                    PropertyCreate(**{k: v for k, v in b.items() if v is not None}),
+                    _request_timeout=timeout,
+                ),
+            )
         self._fields_ready = True
 
     def lifecycle_order(self) -> list[str]:
         """The account's stage order (hubspot.md §3: stages may be customised; read, don't assume)."""
         if self._stage_order is None:
-            prop = self.sdk.call("GET", "/crm/v3/properties/contacts/lifecyclestage",
-                                 lambda c: c.crm.properties.core_api.get_by_name(
-                                     "contacts", "lifecyclestage", _request_timeout=self.sdk.timeout))
-            options = sorted(prop.options or [], key=lambda o: (o.display_order if o.display_order is not None else 0))
+            prop = self.sdk.call(
+                "GET",
+                "/crm/v3/properties/contacts/lifecyclestage",
+                lambda c: c.crm.properties.core_api.get_by_name(
+                    "contacts", "lifecyclestage", _request_timeout=self.sdk.timeout
+                ),
+            )
+            options = sorted(
+                prop.options or [], key=lambda o: o.display_order if o.display_order is not None else 0
+            )
             self._stage_order = [o.value for o in options if not o.hidden]
         return self._stage_order
 
@@ -429,10 +507,17 @@ class HubSpotConnector(Connector):
         for start in range(0, len(ids), BATCH_SIZE):
             chunk = list(ids[start : start + BATCH_SIZE])
             body = BatchReadInputSimplePublicObjectId(
-                inputs=[SimplePublicObjectId(id=i) for i in chunk], properties=["lifecyclestage"], properties_with_history=[])
-            result = self.sdk.call("POST", "/crm/v3/objects/contacts/batch/read",
-                                   lambda c, b=body: c.crm.contacts.batch_api.read(
-                                       batch_read_input_simple_public_object_id=b, _request_timeout=self.sdk.timeout))
+                inputs=[SimplePublicObjectId(id=i) for i in chunk],
+                properties=["lifecyclestage"],
+                properties_with_history=[],
+            )
+            result = self.sdk.call(
+                "POST",
+                "/crm/v3/objects/contacts/batch/read",
+                lambda c, b=body: c.crm.contacts.batch_api.read(
+                    batch_read_input_simple_public_object_id=b, _request_timeout=self.sdk.timeout
+                ),
+            )
             for row in result.results:
                 stages[str(row.id)] = (row.properties or {}).get("lifecyclestage") or None
         return stages
@@ -447,7 +532,9 @@ class HubSpotConnector(Connector):
         if not self._fields_ready:
             self.ensure_fields()
         prefix = self.settings.field_prefix
-        wanted_stage = {u.remote_id: u.lifecycle for u in updates if u.lifecycle and self.settings.lifecycle_writeback}
+        wanted_stage = {
+            u.remote_id: u.lifecycle for u in updates if u.lifecycle and self.settings.lifecycle_writeback
+        }
         current = self.current_stages(sorted(wanted_stage)) if wanted_stage else {}
         order = self.lifecycle_order() if wanted_stage else []
         pending: dict[str, dict[str, str]] = {}
@@ -466,11 +553,15 @@ class HubSpotConnector(Connector):
             for start in range(0, len(ids), BATCH_SIZE):
                 chunk = ids[start : start + BATCH_SIZE]
                 body = BatchInputSimplePublicObjectBatchInput(
-                    inputs=[SimplePublicObjectBatchInput(id=i, properties=pending[i]) for i in chunk])
-                result = self.sdk.call("POST", "/crm/v3/objects/contacts/batch/update",
-                                       lambda c, b=body: c.crm.contacts.batch_api.update(
-                                           batch_input_simple_public_object_batch_input=b,
-                                           _request_timeout=self.sdk.timeout))
+                    inputs=[SimplePublicObjectBatchInput(id=i, properties=pending[i]) for i in chunk]
+                )
+                result = self.sdk.call(
+                    "POST",
+                    "/crm/v3/objects/contacts/batch/update",
+                    lambda c, b=body: c.crm.contacts.batch_api.update(
+                        batch_input_simple_public_object_batch_input=b, _request_timeout=self.sdk.timeout
+                    ),
+                )
                 report.written.extend(str(r.id) for r in result.results or [])
                 # hubspot.md §5: a 207 lists failed items with their ids in context.ids
                 for err in getattr(result, "errors", None) or []:
@@ -508,14 +599,18 @@ class HubSpotConnector(Connector):
         for start in range(0, len(ids), BATCH_SIZE):
             body = BatchReadInputSimplePublicObjectId(
                 inputs=[SimplePublicObjectId(id=i) for i in ids[start : start + BATCH_SIZE]],
-                properties=list(names), properties_with_history=[])
-            result = self.sdk.call("POST", "/crm/v3/objects/contacts/batch/read",
-                                   lambda c, b=body: c.crm.contacts.batch_api.read(
-                                       batch_read_input_simple_public_object_id=b, _request_timeout=self.sdk.timeout))
+                properties=list(names),
+                properties_with_history=[],
+            )
+            result = self.sdk.call(
+                "POST",
+                "/crm/v3/objects/contacts/batch/read",
+                lambda c, b=body: c.crm.contacts.batch_api.read(
+                    batch_read_input_simple_public_object_id=b, _request_timeout=self.sdk.timeout
+                ),
+            )
             out.update({str(r.id): dict(r.properties or {}) for r in result.results})
         return out
-
-
 
 
 def _plain(value: Any) -> str | None:

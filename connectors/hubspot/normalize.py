@@ -33,8 +33,18 @@ EMAIL_EVENT_TYPES: dict[str, EventType] = {
     "SPAMREPORT": EventType.EMAIL_SPAM_REPORT,
 }
 PROFILE = {
-    "email", "firstname", "lastname", "jobtitle", "company", "industry", "numemployees", "country",
-    "lifecyclestage", "createdate", "lastmodifieddate", "hs_object_id",
+    "email",
+    "firstname",
+    "lastname",
+    "jobtitle",
+    "company",
+    "industry",
+    "numemployees",
+    "country",
+    "lifecyclestage",
+    "createdate",
+    "lastmodifieddate",
+    "hs_object_id",
 }
 
 
@@ -60,7 +70,9 @@ def contact(raw: Mapping[str, Any], *, source: str) -> ContactRecord:
     rid = raw.get("id")
     props = raw.get("properties")
     if not rid or not isinstance(props, Mapping):
-        raise BadRecord("contact without an id or properties", record=dict(raw), remote_id=str(rid) if rid else None)
+        raise BadRecord(
+            "contact without an id or properties", record=dict(raw), remote_id=str(rid) if rid else None
+        )
     # numemployees is an enumeration of ranges on real portals ("25-50", "1000+"): keep the floor.
     # Text we cannot read ("about fifty") leaves the size unknown and is kept in raw.
     size_text = _text(props, "numemployees")
@@ -69,7 +81,9 @@ def contact(raw: Mapping[str, Any], *, source: str) -> ContactRecord:
         created = parse_time(props.get("createdate") or raw.get("createdAt"))
         updated = parse_time(props.get("lastmodifieddate") or raw.get("updatedAt"))
     except (ValueError, TypeError) as exc:
-        raise BadRecord(f"contact {rid}: unreadable value ({exc})", record=dict(raw), remote_id=str(rid)) from None
+        raise BadRecord(
+            f"contact {rid}: unreadable value ({exc})", record=dict(raw), remote_id=str(rid)
+        ) from None
     return ContactRecord(
         source=source,
         platform=Platform.HUBSPOT,
@@ -85,8 +99,11 @@ def contact(raw: Mapping[str, Any], *, source: str) -> ContactRecord:
         lifecycle_stage=_text(props, "lifecyclestage"),
         created_at=created,
         updated_at=updated,
-        raw={k: v for k, v in props.items() if (k not in PROFILE or (k == "numemployees" and size is None))
-             and v not in (None, "")},
+        raw={
+            k: v
+            for k, v in props.items()
+            if (k not in PROFILE or (k == "numemployees" and size is None)) and v not in (None, "")
+        },
     )
 
 
@@ -143,8 +160,13 @@ def page_view(raw: Mapping[str, Any], *, source: str) -> EventRecord:
     assert when is not None
     props = raw.get("properties") or {}
     return EventRecord(
-        source=source, platform=Platform.HUBSPOT, source_id=f"web:{eid}", type=EventType.PAGE_VIEW,
-        occurred_at=when, remote_contact_id=str(oid), properties={"url": props.get("hs_url"), "machine": False},
+        source=source,
+        platform=Platform.HUBSPOT,
+        source_id=f"web:{eid}",
+        type=EventType.PAGE_VIEW,
+        occurred_at=when,
+        remote_contact_id=str(oid),
+        properties={"url": props.get("hs_url"), "machine": False},
     )
 
 
@@ -172,20 +194,42 @@ def counter_events(
     events: list[EventRecord] = []
     email = normalise_email(props.get("email"))
     if page_views and views > before_views:
-        when = parse_time(props.get("hs_analytics_last_timestamp") or props.get("hs_analytics_last_visit_timestamp"))
+        when = parse_time(
+            props.get("hs_analytics_last_timestamp") or props.get("hs_analytics_last_visit_timestamp")
+        )
         if when is not None:
             url = props.get("hs_analytics_last_url")
             for n in range(before_views + 1, views + 1):
-                events.append(EventRecord(source, Platform.HUBSPOT, f"pv:{rid}:{n}", EventType.PAGE_VIEW, when, rid,
-                                          email, {"url": url if n == views else None, "machine": False, "counter": True}))
+                events.append(
+                    EventRecord(
+                        source,
+                        Platform.HUBSPOT,
+                        f"pv:{rid}:{n}",
+                        EventType.PAGE_VIEW,
+                        when,
+                        rid,
+                        email,
+                        {"url": url if n == views else None, "machine": False, "counter": True},
+                    )
+                )
     if forms > before_forms:
         when = parse_time(props.get("recent_conversion_date"))
         if when is not None:
             name = props.get("recent_conversion_event_name")
             for n in range(before_forms + 1, forms + 1):
                 kind = _conversion_type(name) if n == forms else EventType.FORM_SUBMIT
-                events.append(EventRecord(source, Platform.HUBSPOT, f"form:{rid}:{n}", kind, when, rid, email,
-                                          {"form": name if n == forms else None, "counter": True}))
+                events.append(
+                    EventRecord(
+                        source,
+                        Platform.HUBSPOT,
+                        f"form:{rid}:{n}",
+                        kind,
+                        when,
+                        rid,
+                        email,
+                        {"form": name if n == forms else None, "counter": True},
+                    )
+                )
     return events, (max(views, before_views), max(forms, before_forms))
 
 
@@ -214,7 +258,16 @@ def won_deal_events(raw: Mapping[str, Any], *, source: str, won_stages: set[str]
     contacts = ((raw.get("associations") or {}).get("contacts") or {}).get("results") or []
     amount = props.get("amount")
     return [
-        EventRecord(source, Platform.HUBSPOT, f"deal:{did}:{c['id']}", EventType.DEAL_WON, when, str(c["id"]),
-                    None, {"deal_id": str(did), "amount": float(amount) if amount not in (None, "") else None})
-        for c in contacts if isinstance(c, Mapping) and c.get("id")
+        EventRecord(
+            source,
+            Platform.HUBSPOT,
+            f"deal:{did}:{c['id']}",
+            EventType.DEAL_WON,
+            when,
+            str(c["id"]),
+            None,
+            {"deal_id": str(did), "amount": float(amount) if amount not in (None, "") else None},
+        )
+        for c in contacts
+        if isinstance(c, Mapping) and c.get("id")
     ]

@@ -26,11 +26,27 @@ __all__ = [
 # Contact properties the connector reads: profile, lifecycle, and the counters that stand in for
 # engagement the API has no event feed for (hubspot.md §4.3).
 CONTACT_PROPERTIES: tuple[str, ...] = (
-    "email", "firstname", "lastname", "jobtitle", "company", "industry", "numemployees", "country",
-    "lifecyclestage", "hs_lead_status", "createdate", "lastmodifieddate", "hs_object_id",
-    "hs_analytics_num_page_views", "hs_analytics_num_visits", "hs_analytics_last_visit_timestamp",
-    "hs_analytics_last_timestamp", "hs_analytics_last_url",
-    "num_conversion_events", "recent_conversion_date", "recent_conversion_event_name",
+    "email",
+    "firstname",
+    "lastname",
+    "jobtitle",
+    "company",
+    "industry",
+    "numemployees",
+    "country",
+    "lifecyclestage",
+    "hs_lead_status",
+    "createdate",
+    "lastmodifieddate",
+    "hs_object_id",
+    "hs_analytics_num_page_views",
+    "hs_analytics_num_visits",
+    "hs_analytics_last_visit_timestamp",
+    "hs_analytics_last_timestamp",
+    "hs_analytics_last_url",
+    "num_conversion_events",
+    "recent_conversion_date",
+    "recent_conversion_event_name",
 )
 
 ACCOUNT_DETAILS = StreamSpec("account", "/account-info/v3/details", "", SinglePagePaginator)
@@ -43,8 +59,10 @@ CONTACT_SEARCH = StreamSpec(
     "results",
     partial(SearchOffsetPaginator),
     method="POST",
-    body={"sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
-          "properties": list(CONTACT_PROPERTIES)},
+    body={
+        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        "properties": list(CONTACT_PROPERTIES),
+    },
     page_size=200,
     cursor_field="lastmodifieddate",
 )
@@ -86,8 +104,10 @@ DEALS = StreamSpec(
     "/crm/v3/objects/deals",
     "results",
     partial(CursorAfterPaginator),
-    params={"associations": "contacts",
-            "properties": "dealname,amount,dealstage,pipeline,closedate,hs_lastmodifieddate,hs_is_closed_won"},
+    params={
+        "associations": "contacts",
+        "properties": "dealname,amount,dealstage,pipeline,closedate,hs_lastmodifieddate,hs_is_closed_won",
+    },
     page_size=100,
     cursor_field="hs_lastmodifieddate",
 )

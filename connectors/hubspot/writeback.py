@@ -25,9 +25,24 @@ GROUP_LABEL = "leadsync scores"
 # logical field -> (type, fieldType, label, description)
 FIELDS: dict[str, tuple[str, str, str, str]] = {
     "affinity": ("number", "number", "Affinity score", "Fit with the buyer persona, 0-100 (leadsync)"),
-    "engagement": ("number", "number", "Engagement score", "Recent engagement, 0-100, fading with time (leadsync)"),
-    "stage": ("enumeration", "select", "Buying stage", "Awareness, investigation, decision or action (leadsync)"),
-    "grade": ("string", "text", "Lead grade", "Affinity band A-D and engagement band 1-4, e.g. B2 (leadsync)"),
+    "engagement": (
+        "number",
+        "number",
+        "Engagement score",
+        "Recent engagement, 0-100, fading with time (leadsync)",
+    ),
+    "stage": (
+        "enumeration",
+        "select",
+        "Buying stage",
+        "Awareness, investigation, decision or action (leadsync)",
+    ),
+    "grade": (
+        "string",
+        "text",
+        "Lead grade",
+        "Affinity band A-D and engagement band 1-4, e.g. B2 (leadsync)",
+    ),
     "lifecycle": ("string", "text", "leadsync lifecycle", "The lifecycle stage leadsync computed (leadsync)"),
     "reason": ("string", "textarea", "Score explanation", "The top contributions to the scores (leadsync)"),
     "scored_at": ("datetime", "date", "Scored at", "When leadsync computed these scores"),
@@ -45,14 +60,22 @@ def field_definitions(prefix: str) -> list[dict[str, Any]]:
     defs = []
     for logical, (type_, field_type, label, description) in FIELDS.items():
         body: dict[str, Any] = {
-            "name": f"{prefix}{logical}", "label": label, "type": type_, "fieldType": field_type,
-            "groupName": group, "description": description, "formField": False, "displayOrder": -1,
+            "name": f"{prefix}{logical}",
+            "label": label,
+            "type": type_,
+            "fieldType": field_type,
+            "groupName": group,
+            "description": description,
+            "formField": False,
+            "displayOrder": -1,
         }
         if type_ == "number":
             body["numberDisplayHint"] = "unformatted"
         if type_ == "enumeration":
-            body["options"] = [{"label": s.title(), "value": s, "displayOrder": i, "hidden": False}
-                               for i, s in enumerate(STAGES)]
+            body["options"] = [
+                {"label": s.title(), "value": s, "displayOrder": i, "hidden": False}
+                for i, s in enumerate(STAGES)
+            ]
         defs.append(body)
     return defs
 
@@ -62,7 +85,11 @@ def encode_value(logical: str, value: Any) -> str:
     if value is None:
         return ""
     if logical == "scored_at":
-        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        when = (
+            value
+            if isinstance(value, datetime)
+            else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        )
         when = when if when.tzinfo else when.replace(tzinfo=UTC)
         return str(int(when.timestamp() * 1000))  # datetime properties take epoch milliseconds
     if logical in ("affinity", "engagement"):

@@ -94,8 +94,14 @@ def _bodiless(response: httpx.Response) -> bool:
 # mailchimp.md §9: "at exceptionally high volumes you may receive an HTTP 429 or 403 without a
 # JSON body": a bodiless 403 is the connection limit, not a permission problem.
 MAILCHIMP_RULES = (
-    ErrorRule(Action.RATE_LIMITED, status=403, when=_bodiless, error=RateLimited,
-              message="403 without a body: Mailchimp's connection limit (mailchimp.md §9)", name="bodiless 403"),
+    ErrorRule(
+        Action.RATE_LIMITED,
+        status=403,
+        when=_bodiless,
+        error=RateLimited,
+        message="403 without a body: Mailchimp's connection limit (mailchimp.md §9)",
+        name="bodiless 403",
+    ),
 )
 
 
@@ -110,7 +116,9 @@ class MailchimpConnector(Connector):
                 f"source {settings.name!r}: the Mailchimp API key is not set (environment variable {self._key_variable()})",
                 key=f"sources.{settings.name}",
             )
-        self.concurrency = max(1, min(MAX_CONCURRENCY, int(settings.options.get("concurrency") or MAX_CONCURRENCY)))
+        self.concurrency = max(
+            1, min(MAX_CONCURRENCY, int(settings.options.get("concurrency") or MAX_CONCURRENCY))
+        )
         self.sdk = build_sdk_client(
             api_key=api_key,
             host=settings.base_url,
@@ -128,9 +136,11 @@ class MailchimpConnector(Connector):
             event_hooks=logging_hooks(log, self.redactor),
         )
         self.limiter = ConcurrencyLimiter(self.concurrency, name=f"mailchimp:{settings.name}")
-        self.policy = RetryPolicy(
-            source=settings.name, credential_env=self._key_variable(), redactor=self.redactor
-        ).with_rules(*MAILCHIMP_RULES).configured(settings.options)
+        self.policy = (
+            RetryPolicy(source=settings.name, credential_env=self._key_variable(), redactor=self.redactor)
+            .with_rules(*MAILCHIMP_RULES)
+            .configured(settings.options)
+        )
         self.fields = field_defs(settings.field_prefix)
         self._field_lock = threading.Lock()
         self._ready_lists: set[str] = set()
@@ -143,8 +153,14 @@ class MailchimpConnector(Connector):
 
     # --- requests ---------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-              json: dict[str, Any] | None = None) -> Any:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> Any:
         request = self.client.build_request(method, path, params=params, json=json)
         return self.policy.send(self.client, request, limiter=self.limiter).body
 
@@ -152,8 +168,10 @@ class MailchimpConnector(Connector):
         configured = list(self.settings.options.get("lists") or [])
         if configured:
             return configured
-        return [str(item["id"]) for item in iter_records(self.client, S.LISTS, retry_policy=self.policy,
-                                                          limiter=self.limiter)]
+        return [
+            str(item["id"])
+            for item in iter_records(self.client, S.LISTS, retry_policy=self.policy, limiter=self.limiter)
+        ]
 
     # --- Connector --------------------------------------------------------------------------
 
@@ -187,8 +205,13 @@ class MailchimpConnector(Connector):
             params = {"since_last_changed": _fmt(since - LOOKBACK)} if since else {}
             newest = since
             for page in iter_offset_pages_concurrently(
-                self.client, S.MEMBERS, retry_policy=self.policy, limiter=self.limiter,
-                concurrency=self.concurrency, params=params, path_params={"list_id": list_id},
+                self.client,
+                S.MEMBERS,
+                retry_policy=self.policy,
+                limiter=self.limiter,
+                concurrency=self.concurrency,
+                params=params,
+                path_params={"list_id": list_id},
             ):
                 batch = PullBatch("members")
                 for member in page.records:
@@ -196,8 +219,11 @@ class MailchimpConnector(Connector):
                     if seen.get(key) == changed:
                         continue  # delivered by an earlier page or run (lookback overlap)
                     try:
-                        batch.contacts.append(member_contact(member, source=self.settings.name,
-                                                             field_prefix=self.settings.field_prefix))
+                        batch.contacts.append(
+                            member_contact(
+                                member, source=self.settings.name, field_prefix=self.settings.field_prefix
+                            )
+                        )
                         batch.events.extend(member_events(member, source=self.settings.name))
                     except BadRecord as exc:
                         batch.bad.append(exc)
@@ -220,18 +246,34 @@ class MailchimpConnector(Connector):
         found = list(iter_records(self.client, S.CAMPAIGNS, retry_policy=self.policy, limiter=self.limiter))
         return [c for c in found if not lists or (c.get("recipients") or {}).get("list_id") in lists]
 
-    def _fetch_campaign(self, campaign: dict[str, Any], since: datetime) -> tuple[list[Any], set[tuple[str, str]]]:
+    def _fetch_campaign(
+        self, campaign: dict[str, Any], since: datetime
+    ) -> tuple[list[Any], set[tuple[str, str]]]:
         """Every ``emails[]`` item after ``since``, and the proxy opens among them (one worker)."""
         cid = str(campaign["id"])
         params = {"since": _fmt(since)}
         items: list[Any] = []
-        for page in iter_pages(self.client, S.EMAIL_ACTIVITY, retry_policy=self.policy, limiter=self.limiter,
-                               params=params, path_params={"campaign_id": cid}):
+        for page in iter_pages(
+            self.client,
+            S.EMAIL_ACTIVITY,
+            retry_policy=self.policy,
+            limiter=self.limiter,
+            params=params,
+            path_params={"campaign_id": cid},
+        ):
             items.extend(page.records)
         proxies: set[tuple[str, str]] = set()
         if any(a.get("action") == "open" for item in items for a in item.get("activity") or []):
-            members = list(iter_records(self.client, S.OPEN_DETAILS, retry_policy=self.policy,
-                                        limiter=self.limiter, params=params, path_params={"campaign_id": cid}))
+            members = list(
+                iter_records(
+                    self.client,
+                    S.OPEN_DETAILS,
+                    retry_policy=self.policy,
+                    limiter=self.limiter,
+                    params=params,
+                    path_params={"campaign_id": cid},
+                )
+            )
             proxies = proxy_opens(members)
         return items, proxies
 
@@ -255,13 +297,21 @@ class MailchimpConnector(Connector):
             while queue or pending:
                 while queue and len(pending) < 2 * self.concurrency:
                     campaign = queue.popleft()
-                    pending.append((campaign, pool.submit(self._fetch_campaign, campaign, since_of(campaign))))
+                    pending.append(
+                        (campaign, pool.submit(self._fetch_campaign, campaign, since_of(campaign)))
+                    )
                 campaign, future = pending.popleft()
                 items, proxies = future.result()
                 yield self._activity_batch(state, parts, campaign, items, frozenset(proxies))
 
-    def _activity_batch(self, state: dict[str, Any], parts: dict[str, Any], campaign: dict[str, Any],
-                        items: list[Any], proxies: frozenset[tuple[str, str]]) -> PullBatch:
+    def _activity_batch(
+        self,
+        state: dict[str, Any],
+        parts: dict[str, Any],
+        campaign: dict[str, Any],
+        items: list[Any],
+        proxies: frozenset[tuple[str, str]],
+    ) -> PullBatch:
         cid = str(campaign["id"])
         part = parts.get(cid) or {}
         seen: dict[str, str] = dict(part.get("seen") or {})
@@ -270,7 +320,9 @@ class MailchimpConnector(Connector):
         batch = PullBatch("email_activity")
         for item in items:
             try:
-                events = activity_events(item, source=self.settings.name, campaign_title=title, proxy_opens=proxies)
+                events = activity_events(
+                    item, source=self.settings.name, campaign_title=title, proxy_opens=proxies
+                )
             except BadRecord as exc:
                 batch.bad.append(exc)
                 continue
@@ -283,20 +335,32 @@ class MailchimpConnector(Connector):
                     newest = event.occurred_at
         if newest is not None:
             floor = newest - LOOKBACK
-            parts[cid] = {"since": _fmt(newest), "seen": {k: v for k, v in seen.items() if parse_time(v) >= floor}}
+            parts[cid] = {
+                "since": _fmt(newest),
+                "seen": {k: v for k, v in seen.items() if parse_time(v) >= floor},
+            }
         batch.cursor = copy.deepcopy(state)
         return batch
 
     # --- orders ---
 
     def _pull_orders(self, state: dict[str, Any]) -> Iterator[PullBatch]:
-        stores = {str(s["id"]): str(s.get("list_id") or "") for s in iter_records(
-            self.client, S.STORES, retry_policy=self.policy, limiter=self.limiter)}
+        stores = {
+            str(s["id"]): str(s.get("list_id") or "")
+            for s in iter_records(self.client, S.STORES, retry_policy=self.policy, limiter=self.limiter)
+        }
         since = parse_time(state.get("since"))
         seen: dict[str, str] = dict(state.get("seen") or {})
         newest = since
-        pages = list(iter_offset_pages_concurrently(self.client, S.ORDERS, retry_policy=self.policy,
-                                                    limiter=self.limiter, concurrency=self.concurrency))
+        pages = list(
+            iter_offset_pages_concurrently(
+                self.client,
+                S.ORDERS,
+                retry_policy=self.policy,
+                limiter=self.limiter,
+                concurrency=self.concurrency,
+            )
+        )
         # Orders cannot be filtered by time on the server; the cursor moves once all are read.
         for number, page in enumerate(pages, start=1):
             batch = PullBatch("orders")
@@ -318,7 +382,10 @@ class MailchimpConnector(Connector):
             if number == len(pages):
                 if newest is not None:
                     floor = newest - LOOKBACK
-                    state = {"since": _fmt(newest), "seen": {k: v for k, v in seen.items() if parse_time(v) >= floor}}
+                    state = {
+                        "since": _fmt(newest),
+                        "seen": {k: v for k, v in seen.items() if parse_time(v) >= floor},
+                    }
                 batch.cursor = copy.deepcopy(state)
             yield batch
 
@@ -334,8 +401,15 @@ class MailchimpConnector(Connector):
                 self._ready_lists.add(list_id)
 
     def _existing_fields(self, list_id: str) -> list[dict[str, Any]]:
-        return list(iter_records(self.client, S.MERGE_FIELDS, retry_policy=self.policy, limiter=self.limiter,
-                                 path_params={"list_id": list_id}))
+        return list(
+            iter_records(
+                self.client,
+                S.MERGE_FIELDS,
+                retry_policy=self.policy,
+                limiter=self.limiter,
+                path_params={"list_id": list_id},
+            )
+        )
 
     def _ensure_list_fields(self, list_id: str) -> None:
         existing = self._existing_fields(list_id)
@@ -346,8 +420,12 @@ class MailchimpConnector(Connector):
             found = by_name.get(definition.name)
             if found is not None:
                 if found.get("tag") != definition.tag:  # created by hand with another tag: use it
-                    self.fields = {**self.fields, definition.logical: FieldDef(
-                        definition.logical, definition.name, str(found.get("tag")), definition.type)}
+                    self.fields = {
+                        **self.fields,
+                        definition.logical: FieldDef(
+                            definition.logical, definition.name, str(found.get("tag")), definition.type
+                        ),
+                    }
                 continue
             clash = by_tag.get(definition.tag)
             if clash is not None:
@@ -378,7 +456,9 @@ class MailchimpConnector(Connector):
         for update in updates:
             list_id, sep, member_id = update.remote_id.partition(":")
             if not sep or not list_id or not member_id:
-                report.failed.append(PushFailure(update.remote_id, "not a Mailchimp member id (<list_id>:<hash>)"))
+                report.failed.append(
+                    PushFailure(update.remote_id, "not a Mailchimp member id (<list_id>:<hash>)")
+                )
                 continue
             by_list.setdefault(list_id, []).append((update, member_id))
         self.ensure_fields(list(by_list))
@@ -388,15 +468,18 @@ class MailchimpConnector(Connector):
             rows: list[tuple[ScoreUpdate, dict[str, Any]]] = []
             for update, _ in items:
                 try:
-                    values = {self.fields[k].tag: merge_value(self.fields[k], v)
-                              for k, v in update.fields.items() if k in self.fields}
+                    values = {
+                        self.fields[k].tag: merge_value(self.fields[k], v)
+                        for k, v in update.fields.items()
+                        if k in self.fields
+                    }
                 except ValueRefused as exc:
                     report.failed.append(PushFailure(update.remote_id, f"quarantined: {exc}"))
                     continue
                 if values:
                     rows.append((update, {"email_address": update.email, "merge_fields": values}))
             for start in range(0, len(rows), BATCH_SIZE):
-                jobs.append(("batch", (list_id, rows[start:start + BATCH_SIZE])))
+                jobs.append(("batch", (list_id, rows[start : start + BATCH_SIZE])))
             for update, member_id in items:
                 tags = self._tag_changes(update)
                 if tags:
@@ -425,7 +508,9 @@ class MailchimpConnector(Connector):
             if error is None and update.remote_id in results:
                 report.written.append(update.remote_id)
             elif error is not None:
-                report.failed.append(PushFailure(update.remote_id, error, retriable=error.startswith("retriable")))
+                report.failed.append(
+                    PushFailure(update.remote_id, error, retriable=error.startswith("retriable"))
+                )
             elif update.remote_id not in results:
                 report.written.append(update.remote_id)  # nothing leadsync may write was left
         return report
@@ -437,10 +522,14 @@ class MailchimpConnector(Connector):
             if owned_tag(name, prefix):
                 tags.append({"name": name, "status": "inactive"})
             else:  # never remove a tag leadsync did not create
-                log.warning("%s: not removing tag %r: it does not start with %r", self.settings.name, name, prefix)
+                log.warning(
+                    "%s: not removing tag %r: it does not start with %r", self.settings.name, name, prefix
+                )
         return tags
 
-    def _write_batch(self, list_id: str, rows: list[tuple[ScoreUpdate, dict[str, Any]]]) -> dict[str, str | None]:
+    def _write_batch(
+        self, list_id: str, rows: list[tuple[ScoreUpdate, dict[str, Any]]]
+    ) -> dict[str, str | None]:
         # mailchimp.md §8.2: batch subscribe, update_existing. No "status": an existing member keeps
         # theirs (whether omitting it does so is UNCONFIRMED, §8.2; sending one could resubscribe
         # people who left), and an address that is not a member comes back as an error, not a signup.
@@ -466,15 +555,18 @@ class MailchimpConnector(Connector):
             out.setdefault(update.remote_id, "Mailchimp did not report this member as updated")
         return out
 
-    def _write_tags(self, list_id: str, member_id: str, update: ScoreUpdate,
-                    tags: list[dict[str, str]]) -> dict[str, str | None]:
+    def _write_tags(
+        self, list_id: str, member_id: str, update: ScoreUpdate, tags: list[dict[str, str]]
+    ) -> dict[str, str | None]:
         # mailchimp.md §6: only the named tags change; is_syncing keeps tag automations from firing;
         # the answer is 204 with no body. The hash of the current address wins over a stale id.
         key = subscriber_hash(update.email) if update.email else member_id
         try:
             self._send("POST", f"lists/{list_id}/members/{key}/tags", json={"tags": tags, "is_syncing": True})
         except ConnectorError as exc:
-            return {update.remote_id: f"{'retriable' if not isinstance(exc, FatalError) else 'failed'}: {exc}"}
+            return {
+                update.remote_id: f"{'retriable' if not isinstance(exc, FatalError) else 'failed'}: {exc}"
+            }
         return {update.remote_id: None}
 
     def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
@@ -485,7 +577,9 @@ class MailchimpConnector(Connector):
             body = self._send("GET", f"lists/{list_id}/members/{member}", params={"fields": "merge_fields"})
             merge = (body or {}).get("merge_fields") or {}
             out[remote_id] = {
-                logical: None if merge.get(definition.tag) in (None, "") else _plain_number(merge[definition.tag])
+                logical: None
+                if merge.get(definition.tag) in (None, "")
+                else _plain_number(merge[definition.tag])
                 for logical, definition in self.fields.items()
             }
         return out

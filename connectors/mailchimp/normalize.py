@@ -84,10 +84,14 @@ def _size(value: Any) -> int | None:
     return parse_count(value)
 
 
-def member_contact(member: Mapping[str, Any], *, source: str, field_prefix: str = "leadsync_") -> ContactRecord:
+def member_contact(
+    member: Mapping[str, Any], *, source: str, field_prefix: str = "leadsync_"
+) -> ContactRecord:
     """One list member as a ``ContactRecord``. Raises BadRecord when it has no id or address."""
     member_id, list_id = member.get("id"), member.get("list_id")
-    email = normalise_email(member.get("email_address") if isinstance(member.get("email_address"), str) else None)
+    email = normalise_email(
+        member.get("email_address") if isinstance(member.get("email_address"), str) else None
+    )
     if not member_id or not list_id:
         raise BadRecord("member without id or list_id", record=dict(member))
     remote_id = member_remote_id(str(list_id), str(member_id))
@@ -97,7 +101,9 @@ def member_contact(member: Mapping[str, Any], *, source: str, field_prefix: str 
         updated = parse_time(member.get("last_changed"))
         created = parse_time(member.get("timestamp_signup")) or parse_time(member.get("timestamp_opt"))
     except ValueError as exc:
-        raise BadRecord(f"member has an unreadable time: {exc}", record=dict(member), remote_id=remote_id) from None
+        raise BadRecord(
+            f"member has an unreadable time: {exc}", record=dict(member), remote_id=remote_id
+        ) from None
     if updated is None:
         raise BadRecord("member without last_changed", record=dict(member), remote_id=remote_id)
     merge = member.get("merge_fields") if isinstance(member.get("merge_fields"), Mapping) else {}
@@ -200,8 +206,9 @@ def activity_events(
         except ValueError:
             at = None
         if at is None:
-            raise BadRecord(f"email activity {action!r} without a readable timestamp", record=dict(item),
-                            remote_id=remote)
+            raise BadRecord(
+                f"email activity {action!r} without a readable timestamp", record=dict(item), remote_id=remote
+            )
         props: dict[str, Any] = {"campaign": str(campaign_id), "campaign_title": campaign_title}
         if kind is EventType.EMAIL_CLICK:
             props["url"] = activity.get("url") or None
@@ -239,7 +246,9 @@ def order_event(order: Mapping[str, Any], *, source: str, list_id: str) -> Event
     """An e-commerce order as a ``purchase`` of the member of the store's audience."""
     order_id = order.get("id")
     customer = order.get("customer") if isinstance(order.get("customer"), Mapping) else {}
-    email = normalise_email(customer.get("email_address") if isinstance(customer.get("email_address"), str) else None)
+    email = normalise_email(
+        customer.get("email_address") if isinstance(customer.get("email_address"), str) else None
+    )
     if not order_id or email is None:
         raise BadRecord("order without id or customer email_address", record=dict(order))
     try:

@@ -70,13 +70,17 @@ class _OrjsonResponse(requests.Response):
 class PooledApiClient(ApiClient):
     """The SDK's ApiClient sending through one pooled ``requests.Session`` with timeouts."""
 
-    def __init__(self, config: Mapping[str, Any], *, max_connections: int, timeout: tuple[float, float]) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], *, max_connections: int, timeout: tuple[float, float]
+    ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         super().__init__(dict(config))
         self.connect_read_timeout = timeout
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_connections, pool_block=True, max_retries=0)
+        adapter = HTTPAdapter(
+            pool_connections=1, pool_maxsize=max_connections, pool_block=True, max_retries=0
+        )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
@@ -141,7 +145,9 @@ def build_sdk_client(
         api_client.host = host.rstrip("/")
     elif api_client.server in {"", "invalid-server"}:
         # mailchimp.md §1-2: the data centre comes from the key's "-us6" suffix, or "server" for OAuth.
-        raise ConfigError("cannot tell the Mailchimp data centre: use a key ending in '-<dc>' or set option 'server'")
+        raise ConfigError(
+            "cannot tell the Mailchimp data centre: use a key ending in '-<dc>' or set option 'server'"
+        )
     client = mailchimp_marketing.Client()
     client.api_client = api_client
     for api in vars(client).values():
@@ -189,7 +195,9 @@ def sdk_outcome(call: Any, *args: Any, **kwargs: Any) -> tuple[Any, HttpOutcome 
     except ApiClientError as exc:
         if exc.status_code is None:
             err = exc.text if isinstance(exc.text, BaseException) else None
-            return None, HttpOutcome(status=None, headers={}, text=str(type(exc.text).__name__), exception=err)
+            return None, HttpOutcome(
+                status=None, headers={}, text=str(type(exc.text).__name__), exception=err
+            )
         body = parse_error_body(exc.text)
         return None, HttpOutcome(status=int(exc.status_code), headers={}, body=body, text=_short(exc.text))
     if isinstance(result, requests.Response):
@@ -242,11 +250,24 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/lists/{list_id}", "lists", "batch_list_members", body=True),
     Operation("GET", "/lists/{list_id}/members", "lists", "get_list_members_info"),
     Operation("GET", "/lists/{list_id}/members/{subscriber_hash}", "lists", "get_list_member"),
-    Operation("PATCH", "/lists/{list_id}/members/{subscriber_hash}", "lists", "update_list_member", body=True),
+    Operation(
+        "PATCH", "/lists/{list_id}/members/{subscriber_hash}", "lists", "update_list_member", body=True
+    ),
     Operation("PUT", "/lists/{list_id}/members/{subscriber_hash}", "lists", "set_list_member", body=True),
     Operation("GET", "/lists/{list_id}/members/{subscriber_hash}/tags", "lists", "get_list_member_tags"),
-    Operation("POST", "/lists/{list_id}/members/{subscriber_hash}/tags", "lists", "update_list_member_tags", body=True),
-    Operation("GET", "/lists/{list_id}/members/{subscriber_hash}/activity-feed", "lists", "get_list_member_activity_feed"),
+    Operation(
+        "POST",
+        "/lists/{list_id}/members/{subscriber_hash}/tags",
+        "lists",
+        "update_list_member_tags",
+        body=True,
+    ),
+    Operation(
+        "GET",
+        "/lists/{list_id}/members/{subscriber_hash}/activity-feed",
+        "lists",
+        "get_list_member_activity_feed",
+    ),
     Operation("GET", "/lists/{list_id}/merge-fields", "lists", "get_list_merge_fields"),
     Operation("POST", "/lists/{list_id}/merge-fields", "lists", "add_list_merge_field", body=True),
     Operation("GET", "/campaigns", "campaigns", "list"),
@@ -269,15 +290,20 @@ class SdkTransport(httpx.BaseTransport):
     the operation is looked up. Thread-safe as the SDK is (no ``set_config`` after building).
     """
 
-    def __init__(self, client: mailchimp_marketing.Client, *, prefix: str = "/3.0",
-                 operations: tuple[Operation, ...] = OPERATIONS) -> None:
+    def __init__(
+        self,
+        client: mailchimp_marketing.Client,
+        *,
+        prefix: str = "/3.0",
+        operations: tuple[Operation, ...] = OPERATIONS,
+    ) -> None:
         self.client = client
         self.prefix = prefix.rstrip("/")
         self._table = [(op, op.pattern) for op in operations]
 
     def resolve(self, method: str, path: str) -> tuple[Callable[..., Any], Operation, list[str]]:
         if self.prefix and path.startswith(self.prefix):
-            path = path[len(self.prefix):] or "/"
+            path = path[len(self.prefix) :] or "/"
         for op, pattern in self._table:
             match = pattern.match(path) if op.method == method else None
             if match:
@@ -311,7 +337,11 @@ class SdkTransport(httpx.BaseTransport):
             headers = {"content-type": "application/problem+json"}
         else:
             content = failure.text.encode() if failure.status < 400 else b""
-            headers = {k.lower(): v for k, v in failure.headers.items() if k.lower() in ("retry-after", "content-type")}
+            headers = {
+                k.lower(): v
+                for k, v in failure.headers.items()
+                if k.lower() in ("retry-after", "content-type")
+            }
         return httpx.Response(failure.status, headers=headers, content=content, request=request)
 
 

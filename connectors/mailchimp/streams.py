@@ -7,13 +7,23 @@ from functools import partial
 from connectors.pagination import OffsetPaginator
 from connectors.streams import StreamSpec
 
-__all__ = ["CAMPAIGNS", "EMAIL_ACTIVITY", "LISTS", "MEMBERS", "MERGE_FIELDS", "OPEN_DETAILS", "ORDERS", "STORES"]
+__all__ = [
+    "CAMPAIGNS",
+    "EMAIL_ACTIVITY",
+    "LISTS",
+    "MEMBERS",
+    "MERGE_FIELDS",
+    "OPEN_DETAILS",
+    "ORDERS",
+    "STORES",
+]
 
 # §4.1: count ≤ 1000 with offset; total_items on every collection.
 _offset = partial(OffsetPaginator, limit_param="count", total_path="total_items")
 
-LISTS = StreamSpec("lists", "lists", "lists", _offset, page_size=1000,
-                   params={"fields": "lists.id,lists.name,total_items"})
+LISTS = StreamSpec(
+    "lists", "lists", "lists", _offset, page_size=1000, params={"fields": "lists.id,lists.name,total_items"}
+)
 
 # §13: peers page members by last_changed ASC with since_last_changed (singer, Airbyte).
 MEMBERS = StreamSpec(
@@ -28,9 +38,16 @@ MEMBERS = StreamSpec(
 )
 
 # §5: merge-fields defaults to count 10: always ask for 1000.
-MERGE_FIELDS = StreamSpec("merge_fields", "lists/{list_id}/merge-fields", "merge_fields", _offset, page_size=1000,
-                          params={"fields": "merge_fields.merge_id,merge_fields.tag,merge_fields.name,"
-                                  "merge_fields.type,total_items"})
+MERGE_FIELDS = StreamSpec(
+    "merge_fields",
+    "lists/{list_id}/merge-fields",
+    "merge_fields",
+    _offset,
+    page_size=1000,
+    params={
+        "fields": "merge_fields.merge_id,merge_fields.tag,merge_fields.name,merge_fields.type,total_items"
+    },
+)
 
 CAMPAIGNS = StreamSpec(
     "campaigns",
@@ -59,10 +76,28 @@ EMAIL_ACTIVITY = StreamSpec(
 )
 
 # §7: only open-details says which opens were machine (is_proxy_open).
-OPEN_DETAILS = StreamSpec("open_details", "reports/{campaign_id}/open-details", "members", _offset, page_size=500,
-                          params={"fields": "members.email_id,members.opens,total_items"})
+OPEN_DETAILS = StreamSpec(
+    "open_details",
+    "reports/{campaign_id}/open-details",
+    "members",
+    _offset,
+    page_size=500,
+    params={"fields": "members.email_id,members.opens,total_items"},
+)
 
-STORES = StreamSpec("stores", "ecommerce/stores", "stores", _offset, page_size=1000,
-                    params={"fields": "stores.id,stores.list_id,total_items"})
-ORDERS = StreamSpec("orders", "ecommerce/orders", "orders", _offset, page_size=1000,
-                    params={"exclude_fields": "orders._links,orders.lines,_links"})
+STORES = StreamSpec(
+    "stores",
+    "ecommerce/stores",
+    "stores",
+    _offset,
+    page_size=1000,
+    params={"fields": "stores.id,stores.list_id,total_items"},
+)
+ORDERS = StreamSpec(
+    "orders",
+    "ecommerce/orders",
+    "orders",
+    _offset,
+    page_size=1000,
+    params={"exclude_fields": "orders._links,orders.lines,_links"},
+)

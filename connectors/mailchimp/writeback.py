@@ -65,8 +65,13 @@ class FieldDef:
     type: str
 
     def create_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": self.name, "tag": self.tag, "type": self.type, "required": False,
-                                "public": False}
+        body: dict[str, Any] = {
+            "name": self.name,
+            "tag": self.tag,
+            "type": self.type,
+            "required": False,
+            "public": False,
+        }
         if self.type == "date":
             body["options"] = {"date_format": "YYYY-MM-DD"}
         return body

@@ -142,14 +142,30 @@ def _email_event(
         row["url"] = _val(event, "url")
         row["linkId"] = _stable_int(f"link:{_val(event, 'url')}", 6)
     if kind in ("OPEN", "CLICK"):
-        row.update({"browser": {"name": "Chrome", "family": "Chrome", "producer": "Google Inc.", "type": "Browser"},
-                    "location": {"country": contact.properties.get("country") or "", "state": "", "city": ""},
-                    "deviceType": "COMPUTER", "userAgent": "Mozilla/5.0"})
+        row.update(
+            {
+                "browser": {
+                    "name": "Chrome",
+                    "family": "Chrome",
+                    "producer": "Google Inc.",
+                    "type": "Browser",
+                },
+                "location": {"country": contact.properties.get("country") or "", "state": "", "city": ""},
+                "deviceType": "COMPUTER",
+                "userAgent": "Mozilla/5.0",
+            }
+        )
     if kind == "BOUNCE":
         row.update({"category": "HARD_BOUNCE", "status": "550", "response": "550 5.1.1 user unknown"})
     if kind == "STATUSCHANGE":
-        row.update({"subscriptions": [{"id": 1, "status": "UNSUBSCRIBED"}], "source": "SOURCE_RECIPIENT",
-                    "requestedBy": contact.properties.get("email"), "portalSubscriptionStatus": "UNSUBSCRIBED"})
+        row.update(
+            {
+                "subscriptions": [{"id": 1, "status": "UNSUBSCRIBED"}],
+                "source": "SOURCE_RECIPIENT",
+                "requestedBy": contact.properties.get("email"),
+                "portalSubscriptionStatus": "UNSUBSCRIBED",
+            }
+        )
     if kind == "DELIVERED":
         row.update({"response": "250 2.0.0 OK", "smtpId": f"<{world_id}@sandbox.hubspot>"})
     state.email_events.append(row)
@@ -173,7 +189,9 @@ def _page_view(state: HubSpotState, contact: CrmObject, event: Any, at: datetime
     p = contact.properties
     url = _val(event, "url") or ""
     last_seen = p.get("hs_analytics_last_timestamp")
-    new_session = last_seen is None or at - datetime.fromisoformat(last_seen.replace("Z", "+00:00")) > SESSION_GAP
+    new_session = (
+        last_seen is None or at - datetime.fromisoformat(last_seen.replace("Z", "+00:00")) > SESSION_GAP
+    )
     _bump(contact, "hs_analytics_num_page_views")
     stamp = iso(at)
     if new_session:
@@ -185,15 +203,21 @@ def _page_view(state: HubSpotState, contact: CrmObject, event: Any, at: datetime
     p["hs_analytics_last_timestamp"] = stamp
     p["hs_analytics_last_url"] = url
     world_id = str(_val(event, "id"))
-    state.web_events.append({
-        # hubspot.md §4.2 (SPEC ExternalUnifiedEvent): e_<label> for HubSpot's own event types
-        "id": f"{_stable_int(world_id, 12):012d}-{world_id}",
-        "eventType": "e_visited_page",
-        "objectType": "contact",
-        "objectId": contact.id,
-        "occurredAt": stamp,
-        "properties": {"hs_url": url, "hs_page_title": url.rsplit("/", 1)[-1] or "Home", "hs_session_id": p["hs_analytics_num_visits"]},
-    })
+    state.web_events.append(
+        {
+            # hubspot.md §4.2 (SPEC ExternalUnifiedEvent): e_<label> for HubSpot's own event types
+            "id": f"{_stable_int(world_id, 12):012d}-{world_id}",
+            "eventType": "e_visited_page",
+            "objectType": "contact",
+            "objectId": contact.id,
+            "occurredAt": stamp,
+            "properties": {
+                "hs_url": url,
+                "hs_page_title": url.rsplit("/", 1)[-1] or "Home",
+                "hs_session_id": p["hs_analytics_num_visits"],
+            },
+        }
+    )
 
 
 def _conversion(state: HubSpotState, contact: CrmObject, event: Any, kind: str, at: datetime) -> None:

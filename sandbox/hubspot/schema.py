@@ -117,7 +117,9 @@ def _options(pairs: tuple[tuple[str, str], ...] | tuple[tuple[str, str, str], ..
     ]
 
 
-def _p(name: str, label: str, type_: str, field_type: str, group: str, *, ro: bool = False, **kw: Any) -> PropertyDef:
+def _p(
+    name: str, label: str, type_: str, field_type: str, group: str, *, ro: bool = False, **kw: Any
+) -> PropertyDef:
     return PropertyDef(name, label, type_, field_type, group, read_only_value=ro, **kw)
 
 
@@ -136,11 +138,33 @@ def builtin_contact_properties() -> dict[str, PropertyDef]:
         _p("hs_object_id", "Record ID", "number", "number", ci, ro=True),
         _p("createdate", "Create Date", "datetime", "date", ci, ro=True),
         _p("lastmodifieddate", "Last Modified Date", "datetime", "date", ci, ro=True),
-        _p("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", ci, options=_options(LIFECYCLE_STAGES)),
-        _p("hs_lead_status", "Lead Status", "enumeration", "radio", ci, options=_options((
-            ("NEW", "New"), ("OPEN", "Open"), ("IN_PROGRESS", "In Progress"), ("OPEN_DEAL", "Open Deal"),
-            ("UNQUALIFIED", "Unqualified"), ("ATTEMPTED_TO_CONTACT", "Attempted to Contact"),
-            ("CONNECTED", "Connected"), ("BAD_TIMING", "Bad Timing")))),
+        _p(
+            "lifecyclestage",
+            "Lifecycle Stage",
+            "enumeration",
+            "radio",
+            ci,
+            options=_options(LIFECYCLE_STAGES),
+        ),
+        _p(
+            "hs_lead_status",
+            "Lead Status",
+            "enumeration",
+            "radio",
+            ci,
+            options=_options(
+                (
+                    ("NEW", "New"),
+                    ("OPEN", "Open"),
+                    ("IN_PROGRESS", "In Progress"),
+                    ("OPEN_DEAL", "Open Deal"),
+                    ("UNQUALIFIED", "Unqualified"),
+                    ("ATTEMPTED_TO_CONTACT", "Attempted to Contact"),
+                    ("CONNECTED", "Connected"),
+                    ("BAD_TIMING", "Bad Timing"),
+                )
+            ),
+        ),
         _p("hs_analytics_num_page_views", "Number of Pageviews", "number", "number", wa, ro=True),
         _p("hs_analytics_num_visits", "Number of Sessions", "number", "number", wa, ro=True),
         _p("hs_analytics_first_timestamp", "Time First Seen", "datetime", "date", wa, ro=True),
@@ -150,7 +174,14 @@ def builtin_contact_properties() -> dict[str, PropertyDef]:
         _p("hs_analytics_first_url", "First Page Seen", "string", "text", wa, ro=True),
         _p("hs_analytics_last_url", "Last Page Seen", "string", "text", wa, ro=True),
         _p("num_conversion_events", "Number of Form Submissions", "number", "number", cv, ro=True),
-        _p("num_unique_conversion_events", "Number of Unique Forms Submitted", "number", "number", cv, ro=True),
+        _p(
+            "num_unique_conversion_events",
+            "Number of Unique Forms Submitted",
+            "number",
+            "number",
+            cv,
+            ro=True,
+        ),
         _p("first_conversion_event_name", "First Conversion", "string", "text", cv, ro=True),
         _p("first_conversion_date", "First Conversion Date", "datetime", "date", cv, ro=True),
         _p("recent_conversion_event_name", "Recent Conversion", "string", "text", cv, ro=True),
@@ -159,15 +190,31 @@ def builtin_contact_properties() -> dict[str, PropertyDef]:
         _p("hs_email_open", "Marketing emails opened", "number", "number", em, ro=True),
         _p("hs_email_click", "Marketing emails clicked", "number", "number", em, ro=True),
         _p("hs_email_bounce", "Marketing emails bounced", "number", "number", em, ro=True),
-        _p("hs_email_optout", "Unsubscribed from all email", "enumeration", "booleancheckbox", em, ro=True,
-           options=_options((("true", "Yes"), ("false", "No")))),
+        _p(
+            "hs_email_optout",
+            "Unsubscribed from all email",
+            "enumeration",
+            "booleancheckbox",
+            em,
+            ro=True,
+            options=_options((("true", "Yes"), ("false", "No"))),
+        ),
         _p("hs_email_last_open_date", "Last marketing email open date", "datetime", "date", em, ro=True),
         _p("hs_email_last_click_date", "Last marketing email click date", "datetime", "date", em, ro=True),
         _p("hs_email_last_send_date", "Last marketing email send date", "datetime", "date", em, ro=True),
-        _p("num_associated_deals", "Number of Associated Deals", "number", "number", "deal_information", ro=True),
+        _p(
+            "num_associated_deals",
+            "Number of Associated Deals",
+            "number",
+            "number",
+            "deal_information",
+            ro=True,
+        ),
     ]
     for stage, _ in LIFECYCLE_STAGES:
-        defs.append(_p(f"hs_lifecyclestage_{stage}_date", f"Became a {stage} Date", "datetime", "date", ci, ro=True))
+        defs.append(
+            _p(f"hs_lifecyclestage_{stage}_date", f"Became a {stage} Date", "datetime", "date", ci, ro=True)
+        )
     return {d.name: d for d in defs}
 
 
@@ -177,8 +224,14 @@ def builtin_deal_properties() -> dict[str, PropertyDef]:
         _p("dealname", "Deal Name", "string", "text", di),
         _p("amount", "Amount", "number", "number", di),
         _p("dealstage", "Deal Stage", "enumeration", "radio", di, options=_options(DEAL_STAGES)),
-        _p("pipeline", "Pipeline", "enumeration", "select", di,
-           options=_options((("default", "Sales Pipeline"),))),
+        _p(
+            "pipeline",
+            "Pipeline",
+            "enumeration",
+            "select",
+            di,
+            options=_options((("default", "Sales Pipeline"),)),
+        ),
         _p("closedate", "Close Date", "datetime", "date", di),
         _p("hs_is_closed_won", "Is Closed Won", "bool", "booleancheckbox", di, ro=True, calculated=True),
         _p("hs_object_id", "Record ID", "number", "number", di, ro=True),

@@ -17,8 +17,21 @@ __all__ = ["MAX_PAGE", "MAX_RESULTS", "search_page"]
 MAX_PAGE = 200  # hubspot.md §2.5: max 200 per page
 MAX_RESULTS = 10_000  # hubspot.md §2.5: 10,000 results per query; paging beyond answers 400
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 6, 18  # §2.5 (the current docs' figures)
-OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
-             "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
+OPERATORS = {
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+}
 
 
 def _key(prop: PropertyDef | None, value: Any) -> Any:
@@ -70,7 +83,9 @@ def _validate(body: dict[str, Any], defs: dict[str, PropertyDef]) -> None:
         filters = group.get("filters") or []
         total += len(filters)
         if len(filters) > MAX_FILTERS_PER_GROUP:
-            raise RequestError(400, f"Too many filters in a group ({len(filters)}); the limit is {MAX_FILTERS_PER_GROUP}.")
+            raise RequestError(
+                400, f"Too many filters in a group ({len(filters)}); the limit is {MAX_FILTERS_PER_GROUP}."
+            )
         for flt in filters:
             if flt.get("operator") not in OPERATORS or not flt.get("propertyName"):
                 raise RequestError(400, f"Invalid filter: {flt}")
@@ -88,12 +103,17 @@ def _validate(body: dict[str, Any], defs: dict[str, PropertyDef]) -> None:
 
 
 def search_page(
-    objects: Iterable[CrmObject], body: dict[str, Any], defs: dict[str, PropertyDef], default_properties: list[str]
+    objects: Iterable[CrmObject],
+    body: dict[str, Any],
+    defs: dict[str, PropertyDef],
+    default_properties: list[str],
 ) -> dict[str, Any]:
     _validate(body, defs)
     try:
         limit = int(body.get("limit") or 10)
-        after = int(body.get("after") or 0)  # hubspot.md §2.5: "format the value in the after parameter as an integer"
+        after = int(
+            body.get("after") or 0
+        )  # hubspot.md §2.5: "format the value in the after parameter as an integer"
     except (TypeError, ValueError):
         raise RequestError(400, "limit and after must be integers") from None
     if limit < 1 or limit > MAX_PAGE:
@@ -102,13 +122,21 @@ def search_page(
         raise RequestError(400, f"Paging beyond {MAX_RESULTS} results is not supported; narrow the query.")
     groups = body.get("filterGroups") or []
     rows = [
-        o for o in objects
-        if not o.archived and (not groups or any(all(_matches(o, f, defs) for f in g.get("filters") or []) for g in groups))
+        o
+        for o in objects
+        if not o.archived
+        and (not groups or any(all(_matches(o, f, defs) for f in g.get("filters") or []) for g in groups))
     ]
     sorts = body.get("sorts") or []
     if sorts:  # hubspot.md §2.5: only one sort rule is applied
-        sort = sorts[0] if isinstance(sorts[0], dict) else {"propertyName": str(sorts[0]).lstrip("-"),
-                                                             "direction": "DESCENDING" if str(sorts[0]).startswith("-") else "ASCENDING"}
+        sort = (
+            sorts[0]
+            if isinstance(sorts[0], dict)
+            else {
+                "propertyName": str(sorts[0]).lstrip("-"),
+                "direction": "DESCENDING" if str(sorts[0]).startswith("-") else "ASCENDING",
+            }
+        )
         name = sort.get("propertyName")
         prop = defs.get(name)
         reverse = sort.get("direction") == "DESCENDING"

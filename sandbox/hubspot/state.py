@@ -26,8 +26,14 @@ from sandbox.hubspot.schema import (
 
 __all__ = ["CrmObject", "HubSpotState", "ItemError", "RequestError", "iso", "parse_time"]
 
-OBJECT_TYPES = {"contacts": "contacts", "0-1": "contacts", "contact": "contacts",
-                "deals": "deals", "0-3": "deals", "deal": "deals"}
+OBJECT_TYPES = {
+    "contacts": "contacts",
+    "0-1": "contacts",
+    "contact": "contacts",
+    "deals": "deals",
+    "0-3": "deals",
+    "deal": "deals",
+}
 MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
 
 
@@ -82,7 +88,9 @@ class CrmObject:
     archived: bool = False
     associations: dict[str, list[str]] = field(default_factory=dict)
 
-    def to_json(self, names: list[str] | None, *, with_associations: list[str] | None = None) -> dict[str, Any]:
+    def to_json(
+        self, names: list[str] | None, *, with_associations: list[str] | None = None
+    ) -> dict[str, Any]:
         wanted = names if names is not None else list(self.properties)
         # hubspot.md §2.1: requested-but-undefined -> omitted; defined-but-empty -> null.
         body: dict[str, Any] = {
@@ -98,7 +106,9 @@ class CrmObject:
                 ids = self.associations.get(kind, [])
                 if ids:
                     singular = self.object_type.rstrip("s")
-                    assoc[kind] = {"results": [{"id": i, "type": f"{singular}_to_{kind.rstrip('s')}"} for i in ids]}
+                    assoc[kind] = {
+                        "results": [{"id": i, "type": f"{singular}_to_{kind.rstrip('s')}"} for i in ids]
+                    }
             if assoc:
                 body["associations"] = assoc
         return body
@@ -112,10 +122,18 @@ class HubSpotState:
             "deals": builtin_deal_properties(),
         }
         self.groups: dict[str, dict[str, dict[str, Any]]] = {
-            "contacts": {n: {"name": n, "label": lbl, "displayOrder": i, "archived": False}
-                         for i, (n, lbl) in enumerate(BUILTIN_GROUPS)},
-            "deals": {"deal_information": {"name": "deal_information", "label": "Deal information",
-                                            "displayOrder": 0, "archived": False}},
+            "contacts": {
+                n: {"name": n, "label": lbl, "displayOrder": i, "archived": False}
+                for i, (n, lbl) in enumerate(BUILTIN_GROUPS)
+            },
+            "deals": {
+                "deal_information": {
+                    "name": "deal_information",
+                    "label": "Deal information",
+                    "displayOrder": 0,
+                    "archived": False,
+                }
+            },
         }
         self.objects: dict[str, dict[str, CrmObject]] = {"contacts": {}, "deals": {}}
         self.by_email: dict[str, str] = {}
@@ -207,11 +225,26 @@ class HubSpotState:
             raise RequestError(
                 400,
                 "Property values were not valid: "
-                + str([{"isValid": False, "message": f'Property "{n}" does not exist', "error": "PROPERTY_DOESNT_EXIST",
-                        "name": n} for n in unknown]),
+                + str(
+                    [
+                        {
+                            "isValid": False,
+                            "message": f'Property "{n}" does not exist',
+                            "error": "PROPERTY_DOESNT_EXIST",
+                            "name": n,
+                        }
+                        for n in unknown
+                    ]
+                ),
                 "VALIDATION_ERROR",
-                errors=[{"message": f'Property "{n}" does not exist', "code": "PROPERTY_DOESNT_EXIST",
-                         "context": {"propertyName": [n]}} for n in unknown],
+                errors=[
+                    {
+                        "message": f'Property "{n}" does not exist',
+                        "code": "PROPERTY_DOESNT_EXIST",
+                        "context": {"propertyName": [n]},
+                    }
+                    for n in unknown
+                ],
             )
 
     def validate_value(self, object_type: str, name: str, value: Any) -> tuple[str | None, str | None]:
@@ -234,7 +267,10 @@ class HubSpotState:
             parts = text.split(";") if prop.field_type == "checkbox" else [text]
             bad = [p for p in parts if p not in allowed]
             if bad:
-                return None, f'{bad[0]} was not one of the allowed options: {sorted(allowed)} for property "{name}"'
+                return (
+                    None,
+                    f'{bad[0]} was not one of the allowed options: {sorted(allowed)} for property "{name}"',
+                )
         elif prop.type in ("datetime", "date"):
             try:
                 text = iso(parse_time(text))
@@ -253,7 +289,9 @@ class HubSpotState:
             for name, raw in props.items():
                 value, problem = self.validate_value(obj.object_type, name, raw)
                 if problem:
-                    return ItemError("VALIDATION_ERROR", f"Property values were not valid: {problem}", [obj.id])
+                    return ItemError(
+                        "VALIDATION_ERROR", f"Property values were not valid: {problem}", [obj.id]
+                    )
                 if value is not None:
                     staged[name] = value
             stage = staged.get("lifecyclestage")
@@ -305,12 +343,26 @@ class HubSpotState:
             if type_ == "enumeration" and not options:
                 raise RequestError(400, "Enumeration properties need options")
             prop = PropertyDef(
-                name=name, label=str(body["label"]), type=type_, field_type=field_type, group=body["groupName"],
-                options=[{"label": o["label"], "value": o["value"], "displayOrder": o.get("displayOrder", i),
-                          "hidden": bool(o.get("hidden", False)), "description": o.get("description", "")}
-                         for i, o in enumerate(options)],
-                description=str(body.get("description", "")), hubspot_defined=False,
-                display_order=int(body.get("displayOrder", -1)), created_at=iso(when), updated_at=iso(when),
+                name=name,
+                label=str(body["label"]),
+                type=type_,
+                field_type=field_type,
+                group=body["groupName"],
+                options=[
+                    {
+                        "label": o["label"],
+                        "value": o["value"],
+                        "displayOrder": o.get("displayOrder", i),
+                        "hidden": bool(o.get("hidden", False)),
+                        "description": o.get("description", ""),
+                    }
+                    for i, o in enumerate(options)
+                ],
+                description=str(body.get("description", "")),
+                hubspot_defined=False,
+                display_order=int(body.get("displayOrder", -1)),
+                created_at=iso(when),
+                updated_at=iso(when),
                 number_display_hint=body.get("numberDisplayHint"),
             )
             self.properties[object_type][name] = prop
@@ -321,9 +373,15 @@ class HubSpotState:
             if not body.get("name") or not body.get("label"):
                 raise RequestError(400, "Property groups need a name and a label")
             if body["name"] in self.groups[object_type]:
-                raise RequestError(409, f"A property group named '{body['name']}' already exists.", "CONFLICT")
-            group = {"name": body["name"], "label": body["label"],
-                     "displayOrder": int(body.get("displayOrder", -1)), "archived": False}
+                raise RequestError(
+                    409, f"A property group named '{body['name']}' already exists.", "CONFLICT"
+                )
+            group = {
+                "name": body["name"],
+                "label": body["label"],
+                "displayOrder": int(body.get("displayOrder", -1)),
+                "archived": False,
+            }
             self.groups[object_type][body["name"]] = group
             return group
 

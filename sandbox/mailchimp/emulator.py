@@ -52,10 +52,18 @@ TITLES = {
 # mailchimp.md §9: X-Trigger-Error makes the server answer with that error.
 TRIGGERS = {
     "APIKeyMissing": (401, "API Key Missing", "Your request did not include an API key."),
-    "APIKeyInvalid": (401, "API Key Invalid", "Your API key may be invalid, or you've attempted to access the wrong datacenter."),
+    "APIKeyInvalid": (
+        401,
+        "API Key Invalid",
+        "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
+    ),
     "Forbidden": (403, "Forbidden", "You don't have permission to access this resource."),
     "ResourceNotFound": (404, "Resource Not Found", "The requested resource could not be found."),
-    "TooManyRequests": (429, "TooManyRequests", "You have exceeded the limit of 10 simultaneous connections."),
+    "TooManyRequests": (
+        429,
+        "TooManyRequests",
+        "You have exceeded the limit of 10 simultaneous connections.",
+    ),
     "InternalServerError": (500, "Internal Server Error", "An unexpected internal error has occurred."),
 }
 
@@ -71,7 +79,9 @@ class MailchimpEmulator(PlatformEmulator):
         self.bodiless_every = int(self.options.extra.get("bodiless_429_every", 2))
         self._limited = itertools.count(1)
         self.processing_s = float(self.options.extra.get("processing_ms", 0)) / 1000.0
-        self.state = build_state(self.world, MailchimpState(self.clock, seed=str(getattr(self.world, "seed", ""))))
+        self.state = build_state(
+            self.world, MailchimpState(self.clock, seed=str(getattr(self.world, "seed", "")))
+        )
 
     # --- HTTP ---
 
@@ -88,7 +98,9 @@ class MailchimpEmulator(PlatformEmulator):
         if key != self.api_key:
             return self.problem(
                 401,
-                "Your request did not include an API key." if key is None else "The API key provided is invalid.",
+                "Your request did not include an API key."
+                if key is None
+                else "The API key provided is invalid.",
                 title="API Key Missing" if key is None else "API Key Invalid",
             )
         request[PRINCIPAL] = f"user:{self.api_key.rsplit('-', 1)[0][:6]}"
@@ -113,11 +125,18 @@ class MailchimpEmulator(PlatformEmulator):
     def error_response(self, request: web.Request, status: int, message: str) -> web.StreamResponse:
         return self.problem(status, message)
 
-    def decorate(self, request: web.Request, response: web.StreamResponse, decisions: Sequence[LimitDecision]) -> None:
+    def decorate(
+        self, request: web.Request, response: web.StreamResponse, decisions: Sequence[LimitDecision]
+    ) -> None:
         response.headers.setdefault("X-Request-Id", str(uuid.uuid4()))
 
     def problem(
-        self, status: int, detail: str, *, title: str | None = None, errors: list[dict[str, str]] | None = None
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: list[dict[str, str]] | None = None,
     ) -> web.Response:
         # mailchimp.md §9: application/problem+json with type, title, status, detail, instance.
         body: dict[str, Any] = {
@@ -129,7 +148,9 @@ class MailchimpEmulator(PlatformEmulator):
         }
         if errors is not None:
             body["errors"] = errors
-        return json_response(body, status=status, content_type=PROBLEM_JSON, headers={"X-Request-Id": str(uuid.uuid4())})
+        return json_response(
+            body, status=status, content_type=PROBLEM_JSON, headers={"X-Request-Id": str(uuid.uuid4())}
+        )
 
     async def ping(self, request: web.Request) -> web.Response:
         if self.processing_s:
@@ -158,8 +179,15 @@ class MailchimpEmulator(PlatformEmulator):
                 "pro_enabled": False,
                 "last_login": fmt_time(self.clock.now()),
                 "total_subscribers": total,
-                "contact": {"company": "Leadsync Sandbox", "addr1": "1 Loopback Way", "addr2": "",
-                            "city": "Atlanta", "state": "GA", "zip": "30308", "country": "US"},
+                "contact": {
+                    "company": "Leadsync Sandbox",
+                    "addr1": "1 Loopback Way",
+                    "addr2": "",
+                    "city": "Atlanta",
+                    "state": "GA",
+                    "zip": "30308",
+                    "country": "US",
+                },
                 "_links": [],
             }
         )

@@ -39,7 +39,19 @@ __all__ = [
 MAX_MERGE_FIELDS = 30
 MAX_TAG_LENGTH = 10
 TAG_PATTERN = re.compile(r"^[A-Z0-9_]{1,10}$")
-MERGE_TYPES = ("text", "number", "address", "phone", "date", "url", "imageurl", "radio", "dropdown", "birthday", "zip")
+MERGE_TYPES = (
+    "text",
+    "number",
+    "address",
+    "phone",
+    "date",
+    "url",
+    "imageurl",
+    "radio",
+    "dropdown",
+    "birthday",
+    "zip",
+)
 _DATE_FORMATS = (
     re.compile(r"^\d{4}-\d{2}-\d{2}$"),
     re.compile(r"^\d{4}/\d{2}/\d{2}$"),

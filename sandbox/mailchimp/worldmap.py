@@ -74,7 +74,12 @@ def build_state(world: World, state: MailchimpState) -> MailchimpState:
         for order, (tag, name, kind) in enumerate(DEFAULT_FIELDS, start=1):
             audience.merge_fields.append(MergeField(order, tag, name, kind, display_order=order))
         state.audiences[audience.id] = audience
-    state.stores[STORE_ID] = {"id": STORE_ID, "list_id": main.id, "name": "Sandbox Store", "created_at": start}
+    state.stores[STORE_ID] = {
+        "id": STORE_ID,
+        "list_id": main.id,
+        "name": "Sandbox Store",
+        "created_at": start,
+    }
     apply_world(
         state,
         persons=list(getattr(world, "persons", [])),
@@ -95,7 +100,11 @@ def main_audience(state: MailchimpState) -> Audience:
 
 
 def apply_world(
-    state: MailchimpState, *, persons: Iterable[Person], campaigns: Iterable[Campaign], events: Iterable[Event]
+    state: MailchimpState,
+    *,
+    persons: Iterable[Person],
+    campaigns: Iterable[Campaign],
+    events: Iterable[Event],
 ) -> None:
     """Add persons, campaigns and events (the initial world, or a delta after a clock advance)."""
     audiences = list(state.audiences.values())
@@ -179,7 +188,9 @@ def _apply_event(state: MailchimpState, event: Event, main: Audience) -> None:
         campaign.recipients.setdefault(key, member.email)
         member.sent.add(campaign.id)
         feed.append(FeedItem("sent", at, campaign.id, campaign.title))
-    elif kind in (EventType.EMAIL_OPEN, EventType.EMAIL_CLICK, EventType.EMAIL_BOUNCE) and campaign is not None:
+    elif (
+        kind in (EventType.EMAIL_OPEN, EventType.EMAIL_CLICK, EventType.EMAIL_BOUNCE) and campaign is not None
+    ):
         campaign.recipients.setdefault(key, member.email)
         member.sent.add(campaign.id)
         if kind is EventType.EMAIL_OPEN:
@@ -201,13 +212,19 @@ def _apply_event(state: MailchimpState, event: Event, main: Audience) -> None:
                 member.last_changed = max(member.last_changed, at)
         campaign.activity.setdefault(key, []).append(item)
     elif kind in (EventType.EMAIL_UNSUBSCRIBE, EventType.EMAIL_SPAM_REPORT):
-        reason = "abuse" if kind is EventType.EMAIL_SPAM_REPORT else str(props.get("reason") or "N/A (Unsubscribed)")
+        reason = (
+            "abuse"
+            if kind is EventType.EMAIL_SPAM_REPORT
+            else str(props.get("reason") or "N/A (Unsubscribed)")
+        )
         if member.status in ("subscribed", "pending"):
             member.status = "unsubscribed"
             member.unsubscribe_reason = reason
             member.last_changed = max(member.last_changed, at)
         extra = {"unsubscribe_reason": reason}
-        feed.append(FeedItem("unsub", at, campaign.id if campaign else "", campaign.title if campaign else "", extra))
+        feed.append(
+            FeedItem("unsub", at, campaign.id if campaign else "", campaign.title if campaign else "", extra)
+        )
     elif kind is EventType.PURCHASE:
         amount = float(props.get("amount") or props.get("value") or 0.0)
         order_id = str(props.get("order_id") or f"order-{event.id}")

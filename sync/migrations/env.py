@@ -14,7 +14,9 @@ if connection is None:  # `alembic` CLI use: build an engine from the ini's URL
     from sqlalchemy import engine_from_config, pool
 
     connectable = engine_from_config(
-        context.config.get_section(context.config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+        context.config.get_section(context.config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
     )
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)

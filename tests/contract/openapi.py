@@ -28,7 +28,9 @@ SPECS_DIR = Path(__file__).resolve().parents[3] / "shared" / "specs"
 
 def require_specs() -> Path:
     if not SPECS_DIR.is_dir():
-        pytest.skip(f"platform specs not found at {SPECS_DIR} (they live beside the repo, in ../shared/specs)")
+        pytest.skip(
+            f"platform specs not found at {SPECS_DIR} (they live beside the repo, in ../shared/specs)"
+        )
     return SPECS_DIR
 
 
@@ -71,13 +73,17 @@ class OpenAPIValidator:
         for name in files:
             doc = _openapi_30_to_jsonschema(json.loads((base / name).read_text()))
             uri = f"urn:spec:{platform}:{name}"
-            registry = registry.with_resource(uri, Resource.from_contents(doc, default_specification=DRAFT202012))
+            registry = registry.with_resource(
+                uri, Resource.from_contents(doc, default_specification=DRAFT202012)
+            )
             for template, item in doc.get("paths", {}).items():
                 regex = "^" + strip_prefix + re.sub(r"\\\{[^/]+?\\\}", r"[^/]+", re.escape(template)) + "/?$"
                 for method, op in item.items():
                     if method.lower() in {"get", "post", "put", "patch", "delete"}:
                         operations.append(
-                            Operation(method.upper(), template, re.compile(regex), op.get("responses", {}), uri)
+                            Operation(
+                                method.upper(), template, re.compile(regex), op.get("responses", {}), uri
+                            )
                         )
         # Literal paths before templated ones (/contacts/search before /contacts/{id}).
         operations.sort(key=lambda o: o.template.count("{"))
@@ -93,7 +99,11 @@ class OpenAPIValidator:
         op = self.find(method, path)
         if op is None:
             return [f"{method} {path}: no operation in the spec"]
-        response = op.responses.get(str(status)) or op.responses.get(f"{str(status)[0]}XX") or op.responses.get("default")
+        response = (
+            op.responses.get(str(status))
+            or op.responses.get(f"{str(status)[0]}XX")
+            or op.responses.get("default")
+        )
         if response is None:
             return [f"{method} {op.template}: status {status} is not declared in the spec"]
         self.covered.add((method.upper(), op.template, str(status)))

@@ -57,7 +57,9 @@ def test_given_connector_traffic_when_validated_then_every_response_matches_the_
         request = response.request
         path = requests.utils.urlparse(request.url).path
         body = response.json() if response.content else None
-        seen.append((request.method or "", path, response.status_code, body, response.headers.get("content-type", "")))
+        seen.append(
+            (request.method or "", path, response.status_code, body, response.headers.get("content-type", ""))
+        )
 
     with connector_for(server) as connector:
         connector.sdk.api_client.session.hooks["response"].append(record)
@@ -65,8 +67,12 @@ def test_given_connector_traffic_when_validated_then_every_response_matches_the_
         batches, _ = pull_all(connector)
         contacts = [c for b in batches["members"] for c in b.contacts][:30]
         updates = [
-            ScoreUpdate(c.remote_id, c.email or "", fields={"affinity": 50, "stage": "decision", "scored_at": "2026-11-01"},
-                        tags_add=("leadsync_stage:decision",))
+            ScoreUpdate(
+                c.remote_id,
+                c.email or "",
+                fields={"affinity": 50, "stage": "decision", "scored_at": "2026-11-01"},
+                tags_add=("leadsync_stage:decision",),
+            )
             for c in contacts
         ]
         report = connector.push(updates)
@@ -77,7 +83,9 @@ def test_given_connector_traffic_when_validated_then_every_response_matches_the_
         sdk.lists.get_list_member(list_id, member_id)
         sdk.lists.get_list_member_tags(list_id, member_id)
         sdk.lists.get_list_member_activity_feed(list_id, member_id)
-        sdk.lists.set_list_member(list_id, member_id, {"email_address": contacts[0].email, "status_if_new": "subscribed"})
+        sdk.lists.set_list_member(
+            list_id, member_id, {"email_address": contacts[0].email, "status_if_new": "subscribed"}
+        )
         sdk.lists.update_list_member(list_id, member_id, {"merge_fields": {"FNAME": "Ana"}})
         campaign = next(iter(emulator_of(server).state.campaigns))
         sdk.campaigns.get(campaign)
@@ -87,7 +95,9 @@ def test_given_connector_traffic_when_validated_then_every_response_matches_the_
         for call in (
             lambda: sdk.lists.get_list_member(list_id, "0" * 32),
             lambda: sdk.lists.update_list_member(list_id, member_id, {"merge_fields": {"EMPLOYEES": "many"}}),
-            lambda: sdk.lists.add_list_member(list_id, {"email_address": contacts[0].email, "status": "subscribed"}),
+            lambda: sdk.lists.add_list_member(
+                list_id, {"email_address": contacts[0].email, "status": "subscribed"}
+            ),
         ):
             with pytest.raises(Exception):  # noqa: B017 - the SDK's only exception, ApiClientError
                 call()

@@ -24,13 +24,29 @@ BATCH_LIMIT = 100  # hubspot.md §2.2: "Object API batch endpoints are limited t
 LIST_LIMIT = 100  # hubspot.md §2.1: up to 100 per page
 DEFAULT_LIST_PROPERTIES = {
     "contacts": ["firstname", "lastname", "email", "createdate", "lastmodifieddate", "hs_object_id"],
-    "deals": ["dealname", "amount", "closedate", "pipeline", "dealstage", "createdate", "hs_lastmodifieddate",
-              "hs_object_id"],
+    "deals": [
+        "dealname",
+        "amount",
+        "closedate",
+        "pipeline",
+        "dealstage",
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+    ],
 }
 DEFAULT_SEARCH_PROPERTIES = {  # hubspot.md §2.5
     "contacts": ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
-    "deals": ["dealname", "amount", "closedate", "pipeline", "dealstage", "createdate", "hs_lastmodifieddate",
-              "hs_object_id"],
+    "deals": [
+        "dealname",
+        "amount",
+        "closedate",
+        "pipeline",
+        "dealstage",
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+    ],
 }
 
 
@@ -52,7 +68,9 @@ class CrmRoutes:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _names(self, object_type: str, requested: list[str] | None, default: dict[str, list[str]]) -> list[str]:
+    def _names(
+        self, object_type: str, requested: list[str] | None, default: dict[str, list[str]]
+    ) -> list[str]:
         defs = self.state.properties[object_type]
         return [n for n in (requested or default[object_type]) if n in defs]
 
@@ -60,15 +78,27 @@ class CrmRoutes:
         return self.emu.clock.tick()
 
     @staticmethod
-    def _batch_body(results: list[dict[str, Any]], errors: list[ItemError], started: datetime) -> web.Response:
-        body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": iso(started),
-                                "completedAt": iso(started)}
+    def _batch_body(
+        results: list[dict[str, Any]], errors: list[ItemError], started: datetime
+    ) -> web.Response:
+        body: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": iso(started),
+            "completedAt": iso(started),
+        }
         if not errors:
             return json_response(body)
         body["numErrors"] = len(errors)
         body["errors"] = [
-            {"status": e.status, "category": e.category, "message": e.message, "context": {"ids": e.ids},
-             "errors": [], "links": {}}
+            {
+                "status": e.status,
+                "category": e.category,
+                "message": e.message,
+                "context": {"ids": e.ids},
+                "errors": [],
+                "links": {},
+            }
             for e in errors
         ]
         return json_response(body, status=207)  # hubspot.md §5: 207 Multi-Status
@@ -101,11 +131,17 @@ class CrmRoutes:
         assoc = list_param(request, "associations")
         with self.state.lock:
             rows = sorted(
-                (o for o in self.state.objects[object_type].values() if o.archived == archived and int(o.id) >= floor),
+                (
+                    o
+                    for o in self.state.objects[object_type].values()
+                    if o.archived == archived and int(o.id) >= floor
+                ),
                 key=lambda o: int(o.id),
             )
             page = rows[: limit + 1]
-            body: dict[str, Any] = {"results": [o.to_json(names, with_associations=assoc) for o in page[:limit]]}
+            body: dict[str, Any] = {
+                "results": [o.to_json(names, with_associations=assoc) for o in page[:limit]]
+            }
         if len(page) > limit:
             nxt = page[limit].id
             body["paging"] = {"next": {"after": nxt, "link": f"{self.emu.public_url(request)}?after={nxt}"}}
@@ -129,20 +165,28 @@ class CrmRoutes:
             body = await read_json(request)
             props = dict(body.get("properties") or {})
             self.state.check_property_names(object_type, props)
-            if object_type == "contacts" and props.get("email") and self.state.contact_by_email(str(props["email"])):
+            if (
+                object_type == "contacts"
+                and props.get("email")
+                and self.state.contact_by_email(str(props["email"]))
+            ):
                 existing = self.state.contact_by_email(str(props["email"]))
                 assert existing is not None
                 # hubspot.md §2.6: duplicate email -> 409
                 raise RequestError(409, f"Contact already exists. Existing ID: {existing.id}", "CONFLICT")
             now = self._now()
-            obj = self.state.create(object_type, {"email": props.pop("email", None)} if object_type == "contacts" else {}, now)
+            obj = self.state.create(
+                object_type, {"email": props.pop("email", None)} if object_type == "contacts" else {}, now
+            )
             problem = self.state.update(obj, props, now)
             if problem is not None:
                 raise RequestError(400, problem.message, problem.category)
         except RequestError as exc:
             return request_error(exc)
         with self.state.lock:
-            return json_response(obj.to_json(self._names(object_type, None, DEFAULT_LIST_PROPERTIES)), status=201)
+            return json_response(
+                obj.to_json(self._names(object_type, None, DEFAULT_LIST_PROPERTIES)), status=201
+            )
 
     async def patch(self, request: web.Request) -> web.Response:
         try:
@@ -150,7 +194,9 @@ class CrmRoutes:
             body = await read_json(request)
             props = dict(body.get("properties") or {})
             self.state.check_property_names(object_type, props)
-            obj = self.state.lookup(object_type, request.match_info["objectId"], request.query.get("idProperty"))
+            obj = self.state.lookup(
+                object_type, request.match_info["objectId"], request.query.get("idProperty")
+            )
             if obj is None:
                 raise RequestError(404, "Object not found.", "OBJECT_NOT_FOUND")
             problem = self.state.update(obj, props, self._now())
@@ -159,8 +205,14 @@ class CrmRoutes:
         except RequestError as exc:
             return request_error(exc)
         with self.state.lock:
-            return json_response(obj.to_json(sorted(set(props) | {"hs_object_id", "lastmodifieddate"}
-                                                    & set(self.state.properties[object_type]))))
+            return json_response(
+                obj.to_json(
+                    sorted(
+                        set(props)
+                        | {"hs_object_id", "lastmodifieddate"} & set(self.state.properties[object_type])
+                    )
+                )
+            )
 
     async def batch_read(self, request: web.Request) -> web.Response:
         started = self.emu.clock.now()
@@ -180,8 +232,18 @@ class CrmRoutes:
                     missing.append(str(item.get("id", "")))
                 else:
                     results.append(obj.to_json(names))
-        errors = [ItemError("OBJECT_NOT_FOUND", f"Could not get some {object_type.upper()[:-1]} objects, they may be "
-                            "deleted or not exist. Check that ids are valid.", missing)] if missing else []
+        errors = (
+            [
+                ItemError(
+                    "OBJECT_NOT_FOUND",
+                    f"Could not get some {object_type.upper()[:-1]} objects, they may be "
+                    "deleted or not exist. Check that ids are valid.",
+                    missing,
+                )
+            ]
+            if missing
+            else []
+        )
         return self._batch_body(results, errors, started)
 
     async def batch_update(self, request: web.Request) -> web.Response:
@@ -192,7 +254,11 @@ class CrmRoutes:
             inputs = self._inputs(body)
             ids = [str(i.get("id", "")) for i in inputs]
             if len(set(ids)) != len(ids):
-                raise RequestError(400, "Duplicate IDs found in batch input: " + str(sorted({i for i in ids if ids.count(i) > 1})))
+                raise RequestError(
+                    400,
+                    "Duplicate IDs found in batch input: "
+                    + str(sorted({i for i in ids if ids.count(i) > 1})),
+                )
             for item in inputs:
                 if item.get("idProperty") == "email":
                     # hubspot.md §2.3: batch update by email fails (hubspot-api-nodejs#548)
@@ -218,8 +284,13 @@ class CrmRoutes:
                 else:
                     results.append(obj.to_json(sorted(set(item["properties"]) | {"hs_object_id"})))
         if missing:
-            errors.append(ItemError("OBJECT_NOT_FOUND", "Could not update some objects, they may be deleted or not exist.",
-                                    missing))
+            errors.append(
+                ItemError(
+                    "OBJECT_NOT_FOUND",
+                    "Could not update some objects, they may be deleted or not exist.",
+                    missing,
+                )
+            )
         return self._batch_body(results, errors, started)
 
     async def batch_upsert(self, request: web.Request) -> web.Response:
@@ -247,7 +318,9 @@ class CrmRoutes:
                     if not seed and id_property and id_property != "hs_object_id":
                         seed = {id_property: key}
                     if not seed:
-                        errors.append(ItemError("OBJECT_NOT_FOUND", "Object not found for upsert by record ID.", [key]))
+                        errors.append(
+                            ItemError("OBJECT_NOT_FOUND", "Object not found for upsert by record ID.", [key])
+                        )
                         continue
                     obj = self.state.create(object_type, seed, now)
                 problem = self.state.update(obj, props, now)

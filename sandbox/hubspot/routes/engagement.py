@@ -56,7 +56,10 @@ class EngagementRoutes:
             limit = min(int(q.get("limit", "100")), EMAIL_EVENTS_MAX)
             position = _decode(q["offset"]) if q.get("offset") else 0
         except ValueError:
-            return error(400, "startTimestamp, endTimestamp and limit must be integers; offset must come from a previous page")
+            return error(
+                400,
+                "startTimestamp, endTimestamp and limit must be integers; offset must come from a previous page",
+            )
         kind, recipient, campaign = q.get("eventType"), q.get("recipient"), q.get("campaignId")
         exclude_filtered = q.get("excludeFilteredEvents", "false").lower() == "true"
         with self.state.lock:
@@ -92,9 +95,15 @@ class EngagementRoutes:
     async def web_events(self, request: web.Request) -> web.Response:
         if self.emu.tier != "enterprise":
             # hubspot.md §4.2: the events API is Enterprise only (exact refusal body unconfirmed)
-            return error(403, "This endpoint requires a Marketing Hub Enterprise or Content Hub Enterprise subscription.",
-                         "MISSING_SCOPES", subCategory="REQUIRES_ENTERPRISE",
-                         errors=[{"message": "Requires an Enterprise subscription", "subCategory": "REQUIRES_ENTERPRISE"}])
+            return error(
+                403,
+                "This endpoint requires a Marketing Hub Enterprise or Content Hub Enterprise subscription.",
+                "MISSING_SCOPES",
+                subCategory="REQUIRES_ENTERPRISE",
+                errors=[
+                    {"message": "Requires an Enterprise subscription", "subCategory": "REQUIRES_ENTERPRISE"}
+                ],
+            )
         q = request.query
         try:
             after_ts = parse_time(q["occurredAfter"]) if q.get("occurredAfter") else None
@@ -102,15 +111,21 @@ class EngagementRoutes:
             limit = min(int(q.get("limit", "100")), WEB_EVENTS_MAX)
             position = _decode(q["after"]) if q.get("after") else 0
         except ValueError:
-            return error(400, "Invalid query: occurredAfter/occurredBefore must be ISO times, limit an integer, "
-                              "after a token from a previous page")
+            return error(
+                400,
+                "Invalid query: occurredAfter/occurredBefore must be ISO times, limit an integer, "
+                "after a token from a previous page",
+            )
         object_type = q.get("objectType")
         object_id = q.get("objectId")
         event_types = list_param(request, "eventType")
-        descending = q.get("sort", "ASCENDING").upper().startswith("DESC") or q.get("sort", "") == "-occurredAt"
+        descending = (
+            q.get("sort", "ASCENDING").upper().startswith("DESC") or q.get("sort", "") == "-occurredAt"
+        )
         with self.state.lock:
             rows = [
-                r for r in self.state.web_events
+                r
+                for r in self.state.web_events
                 if (not object_type or object_type in ("contact", "contacts", "0-1"))
                 and (not object_id or r["objectId"] == object_id)
                 and (not event_types or r["eventType"] in event_types)
@@ -122,7 +137,9 @@ class EngagementRoutes:
         body: dict[str, Any] = {"results": page}
         if position + limit < len(rows):
             token = _encode(position + limit)
-            body["paging"] = {"next": {"after": token, "link": f"{self.emu.public_url(request)}?after={token}"}}
+            body["paging"] = {
+                "next": {"after": token, "link": f"{self.emu.public_url(request)}?after={token}"}
+            }
         return json_response(body)
 
     async def event_types(self, request: web.Request) -> web.Response:
@@ -135,10 +152,32 @@ class EngagementRoutes:
             return error(400, "Pipelines are emulated for deals only")
         stamp = "2019-08-06T02:41:52.000Z"
         stages = [
-            {"id": sid, "label": label, "displayOrder": i, "archived": False, "createdAt": stamp, "updatedAt": stamp,
-             "metadata": {"isClosed": "true" if sid.startswith("closed") else "false", "probability": prob}}
+            {
+                "id": sid,
+                "label": label,
+                "displayOrder": i,
+                "archived": False,
+                "createdAt": stamp,
+                "updatedAt": stamp,
+                "metadata": {
+                    "isClosed": "true" if sid.startswith("closed") else "false",
+                    "probability": prob,
+                },
+            }
             for i, (sid, label, prob) in enumerate(DEAL_STAGES)
         ]
-        return json_response({"results": [{"id": "default", "label": "Sales Pipeline", "displayOrder": 0,
-                                           "archived": False, "createdAt": stamp, "updatedAt": stamp,
-                                           "stages": stages}]})
+        return json_response(
+            {
+                "results": [
+                    {
+                        "id": "default",
+                        "label": "Sales Pipeline",
+                        "displayOrder": 0,
+                        "archived": False,
+                        "createdAt": stamp,
+                        "updatedAt": stamp,
+                        "stages": stages,
+                    }
+                ]
+            }
+        )

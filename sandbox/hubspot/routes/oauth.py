@@ -40,13 +40,20 @@ class OAuthRoutes:
             return error(400, "missing or unknown refresh token", "BAD_REFRESH_TOKEN")
         access = "CO" + secrets.token_urlsafe(48)
         self.emu.issue_token(access, time.monotonic() + ACCESS_TOKEN_TTL_S)
-        return json_response({
-            "access_token": access,
-            "refresh_token": app["refresh_token"],
-            "expires_in": ACCESS_TOKEN_TTL_S,
-            "token_type": "bearer",
-            "token_use": "access_token",
-            "hub_id": self.emu.portal_id,
-            "scopes": ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.write",
-                       "crm.objects.deals.read", "content"],
-        })
+        return json_response(
+            {
+                "access_token": access,
+                "refresh_token": app["refresh_token"],
+                "expires_in": ACCESS_TOKEN_TTL_S,
+                "token_type": "bearer",
+                "token_use": "access_token",
+                "hub_id": self.emu.portal_id,
+                "scopes": [
+                    "crm.objects.contacts.read",
+                    "crm.objects.contacts.write",
+                    "crm.schemas.contacts.write",
+                    "crm.objects.deals.read",
+                    "content",
+                ],
+            }
+        )

@@ -36,7 +36,9 @@ class PropertyRoutes:
         except RequestError as exc:
             return request_error(exc)
         with self.state.lock:
-            return json_response({"results": [p.to_json() for p in self.state.properties[object_type].values()]})
+            return json_response(
+                {"results": [p.to_json() for p in self.state.properties[object_type].values()]}
+            )
 
     async def get_property(self, request: web.Request) -> web.Response:
         try:
@@ -46,8 +48,13 @@ class PropertyRoutes:
         with self.state.lock:
             prop = self.state.properties[object_type].get(request.match_info["propertyName"])
             if prop is None:
-                return request_error(RequestError(404, f"Unable to find property {request.match_info['propertyName']}",
-                                                  "OBJECT_NOT_FOUND"))
+                return request_error(
+                    RequestError(
+                        404,
+                        f"Unable to find property {request.match_info['propertyName']}",
+                        "OBJECT_NOT_FOUND",
+                    )
+                )
             return json_response(prop.to_json())
 
     async def create_property(self, request: web.Request) -> web.Response:
@@ -73,8 +80,11 @@ class PropertyRoutes:
             return request_error(exc)
         group = self.state.groups[object_type].get(request.match_info["groupName"])
         if group is None:
-            return request_error(RequestError(404, f"Unable to find group {request.match_info['groupName']}",
-                                              "OBJECT_NOT_FOUND"))
+            return request_error(
+                RequestError(
+                    404, f"Unable to find group {request.match_info['groupName']}", "OBJECT_NOT_FOUND"
+                )
+            )
         return json_response(group)
 
     async def create_group(self, request: web.Request) -> web.Response:

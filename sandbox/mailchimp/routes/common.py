@@ -25,7 +25,12 @@ class Api(Protocol):
     processing_s: float
 
     def problem(
-        self, status: int, detail: str, *, title: str | None = None, errors: list[dict[str, str]] | None = None
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: list[dict[str, str]] | None = None,
     ) -> web.Response: ...
 
 
@@ -33,7 +38,12 @@ class BadRequest(Exception):
     """Raised inside a handler; answered as a problem document."""
 
     def __init__(
-        self, status: int, detail: str, *, title: str | None = None, errors: list[dict[str, str]] | None = None
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: list[dict[str, str]] | None = None,
     ) -> None:
         self.status = status
         self.detail = detail
@@ -45,8 +55,9 @@ class BadRequest(Exception):
 def ok(body: dict[str, Any], query: Mapping[str, str] | None = None) -> web.Response:
     # orjson: a 1000-member page is a few megabytes, and the sandbox serves it on one event loop.
     payload = select_fields(body, query) if query is not None else body
-    return web.Response(body=orjson.dumps(payload), status=200,
-                        headers={"Content-Type": "application/json; charset=utf-8"})
+    return web.Response(
+        body=orjson.dumps(payload), status=200, headers={"Content-Type": "application/json; charset=utf-8"}
+    )
 
 
 def audience_or_404(api: Api, list_id: str) -> Audience:
@@ -79,7 +90,9 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw or b"{}")
     except ValueError:
-        raise BadRequest(400, "We encountered an unspecified JSON parsing error.", title="JSON Parse Exception") from None
+        raise BadRequest(
+            400, "We encountered an unspecified JSON parsing error.", title="JSON Parse Exception"
+        ) from None
     if not isinstance(body, dict):
         raise BadRequest(400, "The request body must be a JSON object.", title="JSON Parse Exception")
     return body

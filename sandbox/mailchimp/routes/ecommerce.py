@@ -70,7 +70,10 @@ def routes(api: Api) -> list[web.RouteDef]:
             orders = [o for o in orders if o.campaign_id == q["campaign_id"]]
         if q.get("customer_id"):
             orders = [o for o in orders if o.customer_id == q["customer_id"]]
-        return {"orders": [render_order(o) for o in orders[offset : offset + count]], "total_items": len(orders)}
+        return {
+            "orders": [render_order(o) for o in orders[offset : offset + count]],
+            "total_items": len(orders),
+        }
 
     def list_stores(request: web.Request, _: bytes) -> web.Response:
         count, offset = page_params(request.query)
@@ -94,7 +97,10 @@ def routes(api: Api) -> list[web.RouteDef]:
             }
             for s in state.stores.values()
         ]
-        return ok({"stores": stores[offset : offset + count], "total_items": len(stores), "_links": []}, request.query)
+        return ok(
+            {"stores": stores[offset : offset + count], "total_items": len(stores), "_links": []},
+            request.query,
+        )
 
     def account_orders(request: web.Request, _: bytes) -> web.Response:
         return ok({**page_of(list(state.orders), request), "_links": []}, request.query)

@@ -28,7 +28,11 @@ def routes(api: Api) -> list[web.RouteDef]:
         body = {
             "lists": items,
             "total_items": len(audiences),
-            "constraints": {"may_create": True, "max_instances": 100, "current_total_instances": len(audiences)},
+            "constraints": {
+                "may_create": True,
+                "max_instances": 100,
+                "current_total_instances": len(audiences),
+            },
             "_links": [],
         }
         return ok(body, request.query)
@@ -42,11 +46,18 @@ def routes(api: Api) -> list[web.RouteDef]:
         body = parse_body(raw)
         members = body.get("members")
         if not isinstance(members, list):
-            raise BadRequest(400, "Schema describes array, object found instead", title="Invalid Resource",
-                             errors=[{"field": "members", "message": "Schema describes array"}])
+            raise BadRequest(
+                400,
+                "Schema describes array, object found instead",
+                title="Invalid Resource",
+                errors=[{"field": "members", "message": "Schema describes array"}],
+            )
         if len(members) > BATCH_MAX:
-            raise BadRequest(400, f"You may only add or update up to {BATCH_MAX} members at a time.",
-                             title="Invalid Resource")
+            raise BadRequest(
+                400,
+                f"You may only add or update up to {BATCH_MAX} members at a time.",
+                title="Invalid Resource",
+            )
         update_existing = bool(body.get("update_existing", False))
         skip_duplicates = request.query.get("skip_duplicate_check") == "true"
         new: list[dict[str, Any]] = []
@@ -54,9 +65,18 @@ def routes(api: Api) -> list[web.RouteDef]:
         errors: list[dict[str, Any]] = []
         seen: set[str] = set()
 
-        def fail(email: str, message: str, code: str = "ERROR_GENERIC", field: str = "", field_message: str = "") -> None:
-            errors.append({"email_address": email, "error": message, "error_code": code,
-                           "field": field, "field_message": field_message})
+        def fail(
+            email: str, message: str, code: str = "ERROR_GENERIC", field: str = "", field_message: str = ""
+        ) -> None:
+            errors.append(
+                {
+                    "email_address": email,
+                    "error": message,
+                    "error_code": code,
+                    "field": field,
+                    "field_message": field_message,
+                }
+            )
 
         for item in members:
             if not isinstance(item, dict) or not isinstance(item.get("email_address"), str):
@@ -73,12 +93,17 @@ def routes(api: Api) -> list[web.RouteDef]:
                 continue
             seen.add(key)
             if key in audience.forgotten:
-                fail(email, f"{email} was permanently deleted and cannot be re-imported. "
-                            "The contact must re-subscribe to get back on the list.")
+                fail(
+                    email,
+                    f"{email} was permanently deleted and cannot be re-imported. "
+                    "The contact must re-subscribe to get back on the list.",
+                )
                 continue
             status = item.get("status")
             if status is not None and status not in STATUSES:
-                fail(email, "Invalid status", field="status", field_message=f"{status!r} is not a valid status")
+                fail(
+                    email, "Invalid status", field="status", field_message=f"{status!r} is not a valid status"
+                )
                 continue
             values, bad = audience.coerce_merge(dict(item.get("merge_fields") or {}))
             if bad:
@@ -88,14 +113,22 @@ def routes(api: Api) -> list[web.RouteDef]:
             member = audience.members.get(key)
             if member is not None and not update_existing:
                 # INFERRED (mailchimp.md §8.2): existing addresses come back as ERROR_CONTACT_EXISTS.
-                fail(email, f"{email} is already a list member, do you want to update? "
-                            "please provide update_existing:true in the request body", "ERROR_CONTACT_EXISTS")
+                fail(
+                    email,
+                    f"{email} is already a list member, do you want to update? "
+                    "please provide update_existing:true in the request body",
+                    "ERROR_CONTACT_EXISTS",
+                )
                 continue
             at = state.stamp()
             if member is None:
                 if status is None:
-                    fail(email, "Please provide a status for new members.", field="status",
-                         field_message="status is required for new members")
+                    fail(
+                        email,
+                        "Please provide a status for new members.",
+                        field="status",
+                        field_message="status is required for new members",
+                    )
                     continue
                 member = state.new_member(audience, email, status, at)
                 member.merge_fields.update(values)

@@ -29,7 +29,9 @@ def routes(api: Api) -> list[web.RouteDef]:
             raise BadRequest(404, "The requested resource could not be found.")
         return member
 
-    def apply_write(audience: Audience, member: Member, body: dict[str, Any], *, allowed: tuple[str, ...]) -> None:
+    def apply_write(
+        audience: Audience, member: Member, body: dict[str, Any], *, allowed: tuple[str, ...]
+    ) -> None:
         values, bad = audience.coerce_merge(dict(body.get("merge_fields") or {}))
         if bad:
             raise _invalid([{"field": e.tag, "message": e.message} for e in bad])
@@ -76,7 +78,9 @@ def routes(api: Api) -> list[web.RouteDef]:
         if sort_field:
             if sort_field not in SORT_FIELDS:
                 raise BadRequest(400, f"Invalid sort_field {sort_field!r}.", title="Invalid Resource")
-            members.sort(key=lambda m: (_sort_value(m, sort_field), m.web_id), reverse=q.get("sort_dir") == "DESC")
+            members.sort(
+                key=lambda m: (_sort_value(m, sort_field), m.web_id), reverse=q.get("sort_dir") == "DESC"
+            )
         page = members[offset : offset + count]
         body = {
             "members": [m.render(audience.id, audience.merge_fields) for m in page],
@@ -97,16 +101,27 @@ def routes(api: Api) -> list[web.RouteDef]:
         email = body.get("email_address")
         status = body.get("status")
         if not isinstance(email, str) or "@" not in email or status not in STATUSES[:-1]:
-            raise BadRequest(400, "The resource submitted could not be validated.", title="Invalid Resource",
-                             errors=[{"field": "email_address" if status else "status", "message": "Required"}])
+            raise BadRequest(
+                400,
+                "The resource submitted could not be validated.",
+                title="Invalid Resource",
+                errors=[{"field": "email_address" if status else "status", "message": "Required"}],
+            )
         key = subscriber_hash(email)
         if key in audience.forgotten:
-            raise BadRequest(400, f"{email} was permanently deleted and cannot be re-imported. The contact must "
-                             "re-subscribe to get back on the list.", title="Forgotten Email Not Subscribed")
+            raise BadRequest(
+                400,
+                f"{email} was permanently deleted and cannot be re-imported. The contact must "
+                "re-subscribe to get back on the list.",
+                title="Forgotten Email Not Subscribed",
+            )
         if key in audience.members:
             # §4.3: POST fails for a present member.
-            raise BadRequest(400, f"{email} is already a list member. Use PUT to insert or update list members.",
-                             title="Member Exists")
+            raise BadRequest(
+                400,
+                f"{email} is already a list member. Use PUT to insert or update list members.",
+                title="Member Exists",
+            )
         values, bad = audience.coerce_merge(dict(body.get("merge_fields") or {}))
         if bad:
             raise _invalid([{"field": e.tag, "message": e.message} for e in bad])
@@ -127,16 +142,26 @@ def routes(api: Api) -> list[web.RouteDef]:
             email = body.get("email_address")
             status = body.get("status_if_new") or body.get("status")
             if not isinstance(email, str) or "@" not in email or status not in STATUSES[:-1]:
-                raise BadRequest(400, "The resource submitted could not be validated.", title="Invalid Resource",
-                                 errors=[{"field": "status_if_new", "message": "Required for new members"}])
+                raise BadRequest(
+                    400,
+                    "The resource submitted could not be validated.",
+                    title="Invalid Resource",
+                    errors=[{"field": "status_if_new", "message": "Required for new members"}],
+                )
             if subscriber_hash(email) in audience.forgotten:
-                raise BadRequest(400, f"{email} was permanently deleted and cannot be re-imported.",
-                                 title="Forgotten Email Not Subscribed")
+                raise BadRequest(
+                    400,
+                    f"{email} was permanently deleted and cannot be re-imported.",
+                    title="Forgotten Email Not Subscribed",
+                )
             if subscriber_hash(email) != key.lower() and key.lower() != email.lower():
-                raise BadRequest(400, "The subscriber hash does not match the email address.",
-                                 title="Invalid Resource")
+                raise BadRequest(
+                    400, "The subscriber hash does not match the email address.", title="Invalid Resource"
+                )
             member = state.new_member(audience, email, status, state.stamp())
-            apply_write(audience, member, {k: v for k, v in body.items() if k != "status"}, allowed=STATUSES[:-1])
+            apply_write(
+                audience, member, {k: v for k, v in body.items() if k != "status"}, allowed=STATUSES[:-1]
+            )
         else:
             apply_write(audience, member, body, allowed=STATUSES[:-1])
         return ok(member.render(audience.id, audience.merge_fields))
@@ -183,16 +208,26 @@ def routes(api: Api) -> list[web.RouteDef]:
         body = parse_body(raw)
         tags = body.get("tags")
         if not isinstance(tags, list):
-            raise BadRequest(400, "The resource submitted could not be validated.", title="Invalid Resource",
-                             errors=[{"field": "tags", "message": "Schema describes array"}])
+            raise BadRequest(
+                400,
+                "The resource submitted could not be validated.",
+                title="Invalid Resource",
+                errors=[{"field": "tags", "message": "Schema describes array"}],
+            )
         changes: list[tuple[str, bool]] = []
         for tag in tags:
-            if not isinstance(tag, dict) or not isinstance(tag.get("name"), str) or tag.get("status") not in (
-                "active",
-                "inactive",
+            if (
+                not isinstance(tag, dict)
+                or not isinstance(tag.get("name"), str)
+                or tag.get("status")
+                not in (
+                    "active",
+                    "inactive",
+                )
             ):
-                raise BadRequest(400, "Each tag needs a name and a status of active or inactive.",
-                                 title="Invalid Resource")
+                raise BadRequest(
+                    400, "Each tag needs a name and a status of active or inactive.", title="Invalid Resource"
+                )
             changes.append((tag["name"].strip()[:100], tag["status"] == "active"))
         at = state.stamp()
         if state.set_tags(member, changes, at):
@@ -208,7 +243,9 @@ def routes(api: Api) -> list[web.RouteDef]:
         audience = audience_or_404(api, request.match_info["list_id"])
         member = member_or_404(audience, request.match_info["subscriber_hash"])
         count, offset = page_params(request.query)
-        items = sorted(state.feeds.get((audience.id, member.id), []), key=lambda i: i.created_at, reverse=True)
+        items = sorted(
+            state.feeds.get((audience.id, member.id), []), key=lambda i: i.created_at, reverse=True
+        )
         filters = request.query.getall("activity_filters", [])
         wanted = {f for value in filters for f in value.split(",") if f}
         if wanted:
@@ -225,16 +262,28 @@ def routes(api: Api) -> list[web.RouteDef]:
     def activity(request: web.Request, _: bytes) -> web.Response:
         audience = audience_or_404(api, request.match_info["list_id"])
         member = member_or_404(audience, request.match_info["subscriber_hash"])
-        legacy = {"sent": "sent", "open": "open", "click": "click", "bounce": "bounce", "unsub": "unsub",
-                  "order": "ecomm"}
-        items = sorted(state.feeds.get((audience.id, member.id), []), key=lambda i: i.created_at, reverse=True)
+        legacy = {
+            "sent": "sent",
+            "open": "open",
+            "click": "click",
+            "bounce": "bounce",
+            "unsub": "unsub",
+            "order": "ecomm",
+        }
+        items = sorted(
+            state.feeds.get((audience.id, member.id), []), key=lambda i: i.created_at, reverse=True
+        )
         rows: list[dict[str, Any]] = []
         for item in items:
             action = legacy.get(item.activity_type)
             if action is None:
                 continue
-            row = {"action": action, "timestamp": fmt_time(item.created_at), "campaign_id": item.campaign_id,
-                   "title": item.campaign_title}
+            row = {
+                "action": action,
+                "timestamp": fmt_time(item.created_at),
+                "campaign_id": item.campaign_id,
+                "title": item.campaign_title,
+            }
             if "link_clicked" in item.extra:
                 row["url"] = item.extra["link_clicked"]
             if "bounce_type" in item.extra:

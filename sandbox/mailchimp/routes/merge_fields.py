@@ -31,23 +31,42 @@ def routes(api: Api) -> list[web.RouteDef]:
         body = parse_body(raw)
         name, kind = body.get("name"), body.get("type")
         if not isinstance(name, str) or not name or kind not in MERGE_TYPES:
-            raise BadRequest(400, "The resource submitted could not be validated. For field-specific details, "
-                             "see the 'errors' array.", title="Invalid Resource",
-                             errors=[{"field": "type" if name else "name", "message": "This value is required."}])
+            raise BadRequest(
+                400,
+                "The resource submitted could not be validated. For field-specific details, "
+                "see the 'errors' array.",
+                title="Invalid Resource",
+                errors=[{"field": "type" if name else "name", "message": "This value is required."}],
+            )
         if len(audience.merge_fields) >= MAX_MERGE_FIELDS:
             # §5: 30 fields per audience; what the refusal looks like is UNCONFIRMED.
-            raise BadRequest(400, f"This audience already has the maximum of {MAX_MERGE_FIELDS} audience fields.",
-                             title="Invalid Resource")
+            raise BadRequest(
+                400,
+                f"This audience already has the maximum of {MAX_MERGE_FIELDS} audience fields.",
+                title="Invalid Resource",
+            )
         next_id = max((f.merge_id for f in audience.merge_fields), default=0) + 1
         tag = str(body.get("tag") or f"MMERGE{next_id}").upper()
         if len(tag) > MAX_TAG_LENGTH or not TAG_PATTERN.match(tag):
-            raise BadRequest(400, "The resource submitted could not be validated. For field-specific details, "
-                             "see the 'errors' array.", title="Invalid Resource",
-                             errors=[{"field": "tag", "message": f"Merge tags may be at most {MAX_TAG_LENGTH} "
-                                      "letters, digits or underscores."}])
+            raise BadRequest(
+                400,
+                "The resource submitted could not be validated. For field-specific details, "
+                "see the 'errors' array.",
+                title="Invalid Resource",
+                errors=[
+                    {
+                        "field": "tag",
+                        "message": f"Merge tags may be at most {MAX_TAG_LENGTH} "
+                        "letters, digits or underscores.",
+                    }
+                ],
+            )
         if audience.merge_field(tag) is not None:
-            raise BadRequest(400, f"A Merge Field with the tag \"{tag}\" already exists for this list.",
-                             title="Invalid Resource")
+            raise BadRequest(
+                400,
+                f'A Merge Field with the tag "{tag}" already exists for this list.',
+                title="Invalid Resource",
+            )
         options = body.get("options") or {}
         field = MergeField(
             merge_id=next_id,

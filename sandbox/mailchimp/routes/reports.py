@@ -60,8 +60,15 @@ def routes(api: Api) -> list[web.RouteDef]:
                 "template_id": 0,
                 "drag_and_drop": True,
             },
-            "tracking": {"opens": True, "html_clicks": True, "text_clicks": False, "goal_tracking": False,
-                         "ecomm360": True, "google_analytics": "", "clicktale": ""},
+            "tracking": {
+                "opens": True,
+                "html_clicks": True,
+                "text_clicks": False,
+                "goal_tracking": False,
+                "ecomm360": True,
+                "google_analytics": "",
+                "clicktale": "",
+            },
             "report_summary": {
                 "opens": opens,
                 "unique_opens": opens,
@@ -114,8 +121,10 @@ def routes(api: Api) -> list[web.RouteDef]:
         since = parse_time_param(q.get("since"), "since")
         rows: list[dict[str, Any]] = []
         # §7: "since" = only events after T; recipients with none after T are left out.
-        source = campaign.activity.items() if since is not None else (
-            (key, campaign.activity.get(key, [])) for key in campaign.recipients
+        source = (
+            campaign.activity.items()
+            if since is not None
+            else ((key, campaign.activity.get(key, [])) for key in campaign.recipients)
         )
         for key, acts in source:
             email = campaign.recipients.get(key, "")

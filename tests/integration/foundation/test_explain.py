@@ -15,7 +15,10 @@ from sync.cli import write_sandbox_config
 def leadsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sync.cli", "--config", str(config), *args],
-        capture_output=True, text=True, timeout=300, cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=config.parent,
     )
 
 

@@ -27,12 +27,18 @@ def config(tmp_path_factory):
 def test_values_pushed_through_a_connector_read_back_by_logical_name(config, source):
     settings = resolve_source(config, config.source(source))
     with connector_class(settings.platform)(settings) as connector:
-        contacts = [c for stream in ["contacts", "members"] if stream in connector.streams()
-                    for batch in connector.pull(stream, None) for c in batch.contacts][:12]
+        contacts = [
+            c
+            for stream in ["contacts", "members"]
+            if stream in connector.streams()
+            for batch in connector.pull(stream, None)
+            for c in batch.contacts
+        ][:12]
         assert contacts, f"{source} has no contacts in the test world"
         updates = [
             ScoreUpdate(
-                remote_id=c.remote_id, email=c.email or "",
+                remote_id=c.remote_id,
+                email=c.email or "",
                 fields={"affinity": str(10 + i), "engagement": str(i), "grade": "B2", "stage": "decision"},
             )
             for i, c in enumerate(contacts)
@@ -43,4 +49,9 @@ def test_values_pushed_through_a_connector_read_back_by_logical_name(config, sou
         held = connector.read_fields([c.remote_id for c in contacts])
     for i, contact in enumerate(contacts):
         got = held[contact.remote_id]
-        assert (got["affinity"], got["engagement"], got["grade"], got["stage"]) == (str(10 + i), str(i), "B2", "decision")
+        assert (got["affinity"], got["engagement"], got["grade"], got["stage"]) == (
+            str(10 + i),
+            str(i),
+            "B2",
+            "decision",
+        )

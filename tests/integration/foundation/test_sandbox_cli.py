@@ -19,8 +19,12 @@ import pytest
 LEADSYNC = [sys.executable, "-m", "sync.cli"]
 
 
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*LEADSYNC, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LEADSYNC, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def clean_env(tmp_path: Path) -> dict[str, str]:
@@ -54,7 +58,12 @@ def test_the_same_seed_gives_identical_world_files_which_load_back_through_world
 
 
 def test_serve_loads_a_world_file_through_world(tmp_path):
-    assert run("sandbox", "world", "--contacts", "50", "--seed", "3", "--out", "w.jsonl", cwd=tmp_path).returncode == 0
+    assert (
+        run(
+            "sandbox", "world", "--contacts", "50", "--seed", "3", "--out", "w.jsonl", cwd=tmp_path
+        ).returncode
+        == 0
+    )
     from sandbox.world import World
 
     person = World.read(tmp_path / "w.jsonl").persons[0]
@@ -69,9 +78,25 @@ def serving(cwd: Path, *args: str) -> Iterator[dict[str, int]]:
     """`leadsync sandbox serve ... --write-config sb.toml` in its own process, until the block ends."""
     hub, chimp, ac = free_ports(3)
     process = subprocess.Popen(
-        [*LEADSYNC, "sandbox", "serve", *args, "--write-config", "sb.toml",
-         "--hubspot-port", str(hub), "--mailchimp-port", str(chimp), "--activecampaign-port", str(ac)],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(cwd),
+        [
+            *LEADSYNC,
+            "sandbox",
+            "serve",
+            *args,
+            "--write-config",
+            "sb.toml",
+            "--hubspot-port",
+            str(hub),
+            "--mailchimp-port",
+            str(chimp),
+            "--activecampaign-port",
+            str(ac),
+        ],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(cwd),
     )
     deadline = time.monotonic() + 120
     while not (cwd / "sb.toml").exists():
@@ -108,7 +133,9 @@ def test_stats_count_requests_connections_and_429s_and_a_fault_takes_effect_on_t
     _, ports = served
     base = f"http://127.0.0.1:{ports['activecampaign']}"
     token = next(
-        line.split('"')[1] for line in (served[0] / "sb.toml").read_text().splitlines() if line.startswith("api_token")
+        line.split('"')[1]
+        for line in (served[0] / "sb.toml").read_text().splitlines()
+        if line.startswith("api_token")
     )
     httpx.post(f"{base}/_sandbox/stats/reset")
     with httpx.Client(base_url=base, headers={"Api-Token": token}) as client:

@@ -12,7 +12,14 @@ from sandbox.server import SandboxServer
 from sandbox.world import generate_world
 from tests.integration.hubspot.conftest import settings_for
 
-EMAIL_TYPES = {"email_sent", "email_open", "email_click", "email_bounce", "email_unsubscribe", "email_spam_report"}
+EMAIL_TYPES = {
+    "email_sent",
+    "email_open",
+    "email_click",
+    "email_bounce",
+    "email_unsubscribe",
+    "email_spam_report",
+}
 
 
 @pytest.mark.slow
@@ -35,8 +42,10 @@ def test_given_the_5000_person_world_at_default_limits_when_pulling_twice_then_e
                     cursors[stream] = batch.cursor
         elapsed = time.monotonic() - started
         stats = server.stats()["hubspot"]
-        print(f"\nfull pull: {stats['requests']} requests in {elapsed:.1f} s, 429s: {stats['answered_429']}, "
-              f"by route: {stats['by_route']}")
+        print(
+            f"\nfull pull: {stats['requests']} requests in {elapsed:.1f} s, 429s: {stats['answered_429']}, "
+            f"by route: {stats['by_route']}"
+        )
         assert len(contacts) == expected_contacts
         assert email == expected_email
         assert stats["answered_429"] == 0 and stats["rate_limited"] == 0

@@ -13,7 +13,9 @@ def test_given_the_sandbox_token_when_checking_then_the_portal_is_reachable(hubs
     assert result.account == "6748263"
 
 
-def test_given_a_wrong_token_when_checking_then_auth_error_names_source_and_variable_not_value(hubspot_server):
+def test_given_a_wrong_token_when_checking_then_auth_error_names_source_and_variable_not_value(
+    hubspot_server,
+):
     secret = "pat-na1-wrong-secret-value"
     with pytest.raises(AuthError) as info:
         HubSpotConnector(settings_for(hubspot_server.base_url("hubspot"), token=secret)).check()

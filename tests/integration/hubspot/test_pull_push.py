@@ -34,8 +34,13 @@ def pull_all(connector: HubSpotConnector, cursors: dict[str, object]) -> tuple[l
 
 @pytest.fixture(params=["free", "enterprise"])
 def server(request) -> Iterator[SandboxServer]:
-    with SandboxServer.for_world(tiny_world(), emulators=[HubSpotEmulator], ports={"hubspot": 0},
-                                 rate_limits=False, extra={"hubspot": {"tier": request.param}}) as s:
+    with SandboxServer.for_world(
+        tiny_world(),
+        emulators=[HubSpotEmulator],
+        ports={"hubspot": 0},
+        rate_limits=False,
+        extra={"hubspot": {"tier": request.param}},
+    ) as s:
         yield s
 
 
@@ -44,7 +49,9 @@ def connector_for(server: SandboxServer, **options: object) -> HubSpotConnector:
     return HubSpotConnector(settings_for(server.base_url("hubspot"), tier=tier, rate_limit=False, **options))
 
 
-def test_given_a_fresh_portal_when_pulling_everything_then_contacts_and_events_arrive_and_a_second_pull_brings_nothing(server):
+def test_given_a_fresh_portal_when_pulling_everything_then_contacts_and_events_arrive_and_a_second_pull_brings_nothing(
+    server,
+):
     with connector_for(server) as connector:
         cursors: dict[str, object] = {}
         contacts, events, bad = pull_all(connector, cursors)
@@ -65,7 +72,9 @@ def test_given_a_fresh_portal_when_pulling_everything_then_contacts_and_events_a
         assert again == ([], [], [])
 
 
-def test_given_new_activity_after_a_clock_advance_when_pulling_then_exactly_the_changed_contacts_and_new_events_arrive(server):
+def test_given_new_activity_after_a_clock_advance_when_pulling_then_exactly_the_changed_contacts_and_new_events_arrive(
+    server,
+):
     emulator: HubSpotEmulator = server.state.hosts["hubspot"].emulator
     world = server.state.world
     with connector_for(server) as connector:
@@ -73,10 +82,28 @@ def test_given_new_activity_after_a_clock_advance_when_pulling_then_exactly_the_
         pull_all(connector, cursors)
         later = NOW + timedelta(days=1)
         p1, p3 = world.persons[0], world.persons[2]
-        delta = SimpleNamespace(persons=[], changes=[], events=[
-            Event("n1", p1.id, Platform.HUBSPOT, EventType.PAGE_VIEW, later, url="https://example.com/pricing"),
-            Event("n2", p3.id, Platform.HUBSPOT, EventType.EMAIL_OPEN, later + timedelta(minutes=1), campaign="hs-may-newsletter"),
-        ])
+        delta = SimpleNamespace(
+            persons=[],
+            changes=[],
+            events=[
+                Event(
+                    "n1",
+                    p1.id,
+                    Platform.HUBSPOT,
+                    EventType.PAGE_VIEW,
+                    later,
+                    url="https://example.com/pricing",
+                ),
+                Event(
+                    "n2",
+                    p3.id,
+                    Platform.HUBSPOT,
+                    EventType.EMAIL_OPEN,
+                    later + timedelta(minutes=1),
+                    campaign="hs-may-newsletter",
+                ),
+            ],
+        )
         emulator.apply_delta(delta)
         server.state.clock.advance(timedelta(days=1, minutes=5))
         contacts, events, bad = pull_all(connector, cursors)
@@ -92,16 +119,33 @@ def test_given_scores_for_every_contact_when_pushing_then_batches_of_100_write_v
         emulator.state.create("contacts", {"email": f"extra{i}@bulk.io", "lifecyclestage": "lead"}, NOW)
     ids = sorted(emulator.state.objects["contacts"], key=int)
     scored = NOW.replace(tzinfo=UTC)
-    updates = [ScoreUpdate(remote_id=i, email="", fields={"affinity": n % 100, "engagement": 12.5, "stage": "decision",
-                                                           "grade": "B2", "reason": "pricing page x3", "scored_at": scored},
-                           lifecycle="marketingqualifiedlead") for n, i in enumerate(ids)]
+    updates = [
+        ScoreUpdate(
+            remote_id=i,
+            email="",
+            fields={
+                "affinity": n % 100,
+                "engagement": 12.5,
+                "stage": "decision",
+                "grade": "B2",
+                "reason": "pricing page x3",
+                "scored_at": scored,
+            },
+            lifecycle="marketingqualifiedlead",
+        )
+        for n, i in enumerate(ids)
+    ]
     with connector_for(server) as connector:
-        before = server.stats()["hubspot"]["by_route"].get("POST /crm/v3/objects/{objectType}/batch/update", 0)
+        before = server.stats()["hubspot"]["by_route"].get(
+            "POST /crm/v3/objects/{objectType}/batch/update", 0
+        )
         report = connector.push(updates)
         after = server.stats()["hubspot"]["by_route"]["POST /crm/v3/objects/{objectType}/batch/update"]
         assert after - before == math.ceil(len(ids) / 100)
         assert not report.failed and sorted(report.written, key=int) == ids
-        back = connector.read_back(ids, ["leadsync_affinity", "leadsync_stage", "leadsync_scored_at", "lifecyclestage"])
+        back = connector.read_back(
+            ids, ["leadsync_affinity", "leadsync_stage", "leadsync_scored_at", "lifecyclestage"]
+        )
         assert back[ids[5]]["leadsync_affinity"] == "5" and back[ids[5]]["leadsync_stage"] == "decision"
         assert back[ids[0]]["leadsync_scored_at"].startswith("2026-06-01T12:00:00")
         customer = emulator.state.contact_by_email(server.state.world.persons[3].email)
@@ -123,8 +167,13 @@ def test_given_a_contact_at_customer_when_pushing_a_lower_stage_then_lifecycle_i
 
 def test_given_forced_item_failures_when_pushing_then_good_items_are_written_and_bad_ones_reported(server):
     base = server.base_url("hubspot")
-    httpx.post(f"{base}/_sandbox/hubspot/item-failures", json={"ids": ["102"], "category": "VALIDATION_ERROR"})
-    httpx.post(f"{base}/_sandbox/hubspot/item-failures", json={"ids": ["103"], "category": "INTERNAL_ERROR", "times": 1})
+    httpx.post(
+        f"{base}/_sandbox/hubspot/item-failures", json={"ids": ["102"], "category": "VALIDATION_ERROR"}
+    )
+    httpx.post(
+        f"{base}/_sandbox/hubspot/item-failures",
+        json={"ids": ["103"], "category": "INTERNAL_ERROR", "times": 1},
+    )
     ids = ["101", "102", "103", "104"]
     with connector_for(server) as connector:
         report = connector.push([ScoreUpdate(i, "", {"engagement": 40}) for i in ids])

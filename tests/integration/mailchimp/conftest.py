@@ -69,7 +69,9 @@ def connector_for(server: SandboxServer, **options: object) -> MailchimpConnecto
     return connector
 
 
-def pull_all(connector: MailchimpConnector, cursors: dict[str, Any] | None = None) -> tuple[dict[str, list[PullBatch]], dict[str, Any]]:
+def pull_all(
+    connector: MailchimpConnector, cursors: dict[str, Any] | None = None
+) -> tuple[dict[str, list[PullBatch]], dict[str, Any]]:
     """Pull every stream, committing each batch's cursor as the pipeline would."""
     cursors = dict(cursors or {})
     batches: dict[str, list[PullBatch]] = {}

@@ -15,7 +15,9 @@ def test_given_valid_key_when_check_then_ok(empty_server: SandboxServer) -> None
     assert "Chimpy" in result.detail
 
 
-def test_given_wrong_key_when_check_then_auth_error_names_source_and_variable(empty_server: SandboxServer) -> None:
+def test_given_wrong_key_when_check_then_auth_error_names_source_and_variable(
+    empty_server: SandboxServer,
+) -> None:
     wrong = "ffffffffffffffffffffffffffffffff-us6"
     with MailchimpConnector(settings_for(empty_server.base_url("mailchimp"), api_key=wrong)) as connector:
         with pytest.raises(AuthError) as info:

@@ -20,7 +20,9 @@ AUTH = ("anystring", SANDBOX_API_KEY)
 @pytest.fixture
 def limited() -> Iterator[SandboxServer]:
     with SandboxServer.for_world(
-        fresh_world(50), emulators=[MailchimpEmulator], ports={"mailchimp": 0},
+        fresh_world(50),
+        emulators=[MailchimpEmulator],
+        ports={"mailchimp": 0},
         extra={"mailchimp": {"processing_ms": 300}},
     ) as running:
         yield running
@@ -56,31 +58,47 @@ def test_given_requests_when_served_then_mailchimp_rules_hold(server: SandboxSer
     s = requests.Session()
     s.auth = AUTH
     assert s.get(f"{base}/lists/{audience.id}/members", params={"count": 1001}).status_code == 400
-    page = s.get(f"{base}/lists/{audience.id}/members", params={"fields": "members.email_address,total_items"}).json()
+    page = s.get(
+        f"{base}/lists/{audience.id}/members", params={"fields": "members.email_address,total_items"}
+    ).json()
     assert set(page) == {"members", "total_items"} and len(page["members"]) == 10  # count defaults to 10
     assert set(page["members"][0]) == {"email_address"}
     # The email or the hash address the member (§4); number fields refuse text with Invalid Resource.
-    assert s.get(f"{base}/lists/{audience.id}/members/{member.email}").json()["id"] == subscriber_hash(member.email)
-    refused = s.patch(f"{base}/lists/{audience.id}/members/{member.id}", json={"merge_fields": {"EMPLOYEES": "lots"}})
+    assert s.get(f"{base}/lists/{audience.id}/members/{member.email}").json()["id"] == subscriber_hash(
+        member.email
+    )
+    refused = s.patch(
+        f"{base}/lists/{audience.id}/members/{member.id}", json={"merge_fields": {"EMPLOYEES": "lots"}}
+    )
     assert refused.status_code == 400 and refused.json()["title"] == "Invalid Resource"
     assert refused.json()["errors"][0]["field"] == "EMPLOYEES"
     before = member.last_changed
-    tagged = s.post(f"{base}/lists/{audience.id}/members/{member.id}/tags",
-                    json={"tags": [{"name": "x", "status": "active"}], "is_syncing": True})
+    tagged = s.post(
+        f"{base}/lists/{audience.id}/members/{member.id}/tags",
+        json={"tags": [{"name": "x", "status": "active"}], "is_syncing": True},
+    )
     assert tagged.status_code == 204 and tagged.content == b""
     assert member.last_changed > before  # every write moves last_changed
-    exists = s.post(f"{base}/lists/{audience.id}/members", json={"email_address": member.email, "status": "subscribed"})
+    exists = s.post(
+        f"{base}/lists/{audience.id}/members", json={"email_address": member.email, "status": "subscribed"}
+    )
     assert exists.json()["title"] == "Member Exists"
-    upsert = s.put(f"{base}/lists/{audience.id}/members/{subscriber_hash('new@x.io')}",
-                   json={"email_address": "new@x.io", "status_if_new": "pending"})
+    upsert = s.put(
+        f"{base}/lists/{audience.id}/members/{subscriber_hash('new@x.io')}",
+        json={"email_address": "new@x.io", "status_if_new": "pending"},
+    )
     assert upsert.json()["status"] == "pending"
-    too_long = s.post(f"{base}/lists/{audience.id}/merge-fields", json={"name": "n", "type": "text", "tag": "ELEVENCHARS"})
+    too_long = s.post(
+        f"{base}/lists/{audience.id}/merge-fields", json={"name": "n", "type": "text", "tag": "ELEVENCHARS"}
+    )
     assert too_long.status_code == 400
     trigger = s.get(f"{base}/ping", headers={"X-Trigger-Error": "APIKeyMissing"})
     assert trigger.status_code == 401
 
 
-def test_given_debug_logging_when_pulling_then_key_never_logged(server: SandboxServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_given_debug_logging_when_pulling_then_key_never_logged(
+    server: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     with connector_for(server) as connector:
         pull_all(connector)
@@ -89,7 +107,9 @@ def test_given_debug_logging_when_pulling_then_key_never_logged(server: SandboxS
     assert SANDBOX_API_KEY.split("-")[0] not in caplog.text
 
 
-def test_given_slow_server_at_default_limits_when_pulled_with_concurrency_10_then_no_429(limited: SandboxServer) -> None:
+def test_given_slow_server_at_default_limits_when_pulled_with_concurrency_10_then_no_429(
+    limited: SandboxServer,
+) -> None:
     host = limited.state.hosts["mailchimp"]
     host.emulator.processing_s = 0.02
     with connector_for(limited) as connector:

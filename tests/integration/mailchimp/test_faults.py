@@ -29,8 +29,12 @@ def _run(faulty: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, int]]:
             batches, _ = pull_all(connector)
             contacts = [c for b in batches["members"] for c in b.contacts]
             updates = [
-                ScoreUpdate(c.remote_id, c.email or "", fields={"affinity": i % 100, "grade": "C3"},
-                            tags_add=(f"leadsync_stage:{('awareness', 'decision')[i % 2]}",))
+                ScoreUpdate(
+                    c.remote_id,
+                    c.email or "",
+                    fields={"affinity": i % 100, "grade": "C3"},
+                    tags_add=(f"leadsync_stage:{('awareness', 'decision')[i % 2]}",),
+                )
                 for i, c in enumerate(contacts)
             ]
             report = connector.push(updates)

@@ -13,7 +13,9 @@ def _expected(server: SandboxServer) -> tuple[set[str], int, int, int]:
     return members, activity, proxy, len(state.orders)
 
 
-def test_given_world_when_full_pull_then_every_member_activity_and_order_arrive(server: SandboxServer) -> None:
+def test_given_world_when_full_pull_then_every_member_activity_and_order_arrive(
+    server: SandboxServer,
+) -> None:
     members, activity, proxy, orders = _expected(server)
     with connector_for(server) as connector:
         batches, _ = pull_all(connector)

@@ -23,8 +23,15 @@ def _updates(connector: MailchimpConnector) -> list[ScoreUpdate]:
             ScoreUpdate(
                 remote_id=contact.remote_id,
                 email=contact.email or "",
-                fields={"affinity": 40 + i % 50, "engagement": 12.5, "stage": stage, "grade": "B2",
-                        "lifecycle": "lead", "reason": "opened 3 campaigns", "scored_at": SCORED},
+                fields={
+                    "affinity": 40 + i % 50,
+                    "engagement": 12.5,
+                    "stage": stage,
+                    "grade": "B2",
+                    "lifecycle": "lead",
+                    "reason": "opened 3 campaigns",
+                    "scored_at": SCORED,
+                },
                 tags_add=(f"leadsync_stage:{stage}",) if i % 2 == 0 else (),
                 tags_remove=("leadsync_stage:awareness",) if i % 2 == 0 and stage != "awareness" else (),
             )
@@ -32,7 +39,9 @@ def _updates(connector: MailchimpConnector) -> list[ScoreUpdate]:
     return updates
 
 
-def test_given_scores_when_pushed_then_batches_of_500_and_tags_and_values_read_back(server: SandboxServer) -> None:
+def test_given_scores_when_pushed_then_batches_of_500_and_tags_and_values_read_back(
+    server: SandboxServer,
+) -> None:
     with connector_for(server) as connector:
         updates = _updates(connector)
         connector.ensure_fields()
@@ -84,20 +93,26 @@ def test_given_foreign_tag_when_asked_to_remove_then_left_alone(server: SandboxS
     key, member = next(iter(audience.members.items()))
     member.tags["VIP customer"] = (1, member.last_changed)
     with connector_for(server) as connector:
-        report = connector.push([ScoreUpdate(f"{audience.id}:{key}", member.email, tags_remove=("VIP customer",))])
+        report = connector.push(
+            [ScoreUpdate(f"{audience.id}:{key}", member.email, tags_remove=("VIP customer",))]
+        )
     assert "VIP customer" in member.tags
     assert report.written == [f"{audience.id}:{key}"]
 
 
-def test_given_field_value_refused_when_pushed_then_member_quarantined_others_written(server: SandboxServer) -> None:
+def test_given_field_value_refused_when_pushed_then_member_quarantined_others_written(
+    server: SandboxServer,
+) -> None:
     audience = next(iter(emulator_of(server).state.audiences.values()))
     (k1, m1), (k2, m2) = list(audience.members.items())[:2]
     with connector_for(server) as connector:
-        report = connector.push([
-            ScoreUpdate(f"{audience.id}:{k1}", m1.email, fields={"affinity": "very high"}),
-            ScoreUpdate(f"{audience.id}:{k2}", m2.email, fields={"affinity": 77}),
-            ScoreUpdate(f"{audience.id}:{'0' * 32}", "nobody@example.invalid", fields={"affinity": 5}),
-        ])
+        report = connector.push(
+            [
+                ScoreUpdate(f"{audience.id}:{k1}", m1.email, fields={"affinity": "very high"}),
+                ScoreUpdate(f"{audience.id}:{k2}", m2.email, fields={"affinity": 77}),
+                ScoreUpdate(f"{audience.id}:{'0' * 32}", "nobody@example.invalid", fields={"affinity": 5}),
+            ]
+        )
     assert report.written == [f"{audience.id}:{k2}"]
     failed = {f.remote_id: f.reason for f in report.failed}
     assert "quarantined" in failed[f"{audience.id}:{k1}"]

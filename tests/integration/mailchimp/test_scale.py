@@ -21,7 +21,9 @@ from tests.integration.mailchimp.conftest import connector_for, emulator_of, fre
 
 
 @pytest.mark.slow
-def test_given_5000_person_world_at_default_limits_when_pulled_and_pushed_then_complete_and_within_10_connections() -> None:
+def test_given_5000_person_world_at_default_limits_when_pulled_and_pushed_then_complete_and_within_10_connections() -> (
+    None
+):
     world = fresh_world(5000, 7)
     with SandboxServer.for_world(world, emulators=[MailchimpEmulator], ports={"mailchimp": 0}) as server:
         host = server.state.hosts["mailchimp"]
@@ -46,9 +48,17 @@ def test_given_5000_person_world_at_default_limits_when_pulled_and_pushed_then_c
             connector.ensure_fields()
             before = host.stats.snapshot()["by_route"]
             updates = [
-                ScoreUpdate(c.remote_id, c.email or "", fields={"affinity": i % 100, "engagement": i % 37,
-                                                                "stage": "investigation", "grade": "B3"},
-                            tags_add=("leadsync_stage:investigation",) if i % 4 == 0 else ())
+                ScoreUpdate(
+                    c.remote_id,
+                    c.email or "",
+                    fields={
+                        "affinity": i % 100,
+                        "engagement": i % 37,
+                        "stage": "investigation",
+                        "grade": "B3",
+                    },
+                    tags_add=("leadsync_stage:investigation",) if i % 4 == 0 else (),
+                )
                 for i, c in enumerate(contacts)
             ]
             started = time.monotonic()

@@ -66,17 +66,31 @@ class Leadsync:
         env.pop("LEADSYNC_STORE_URL", None)
         return env
 
-    def run(self, *args: str, check: bool = True, timeout: float = 240, fast: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 240, fast: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            self.command(*args, fast=fast), cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout
+            self.command(*args, fast=fast),
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and done.returncode != 0:
-            raise AssertionError(f"leadsync {' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}")
+            raise AssertionError(
+                f"leadsync {' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+            )
         return done
 
     def start(self, *args: str, **popen: Any) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            self.command(*args), cwd=ROOT, env=self.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            self.command(*args),
+            cwd=ROOT,
+            env=self.env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             **popen,
         )
 
@@ -94,7 +108,9 @@ def routes(server: SandboxServer) -> dict[str, dict[str, int]]:
     return {name: dict(stats["by_route"]) for name, stats in server.stats().items()}
 
 
-def new_writes(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+def new_writes(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> dict[str, dict[str, int]]:
     """Write routes (non-GET) called between two ``routes`` snapshots."""
     found: dict[str, dict[str, int]] = {}
     for name, table in after.items():
@@ -117,17 +133,35 @@ def store_state(lead: Leadsync) -> dict[str, Any]:
             identities = {
                 (row.source, row.remote_id, row.email, row.email_of_person)
                 for row in connection.execute(
-                    select(Identity.source, Identity.remote_id, Identity.email, Person.email.label("email_of_person"))
-                    .join(Person, Person.id == Identity.person_id)
+                    select(
+                        Identity.source,
+                        Identity.remote_id,
+                        Identity.email,
+                        Person.email.label("email_of_person"),
+                    ).join(Person, Person.id == Identity.person_id)
                 )
             }
             events = set(connection.execute(select(Event.source, Event.source_id)))
             event_count = connection.execute(select(func.count()).select_from(Event)).scalar_one()
             scores = {
-                row.email: (round(row.affinity, 6), round(row.engagement, 6), row.stage, row.grade, row.lifecycle, row.reason)
+                row.email: (
+                    round(row.affinity, 6),
+                    round(row.engagement, 6),
+                    row.stage,
+                    row.grade,
+                    row.lifecycle,
+                    row.reason,
+                )
                 for row in connection.execute(
-                    select(Person.email, Score.affinity, Score.engagement, Score.stage, Score.grade, Score.lifecycle, Score.reason)
-                    .join(Score, Score.person_id == Person.id)
+                    select(
+                        Person.email,
+                        Score.affinity,
+                        Score.engagement,
+                        Score.stage,
+                        Score.grade,
+                        Score.lifecycle,
+                        Score.reason,
+                    ).join(Score, Score.person_id == Person.id)
                 )
             }
             state = {
@@ -167,14 +201,18 @@ def _owned(platforms: dict[str, Any]) -> dict[str, Any]:
         if name == "hubspot":
             props = held["properties"]
             owned[name] = {
-                "fields": {k: v for k, v in props.items() if k.startswith(PREFIX) and k != f"{PREFIX}scored_at"},
+                "fields": {
+                    k: v for k, v in props.items() if k.startswith(PREFIX) and k != f"{PREFIX}scored_at"
+                },
                 "lifecyclestage": props.get("lifecyclestage"),
             }
         elif name == "mailchimp":
             owned[name] = {
                 list_id: {
                     "fields": {
-                        k: v for k, v in member.get("merge_fields", {}).items() if k.startswith("LEAD") and k != "LEADSCORED"
+                        k: v
+                        for k, v in member.get("merge_fields", {}).items()
+                        if k.startswith("LEAD") and k != "LEADSCORED"
                     },
                     "tags": sorted(member["tags"]),
                 }
@@ -183,7 +221,9 @@ def _owned(platforms: dict[str, Any]) -> dict[str, Any]:
         elif name == "activecampaign":
             owned[name] = {
                 "fields": {
-                    k: v for k, v in held["fields"].items() if k.startswith("LEADSYNC_") and k != "LEADSYNC_SCORED_AT"
+                    k: v
+                    for k, v in held["fields"].items()
+                    if k.startswith("LEADSYNC_") and k != "LEADSYNC_SCORED_AT"
                 },
                 "tags": sorted(held["tags"]),
             }

@@ -68,5 +68,7 @@ def _difference(what: str, got: Any, want: Any) -> str:
         sample = {str(k): (got.get(k), want.get(k)) for k in keys[:5]}
         return f"{what}: {len(keys)} differ (killed+rerun, uninterrupted): {sample}"
     if isinstance(got, set):
-        return f"{what}: only after kills {sorted(got - want)[:5]}, only uninterrupted {sorted(want - got)[:5]}"
+        return (
+            f"{what}: only after kills {sorted(got - want)[:5]}, only uninterrupted {sorted(want - got)[:5]}"
+        )
     return f"{what}: {got!r} != {want!r}"

@@ -113,7 +113,9 @@ def test_two_daemons_never_sync_a_source_at_once(world: Any, tmp_path: Path) -> 
         for (_a_from, a_to, a_who), (b_from, _b_to, b_who) in zip(spans, spans[1:], strict=False):
             assert a_to <= b_from, f"{source}: {a_who} held it until {a_to}, {b_who} from {b_from}"
     refused = err_first.count("is being synced by") + err_second.count("is being synced by")
-    print(f"lease-held spans per source: { {s: len(v) for s, v in held.items()} }; holders {holders}; refusals {refused}")
+    print(
+        f"lease-held spans per source: { {s: len(v) for s, v in held.items()} }; holders {holders}; refusals {refused}"
+    )
     assert refused > 0, "the two daemons never met: the test proves nothing"
 
 
@@ -130,7 +132,9 @@ def test_refused_run_says_who_holds_the_source_and_until_when(world: Any, tmp_pa
         assert f"until {until:%Y-%m-%d %H:%M:%S}" in said, said
         status = lead.run("status").stdout
         assert "being synced by otherhost:4242:abcdef" in " ".join(status.split()), status
-        assert json.loads(lead.run("status", "--json").stdout)[0]["lease"]["holder"] == "otherhost:4242:abcdef"
+        assert (
+            json.loads(lead.run("status", "--json").stdout)[0]["lease"]["holder"] == "otherhost:4242:abcdef"
+        )
         with engine.connect() as connection:
             run = connection.execute(select(SyncRun).where(SyncRun.source == "hubspot")).one()
         engine.dispose()

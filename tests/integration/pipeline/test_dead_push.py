@@ -44,7 +44,12 @@ def test_writes_of_a_dead_push_are_repaired(world: Any, tmp_path: Path) -> None:
             ghost = ScoreUpdate(
                 remote_id=remote_id,
                 email=email,
-                fields={"affinity": "99", "grade": "A1", "stage": "decision", "scored_at": "2026-11-02T00:00:00Z"},
+                fields={
+                    "affinity": "99",
+                    "grade": "A1",
+                    "stage": "decision",
+                    "scored_at": "2026-11-02T00:00:00Z",
+                },
                 tags_add=("leadsync_stage_decision",),
             )
             source = config.source(name)
@@ -53,8 +58,11 @@ def test_writes_of_a_dead_push_are_repaired(world: Any, tmp_path: Path) -> None:
             with engine.begin() as connection:
                 connection.execute(
                     WritebackState.__table__.insert().values(  # type: ignore[attr-defined]
-                        source=name, remote_id=remote_id, field=PENDING,
-                        value=json.dumps(["leadsync_stage_decision"]), pushed_at=datetime.now(UTC),
+                        source=name,
+                        remote_id=remote_id,
+                        field=PENDING,
+                        value=json.dumps(["leadsync_stage_decision"]),
+                        pushed_at=datetime.now(UTC),
                     )
                 )
             assert platform_view(server, [email]) != expected
@@ -63,5 +71,7 @@ def test_writes_of_a_dead_push_are_repaired(world: Any, tmp_path: Path) -> None:
             assert {r["source"]: r["written"] for r in done["push"]}[name] == 1, done
             assert platform_view(server, [email]) == expected, name
         with engine.connect() as connection:
-            assert not connection.execute(select(WritebackState).where(WritebackState.field == PENDING)).first()
+            assert not connection.execute(
+                select(WritebackState).where(WritebackState.field == PENDING)
+            ).first()
         engine.dispose()

@@ -38,13 +38,17 @@ def _wanted(lead: Leadsync) -> dict[tuple[str, str], dict[str, str]]:
     try:
         with engine.connect() as connection:
             rows = connection.execute(
-                select(Identity.source, Identity.remote_id, Score).join(Score, Score.person_id == Identity.person_id)
+                select(Identity.source, Identity.remote_id, Score).join(
+                    Score, Score.person_id == Identity.person_id
+                )
             ).all()
     finally:
         engine.dispose()
     now = datetime.now(UTC)
     return {
-        (row.source, row.remote_id): {k: v for k, v in desired_values(row, scored_at=now).items() if k in VALUE_FIELDS}
+        (row.source, row.remote_id): {
+            k: v for k, v in desired_values(row, scored_at=now).items() if k in VALUE_FIELDS
+        }
         for row in rows
     }
 
@@ -66,7 +70,9 @@ def test_change_only_writeback_audit_dry_run_and_status(world: Any, tmp_path: Pa
             engine = lead.engine()
             with engine.connect() as connection:
                 audited = connection.execute(
-                    select(func.count(func.distinct(WritebackAudit.remote_id))).where(WritebackAudit.source == source)
+                    select(func.count(func.distinct(WritebackAudit.remote_id))).where(
+                        WritebackAudit.source == source
+                    )
                 ).scalar_one()
             engine.dispose()
             assert audited == count
@@ -103,7 +109,9 @@ def test_change_only_writeback_audit_dry_run_and_status(world: Any, tmp_path: Pa
                 pushed_state.setdefault((row.source, row.remote_id), {})[row.field] = row.value
         engine.dispose()
         changed = {
-            key for key, values in wanted.items() if any(pushed_state.get(key, {}).get(k) != v for k, v in values.items())
+            key
+            for key, values in wanted.items()
+            if any(pushed_state.get(key, {}).get(k) != v for k, v in values.items())
         }
         assert changed, "three days of new activity changed nobody's scores"
         assert len(changed) < len(wanted), "every identity changed: the test proves nothing"
@@ -141,7 +149,9 @@ def test_change_only_writeback_audit_dry_run_and_status(world: Any, tmp_path: Pa
             remote_to_email = {
                 (row.source, row.remote_id): row.email
                 for row in connection.execute(
-                    select(Identity.source, Identity.remote_id, Person.email).join(Person, Person.id == Identity.person_id)
+                    select(Identity.source, Identity.remote_id, Person.email).join(
+                        Person, Person.id == Identity.person_id
+                    )
                 )
             }
         engine.dispose()
@@ -163,12 +173,22 @@ def _strip_volatile(platforms: dict[str, Any]) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for name, held in platforms.items():
         if name == "hubspot":
-            kept[name] = {k: v for k, v in held["properties"].items() if k.startswith("leadsync_") or k == "lifecyclestage"}
+            kept[name] = {
+                k: v
+                for k, v in held["properties"].items()
+                if k.startswith("leadsync_") or k == "lifecyclestage"
+            }
         elif name == "mailchimp":
             kept[name] = {
-                lid: {"merge": {k: v for k, v in m["merge_fields"].items() if k.startswith("LEAD")}, "tags": m["tags"]}
+                lid: {
+                    "merge": {k: v for k, v in m["merge_fields"].items() if k.startswith("LEAD")},
+                    "tags": m["tags"],
+                }
                 for lid, m in held["lists"].items()
             }
         else:
-            kept[name] = {"fields": {k: v for k, v in held["fields"].items() if k.startswith("LEADSYNC_")}, "tags": held["tags"]}
+            kept[name] = {
+                "fields": {k: v for k, v in held["fields"].items() if k.startswith("LEADSYNC_")},
+                "tags": held["tags"],
+            }
     return kept

@@ -20,7 +20,10 @@ from sync.cli import write_sandbox_config
 def leadsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sync.cli", "--config", str(config), *args],
-        capture_output=True, text=True, timeout=300, cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=config.parent,
     )
 
 
@@ -40,7 +43,9 @@ def test_a_contact_without_email_is_quarantined_and_resolved_by_retry_after_the_
     server, config = sandbox
     token = tomllib.loads(config.read_text())["sources"][0]["inline_secrets"]["token"]
     hubspot = httpx.Client(base_url=server.base_url("hubspot"), headers={"Authorization": f"Bearer {token}"})
-    created = hubspot.post("/crm/v3/objects/contacts", json={"properties": {"firstname": "Nomail", "lastname": "Person"}})
+    created = hubspot.post(
+        "/crm/v3/objects/contacts", json={"properties": {"firstname": "Nomail", "lastname": "Person"}}
+    )
     assert created.status_code == 201, created.text
     contact_id = created.json()["id"]
 
@@ -62,7 +67,9 @@ def test_a_contact_without_email_is_quarantined_and_resolved_by_retry_after_the_
     assert (again["retried"], again["resolved"], again["still_bad"]) == (1, 0, 1)
     assert json.loads(leadsync(config, "quarantine", "--json").stdout)[0]["attempts"] == 2
 
-    fixed = hubspot.patch(f"/crm/v3/objects/contacts/{contact_id}", json={"properties": {"email": "nomail@fixed.example"}})
+    fixed = hubspot.patch(
+        f"/crm/v3/objects/contacts/{contact_id}", json={"properties": {"email": "nomail@fixed.example"}}
+    )
     assert fixed.status_code == 200, fixed.text
     retried = json.loads(leadsync(config, "quarantine", "retry", "--json").stdout)
     assert (retried["retried"], retried["resolved"], retried["still_bad"]) == (1, 1, 0)

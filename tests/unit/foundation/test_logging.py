@@ -71,10 +71,17 @@ def test_log_lines_at_every_level_redact_planted_secrets(planted, json_lines):
 def test_the_cli_at_debug_level_never_prints_planted_secrets(planted, tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PLANTED_HS_TOKEN": PLANTED_ENV}
     outputs = []
-    for args in (["--log-level", "DEBUG", "check"], ["--log-level", "DEBUG", "--log-json", "check", "--json"]):
+    for args in (
+        ["--log-level", "DEBUG", "check"],
+        ["--log-level", "DEBUG", "--log-json", "check", "--json"],
+    ):
         result = subprocess.run(
             [sys.executable, "-m", "sync.cli", "--config", str(planted), *args],
-            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=tmp_path,
         )
         outputs.append(result.stdout + result.stderr)
         assert "Traceback" not in result.stderr

@@ -58,8 +58,20 @@ def test_upserting_the_same_10000_events_twice_leaves_10000_rows_through_the_bul
 def test_upsert_with_update_columns_replaces_values_on_conflict(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     with engine.begin() as connection:
-        upsert(connection, SyncCursor, [{"source": "hs", "stream": "contacts", "value": {"after": 1}, "updated_at": NOW}], key=["source", "stream"], update=["value", "updated_at"])
-        upsert(connection, SyncCursor, [{"source": "hs", "stream": "contacts", "value": {"after": 2}, "updated_at": NOW}], key=["source", "stream"], update=["value", "updated_at"])
+        upsert(
+            connection,
+            SyncCursor,
+            [{"source": "hs", "stream": "contacts", "value": {"after": 1}, "updated_at": NOW}],
+            key=["source", "stream"],
+            update=["value", "updated_at"],
+        )
+        upsert(
+            connection,
+            SyncCursor,
+            [{"source": "hs", "stream": "contacts", "value": {"after": 2}, "updated_at": NOW}],
+            key=["source", "stream"],
+            update=["value", "updated_at"],
+        )
     with engine.connect() as connection:
         assert connection.execute(select(SyncCursor.value)).scalars().all() == [{"after": 2}]
 

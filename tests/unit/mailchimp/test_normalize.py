@@ -19,7 +19,13 @@ MEMBER = {
     "list_id": "L1",
     "email_address": " Ana.Ruiz@Acme.io ",
     "status": "subscribed",
-    "merge_fields": {"FNAME": "Ana", "LNAME": "", "JOBTITLE": "VP Finance", "EMPLOYEES": 800, "LEADAFFIN": 71},
+    "merge_fields": {
+        "FNAME": "Ana",
+        "LNAME": "",
+        "JOBTITLE": "VP Finance",
+        "EMPLOYEES": 800,
+        "LEADAFFIN": 71,
+    },
     "location": {"country_code": "us"},
     "timestamp_signup": "",
     "timestamp_opt": "2026-05-02T10:00:00+00:00",
@@ -40,7 +46,9 @@ MEMBER = {
         ({}, "updated_at", datetime(2026, 6, 1, 9, 30, tzinfo=UTC)),
     ],
 )
-def test_given_member_when_normalised_then_field_as_expected(change: dict, field: str, expected: object) -> None:
+def test_given_member_when_normalised_then_field_as_expected(
+    change: dict, field: str, expected: object
+) -> None:
     contact = member_contact({**MEMBER, **change}, source="mc")
     assert getattr(contact, field) == expected
 
@@ -71,7 +79,9 @@ def test_given_broken_member_when_normalised_then_bad_record(change: dict, reaso
         ("unsubscribed", "abuse", [EventType.EMAIL_SPAM_REPORT]),
     ],
 )
-def test_given_status_when_member_events_then_unsubscribe_or_spam(status: str, reason: str, expected: list) -> None:
+def test_given_status_when_member_events_then_unsubscribe_or_spam(
+    status: str, reason: str, expected: list
+) -> None:
     events = member_events({**MEMBER, "status": status, "unsubscribe_reason": reason}, source="mc")
     assert [e.type for e in events] == expected
 
@@ -92,13 +102,26 @@ ITEM = {
 
 
 def test_given_email_activity_when_normalised_then_events_with_machine_opens_flagged() -> None:
-    proxies = frozenset(proxy_opens([{"email_id": "h1", "opens": [
-        {"timestamp": "2026-06-02T08:00:01+00:00", "is_proxy_open": True},
-        {"timestamp": "2026-06-02T09:00:00+00:00", "is_proxy_open": False},
-    ]}]))
+    proxies = frozenset(
+        proxy_opens(
+            [
+                {
+                    "email_id": "h1",
+                    "opens": [
+                        {"timestamp": "2026-06-02T08:00:01+00:00", "is_proxy_open": True},
+                        {"timestamp": "2026-06-02T09:00:00+00:00", "is_proxy_open": False},
+                    ],
+                }
+            ]
+        )
+    )
     events = activity_events(ITEM, source="mc", proxy_opens=proxies)
-    assert [e.type for e in events] == [EventType.EMAIL_OPEN, EventType.EMAIL_OPEN, EventType.EMAIL_CLICK,
-                                        EventType.EMAIL_BOUNCE]
+    assert [e.type for e in events] == [
+        EventType.EMAIL_OPEN,
+        EventType.EMAIL_OPEN,
+        EventType.EMAIL_CLICK,
+        EventType.EMAIL_BOUNCE,
+    ]
     assert [e.properties.get("machine") for e in events[:2]] == [True, False]
     assert events[2].properties["url"] == "https://x.io/p"
     assert {e.remote_contact_id for e in events} == {"L1:h1"}
@@ -111,8 +134,17 @@ def test_given_activity_without_timestamp_when_normalised_then_bad_record() -> N
 
 
 def test_given_order_when_normalised_then_purchase_of_the_store_audience_member() -> None:
-    event = order_event({"id": "o1", "store_id": "s", "order_total": 99.5, "currency_code": "USD",
-                         "processed_at_foreign": "2026-06-05T10:00:00+00:00",
-                         "customer": {"email_address": "Ana@Acme.io"}}, source="mc", list_id="L1")
+    event = order_event(
+        {
+            "id": "o1",
+            "store_id": "s",
+            "order_total": 99.5,
+            "currency_code": "USD",
+            "processed_at_foreign": "2026-06-05T10:00:00+00:00",
+            "customer": {"email_address": "Ana@Acme.io"},
+        },
+        source="mc",
+        list_id="L1",
+    )
     assert event.type is EventType.PURCHASE and event.properties["amount"] == 99.5
     assert event.remote_contact_id.startswith("L1:") and event.email == "ana@acme.io"

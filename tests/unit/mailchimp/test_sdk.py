@@ -34,7 +34,9 @@ class FakeLists:
         return self.outcome
 
 
-def _send(outcome: Any, url: str = "https://us6.api.mailchimp.com/3.0/lists/L1/members") -> tuple[httpx.Response, FakeLists]:
+def _send(
+    outcome: Any, url: str = "https://us6.api.mailchimp.com/3.0/lists/L1/members"
+) -> tuple[httpx.Response, FakeLists]:
     lists = FakeLists(outcome)
     client = type("C", (), {"lists": lists})()
     transport = SdkTransport(client, prefix="/3.0")  # type: ignore[arg-type]
@@ -57,10 +59,16 @@ def test_given_query_when_sent_then_sdk_gets_lists_and_ints() -> None:
         (_raw(429), 429, b""),  # bodiless 429: the SDK returns the Response (mailchimp.md §11)
         (_raw(403), 403, b""),
         (_raw(204), 204, b""),
-        (ApiClientError('{"status":404,"title":"Resource Not Found"}', 404), 404,
-         b'{"status":404,"title":"Resource Not Found"}'),
-        (ApiClientError({"status": 400, "title": "Invalid Resource"}, 400), 400,
-         b'{"status":400,"title":"Invalid Resource"}'),
+        (
+            ApiClientError('{"status":404,"title":"Resource Not Found"}', 404),
+            404,
+            b'{"status":404,"title":"Resource Not Found"}',
+        ),
+        (
+            ApiClientError({"status": 400, "title": "Invalid Resource"}, 400),
+            400,
+            b'{"status":400,"title":"Invalid Resource"}',
+        ),
         (_raw(200, b'{"members": [', "application/json"), 200, b'{"members": ['),  # cut body: malformed
     ],
 )
@@ -72,10 +80,15 @@ def test_given_sdk_outcome_when_sent_then_httpx_response(outcome: Any, status: i
 
 @pytest.mark.parametrize(
     ("error", "expected"),
-    [(requests.ConnectionError("reset"), httpx.ConnectError), (requests.ReadTimeout("slow"), httpx.ReadTimeout),
-     (requests.exceptions.ChunkedEncodingError("cut"), httpx.RemoteProtocolError)],
+    [
+        (requests.ConnectionError("reset"), httpx.ConnectError),
+        (requests.ReadTimeout("slow"), httpx.ReadTimeout),
+        (requests.exceptions.ChunkedEncodingError("cut"), httpx.RemoteProtocolError),
+    ],
 )
-def test_given_transport_failure_when_sent_then_httpx_transport_error(error: Exception, expected: type) -> None:
+def test_given_transport_failure_when_sent_then_httpx_transport_error(
+    error: Exception, expected: type
+) -> None:
     with pytest.raises(expected):
         _send(ApiClientError(error))
 

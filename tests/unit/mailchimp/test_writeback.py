@@ -27,12 +27,22 @@ def test_given_prefix_when_fields_defined_then_tags_fit_mailchimp_limit(prefix: 
         ("reason", "é" * 200, "é" * 127),  # 255 bytes, cut on a character boundary
     ],
 )
-def test_given_value_when_converted_then_mailchimp_value(logical: str, value: object, expected: object) -> None:
+def test_given_value_when_converted_then_mailchimp_value(
+    logical: str, value: object, expected: object
+) -> None:
     assert merge_value(field_defs("leadsync_")[logical], value) == expected
 
 
-@pytest.mark.parametrize(("logical", "value"), [("affinity", "high"), ("affinity", True), ("scored_at", "soon"),
-                                                 ("stage", {"a": 1}), ("affinity", float("nan"))])
+@pytest.mark.parametrize(
+    ("logical", "value"),
+    [
+        ("affinity", "high"),
+        ("affinity", True),
+        ("scored_at", "soon"),
+        ("stage", {"a": 1}),
+        ("affinity", float("nan")),
+    ],
+)
 def test_given_unwritable_value_when_converted_then_refused(logical: str, value: object) -> None:
     with pytest.raises(ValueRefused):
         merge_value(field_defs("leadsync_")[logical], value)
