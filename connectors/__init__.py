@@ -49,6 +49,7 @@ from connectors.ratelimit import (
     LimiterStats,
     Permit,
     RollingWindowLimiter,
+    shared_limiter,
 )
 from connectors.records import (
     ContactRecord,
@@ -153,4 +154,5 @@ __all__ = [
     "redact_text",
     "redact_url",
     "response_json",
+    "shared_limiter",
 ]

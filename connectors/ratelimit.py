@@ -40,7 +40,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, runtime_checkable
@@ -57,6 +57,7 @@ __all__ = [
     "Permit",
     "RollingWindowLimiter",
     "UNLIMITED",
+    "shared_limiter",
 ]
 
 
@@ -337,3 +338,21 @@ class CompositeLimiter:
 
     def __repr__(self) -> str:
         return f"CompositeLimiter({', '.join(map(repr, self.limiters))})"
+
+
+_SHARED: dict[Hashable, Limiter] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_limiter(key: Hashable, factory: Callable[[], Limiter]) -> Limiter:
+    """The process's one limiter for ``key`` (an account's budget), made by ``factory`` on first use.
+
+    A platform counts its limits per account, not per client: the connector that pulled, the one
+    that pushes and the one that reads back in the same process must draw from one budget, or the
+    second starts with an empty window while the platform's is still full, and meets a 429.
+    """
+    with _SHARED_LOCK:
+        limiter = _SHARED.get(key)
+        if limiter is None:
+            limiter = _SHARED[key] = factory()
+        return limiter

@@ -32,7 +32,7 @@ from connectors.auth import HeaderToken
 from connectors.base import CheckResult, Connector, PullBatch, PushReport, ScoreUpdate, SourceSettings
 from connectors.errors import AuthError, BadRecord, ConfigError, RateLimited
 from connectors.http import build_client, logging_hooks
-from connectors.ratelimit import UNLIMITED, Limiter, RollingWindowLimiter
+from connectors.ratelimit import UNLIMITED, Limiter, RollingWindowLimiter, shared_limiter
 from connectors.records import EventRecord, EventType, Platform
 from connectors.redaction import Redactor
 from connectors.retry import Action, ErrorRule, Reply, RetryPolicy, response_json
@@ -102,9 +102,15 @@ class ActiveCampaignConnector(Connector):
             .configured(options)
         )
         rate = float(options.get("requests_per_second", REQUESTS_PER_SECOND) or 0)
+        # activecampaign.md §8: 5 requests/s per account, shared by every client in this process.
         self.limiter: Limiter = (
-            RollingWindowLimiter(
-                max(1, int(rate)), 1.0 if rate >= 1 else 1.0 / rate, remaining_header="RateLimit-Remaining"
+            shared_limiter(
+                ("activecampaign", settings.base_url, settings.name, rate),
+                lambda: RollingWindowLimiter(
+                    max(1, int(rate)),
+                    1.0 if rate >= 1 else 1.0 / rate,
+                    remaining_header="RateLimit-Remaining",
+                ),
             )
             if rate > 0
             else UNLIMITED

@@ -43,7 +43,7 @@ from connectors.http import build_client
 from connectors.hubspot import normalize, streams, writeback
 from connectors.hubspot.sdk import HubSpotSdk, to_dict
 from connectors.pagination import SearchOffsetPaginator
-from connectors.ratelimit import UNLIMITED, Limiter, RollingWindowLimiter
+from connectors.ratelimit import UNLIMITED, Limiter, RollingWindowLimiter, shared_limiter
 from connectors.records import Platform
 from connectors.redaction import Redactor
 from connectors.retry import Action, ErrorRule, RetryPolicy, response_json
@@ -133,16 +133,25 @@ class HubSpotConnector(Connector):
             if self._oauth
             else int(options.get("ten_secondly", TEN_SECONDLY.get(self.tier, 100)))
         )
+        account = ("hubspot", self.base_url, settings.name)  # one budget per portal in this process
         self.limiter: Limiter = (
-            RollingWindowLimiter(
-                burst, 10.0, remaining_header="X-HubSpot-RateLimit-Remaining", name="hubspot 10 s"
+            shared_limiter(
+                (*account, "10s", burst),
+                lambda: RollingWindowLimiter(
+                    burst, 10.0, remaining_header="X-HubSpot-RateLimit-Remaining", name="hubspot 10 s"
+                ),
             )
             if limited
             else UNLIMITED
         )
         # hubspot.md §2.5: search has its own 5/s bucket, and is exempt from the 10 s one.
         self.search_limiter: Limiter = (
-            RollingWindowLimiter(SEARCH_PER_SECOND, 1.0, name="hubspot search") if limited else UNLIMITED
+            shared_limiter(
+                (*account, "search"),
+                lambda: RollingWindowLimiter(SEARCH_PER_SECOND, 1.0, name="hubspot search"),
+            )
+            if limited
+            else UNLIMITED
         )
         self.client = build_client(
             base_url=self.base_url,

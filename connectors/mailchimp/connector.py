@@ -64,7 +64,7 @@ from connectors.mailchimp.writeback import (
     merge_value,
     owned_tag,
 )
-from connectors.ratelimit import ConcurrencyLimiter
+from connectors.ratelimit import ConcurrencyLimiter, shared_limiter
 from connectors.records import EventRecord, Platform
 from connectors.redaction import Redactor
 from connectors.retry import Action, ErrorRule, RetryPolicy, response_json
@@ -135,7 +135,11 @@ class MailchimpConnector(Connector):
             transport=transport or SdkTransport(self.sdk, prefix=urlsplit(host).path),
             event_hooks=logging_hooks(log, self.redactor),
         )
-        self.limiter = ConcurrencyLimiter(self.concurrency, name=f"mailchimp:{settings.name}")
+        # mailchimp.md §9: 10 simultaneous connections per user, shared by every client in this process.
+        self.limiter = shared_limiter(
+            ("mailchimp", settings.base_url, settings.name, self.concurrency),
+            lambda: ConcurrencyLimiter(self.concurrency, name=f"mailchimp:{settings.name}"),
+        )
         self.policy = (
             RetryPolicy(source=settings.name, credential_env=self._key_variable(), redactor=self.redactor)
             .with_rules(*MAILCHIMP_RULES)

@@ -288,3 +288,18 @@ def test_releasing_a_permit_twice_is_harmless() -> None:
 def test_unlimited_never_waits() -> None:
     with UNLIMITED.acquire():
         UNLIMITED.observe(httpx.Response(429))
+
+
+def test_connectors_of_one_account_in_one_process_share_its_limiter():
+    from connectors.ratelimit import shared_limiter
+
+    made = []
+
+    def factory():
+        made.append(RollingWindowLimiter(5, 1.0))
+        return made[-1]
+
+    first = shared_limiter(("ac", "http://x", "source-a", 5.0), factory)
+    again = shared_limiter(("ac", "http://x", "source-a", 5.0), factory)
+    other = shared_limiter(("ac", "http://x", "source-b", 5.0), factory)
+    assert first is again and first is not other and len(made) == 2
