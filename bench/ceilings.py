@@ -6,6 +6,9 @@ A ceiling is *the cap times the records per request* (the largest page or batch 
   search has its own 5 requests/s (§2.5). Pull pages: search 200, legacy email events 1,000,
   page-view events 100, deals 100. Push: batch update of 100 -> 10 x 100 = 1,000 records/s.
 * ActiveCampaign (activecampaign.md §2, §7, §8): 5 requests/s, pages of 100 -> 500 records/s pull.
+  Tracking logs exist only per contact (§5: ``GET /contacts/{id}/trackingLogs``, no account-wide or
+  date-filtered read), so that endpoint's most per request is one contact: its ceiling is 5 contacts
+  swept a second, and the stream is counted in contacts swept (requests to that route).
   Push is bulk import of 250 contacts, but §7 also caps multi-contact imports at 100 requests a
   minute, so 250 x min(5, 100/60) = 416.7 records/s. An import is asynchronous: a record counts as
   written when ``/import/info`` says its batch completed (the connector waits for that).
@@ -33,6 +36,7 @@ __all__ = [
     "PULL_PAGE",
     "PUSH_BATCH",
     "REQUESTS_PER_SECOND",
+    "SWEPT_ROUTE",
     "mailchimp_service_seconds",
     "stream_ceiling",
 ]
@@ -45,8 +49,10 @@ MAILCHIMP_CONNECTIONS = 10
 PULL_PAGE: dict[str, dict[str, int]] = {
     "hubspot": {"contacts": 200, "email_events": 1000, "page_views": 100, "deals": 100},
     "mailchimp": {"members": 1000, "email_activity": 1000, "orders": 1000},
-    "activecampaign": {"contacts": 100, "activities": 100, "tracking_logs": 100, "deals": 100},
+    "activecampaign": {"contacts": 100, "activities": 100, "tracking_logs": 1, "deals": 100},
 }
+# Streams read one contact a request, counted in contacts swept: the requests to this route.
+SWEPT_ROUTE: dict[tuple[str, str], str] = {("activecampaign", "tracking_logs"): "/trackingLogs"}
 # requests/s for a stream when it differs from the platform's (HubSpot search: 5/s)
 STREAM_RATE: dict[tuple[str, str], float] = {("hubspot", "contacts"): 5.0}
 PUSH_BATCH: dict[str, int] = {"hubspot": 100, "mailchimp": 500, "activecampaign": 250}

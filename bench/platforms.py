@@ -2,15 +2,16 @@
 sandbox at the platform's default limits with injected latency.
 
 Each platform gets its own emulator and world (sizes chosen so the whole bench fits its time
-budget). Pull goes stream by stream exactly as ``sync.pipeline.pull_source`` does (the connector's
-batches, each ingested with its cursor by ``sync.ingest.ingest_batch``) so that every stream is
-timed and counted on its own; push is ``sync.pipeline.push_source`` (plan, connector push, record).
+budget). Pull goes stream by stream through ``sync.pipeline.pull_stream``, as
+``sync.pipeline.pull_source`` does (the connector's batches read one ahead, each ingested with its
+cursor by ``sync.ingest.ingest_batch``), so that every stream is timed and counted on its own; push is ``sync.pipeline.push_source`` (plan, connector push, record).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +19,15 @@ from typing import Any
 import tomli_w
 from sqlalchemy import func, select
 
-from bench.ceilings import mailchimp_service_seconds, push_ceiling, stream_ceiling
+from bench.ceilings import SWEPT_ROUTE, mailchimp_service_seconds, push_ceiling, stream_ceiling
 from bench.serve import RemoteSandbox
 from bench.timeline import Timeline
 from config.scoring_model import load_model
 from config.settings import LeadsyncConfig, SourceConfig, load_config, resolve_source
 from connectors.registry import connector_class
 from sync.cli import register_secrets
-from sync.ingest import ingest_batch
-from sync.pipeline import load_cursor, push_source, score, utcnow
+from sync.ingest import IngestCounts, ingest_batch
+from sync.pipeline import pull_stream, push_source, score
 from sync.store import make_engine
 from sync.store.models import WritebackAudit
 
@@ -48,6 +49,10 @@ class PlatformRun:
 # Streams whose pages hold contacts: their ceiling is in contacts, and the events some platforms
 # derive from a contact's counters (HubSpot page views) ride along in the same pages.
 CONTACT_STREAMS = ("contacts", "members")
+
+
+def _route_requests(stats: dict[str, Any], suffix: str) -> int:
+    return sum(n for route, n in stats.get("by_route", {}).items() if route.endswith(suffix))
 
 
 def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
@@ -74,25 +79,37 @@ def _pull(
     ):
         for stream in connector.streams():
             before, started, ingest_s, records, contacts = stats(), time.perf_counter(), 0.0, 0, 0
-            for batch in connector.pull(stream, load_cursor(engine, source.name, stream)):
+
+            def timed_ingest(*args: Any, **kwargs: Any) -> IngestCounts:
+                nonlocal ingest_s
                 ingest_started = time.perf_counter()
-                counts = ingest_batch(engine, batch, source=source.name, now=utcnow())
-                ingest_s += time.perf_counter() - ingest_started
-                records += counts.contacts + counts.events + counts.quarantined
-                contacts += counts.contacts
+                try:
+                    return ingest_batch(*args, **kwargs)
+                finally:
+                    ingest_s += time.perf_counter() - ingest_started
+
+            with closing(pull_stream(engine, connector, source.name, stream, ingest=timed_ingest)) as pages:
+                for counts in pages:
+                    records += counts.contacts + counts.events + counts.quarantined
+                    contacts += counts.contacts
             seconds = time.perf_counter() - started
+            after = stats()
             paged = contacts if stream in CONTACT_STREAMS else records
+            swept = SWEPT_ROUTE.get((source.platform.value, stream))
+            if swept is not None:
+                paged = _route_requests(after, swept) - _route_requests(before, swept)
             ceiling = stream_ceiling(source.platform.value, stream, latency_s=latency_s, service_s=service_s)
             streams[stream] = {
                 "records": records,
                 "paged_records": paged,
+                "unit": "contacts swept" if swept else "records",
                 "seconds": round(seconds, 3),
                 "ingest_seconds": round(ingest_s, 3),
                 "records_per_second": round(paged / seconds, 1) if seconds else 0.0,
                 "ceiling_records_per_second": round(ceiling.records_per_second, 1),
                 "ceiling_formula": ceiling.formula,
                 "ratio": round(paged / ceiling.records_per_second / seconds, 4) if seconds else 0.0,
-                **_delta(before, stats()),
+                **_delta(before, after),
             }
     seconds = time.perf_counter() - started_all
     records = sum(s["records"] for s in streams.values())

@@ -124,7 +124,10 @@ def markdown(figures: dict[str, Any]) -> str:
     for name, run in platforms.items():
         for stream, f in run["pull"]["streams"].items():
             derived = f["records"] - f["paged_records"]
-            extra = f" (+{derived:,} derived events)" if derived else ""
+            if f.get("unit") == "contacts swept":
+                extra = f" contacts swept ({f['records']:,} events)"
+            else:
+                extra = f" (+{derived:,} derived events)" if derived else ""
             lines.append(
                 f"| {NAMES[name]} | {stream} | {f['paged_records']:,}{extra} | {_n(f['records_per_second'])} "
                 f"| {f['ceiling_formula']} = {_n(f['ceiling_records_per_second'])}/s | {_pct(f['ratio'])} "

@@ -93,7 +93,9 @@ class PullBatch:
 class ScoreUpdate:
     """What to write for one identity. ``fields`` holds only the logical fields that changed.
 
-    ``lifecycle`` is the platform lifecycle stage to move forward to (HubSpot) or None;
+    ``lifecycle`` is the platform lifecycle stage to move forward to (HubSpot) or None, and
+    ``lifecycle_seen`` the stage the platform held when the identity was last pulled (None: unknown,
+    the connector reads it);
     ``tags_add`` / ``tags_remove`` are leadsync's own tags (stage and lifecycle tags).
     """
 
@@ -101,6 +103,7 @@ class ScoreUpdate:
     email: str
     fields: Mapping[str, Any] = field(default_factory=dict)
     lifecycle: str | None = None
+    lifecycle_seen: str | None = None
     tags_add: tuple[str, ...] = ()
     tags_remove: tuple[str, ...] = ()
 

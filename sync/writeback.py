@@ -21,12 +21,24 @@ from connectors.base import PushReport, ScoreUpdate
 from connectors.errors import BadRecord
 from sync.ingest import quarantine
 from sync.store import upsert
-from sync.store.models import Identity, Score, WritebackAudit, WritebackState
+from sync.store.models import Attributes, Identity, Score, WritebackAudit, WritebackState
 
-__all__ = ["PlannedWrite", "desired_values", "mark_pending", "plan_writes", "record_push"]
+__all__ = [
+    "TRIGGER_FIELDS",
+    "VALUE_FIELDS",
+    "PlannedWrite",
+    "desired_values",
+    "mark_pending",
+    "plan_writes",
+    "record_push",
+]
 
-# Fields whose change alone justifies a write; scored_at rides along with them.
+# The fields leadsync writes and keeps the last pushed value of.
 VALUE_FIELDS = ("affinity", "engagement", "stage", "grade", "lifecycle", "reason")
+# Fields whose change alone justifies a write; the rest (the reason, scored_at) ride along with them.
+# The reason quotes points that decay by the minute: on its own, a new wording is not worth a write
+# (an unchanged re-sync must write nothing), and it goes out with the next change of a score.
+TRIGGER_FIELDS = ("affinity", "engagement", "stage", "grade", "lifecycle")
 STAGE_TAG = "tag:stage"
 LIFECYCLE_TAG = "tag:lifecycle"
 PLATFORM_LIFECYCLE = "platform_lifecycle"
@@ -92,8 +104,13 @@ def plan_writes(
             Score.grade,
             Score.lifecycle,
             Score.reason,
+            Attributes.lifecycle_stage,
         )
         .join(Score, Score.person_id == Identity.person_id)
+        .outerjoin(
+            Attributes,
+            and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id),
+        )
         .where(and_(Identity.source == source, Identity.email.is_not(None)))
         .order_by(Identity.remote_id)
     )
@@ -104,7 +121,10 @@ def plan_writes(
         want = desired_values(score, scored_at=now)
         pending = last.get(PENDING)
         maybe_tags = set(json.loads(pending)) if pending else set()
-        changed = {k: want[k] for k in VALUE_FIELDS if pending is not None or last.get(k) != want[k]}
+        if pending is not None or any(last.get(k) != want[k] for k in TRIGGER_FIELDS):
+            changed = {k: want[k] for k in VALUE_FIELDS if pending is not None or last.get(k) != want[k]}
+        else:
+            changed = {}
         old: dict[str, str | None] = {k: last.get(k) for k in changed}
         new: dict[str, str | None] = dict(changed)
         if changed:
@@ -136,6 +156,7 @@ def plan_writes(
             email=row.email,
             fields=changed,
             lifecycle=platform_lifecycle,
+            lifecycle_seen=row.lifecycle_stage,
             tags_add=tuple(tags_add),
             tags_remove=tuple(tags_remove),
         )

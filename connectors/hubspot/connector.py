@@ -542,22 +542,36 @@ class HubSpotConnector(Connector):
             self.ensure_fields()
         prefix = self.settings.field_prefix
         wanted_stage = {
-            u.remote_id: u.lifecycle for u in updates if u.lifecycle and self.settings.lifecycle_writeback
+            u.remote_id: writeback.lifecycle_value(u.lifecycle)
+            for u in updates
+            if u.lifecycle and self.settings.lifecycle_writeback
         }
-        current = self.current_stages(sorted(wanted_stage)) if wanted_stage else {}
+        # The stage each contact held at our last pull decides what is forward; only contacts never
+        # seen with one are read first (a batch/read a 100, which would halve the push's throughput).
+        current = {u.remote_id: u.lifecycle_seen for u in updates if u.remote_id in wanted_stage}
+        unknown = sorted(i for i, stage in current.items() if stage is None)
+        current.update(self.current_stages(unknown) if unknown else {})
+        unverified = {i for i in wanted_stage if i not in unknown}
         order = self.lifecycle_order() if wanted_stage else []
+        fields_of = {u.remote_id: writeback.properties_for(u.fields, prefix) for u in updates}
+
+        def properties(remote_id: str) -> dict[str, str]:
+            props = dict(fields_of[remote_id])
+            target = wanted_stage.get(remote_id)
+            if target and writeback.is_forward(current.get(remote_id), target, order):
+                props["lifecyclestage"] = target  # hubspot.md §3: forward only
+            return props
+
         pending: dict[str, dict[str, str]] = {}
         for update in updates:
-            props = writeback.properties_for(update.fields, prefix)
-            target = wanted_stage.get(update.remote_id)
-            if target and writeback.is_forward(current.get(update.remote_id), target, order):
-                props["lifecyclestage"] = target  # hubspot.md §3: forward only
+            props = properties(update.remote_id)
             if props:
                 pending[update.remote_id] = props
             else:
                 report.written.append(update.remote_id)  # nothing of ours to change
         for round_number in range(1, MAX_PUSH_ROUNDS + 1):
             retry_next: dict[str, dict[str, str]] = {}
+            recheck: list[str] = []
             ids = list(pending)
             for start in range(0, len(ids), BATCH_SIZE):
                 chunk = ids[start : start + BATCH_SIZE]
@@ -581,10 +595,25 @@ class HubSpotConnector(Connector):
                     for fid in failed_ids:
                         if fid not in pending:
                             continue
-                        if retriable and round_number < MAX_PUSH_ROUNDS:
+                        stale_stage = (
+                            fid in unverified
+                            and "lifecyclestage" in pending[fid]
+                            and "lifecyclestage" in str(data.get("message") or "").lower()
+                        )
+                        if stale_stage and round_number < MAX_PUSH_ROUNDS:
+                            # The error names the stage, which may have moved on since our pull
+                            # (hubspot.md §3: a backward write is refused or ignored): read it, and
+                            # send again without a lifecycle that is no longer forward.
+                            recheck.append(fid)
+                        elif retriable and round_number < MAX_PUSH_ROUNDS:
                             retry_next[fid] = pending[fid]
                         else:
                             report.failed.append(PushFailure(fid, reason, retriable=retriable))
+            if recheck:
+                current.update(self.current_stages(recheck))
+                unverified.difference_update(recheck)
+                retry_next.update({fid: props for fid in recheck if (props := properties(fid))})
+                report.written.extend(fid for fid in recheck if fid not in retry_next)
             if not retry_next:
                 break
             pending = retry_next

@@ -17,6 +17,7 @@ __all__ = [
     "field_definitions",
     "group_name",
     "is_forward",
+    "lifecycle_value",
     "retriable_category",
 ]
 
@@ -100,6 +101,19 @@ def encode_value(logical: str, value: Any) -> str:
 
 def properties_for(fields: Mapping[str, Any], prefix: str) -> dict[str, str]:
     return {f"{prefix}{name}": encode_value(name, value) for name, value in fields.items() if name in FIELDS}
+
+
+# hubspot.md §3: the default internal values of ``lifecyclestage``; leadsync's levels
+# (config.scoring_model.LIFECYCLE_LEVELS) spell the two qualified stages with underscores.
+LIFECYCLE_VALUES = {
+    "marketing_qualified_lead": "marketingqualifiedlead",
+    "sales_qualified_lead": "salesqualifiedlead",
+}
+
+
+def lifecycle_value(level: str) -> str:
+    """The HubSpot ``lifecyclestage`` value for one of leadsync's lifecycle levels."""
+    return LIFECYCLE_VALUES.get(level, level)
 
 
 def is_forward(current: str | None, target: str, order: Sequence[str]) -> bool:

@@ -165,6 +165,45 @@ def test_given_a_contact_at_customer_when_pushing_a_lower_stage_then_lifecycle_i
     assert emulator.state.backward_lifecycle_attempts == []
 
 
+def test_given_the_stage_seen_at_pull_when_pushing_a_lifecycle_then_nothing_is_read_first(server):
+    emulator: HubSpotEmulator = server.state.hosts["hubspot"].emulator
+    ids = sorted(emulator.state.objects["contacts"], key=int)
+    lower = [
+        i for i in ids if emulator.state.objects["contacts"][i].properties["lifecyclestage"] == "subscriber"
+    ]
+    assert lower, "the world has no subscriber to move forward: the test proves nothing"
+    updates = [
+        ScoreUpdate(
+            i, "", {"affinity": 50}, lifecycle="marketing_qualified_lead", lifecycle_seen="subscriber"
+        )
+        for i in lower
+    ]
+    read_route = "POST /crm/v3/objects/{objectType}/batch/read"
+    with connector_for(server) as connector:
+        before = server.stats()["hubspot"]["by_route"].get(read_route, 0)
+        report = connector.push(updates)
+        assert server.stats()["hubspot"]["by_route"].get(read_route, 0) == before
+    assert sorted(report.written, key=int) == lower and not report.failed
+    # leadsync's level is written as HubSpot's internal value (hubspot.md §3)
+    assert {emulator.state.objects["contacts"][i].properties["lifecyclestage"] for i in lower} == {
+        "marketingqualifiedlead"
+    }
+
+
+def test_given_a_stage_moved_on_since_the_pull_when_pushing_then_the_contact_is_read_and_not_lowered(server):
+    emulator: HubSpotEmulator = server.state.hosts["hubspot"].emulator
+    customer = emulator.state.contact_by_email(server.state.world.persons[3].email)
+    assert customer is not None and customer.properties["lifecyclestage"] == "customer"
+    update = ScoreUpdate(
+        customer.id, "", {"affinity": 77}, lifecycle="sales_qualified_lead", lifecycle_seen="lead"
+    )
+    with connector_for(server) as connector:
+        report = connector.push([update])
+    assert report.written == [customer.id] and not report.failed
+    assert customer.properties["lifecyclestage"] == "customer"
+    assert customer.properties["leadsync_affinity"] == "77"  # the rest of the update still went out
+
+
 def test_given_forced_item_failures_when_pushing_then_good_items_are_written_and_bad_ones_reported(server):
     base = server.base_url("hubspot")
     httpx.post(

@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import func, select
 
 from sync.store.models import Identity, Person, Score, SyncRun, WritebackAudit, WritebackState
-from sync.writeback import VALUE_FIELDS, desired_values
+from sync.writeback import TRIGGER_FIELDS, VALUE_FIELDS, desired_values
 from tests.integration.pipeline.harness import Leadsync, full_view, new_writes, routes, serve, writes
 
 
@@ -33,7 +33,8 @@ def _count(lead: Leadsync, model: Any, *where: Any) -> int:
 
 
 def _wanted(lead: Leadsync) -> dict[tuple[str, str], dict[str, str]]:
-    """Per identity, the values leadsync owns as the current scores say they should be."""
+    """Per identity, the values whose change is written (a new reason alone is not), as the current
+    scores say they should be."""
     engine = lead.engine()
     try:
         with engine.connect() as connection:
@@ -47,7 +48,7 @@ def _wanted(lead: Leadsync) -> dict[tuple[str, str], dict[str, str]]:
     now = datetime.now(UTC)
     return {
         (row.source, row.remote_id): {
-            k: v for k, v in desired_values(row, scored_at=now).items() if k in VALUE_FIELDS
+            k: v for k, v in desired_values(row, scored_at=now).items() if k in TRIGGER_FIELDS
         }
         for row in rows
     }

@@ -1,0 +1,113 @@
+"""Change-only write-back planning: which identities get an update, and what it carries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from sync.store import make_engine
+from sync.store.models import Attributes, Identity, Person, Score, WritebackState
+from sync.writeback import VALUE_FIELDS, desired_values, plan_writes
+
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+SCORE = {
+    "affinity": 61.0,
+    "engagement": 42.0,
+    "stage": "decision",
+    "grade": "B2",
+    "lifecycle": "marketing_qualified_lead",
+    "reason": "Pricing page 3 times (+18 points)",
+}
+
+
+def _store(tmp_path, *, pushed: dict[str, str], lifecycle_seen: str | None = "lead"):
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as connection:
+        connection.execute(
+            Person.__table__.insert(),
+            [{"id": 1, "email": "ada@example.com", "created_at": NOW, "updated_at": NOW, "dirty": False}],
+        )
+        connection.execute(
+            Identity.__table__.insert(),
+            [
+                {
+                    "source": "hubspot",
+                    "platform": "hubspot",
+                    "remote_id": "101",
+                    "email": "ada@example.com",
+                    "person_id": 1,
+                    "seen_at": NOW,
+                }
+            ],
+        )
+        connection.execute(
+            Attributes.__table__.insert(),
+            [{"source": "hubspot", "remote_id": "101", "lifecycle_stage": lifecycle_seen, "raw": {}}],
+        )
+        connection.execute(
+            Score.__table__.insert(),
+            [{"person_id": 1, **SCORE, "contributions": [], "model_fingerprint": "m", "scored_at": NOW}],
+        )
+        if pushed:
+            connection.execute(
+                WritebackState.__table__.insert(),
+                [
+                    {"source": "hubspot", "remote_id": "101", "field": k, "value": v, "pushed_at": NOW}
+                    for k, v in pushed.items()
+                ],
+            )
+    return engine
+
+
+def _plan(engine):
+    with engine.connect() as connection:
+        return plan_writes(connection, "hubspot", prefix="leadsync_", lifecycle_writeback=True, now=NOW)
+
+
+def _as_pushed(**overrides: str) -> dict[str, str]:
+    score = type("S", (), SCORE)()
+    pushed = {k: v for k, v in desired_values(score, scored_at=NOW).items() if k in VALUE_FIELDS}
+    pushed |= {
+        "tag:stage": "leadsync_stage_decision",
+        "tag:lifecycle": "leadsync_lifecycle_marketing_qualified_lead",
+        "platform_lifecycle": "marketing_qualified_lead",
+    }
+    return pushed | overrides
+
+
+@pytest.mark.parametrize(
+    ("pushed_overrides", "expected_fields"),
+    [
+        pytest.param({}, None, id="nothing-changed-writes-nothing"),
+        pytest.param(
+            {"reason": "Pricing page 3 times (+19 points)"}, None, id="only-the-reason-wording-writes-nothing"
+        ),
+        pytest.param(
+            {"grade": "B3"}, {"grade", "scored_at"}, id="a-score-change-writes-that-field-and-scored-at"
+        ),
+        pytest.param(
+            {"grade": "B3", "reason": "older wording"},
+            {"grade", "reason", "scored_at"},
+            id="the-reason-rides-along-with-a-score-change",
+        ),
+    ],
+)
+def test_plan_writes_only_when_a_score_changed(tmp_path, pushed_overrides, expected_fields):
+    plans = _plan(_store(tmp_path, pushed=_as_pushed(**pushed_overrides)))
+    if expected_fields is None:
+        assert plans == []
+    else:
+        assert [set(p.update.fields) for p in plans] == [expected_fields]
+
+
+def test_a_first_push_carries_every_field_and_the_lifecycle_stage_last_pulled(tmp_path):
+    (plan,) = _plan(_store(tmp_path, pushed={}, lifecycle_seen="lead"))
+    assert set(plan.update.fields) == {*VALUE_FIELDS, "scored_at"}
+    assert plan.update.lifecycle == "marketing_qualified_lead"
+    assert plan.update.lifecycle_seen == "lead"
+
+
+def test_an_identity_never_pulled_with_a_stage_leaves_the_seen_stage_unknown(tmp_path):
+    (plan,) = _plan(_store(tmp_path, pushed={}, lifecycle_seen=None))
+    assert plan.update.lifecycle_seen is None
