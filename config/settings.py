@@ -133,6 +133,12 @@ class HubSpotOptions(_Throttled):
     rate_limited_wait_s: float | None = Field(
         default=None, gt=0, description="wait after a 429 without Retry-After"
     )
+    push_workers: int = Field(
+        default=2,
+        ge=1,
+        le=4,
+        description="batch updates in flight at once (the rate limiter still paces them)",
+    )
 
     def disables_limits(self) -> bool:
         return not self.rate_limit

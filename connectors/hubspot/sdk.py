@@ -13,6 +13,7 @@ object per API class for as long as the token stays the same, and their connecti
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -62,13 +63,24 @@ class HubSpotSdk:
         self.limiter = limiter
         self.timeout_s = timeout_s
         self._refresh = refresh
-        self.requests = 0
+        self._requests = 0
+        self._count_lock = threading.Lock()
         self._client: tuple[str, HubSpot] | None = None
+        self._client_lock = threading.Lock()  # push sends batches from a few threads
+
+    @property
+    def requests(self) -> int:
+        """Attempts made so far (every retry counts)."""
+        return self._requests
 
     def client(self) -> HubSpot:
         token = self._token()
-        if self._client is not None and self._client[0] == token:
-            return self._client[1]
+        with self._client_lock:
+            if self._client is not None and self._client[0] == token:
+                return self._client[1]
+            return self._build(token)
+
+    def _build(self, token: str) -> HubSpot:
         apis: dict[tuple[str, str], Any] = {}
 
         def api_factory(package: Any, api_name: str, config: dict[str, Any]) -> Any:
@@ -92,7 +104,8 @@ class HubSpotSdk:
         describe = httpx.Request(method, f"{self.base_url}{path}")
 
         def attempt() -> T:
-            self.requests += 1
+            with self._count_lock:
+                self._requests += 1
             return fn(self.client())
 
         return self.policy.call(
