@@ -32,7 +32,7 @@ from connectors.auth import HeaderToken
 from connectors.base import CheckResult, Connector, PullBatch, PushReport, ScoreUpdate, SourceSettings
 from connectors.errors import AuthError, BadRecord, ConfigError, RateLimited
 from connectors.http import build_client, logging_hooks
-from connectors.ratelimit import UNLIMITED, Limiter, RollingWindowLimiter, shared_limiter
+from connectors.ratelimit import UNLIMITED, CompositeLimiter, Limiter, RollingWindowLimiter, shared_limiter
 from connectors.records import EventRecord, EventType, Platform
 from connectors.redaction import Redactor
 from connectors.retry import Action, ErrorRule, Reply, RetryPolicy, response_json
@@ -46,6 +46,7 @@ API_TOKEN_SECRET = "api_token"
 # §1 / §10: peers check the token with GET /users/me (spec:get-user-loggedin).
 PROBE_PATH = "users/me"
 REQUESTS_PER_SECOND = 5  # §8: 5 requests/second per account, shared by every integration
+IMPORTS_PER_MINUTE = 100  # §7: multi-contact bulk imports per minute
 DEFAULT_LOOKBACK = timedelta(hours=1)
 STREAMS = ("contacts", "activities", "tracking_logs", "deals")
 
@@ -115,6 +116,20 @@ class ActiveCampaignConnector(Connector):
             if rate > 0
             else UNLIMITED
         )
+        # activecampaign.md §7: at most 100 multi-contact imports a minute per account, answered
+        # with HTTP 400 beyond; held before the 5/s slot (CompositeLimiter order) by each import.
+        self.import_limiter: Limiter = (
+            CompositeLimiter(
+                shared_limiter(
+                    ("activecampaign-imports", settings.base_url, settings.name),
+                    lambda: RollingWindowLimiter(IMPORTS_PER_MINUTE, 60.0, name="bulk imports"),
+                ),
+                self.limiter,
+            )
+            if rate > 0
+            else UNLIMITED
+        )
+        self.field_ids: dict[str, int] | None = None  # logical -> field id, once ensure_fields ran
         self.lookback = timedelta(seconds=float(options.get("lookback_s", DEFAULT_LOOKBACK.total_seconds())))
         self.profile = {**normalize.PROFILE_PERSTAGS, **dict(options.get("profile_fields") or {})}
         self.activity_table = dict(normalize.ACTIVITY_EVENTS)
@@ -153,11 +168,18 @@ class ActiveCampaignConnector(Connector):
             self._client = None
 
     def request(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        limiter: Limiter | None = None,
     ) -> Reply:
-        """One request through the shared retry policy and limiter (writes and single reads)."""
+        """One request through the shared retry policy and limiter (writes and single reads);
+        ``limiter`` replaces the account's (bulk imports add the §7 import cap to it)."""
         built = self.client.build_request(method, path, params=dict(params or {}) or None, json=json)
-        return self.retry.send(self.client, built, limiter=self.limiter)
+        return self.retry.send(self.client, built, limiter=limiter or self.limiter)
 
     def _pages(self, spec: Any, **kwargs: Any) -> Iterator[Any]:
         return iter_pages(self.client, spec, retry_policy=self.retry, limiter=self.limiter, **kwargs)
