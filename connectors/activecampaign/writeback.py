@@ -191,26 +191,30 @@ class Writer:
         """
         pending: list[_Batch] = []
         for part in self._parts(updates, field_ids):
-            batch = self._submit(part, field_ids, report)
+            batch = self._submit(part, report)
             if batch is not None:
                 pending.append(batch)
         self._await_all(pending, report)
 
-    def _parts(self, updates: Sequence[ScoreUpdate], field_ids: Mapping[str, int]) -> list[list[ScoreUpdate]]:
+    def _parts(self, updates: Sequence[ScoreUpdate], field_ids: Mapping[str, int]) -> list[list[_Item]]:
         """Imports of at most 250 contacts (§7), of even size so none falls under the suggested
         minimum of 10 (251 contacts make 126 + 125, not 250 + 1), each under 400,000 bytes."""
-        count = -(-len(updates) // MAX_IMPORT_CONTACTS)
-        size = -(-len(updates) // max(count, 1))
-        return [part for chunk in _chunks(updates, size) for part in self._fit(chunk, field_ids)]
+        items = [(u, self._import_item(u, field_ids)) for u in updates]
+        count = -(-len(items) // MAX_IMPORT_CONTACTS)
+        size = -(-len(items) // max(count, 1))
+        return [part for start in range(0, len(items), size) for part in _fit(items[start : start + size])]
 
-    def _submit(
-        self, part: list[ScoreUpdate], field_ids: Mapping[str, int], report: PushReport
-    ) -> _Batch | None:
-        payload = {"contacts": [self._import_item(u, field_ids) for u in part]}
+    def _submit(self, part: list[_Item], report: PushReport) -> _Batch | None:
+        updates = [update for update, _ in part]
         try:
-            reply = self.c.request("POST", "import/bulk_import", json=payload, limiter=self.c.import_limiter)
+            reply = self.c.request(
+                "POST",
+                "import/bulk_import",
+                json={"contacts": [item for _, item in part]},
+                limiter=self.c.import_limiter,
+            )
         except ConnectorError as exc:
-            for update in part:
+            for update in updates:
                 report.failed.append(
                     PushFailure(update.remote_id, _reason(exc), isinstance(exc, RetriableError))
                 )
@@ -219,20 +223,12 @@ class Writer:
         batch_id = body.get("batchId")
         success = body.get("success", body.get("Success"))  # §7: "Success" or "success"
         if not batch_id or str(success) != "1":
-            for update in part:
+            for update in updates:
                 report.failed.append(
                     PushFailure(update.remote_id, f"bulk import not queued: {body.get('message')}", True)
                 )
             return None
-        return _Batch(str(batch_id), part, time.monotonic() + self.poll_interval_s, self.poll_interval_s)
-
-    def _fit(self, chunk: list[ScoreUpdate], field_ids: Mapping[str, int]) -> list[list[ScoreUpdate]]:
-        """Split a chunk until each request body is under the 400,000-byte cap (§7)."""
-        size = len(json.dumps({"contacts": [self._import_item(u, field_ids) for u in chunk]}).encode())
-        if size < MAX_IMPORT_BYTES - 1024 or len(chunk) == 1:
-            return [chunk]
-        middle = len(chunk) // 2
-        return self._fit(chunk[:middle], field_ids) + self._fit(chunk[middle:], field_ids)
+        return _Batch(str(batch_id), updates, time.monotonic() + self.poll_interval_s, self.poll_interval_s)
 
     def _import_item(self, update: ScoreUpdate, field_ids: Mapping[str, int]) -> dict[str, Any]:
         # §7: snake_case keys; "fields":[{"id","value"}]; "tags": names, created when missing.
@@ -403,9 +399,16 @@ class _Batch:
     interval: float
 
 
-def _chunks(items: Sequence[ScoreUpdate], size: int) -> Iterable[list[ScoreUpdate]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
+_Item = tuple[ScoreUpdate, dict[str, Any]]  # an update and its import item (§7 shape)
+
+
+def _fit(chunk: list[_Item]) -> list[list[_Item]]:
+    """Split a chunk until each request body is under the 400,000-byte cap (§7)."""
+    size = len(json.dumps({"contacts": [item for _, item in chunk]}).encode())
+    if size < MAX_IMPORT_BYTES - 1024 or len(chunk) == 1:
+        return [chunk]
+    middle = len(chunk) // 2
+    return _fit(chunk[:middle]) + _fit(chunk[middle:])
 
 
 def _reason(exc: ConnectorError) -> str:
