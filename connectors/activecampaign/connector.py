@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -49,6 +49,7 @@ REQUESTS_PER_SECOND = 5  # §8: 5 requests/second per account, shared by every i
 IMPORTS_PER_MINUTE = 100  # §7: multi-contact bulk imports per minute
 DEFAULT_LOOKBACK = timedelta(hours=1)
 STREAMS = ("contacts", "activities", "tracking_logs", "deals")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _is_bulk_rate_limit(response: httpx.Response) -> bool:
@@ -292,6 +293,10 @@ class ActiveCampaignConnector(Connector):
         the contacts that changed (``filters[updated_after]``) or have new activities (``after``)
         since the window; whether a tracked event alone bumps ``udate`` is unconfirmed (§11.6),
         which is what the periodic sweep is for. The window drops what earlier runs emitted.
+
+        Runs between sweeps move ``since`` past the events of contacts they did not read, so a
+        sweep accepts from ``swept_from`` instead: a stamp before which every event existed when
+        the previous sweep began (so it emitted them). Re-emitted events are upserts by source id.
         """
         now = self.clock()
         swept_at = cursor.get("swept_at")
@@ -304,11 +309,22 @@ class ActiveCampaignConnector(Connector):
             or now - float(swept_at) >= sweep_every
         ):
             started = float(sweeping) if window.resume is not None and sweeping is not None else now
+            if window.resume is None and window.since is not None:
+                # A resumed sweep keeps its floor (in the cursor); a new one starts from the last
+                # sweep's start, or from the beginning if that is unknown.
+                swept_from = cursor.get("swept_from")
+                window.floor = datetime.fromisoformat(swept_from) if swept_from else EPOCH
             for page in self._pages(CONTACT_IDS, resume_from=window.resume):
                 batch = PullBatch(stream="tracking_logs")
                 self._tracking_logs_of([c.get("id") for c in page.records], window, batch)
                 batch.cursor = window.checkpoint(page.state)
-                batch.cursor["sweep_started" if page.state is not None else "swept_at"] = started
+                if page.state is not None:
+                    batch.cursor["sweep_started"] = started
+                else:
+                    batch.cursor["swept_at"] = started
+                    swept_from_next = self._sweep_began(window, batch.cursor, started)
+                    if swept_from_next is not None:
+                        batch.cursor["swept_from"] = swept_from_next
                 yield batch
         else:
             candidates: set[str] = set()
@@ -322,8 +338,26 @@ class ActiveCampaignConnector(Connector):
                 sorted(candidates, key=lambda c: int(c) if c.isdigit() else 0), window, batch
             )
             batch.cursor = {**window.checkpoint(None), "swept_at": swept_at}
+            if cursor.get("swept_from"):
+                batch.cursor["swept_from"] = cursor["swept_from"]
             yield batch
         self._log_window("tracking_logs", window)
+
+    def _sweep_began(self, window: Window, final: Mapping[str, Any], started: float) -> str | None:
+        """A platform stamp no later than when this sweep began, as late as we can tell.
+
+        Two lower bounds, the later wins: the ``since`` the sweep started from (the newest stamp
+        seen before it), and the newest stamp it saw less its wall-clock duration (an event made
+        after the sweep began, and so perhaps missed, is stamped after it began). Platform
+        stamps are creation times (§5 ``tstamp``); the next sweep also subtracts the lookback.
+        """
+        bounds: list[datetime] = []
+        if window.since is not None and window.since > EPOCH:
+            bounds.append(window.since)
+        if final.get("since"):
+            elapsed = max(self.clock() - started, 0.0)
+            bounds.append(datetime.fromisoformat(str(final["since"])) - timedelta(seconds=elapsed))
+        return max(bounds).isoformat(timespec="seconds") if bounds else None
 
     def _tracking_logs_of(self, contact_ids: Sequence[Any], window: Window, batch: PullBatch) -> None:
         source = self.settings.name
