@@ -13,7 +13,8 @@ and timezone interpretation, and unsupported filters are silently ignored (activ
 
 Cursor shape: ``{"since": ISO, "seen": {key: ISO}, "tz": "-05:00"}`` between runs; during a run
 ``resume`` (the paginator position), ``high`` and ``recent`` are added so a run that dies half-way
-continues where its last committed page ended.
+continues where its last committed page ended, and ``floor`` when the run accepts from earlier
+than ``since`` (a tracking-log sweep re-reading what runs between sweeps could not see).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Window:
     recent: dict[str, str] = field(default_factory=dict)
     dropped_old: int = 0
     dropped_seen: int = 0
+    floor: datetime | None = None  # accept from here instead when earlier than since (a sweep)
 
     @classmethod
     def start(cls, cursor: Any, *, lookback: timedelta, full: bool) -> Window:
@@ -64,13 +66,18 @@ class Window:
             resume=dict(cursor["resume"]) if cursor.get("resume") else None,
             high=_parse(str(cursor["high"])) if cursor.get("high") else None,
             recent={str(k): str(v) for k, v in (cursor.get("recent") or {}).items()},
+            floor=_parse(str(cursor["floor"])) if cursor.get("floor") else None,
         )
         return window
 
     @property
     def bound(self) -> datetime | None:
-        """The earliest stamp to ask for (and to accept)."""
-        return None if self.since is None else self.since - self.lookback
+        """The earliest stamp to ask for (and to accept): ``since`` or an earlier ``floor``, less
+        the lookback. ``since`` itself still moves only forward."""
+        if self.since is None:
+            return None
+        start = self.since if self.floor is None else min(self.since, self.floor)
+        return start - self.lookback
 
     def bound_text(self) -> str | None:
         """``bound`` in the account's own offset when we know it (§2: interpretation unconfirmed)."""
@@ -115,6 +122,8 @@ class Window:
         }
         if self.since is None:
             state["full"] = True
+        if self.floor is not None:
+            state["floor"] = _iso(self.floor)
         if self.high is not None:
             state["high"] = _iso(self.high)
             self.recent = self._trimmed(self.recent, self.high)

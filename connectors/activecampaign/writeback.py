@@ -5,8 +5,10 @@
   lists** (``fieldRels`` with ``relid 0``: "a user can only see a custom field if the contact is
   part of a list that this custom field is related to").
 * Values and added tags go through bulk import (§7): up to 250 contacts and under 400,000 bytes a
-  request, tags created when missing, then ``/import/info`` is polled until the batch completes;
-  its ``success`` ids and ``failure`` emails become the per-contact report. Below 10 contacts
+  request, tags created when missing. Every import of a push is queued first (paced by the 5/s
+  limiter and the 100-a-minute import cap), then ``/import/info`` is polled, soon and then less
+  often, until each batch completes; its ``success`` ids and ``failure`` emails become the
+  per-contact report. Below 10 contacts
   (§7: "the suggested minimum … use contact/sync below that") each contact is written with
   ``POST /contact/sync`` (field values) and ``POST /contactTags``.
 * Tag removal: only tags named with leadsync's prefix are ever removed, via
@@ -20,7 +22,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +49,10 @@ log = logging.getLogger("leadsync.connectors.activecampaign")
 MAX_IMPORT_CONTACTS = 250  # §7
 MAX_IMPORT_BYTES = 400_000  # §7: payload under 400,000 bytes
 MIN_IMPORT_CONTACTS = 10  # §7: below this, use contact/sync
+# /import/info polling (§7 gives no processing time): first ask soon, then back off.
+POLL_FIRST_S = 0.2
+POLL_BACKOFF = 1.5
+POLL_MAX_S = 5.0
 
 # Logical field -> ActiveCampaign field type (§3). Scores are "text": "number" appears only in doc
 # examples, not in the documented type list, and a refused type would break the first push.
@@ -80,7 +88,7 @@ class Writer:
         self.c = connector
         self.prefix = connector.settings.field_prefix
         self.options = connector.settings.options
-        self.poll_interval_s = float(self.options.get("import_poll_s", 1.0))
+        self.poll_interval_s = float(self.options.get("import_poll_s", POLL_FIRST_S))
         self.poll_timeout_s = float(self.options.get("import_timeout_s", 600.0))
 
     # --- fields ------------------------------------------------------------------------------
@@ -109,6 +117,7 @@ class Writer:
                 # §3: relid 0 = all lists, or sales people do not see the field on most contacts.
                 self.c.request("POST", "fieldRels", json={"fieldRel": {"field": field_id, "relid": 0}})
             ids[logical] = field_id
+        self.c.field_ids = dict(ids)
         return ids
 
     def _create_field(self, logical: str, kind: str, perstag: str) -> dict[str, Any]:
@@ -142,7 +151,8 @@ class Writer:
         if not updates:
             return report
         calls_before = self.c.retry.stats.calls
-        field_ids = self.ensure_fields()
+        # The pipeline provisions fields just before pushing (connector.ensure_fields): reuse them.
+        field_ids = self.c.field_ids or self.ensure_fields()
         removals = [u for u in updates if self._own(u.tags_remove)]
         writes = [u for u in updates if u.fields or u.tags_add]
         if len(writes) >= MIN_IMPORT_CONTACTS:
@@ -172,40 +182,53 @@ class Writer:
         ]
 
     def _bulk(self, updates: Sequence[ScoreUpdate], field_ids: Mapping[str, int], report: PushReport) -> None:
-        batches: list[tuple[str, list[ScoreUpdate]]] = []
-        for chunk in _chunks(updates, MAX_IMPORT_CONTACTS):
-            for part in self._fit(chunk, field_ids):
-                payload = {"contacts": [self._import_item(u, field_ids) for u in part]}
-                try:
-                    reply = self.c.request("POST", "import/bulk_import", json=payload)
-                except ConnectorError as exc:
-                    for update in part:
-                        report.failed.append(
-                            PushFailure(update.remote_id, _reason(exc), isinstance(exc, RetriableError))
-                        )
-                    continue
-                body = reply.body or {}
-                batch_id = body.get("batchId")
-                success = body.get("success", body.get("Success"))  # §7: "Success" or "success"
-                if not batch_id or str(success) != "1":
-                    for update in part:
-                        report.failed.append(
-                            PushFailure(
-                                update.remote_id, f"bulk import not queued: {body.get('message')}", True
-                            )
-                        )
-                    continue
-                batches.append((str(batch_id), part))
-        for batch_id, part in batches:
-            self._await_batch(batch_id, part, report)
+        """Queue every import of the push first, then wait for them all (§7: imports are async).
 
-    def _fit(self, chunk: list[ScoreUpdate], field_ids: Mapping[str, int]) -> list[list[ScoreUpdate]]:
-        """Split a chunk until each request body is under the 400,000-byte cap (§7)."""
-        size = len(json.dumps({"contacts": [self._import_item(u, field_ids) for u in chunk]}).encode())
-        if size < MAX_IMPORT_BYTES - 1024 or len(chunk) == 1:
-            return [chunk]
-        middle = len(chunk) // 2
-        return self._fit(chunk[:middle], field_ids) + self._fit(chunk[middle:], field_ids)
+        Waiting for each batch before queueing the next would leave the budget idle while the
+        platform processes; queued first, the batches are processed side by side and the waits
+        overlap. Each POST also holds a slot of the §7 import cap (100 a minute, shared by the
+        account), so a long push is paced instead of meeting the cap's HTTP 400.
+        """
+        pending: list[_Batch] = []
+        for part in self._parts(updates, field_ids):
+            batch = self._submit(part, report)
+            if batch is not None:
+                pending.append(batch)
+        self._await_all(pending, report)
+
+    def _parts(self, updates: Sequence[ScoreUpdate], field_ids: Mapping[str, int]) -> list[list[_Item]]:
+        """Imports of at most 250 contacts (§7), of even size so none falls under the suggested
+        minimum of 10 (251 contacts make 126 + 125, not 250 + 1), each under 400,000 bytes."""
+        items = [(u, self._import_item(u, field_ids)) for u in updates]
+        count = -(-len(items) // MAX_IMPORT_CONTACTS)
+        size = -(-len(items) // max(count, 1))
+        return [part for start in range(0, len(items), size) for part in _fit(items[start : start + size])]
+
+    def _submit(self, part: list[_Item], report: PushReport) -> _Batch | None:
+        updates = [update for update, _ in part]
+        try:
+            reply = self.c.request(
+                "POST",
+                "import/bulk_import",
+                json={"contacts": [item for _, item in part]},
+                limiter=self.c.import_limiter,
+            )
+        except ConnectorError as exc:
+            for update in updates:
+                report.failed.append(
+                    PushFailure(update.remote_id, _reason(exc), isinstance(exc, RetriableError))
+                )
+            return None
+        body = reply.body or {}
+        batch_id = body.get("batchId")
+        success = body.get("success", body.get("Success"))  # §7: "Success" or "success"
+        if not batch_id or str(success) != "1":
+            for update in updates:
+                report.failed.append(
+                    PushFailure(update.remote_id, f"bulk import not queued: {body.get('message')}", True)
+                )
+            return None
+        return _Batch(str(batch_id), updates, time.monotonic() + self.poll_interval_s, self.poll_interval_s)
 
     def _import_item(self, update: ScoreUpdate, field_ids: Mapping[str, int]) -> dict[str, Any]:
         # §7: snake_case keys; "fields":[{"id","value"}]; "tags": names, created when missing.
@@ -217,32 +240,53 @@ class Writer:
             item["tags"] = list(update.tags_add)
         return item
 
-    def _await_batch(self, batch_id: str, part: Sequence[ScoreUpdate], report: PushReport) -> None:
+    def _await_all(self, pending: Sequence[_Batch], report: PushReport) -> None:
+        """Poll ``/import/info`` for the oldest batch still processing until every batch is done.
+
+        A batch is first asked about ``import_poll_s`` (default 0.2 s) after it was queued, then
+        at growing intervals (x1.5, at most 5 s): §7 gives no processing time, so the first
+        answer comes soon after a quick import and a slow one costs few requests. Only the oldest
+        batch is polled while it processes (later ones were queued later); once it completes,
+        the next is asked at once if it is due. ``import_timeout_s`` bounds the whole wait.
+        """
         deadline = time.monotonic() + self.poll_timeout_s
-        while True:
+        queue = deque(pending)
+        while queue:
+            batch = queue[0]
+            delay = batch.next_poll - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
             try:
-                reply = self.c.request("GET", "import/info", params={"batchId": batch_id})
+                reply = self.c.request("GET", "import/info", params={"batchId": batch.batch_id})
             except ConnectorError as exc:
-                for update in part:
-                    report.failed.append(
-                        PushFailure(update.remote_id, f"import status unknown: {_reason(exc)}", True)
-                    )
-                return
+                queue.popleft()
+                self._fail(batch, f"import status unknown: {_reason(exc)}", report)
+                continue
             body = reply.body or {}
-            if str(body.get("status", "")).lower() == "completed":
-                break
-            if time.monotonic() > deadline:
-                for update in part:
-                    report.failed.append(
-                        PushFailure(
-                            update.remote_id, f"bulk import {batch_id} still {body.get('status')}", True
-                        )
-                    )
+            status = str(body.get("status", ""))
+            if status.lower() == "completed":
+                queue.popleft()
+                self._settle(batch, body, report)
+                continue
+            now = time.monotonic()
+            if now > deadline:
+                for late in queue:
+                    self._fail(late, f"bulk import {late.batch_id} still {status or 'not completed'}", report)
                 return
-            time.sleep(self.poll_interval_s)
+            batch.interval = min(batch.interval * POLL_BACKOFF, max(POLL_MAX_S, self.poll_interval_s))
+            batch.next_poll = now + batch.interval
+
+    @staticmethod
+    def _fail(batch: _Batch, reason: str, report: PushReport) -> None:
+        for update in batch.part:
+            report.failed.append(PushFailure(update.remote_id, reason, True))
+
+    @staticmethod
+    def _settle(batch: _Batch, body: Mapping[str, Any], report: PushReport) -> None:
+        """The per-contact report of a completed batch: its ``success`` ids and ``failure`` emails."""
         succeeded = {str(i) for i in body.get("success") or []}
         failed_emails = {str(e).strip().lower() for e in body.get("failure") or []}
-        for update in part:
+        for update in batch.part:
             if update.email.strip().lower() in failed_emails:
                 report.failed.append(PushFailure(update.remote_id, "bulk import rejected this contact"))
             elif update.remote_id not in succeeded:
@@ -345,9 +389,26 @@ class Writer:
         return None
 
 
-def _chunks(items: Sequence[ScoreUpdate], size: int) -> Iterable[list[ScoreUpdate]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
+@dataclass
+class _Batch:
+    """A queued import and when to ask about it next."""
+
+    batch_id: str
+    part: list[ScoreUpdate]
+    next_poll: float  # time.monotonic()
+    interval: float
+
+
+_Item = tuple[ScoreUpdate, dict[str, Any]]  # an update and its import item (§7 shape)
+
+
+def _fit(chunk: list[_Item]) -> list[list[_Item]]:
+    """Split a chunk until each request body is under the 400,000-byte cap (§7)."""
+    size = len(json.dumps({"contacts": [item for _, item in chunk]}).encode())
+    if size < MAX_IMPORT_BYTES - 1024 or len(chunk) == 1:
+        return [chunk]
+    middle = len(chunk) // 2
+    return _fit(chunk[:middle]) + _fit(chunk[middle:])
 
 
 def _reason(exc: ConnectorError) -> str:

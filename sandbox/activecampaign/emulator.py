@@ -15,13 +15,16 @@ Unknown query parameters are ignored, as the real API does (§11.2); ``extra={"i
 ``Retry-After`` on 429 (§8). What each world event becomes is in ``sandbox.activecampaign.events``.
 
 Options (``extra``): ``api_token``; ``timezone`` (the account's, default ``America/Chicago``);
-``ignore_params``; ``import_polls`` (status polls before a bulk import completes, default 1);
+``ignore_params``; ``import_seconds`` and ``import_seconds_per_contact`` (how long a bulk import
+takes to process, default 0.25 s + 1 ms a contact; §7 is silent) and ``import_polls`` (status polls
+before it may complete, default 0);
 ``value_change_bumps_udate`` (default True, §11.6 unconfirmed).
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -56,7 +59,10 @@ class ActiveCampaignEmulator(PlatformEmulator):
         self.per_second = RollingWindowPolicy("per_second", REQUESTS_PER_SECOND, 1.0)
         self.tz = account_timezone(str(extra.get("timezone", "America/Chicago")))
         self.ignored_params: frozenset[str] = frozenset(extra.get("ignore_params", ()))
-        self.import_polls = int(extra.get("import_polls", 1))
+        self.import_polls = int(extra.get("import_polls", 0))
+        self.import_seconds = float(extra.get("import_seconds", 0.25))
+        self.import_seconds_per_contact = float(extra.get("import_seconds_per_contact", 0.001))
+        self.monotonic = time.monotonic  # real seconds for import processing (world time stands still)
         self.value_change_bumps_udate = bool(extra.get("value_change_bumps_udate", True))
         self.random = random.Random(getattr(self.world, "seed", None) or 0)
         self.render = Renderer(self.tz)

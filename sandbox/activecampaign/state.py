@@ -139,6 +139,7 @@ class ImportBatch:
     contacts: list[dict[str, Any]]
     queued_at: datetime
     polls_left: int
+    ready_at: float = 0.0  # monotonic seconds: processing is asynchronous and takes a moment
     status: str = "queued"
     success: list[str] = field(default_factory=list)
     failure: list[str] = field(default_factory=list)

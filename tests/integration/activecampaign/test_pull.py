@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from connectors.records import EventType, Platform
 from tests.integration.activecampaign.conftest import admin, pull_all
 
@@ -99,3 +101,35 @@ def test_given_tracking_logs_between_sweeps_when_pulling_then_only_active_contac
         e.source_id for e in rest if e.source_id not in {x.source_id for x in between}
     ]
     assert len(ids) == len(set(ids)) == new_logs
+
+
+def test_given_an_incremental_run_moved_the_cursor_when_the_next_sweep_runs_then_it_still_catches_what_that_run_missed(
+    server, connector_for
+) -> None:
+    # §11.6: a tracked event alone may not bump udate, so a run between sweeps does not read a
+    # contact with no other change; its cursor moves past that contact's new events all the same.
+    # The next sweep must still emit them: it reads from where the previous sweep began.
+    from sandbox.activecampaign.state import TrackingLog
+
+    state = _expected(server)
+    connector = connector_for()
+    _, cursors = pull_all(connector)
+    old_since = datetime.fromisoformat(cursors["tracking_logs"]["since"])
+    admin(server, "POST", "/_sandbox/clock/advance", json={"days": 28})
+    bound = old_since - connector.lookback
+    active = {a.contact for a in state.activities if a.tstamp >= bound}
+    quiet = next(c for c in state.contacts.values() if c.udate < bound and c.id not in active)
+    with state.lock:  # a tracked event on a contact nothing else changed (udate not bumped)
+        missed = TrackingLog(state.next_id("trackingLog"), quiet.id, "webinar_attended", "", old_since)
+        state.tracking_logs.setdefault(quiet.id, []).append(missed)
+    between = list(connector.pull("tracking_logs", cursors["tracking_logs"]))
+    assert f"tracking:{missed.id}" not in {e.source_id for b in between for e in b.events}
+    moved_to = datetime.fromisoformat(between[-1].cursor["since"])
+    assert missed.tstamp < moved_to - connector.lookback  # the cursor moved past it
+    swept = connector_for(tracking_sweep_hours=0)
+    rest = list(swept.pull("tracking_logs", between[-1].cursor))
+    assert f"tracking:{missed.id}" in {e.source_id for b in rest for e in b.events}
+    # The sweep after that one re-reads only from where this one began (less the overlap): what is
+    # older was emitted by this sweep at the latest.
+    again = [e for b in swept.pull("tracking_logs", rest[-1].cursor) for e in b.events]
+    assert all(e.occurred_at >= moved_to - connector.lookback for e in again)

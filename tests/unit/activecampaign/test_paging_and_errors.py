@@ -78,8 +78,23 @@ def test_given_250_contacts_over_400kb_when_batching_then_each_request_body_stay
     writer = Writer(fake)  # type: ignore[arg-type]
     ids = {"reason": 7}
     updates = [ScoreUpdate(str(n), f"p{n}@example.org", {"reason": "x" * 2_000}) for n in range(250)]
-    parts = writer._fit(updates, ids)
+    parts = writer._parts(updates, ids)
     assert len(parts) > 1 and sum(len(p) for p in parts) == 250
     for part in parts:
-        body = json.dumps({"contacts": [writer._import_item(u, ids) for u in part]}).encode()
+        body = json.dumps({"contacts": [item for _, item in part]}).encode()
         assert len(body) < MAX_IMPORT_BYTES
+
+
+def test_given_251_updates_when_batching_then_two_even_imports_and_none_under_the_suggested_minimum() -> None:
+    from types import SimpleNamespace
+
+    from connectors.activecampaign.writeback import MAX_IMPORT_CONTACTS, MIN_IMPORT_CONTACTS, Writer
+    from connectors.base import ScoreUpdate
+
+    writer = Writer(SimpleNamespace(settings=SimpleNamespace(field_prefix="leadsync_", options={})))  # type: ignore[arg-type]
+    for count, sizes in ((251, [126, 125]), (250, [250]), (501, [167, 167, 167]), (10, [10])):
+        updates = [ScoreUpdate(str(n), f"p{n}@example.org", {"grade": "A1"}) for n in range(count)]
+        parts = writer._parts(updates, {"grade": 3})
+        assert [len(p) for p in parts] == sizes
+        assert all(MIN_IMPORT_CONTACTS <= len(p) <= MAX_IMPORT_CONTACTS for p in parts)
+        assert [u for p in parts for u, _ in p] == updates
