@@ -243,17 +243,19 @@ def _day(ts: float) -> str:
     return text
 
 
-_ISO: dict[float, str] = {}
-
-
-def _iso(ts: float) -> str:
-    """``Contribution.as_dict``'s ``last_seen`` text of an epoch time (cached: times repeat)."""
-    text = _ISO.get(ts)
-    if text is None:
-        if len(_ISO) > 1_000_000:  # bound the cache of a long-lived daemon
-            _ISO.clear()
-        text = _ISO[ts] = datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-    return text
+def _iso_times(ts: np.ndarray) -> list[str]:
+    """``datetime.fromtimestamp(t, UTC).isoformat()`` with ``Z`` for ``+00:00`` (how
+    ``Contribution.as_dict`` writes ``last_seen``) for every ``t``, rounding to the microsecond
+    as ``fromtimestamp`` does (half to even) and without microseconds when they are zero."""
+    fraction, seconds = np.modf(ts)
+    micros = np.rint(fraction * 1e6).astype(np.int64)
+    seconds = seconds.astype(np.int64) + np.floor_divide(micros, 1_000_000)
+    micros = np.mod(micros, 1_000_000)
+    texts = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s").tolist()
+    return [
+        f"{text}Z" if us == 0 else f"{text}.{us:06d}Z"
+        for text, us in zip(texts, micros.tolist(), strict=True)
+    ]
 
 
 @dataclass(eq=False)
@@ -408,7 +410,7 @@ class BatchResult:
         e_share = self._eng_shares[e_rows, e_cols].tolist()
         e_raw = parts.points[e_rows, e_cols].tolist()
         e_counted = parts.counted[e_rows, e_cols].tolist()
-        e_last = [_iso(t) for t in parts.last_seen[e_rows, e_cols].tolist()]
+        e_last = _iso_times(parts.last_seen[e_rows, e_cols])
         names = [rule.name for rule in self.compiled.affinity] + ["base"]
         a_off, a_rows, a_cols = self._flat(aff_order, self._aff_present, rows)
         a_name = [names[j] for j in a_cols.tolist()]

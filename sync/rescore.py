@@ -21,7 +21,19 @@ from itertools import compress
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, Integer, String, and_, case, delete, or_, select, type_coerce
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    delete,
+    or_,
+    select,
+    type_coerce,
+)
 
 from config.scoring_model import ScoringModel
 from connectors.records import EventType, Profile
@@ -85,20 +97,34 @@ def rescore(
     started = datetime.now(UTC)
     with engine.connect() as connection:
         person_ids = persons_to_score(connection, model_fp, now=now, everyone=everyone)
+        profiles = load_profiles(connection, person_ids, precedence)
         events = load_event_columns(connection, person_ids, now).sorted_by_person()
+        old = _stored_scores(connection, person_ids)
     counts = RescoreCounts()
     for start in range(0, len(person_ids), BATCH):
-        chunk = person_ids[start : start + BATCH]
+        stop = min(start + BATCH, len(person_ids))
+        chunk = person_ids[start:stop]
+        results = score_many(
+            profiles[start:stop],
+            events.person_range(start, stop),
+            model,
+            now=now,
+            previous=[
+                Previous(old[pid][_LIFECYCLE], old[pid][_GRADE]) if pid in old else None for pid in chunk
+            ],
+        )
+        rows = score_rows(chunk, results, model_fp, now)
+        history = [
+            {"person_id": row["person_id"]} | {k: row[k] for k in _HISTORY_FIELDS}
+            for row in rows
+            if row["person_id"] not in old or old[row["person_id"]] != tuple(row[k] for k in _COMPARED)
+        ]
         with engine.begin() as connection:
-            changed = _score_chunk(
-                connection,
-                chunk,
-                events.person_range(start, start + len(chunk)),
-                model,
-                model_fp,
-                now=now,
-                precedence=precedence,
+            upsert(
+                connection, Score, rows, key=["person_id"], update=[k for k in rows[0] if k != "person_id"]
             )
+            if history:
+                connection.execute(ScoreHistory.__table__.insert(), history)  # type: ignore[attr-defined]
             # Clear the mark only where nothing arrived since this run read the data.
             connection.execute(
                 delete(ChangedPerson).where(
@@ -106,34 +132,51 @@ def rescore(
                 )
             )
         counts.scored += len(chunk)
-        counts.changed += changed
+        counts.changed += len(history)
         if progress:
             progress(len(chunk))
     return counts
 
 
+def _of_persons(query: Select[Any], column: Any, person_ids: Sequence[int]) -> Select[Any]:
+    """``query`` for ``person_ids`` only when they are few; for many, one plain scan is cheaper than
+    thousands of bound parameters (and SQLite caps their number), and the caller filters."""
+    return query.where(column.in_(person_ids)) if len(person_ids) <= FEW else query
+
+
+def _stored_scores(connection: Connection, person_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """The compared fields (``_COMPARED``) of the stored scores of ``person_ids``."""
+    wanted = set(person_ids)
+    query = select(Score.person_id, *(getattr(Score, name) for name in _COMPARED))
+    rows = connection.execute(_of_persons(query, Score.person_id, person_ids))
+    return {pid: tuple(values) for pid, *values in rows if pid in wanted}
+
+
 def load_profiles(
     connection: Connection, person_ids: Sequence[int], precedence: Sequence[str] = ()
 ) -> list[Profile]:
+    wanted = set(person_ids)
     emails = {
         pid: email
-        for pid, email in connection.execute(select(Person.id, Person.email).where(Person.id.in_(person_ids)))
+        for pid, email in connection.execute(
+            _of_persons(select(Person.id, Person.email), Person.id, person_ids)
+        )
+        if pid in wanted
     }
     columns = [getattr(Attributes, name) for name in ATTRIBUTE_FIELDS]
-    rows = connection.execute(
-        select(Identity.person_id, Identity.source, Identity.platform, Attributes.updated_at, *columns)
-        .join(
-            Attributes, and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id)
-        )
-        .where(Identity.person_id.in_(person_ids))
-    )
+    query = select(
+        Identity.person_id, Identity.source, Identity.platform, Attributes.updated_at, *columns
+    ).join(Attributes, and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id))
     per_person: dict[int, list[IdentityAttributes]] = defaultdict(list)
-    for person_id, source, platform, updated_at, *values in rows:
-        per_person[person_id].append(
-            IdentityAttributes(
-                source, platform, _utc(updated_at), dict(zip(ATTRIBUTE_FIELDS, values, strict=True))
+    for person_id, source, platform, updated_at, *values in connection.execute(
+        _of_persons(query, Identity.person_id, person_ids)
+    ):
+        if person_id in wanted:
+            per_person[person_id].append(
+                IdentityAttributes(
+                    source, platform, _utc(updated_at), dict(zip(ATTRIBUTE_FIELDS, values, strict=True))
+                )
             )
-        )
     return [merge_profile(emails[pid], per_person.get(pid, ()), precedence=precedence) for pid in person_ids]
 
 
@@ -145,45 +188,45 @@ _BOUNCE_CODE = EVENT_TYPES.index(EventType.EMAIL_BOUNCE)
 def load_event_columns(connection: Connection, person_ids: Sequence[int], now: datetime) -> EventColumns:
     """The events up to ``now`` of ``person_ids`` (``person`` = position in ``person_ids``).
 
-    One query over the event table joined to identities; its rows go straight into numpy columns.
-    The columns come raw from the driver (type codes from SQL, times as the stored text on SQLite):
-    SQLAlchemy's per-value processing of two million rows cost more than scoring them. Properties
-    are read for bounces only, the one kind whose scoring looks at them.
+    One scan of the event table per source, its rows read from the driver's cursor straight into
+    numpy columns: type codes come from SQL, SQLite's time text is parsed by numpy in one call, and
+    properties are read for bounces only, the one kind whose scoring looks at them. Contacts are
+    matched to persons in a dict, not joined in SQL: the join cost as much as reading the rows.
     """
-    ids = np.asarray(person_ids, dtype=np.int64)
-    if not ids.size:
-        return EventColumns.empty()
-    order = np.argsort(ids, kind="stable")
-    known = ids[order]
-    query = (
-        select(
-            Identity.person_id,
+    position = {pid: i for i, pid in enumerate(person_ids)}
+    contacts: dict[str, dict[str, int]] = defaultdict(dict)
+    query = select(Identity.source, Identity.remote_id, Identity.person_id).where(
+        Identity.person_id.is_not(None)
+    )
+    for source, remote_id, pid in connection.execute(_of_persons(query, Identity.person_id, person_ids)):
+        if pid in position:
+            contacts[source][remote_id] = position[pid]
+    campaigns: dict[str, int] = {}
+    urls: dict[str, int] = {}
+    parts: list[tuple[np.ndarray, ...]] = []
+    for source, of_source in sorted(contacts.items()):
+        query = select(
+            Event.remote_contact_id,
             _KIND_CODE,
             type_coerce(Event.occurred_at, String),
             Event.campaign,
             Event.url,
             type_coerce(Event.machine, Integer),
             case((Event.type == _BOUNCE, type_coerce(Event.properties, String)), else_=None),
-        )
-        .select_from(Event)
-        .join(Identity, and_(Identity.source == Event.source, Identity.remote_id == Event.remote_contact_id))
-        .where(Event.occurred_at <= now, Identity.person_id.is_not(None))
-    )
-    if ids.size <= FEW:
-        query = query.where(Identity.person_id.in_(ids.tolist()))
-    campaigns: dict[str, int] = {}
-    urls: dict[str, int] = {}
-    parts: list[tuple[np.ndarray, ...]] = []
-    result = connection.execution_options(yield_per=_PART).execute(query)
-    for rows in result.partitions():
-        pid = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        position = np.minimum(np.searchsorted(known, pid), len(known) - 1)
-        hit = known[position] == pid
-        if not hit.all():  # persons this run does not score
-            rows = list(compress(rows, hit.tolist()))
-            position = position[hit]
-        if rows:
-            parts.append(_event_arrays(rows, order[position], campaigns, urls))
+        ).where(Event.source == source, Event.occurred_at <= now)
+        if len(of_source) <= FEW:
+            query = query.where(Event.remote_contact_id.in_(sorted(of_source)))
+        result = connection.execute(query)
+        try:
+            # The DBAPI cursor: plain tuples, no Row per event. Not with ``stream_results``, whose
+            # buffered strategy would already have taken the first row from it.
+            cursor = result.cursor
+            while rows := cursor.fetchmany(_PART):
+                part = _event_arrays(rows, of_source, campaigns, urls)
+                if part is not None:
+                    parts.append(part)
+        finally:
+            result.close()
     if not parts:
         return EventColumns.empty()
     person, kind, at, campaign, url, flags = (np.concatenate(column) for column in zip(*parts, strict=True))
@@ -193,8 +236,16 @@ def load_event_columns(connection: Connection, person_ids: Sequence[int], now: d
 
 
 def _event_arrays(
-    rows: Sequence[Any], person: np.ndarray, campaigns: dict[str, int], urls: dict[str, int]
-) -> tuple[np.ndarray, ...]:
+    rows: Sequence[Any], persons: dict[str, int], campaigns: dict[str, int], urls: dict[str, int]
+) -> tuple[np.ndarray, ...] | None:
+    lookup = persons.get
+    person = np.array([lookup(row[0], -1) for row in rows], dtype=np.int64)
+    known = person >= 0
+    if not known.all():  # contacts of persons this run does not score, or of no person
+        rows = list(compress(rows, known.tolist()))
+        person = person[known]
+        if not rows:
+            return None
     _, kinds, times, campaign_names, url_names, machines, bounces = zip(*rows, strict=True)
     kind = np.array(kinds, dtype=np.int16)
     if kind.min() < 0:
@@ -227,39 +278,7 @@ def _epoch_seconds(times: Sequence[str | datetime]) -> np.ndarray:
 
 _COMPARED = ("affinity", "engagement", "stage", "grade", "lifecycle", "model_fingerprint")
 _HISTORY_FIELDS = ("affinity", "engagement", "stage", "grade", "lifecycle", "model_fingerprint", "scored_at")
-
-
-def _score_chunk(
-    connection: Connection,
-    person_ids: Sequence[int],
-    columns: EventColumns,
-    model: ScoringModel,
-    model_fp: str,
-    *,
-    now: datetime,
-    precedence: Sequence[str],
-) -> int:
-    profiles = load_profiles(connection, person_ids, precedence)
-    compared = [getattr(Score, name) for name in _COMPARED]
-    old = {
-        pid: tuple(values)
-        for pid, *values in connection.execute(
-            select(Score.person_id, *compared).where(Score.person_id.in_(person_ids))
-        )
-    }
-    lifecycle, grade = _COMPARED.index("lifecycle"), _COMPARED.index("grade")
-    previous = [Previous(old[pid][lifecycle], old[pid][grade]) if pid in old else None for pid in person_ids]
-    results = score_many(profiles, columns, model, now=now, previous=previous)
-    rows = score_rows(person_ids, results, model_fp, now)
-    history_rows = []
-    for pid, row in zip(person_ids, rows, strict=True):
-        before = old.get(pid)
-        if before is None or any(b != row[k] for b, k in zip(before, _COMPARED, strict=True)):
-            history_rows.append({"person_id": pid} | {k: row[k] for k in _HISTORY_FIELDS})
-    upsert(connection, Score, rows, key=["person_id"], update=[k for k in rows[0] if k != "person_id"])
-    if history_rows:
-        connection.execute(ScoreHistory.__table__.insert(), history_rows)  # type: ignore[attr-defined]
-    return len(history_rows)
+_LIFECYCLE, _GRADE = _COMPARED.index("lifecycle"), _COMPARED.index("grade")
 
 
 def score_rows(person_ids: Sequence[int], results: Any, model_fp: str, now: datetime) -> list[dict[str, Any]]:
