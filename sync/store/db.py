@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, event
