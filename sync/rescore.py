@@ -17,7 +17,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import compress
+from itertools import compress, repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -238,15 +239,18 @@ def load_event_columns(connection: Connection, person_ids: Sequence[int], now: d
 def _event_arrays(
     rows: Sequence[Any], persons: dict[str, int], campaigns: dict[str, int], urls: dict[str, int]
 ) -> tuple[np.ndarray, ...] | None:
-    lookup = persons.get
-    person = np.array([lookup(row[0], -1) for row in rows], dtype=np.int64)
+    contacts = map(itemgetter(0), rows)
+    person = np.fromiter(map(persons.get, contacts, repeat(-1)), dtype=np.int64, count=len(rows))
     known = person >= 0
     if not known.all():  # contacts of persons this run does not score, or of no person
         rows = list(compress(rows, known.tolist()))
         person = person[known]
         if not rows:
             return None
-    _, kinds, times, campaign_names, url_names, machines, bounces = zip(*rows, strict=True)
+    # one column at a time: ``zip(*rows)`` over 50,000 rows was the slowest step of the load
+    kinds, times, campaign_names, url_names, machines, bounces = (
+        list(map(itemgetter(k), rows)) for k in range(1, 7)
+    )
     kind = np.array(kinds, dtype=np.int16)
     if kind.min() < 0:
         raise ValueError("the store holds an event type this engine does not know")
