@@ -282,7 +282,9 @@ def mark_changed(connection: Connection, person_ids: Select[Any], now: datetime)
             f"marking changed persons is implemented for SQLite and PostgreSQL, not {dialect}"
         )
     table = ChangedPerson.__table__  # type: ignore[attr-defined]
-    rows = person_ids.add_columns(literal(now, type_=table.c.changed_at.type))
+    # DISTINCT: two identities of one person in a page would otherwise propose the same row twice,
+    # which PostgreSQL refuses ("ON CONFLICT DO UPDATE command cannot affect row a second time")
+    rows = person_ids.add_columns(literal(now, type_=table.c.changed_at.type)).distinct()
     statement = insert(table).from_select(["person_id", "changed_at"], rows)
     statement = statement.on_conflict_do_update(
         index_elements=["person_id"],
