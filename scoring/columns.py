@@ -143,6 +143,29 @@ class EventColumns:
             urls=self.urls,
         )
 
+    def sorted_by_person(self) -> EventColumns:
+        """The same events ordered by person (stable), ready for ``person_range``."""
+        return self.take(np.argsort(self.person, kind="stable"))
+
+    def person_range(self, start: int, stop: int) -> EventColumns:
+        """The events of persons ``start`` to ``stop - 1`` (columns sorted by person), renumbered
+        from 0, with only the URLs they use: scoring classifies every URL of ``urls`` once per
+        call, and a slice of a large store uses few of them."""
+        lo, hi = np.searchsorted(self.person, [start, stop])
+        url = self.url[lo:hi]
+        used, code = np.unique(url, return_inverse=True)
+        if used.size and used[0] < 0:  # -1 (no URL) stays -1
+            code, used = code - 1, used[1:]
+        return EventColumns(
+            person=self.person[lo:hi] - start,
+            kind=self.kind[lo:hi],
+            at=self.at[lo:hi],
+            campaign=self.campaign[lo:hi],
+            url=code.reshape(-1).astype(np.int64),
+            flags=self.flags[lo:hi],
+            urls=tuple(self.urls[u] for u in used.tolist()),
+        )
+
 
 @dataclass
 class EventColumnsBuilder:

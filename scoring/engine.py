@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -243,6 +243,21 @@ def _day(ts: float) -> str:
     return text
 
 
+def _iso_times(ts: np.ndarray) -> list[str]:
+    """``datetime.fromtimestamp(t, UTC).isoformat()`` with ``Z`` for ``+00:00`` (how
+    ``Contribution.as_dict`` writes ``last_seen``) for every ``t``, rounding to the microsecond
+    as ``fromtimestamp`` does (half to even) and without microseconds when they are zero."""
+    fraction, seconds = np.modf(ts)
+    micros = np.rint(fraction * 1e6).astype(np.int64)
+    seconds = seconds.astype(np.int64) + np.floor_divide(micros, 1_000_000)
+    micros = np.mod(micros, 1_000_000)
+    texts = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s").tolist()
+    return [
+        f"{text}Z" if us == 0 else f"{text}.{us:06d}Z"
+        for text, us in zip(texts, micros.tolist(), strict=True)
+    ]
+
+
 @dataclass(eq=False)
 class BatchResult:
     """Scores of many persons as arrays (index ``i`` = ``profiles[i]``); ``result(i)`` for one.
@@ -382,6 +397,51 @@ class BatchResult:
         columns = order[rows[local], position]
         offsets = np.searchsorted(local, np.arange(len(rows) + 1))
         return offsets.tolist(), rows[local], columns
+
+    def contribution_dicts(self, rows: Sequence[int] | np.ndarray) -> list[list[dict[str, Any]]]:
+        """``[c.as_dict() for c in self.result(i).contributions]`` for each ``i`` in ``rows``, built
+        straight from the arrays: what the store keeps for every person of a re-score, without
+        building their ``ScoreResult`` and ``Contribution`` objects first."""
+        rows = np.asarray(rows, dtype=np.int64)
+        eng_order, aff_order = self._order()
+        parts = self._parts
+        e_off, e_rows, e_cols = self._flat(eng_order, self._eng_present, rows)
+        e_key = [self.compiled.channel_keys[c] for c in e_cols.tolist()]
+        e_share = self._eng_shares[e_rows, e_cols].tolist()
+        e_raw = parts.points[e_rows, e_cols].tolist()
+        e_counted = parts.counted[e_rows, e_cols].tolist()
+        e_last = _iso_times(parts.last_seen[e_rows, e_cols])
+        names = [rule.name for rule in self.compiled.affinity] + ["base"]
+        a_off, a_rows, a_cols = self._flat(aff_order, self._aff_present, rows)
+        a_name = [names[j] for j in a_cols.tolist()]
+        a_share = self._aff_shares[a_rows, a_cols].tolist()
+        a_raw = self._aff_raw[a_rows, a_cols].tolist()
+        out = []
+        for k in range(len(rows)):
+            items = [
+                {
+                    "score": "engagement",
+                    "rule": e_key[m],
+                    "points": e_share[m],
+                    "raw_points": round(e_raw[m], 3),
+                    "count": e_counted[m],
+                    "last_seen": e_last[m],
+                }
+                for m in range(e_off[k], e_off[k + 1])
+            ]
+            items += [
+                {
+                    "score": "affinity",
+                    "rule": a_name[m],
+                    "points": a_share[m],
+                    "raw_points": round(a_raw[m], 3),
+                    "count": 1,
+                    "last_seen": None,
+                }
+                for m in range(a_off[k], a_off[k + 1])
+            ]
+            out.append(items)
+        return out
 
     def _build(self, rows: np.ndarray) -> list[ScoreResult]:
         eng_order, aff_order = self._order()

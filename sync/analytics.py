@@ -165,10 +165,12 @@ def snapshot(
     parts: dict[str, list[Any]] = defaultdict(list)
     columns: tuple[str, ...] = ()
     with engine.connect() as connection:
+        # one scan of the events for everyone (the event table has no index on the contact)
+        all_events = load_event_columns(connection, ids, as_of).sorted_by_person()
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             profiles = load_profiles(connection, chunk)
-            events = load_event_columns(connection, chunk, as_of).build()
+            events = all_events.person_range(start, start + len(chunk))
             batch = score_many(profiles, events, model, now=as_of)
             features = feature_matrix(batch)
             columns = features.columns

@@ -644,7 +644,7 @@ def explain(
                 err.print(f"No person with email {email!r} in the store.")
                 raise typer.Exit(EXIT_FAILED)
             profiles = load_profiles(connection, [person_id])
-            columns = load_event_columns(connection, [person_id], now).build()
+            columns = load_event_columns(connection, [person_id], now)
         result = score_many(profiles, columns, scoring_model, now=now).result(0)
     if as_json:
         _print_json(

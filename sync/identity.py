@@ -61,6 +61,11 @@ def merge_profile(
 ) -> Profile:
     """Merge attributes: a source listed in ``precedence`` beats any later one; among the rest,
     the most recently updated non-empty value wins (ties go to the source name, for stability)."""
+    if len(identities) == 1:  # most persons: nothing to rank (a full re-score merges every one)
+        (only,) = identities
+        merged = {name: only.values.get(name) for name in ATTRIBUTE_FIELDS}
+        kept = {name: value for name, value in merged.items() if value not in (None, "")}
+        return Profile(email=email, platforms=(only.platform,), **kept)  # type: ignore[arg-type]
     rank = {name: index for index, name in enumerate(precedence)}
 
     def order(identity: IdentityAttributes) -> tuple[int, datetime, str]:

@@ -14,14 +14,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, Select, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.base import PullBatch
 from connectors.errors import BadRecord
 from connectors.records import ContactRecord, EventRecord
 from sync.identity import ATTRIBUTE_FIELDS, checked_email
 from sync.store import upsert
-from sync.store.models import Attributes, Event, Identity, Person, Quarantine, SyncCursor
+from sync.store.models import (
+    Attributes,
+    ChangedPerson,
+    Event,
+    Identity,
+    Person,
+    Quarantine,
+    SyncCursor,
+)
 
 __all__ = ["IngestCounts", "ingest_batch", "jsonable"]
 
@@ -157,9 +166,9 @@ def _write_contacts(
     upsert(
         connection,
         Person,
-        [{"email": email, "created_at": now, "updated_at": now, "dirty": True} for email in emails],
+        [{"email": email, "created_at": now, "updated_at": now} for email in emails],
         key=["email"],
-        update=["updated_at", "dirty"],
+        update=["updated_at"],
     )
     person_ids: dict[str, int] = {}
     for part in _chunks(emails):
@@ -184,7 +193,9 @@ def _write_contacts(
         )
     stale = previous - set(person_ids.values())
     for part in _chunks(sorted(stale)):
-        connection.execute(update(Person).where(Person.id.in_(part)).values(dirty=True, updated_at=now))
+        connection.execute(update(Person).where(Person.id.in_(part)).values(updated_at=now))
+    for part in _chunks(sorted({*person_ids.values(), *stale})):
+        mark_changed(connection, select(Person.id).where(Person.id.in_(part)), now)
     upsert(
         connection,
         Identity,
@@ -248,6 +259,36 @@ def _write_events(connection: Connection, source: str, events: Sequence[EventRec
     upsert(connection, Event, [event_row(source, event) for event in events], key=["source", "source_id"])
     contact_ids = sorted({event.remote_contact_id for event in events})
     for part in _chunks(contact_ids):
-        people = select(Identity.person_id).where(Identity.source == source, Identity.remote_id.in_(part))
-        connection.execute(update(Person).where(Person.id.in_(people)).values(dirty=True, updated_at=now))
+        people = select(Identity.person_id).where(
+            Identity.source == source, Identity.remote_id.in_(part), Identity.person_id.is_not(None)
+        )
+        mark_changed(connection, people, now)
     return len(events)
+
+
+def mark_changed(connection: Connection, person_ids: Select[Any], now: datetime) -> None:
+    """Queue the persons ``person_ids`` selects for re-scoring, as changed at ``now``.
+
+    One INSERT ... SELECT ... ON CONFLICT: the ids never travel to Python. ``changed_at`` only moves
+    forward, so a page stamped earlier (another source's pull) cannot hide a later change.
+    """
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        insert = sqlite.insert
+    elif dialect == "postgresql":
+        insert = postgresql.insert
+    else:  # pragma: no cover - the two dialects leadsync supports
+        raise NotImplementedError(
+            f"marking changed persons is implemented for SQLite and PostgreSQL, not {dialect}"
+        )
+    table = ChangedPerson.__table__  # type: ignore[attr-defined]
+    # DISTINCT: two identities of one person in a page would otherwise propose the same row twice,
+    # which PostgreSQL refuses ("ON CONFLICT DO UPDATE command cannot affect row a second time")
+    rows = person_ids.add_columns(literal(now, type_=table.c.changed_at.type)).distinct()
+    statement = insert(table).from_select(["person_id", "changed_at"], rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=["person_id"],
+        set_={"changed_at": statement.excluded.changed_at},
+        where=table.c.changed_at < statement.excluded.changed_at,
+    )
+    connection.execute(statement)

@@ -1,32 +1,55 @@
 """The score step: read persons from the store, score them with the pure engine, write the scores.
 
-Who is re-scored: persons whose data changed since their last score (``dirty``), persons never
-scored, everyone when the model (or the engine) changed, and everyone whose score is older than a
-day, since decay moves engagement even when nothing happens. A score-history row is added only when
-a person's scores changed.
+Who is re-scored: persons whose data changed since their last score (a ``ChangedPerson`` row),
+persons never scored, everyone when the model (or the engine) changed, and everyone whose score is
+older than a day, since decay moves engagement even when nothing happens. A score-history row is
+added only when a person's scores changed.
+
+Events are read in one scan for all the persons of a run, straight into numpy columns (the event
+table has no index on the contact: see ``Event``), then scored and written a batch of persons at a
+time, one transaction per batch.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import compress, repeat
+from operator import itemgetter
+from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+import numpy as np
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    delete,
+    or_,
+    select,
+    type_coerce,
+)
 
 from config.scoring_model import ScoringModel
 from connectors.records import EventType, Profile
-from scoring import ENGINE_VERSION, EventColumnsBuilder, Previous, ScoreResult, score_many
-from scoring.columns import is_hard_bounce
+from scoring import ENGINE_VERSION, EVENT_TYPES, EventColumns, Previous, score_many
+from scoring.columns import HARD_BOUNCE, MACHINE, is_hard_bounce
 from sync.identity import ATTRIBUTE_FIELDS, IdentityAttributes, merge_profile
 from sync.store import upsert
-from sync.store.models import Attributes, Event, Identity, Person, Score, ScoreHistory
+from sync.store.models import Attributes, ChangedPerson, Event, Identity, Person, Score, ScoreHistory
 
-__all__ = ["RescoreCounts", "fingerprint", "rescore"]
+__all__ = ["RescoreCounts", "fingerprint", "load_event_columns", "load_profiles", "rescore"]
 
 BATCH = 5_000  # persons per scoring batch: bounds memory, one transaction each
 RESCORE_AFTER = timedelta(days=1)  # decay: refresh every score at least daily
+FEW = 500  # persons whose events are filtered in SQL; for more, the scan is filtered in numpy
+_PART = 50_000  # event rows fetched and converted at a time
 
 
 @dataclass
@@ -49,9 +72,9 @@ def _utc(moment: datetime | None) -> datetime | None:
 def persons_to_score(connection: Connection, model_fp: str, *, now: datetime, everyone: bool) -> list[int]:
     query = select(Person.id).outerjoin(Score, Score.person_id == Person.id)
     if not everyone:
-        query = query.where(
+        query = query.outerjoin(ChangedPerson, ChangedPerson.person_id == Person.id).where(
             or_(
-                Person.dirty.is_(True),
+                ChangedPerson.person_id.is_not(None),
                 Score.person_id.is_(None),
                 Score.model_fingerprint != model_fp,
                 Score.scored_at < now - RESCORE_AFTER,
@@ -70,142 +93,238 @@ def rescore(
     progress: Callable[[int], None] | None = None,
 ) -> RescoreCounts:
     model_fp = fingerprint(model)
-    # The dirty flag is cleared against the wall clock at the start of this pass, not against
+    # A change mark is cleared against the wall clock at the start of this pass, not against
     # ``now``: ``now`` is the as-of time of the scores and may lie in the past or the future.
     started = datetime.now(UTC)
     with engine.connect() as connection:
         person_ids = persons_to_score(connection, model_fp, now=now, everyone=everyone)
+        profiles = load_profiles(connection, person_ids, precedence)
+        events = load_event_columns(connection, person_ids, now).sorted_by_person()
+        old = _stored_scores(connection, person_ids)
     counts = RescoreCounts()
     for start in range(0, len(person_ids), BATCH):
-        chunk = person_ids[start : start + BATCH]
+        stop = min(start + BATCH, len(person_ids))
+        chunk = person_ids[start:stop]
+        results = score_many(
+            profiles[start:stop],
+            events.person_range(start, stop),
+            model,
+            now=now,
+            previous=[
+                Previous(old[pid][_LIFECYCLE], old[pid][_GRADE]) if pid in old else None for pid in chunk
+            ],
+        )
+        rows = score_rows(chunk, results, model_fp, now)
+        history = [
+            {"person_id": row["person_id"]} | {k: row[k] for k in _HISTORY_FIELDS}
+            for row in rows
+            if row["person_id"] not in old or old[row["person_id"]] != tuple(row[k] for k in _COMPARED)
+        ]
         with engine.begin() as connection:
-            changed = _score_chunk(connection, chunk, model, model_fp, now=now, precedence=precedence)
-            # Clear the flag only where nothing arrived since this run read the data.
+            upsert(
+                connection, Score, rows, key=["person_id"], update=[k for k in rows[0] if k != "person_id"]
+            )
+            if history:
+                connection.execute(ScoreHistory.__table__.insert(), history)  # type: ignore[attr-defined]
+            # Clear the mark only where nothing arrived since this run read the data.
             connection.execute(
-                update(Person)
-                .where(and_(Person.id.in_(chunk), Person.updated_at <= started))
-                .values(dirty=False)
+                delete(ChangedPerson).where(
+                    ChangedPerson.person_id.in_(chunk), ChangedPerson.changed_at <= started
+                )
             )
         counts.scored += len(chunk)
-        counts.changed += changed
+        counts.changed += len(history)
         if progress:
             progress(len(chunk))
     return counts
 
 
+def _of_persons(query: Select[Any], column: Any, person_ids: Sequence[int]) -> Select[Any]:
+    """``query`` for ``person_ids`` only when they are few; for many, one plain scan is cheaper than
+    thousands of bound parameters (and SQLite caps their number), and the caller filters."""
+    return query.where(column.in_(person_ids)) if len(person_ids) <= FEW else query
+
+
+def _stored_scores(connection: Connection, person_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """The compared fields (``_COMPARED``) of the stored scores of ``person_ids``."""
+    wanted = set(person_ids)
+    query = select(Score.person_id, *(getattr(Score, name) for name in _COMPARED))
+    rows = connection.execute(_of_persons(query, Score.person_id, person_ids))
+    return {pid: tuple(values) for pid, *values in rows if pid in wanted}
+
+
 def load_profiles(
     connection: Connection, person_ids: Sequence[int], precedence: Sequence[str] = ()
 ) -> list[Profile]:
+    wanted = set(person_ids)
     emails = {
         pid: email
-        for pid, email in connection.execute(select(Person.id, Person.email).where(Person.id.in_(person_ids)))
+        for pid, email in connection.execute(
+            _of_persons(select(Person.id, Person.email), Person.id, person_ids)
+        )
+        if pid in wanted
     }
     columns = [getattr(Attributes, name) for name in ATTRIBUTE_FIELDS]
-    rows = connection.execute(
-        select(Identity.person_id, Identity.source, Identity.platform, Attributes.updated_at, *columns)
-        .join(
-            Attributes, and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id)
-        )
-        .where(Identity.person_id.in_(person_ids))
-    )
+    query = select(
+        Identity.person_id, Identity.source, Identity.platform, Attributes.updated_at, *columns
+    ).join(Attributes, and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id))
     per_person: dict[int, list[IdentityAttributes]] = defaultdict(list)
-    for row in rows:
-        values = {name: getattr(row, name) for name in ATTRIBUTE_FIELDS}
-        per_person[row.person_id].append(
-            IdentityAttributes(row.source, row.platform, _utc(row.updated_at), values)
-        )
+    for person_id, source, platform, updated_at, *values in connection.execute(
+        _of_persons(query, Identity.person_id, person_ids)
+    ):
+        if person_id in wanted:
+            per_person[person_id].append(
+                IdentityAttributes(
+                    source, platform, _utc(updated_at), dict(zip(ATTRIBUTE_FIELDS, values, strict=True))
+                )
+            )
     return [merge_profile(emails[pid], per_person.get(pid, ()), precedence=precedence) for pid in person_ids]
 
 
-def load_event_columns(
-    connection: Connection, person_ids: Sequence[int], now: datetime
-) -> EventColumnsBuilder:
-    index = {pid: i for i, pid in enumerate(person_ids)}
-    builder = EventColumnsBuilder()
-    rows = connection.execute(
-        select(
-            Identity.person_id,
-            Event.type,
-            Event.occurred_at,
+_KIND_CODE = case({kind.value: code for code, kind in enumerate(EVENT_TYPES)}, value=Event.type, else_=-1)
+_BOUNCE = EventType.EMAIL_BOUNCE.value
+_BOUNCE_CODE = EVENT_TYPES.index(EventType.EMAIL_BOUNCE)
+
+
+def load_event_columns(connection: Connection, person_ids: Sequence[int], now: datetime) -> EventColumns:
+    """The events up to ``now`` of ``person_ids`` (``person`` = position in ``person_ids``).
+
+    One scan of the event table per source, its rows read from the driver's cursor straight into
+    numpy columns: type codes come from SQL, SQLite's time text is parsed by numpy in one call, and
+    properties are read for bounces only, the one kind whose scoring looks at them. Contacts are
+    matched to persons in a dict, not joined in SQL: the join cost as much as reading the rows.
+    """
+    position = {pid: i for i, pid in enumerate(person_ids)}
+    contacts: dict[str, dict[str, int]] = defaultdict(dict)
+    query = select(Identity.source, Identity.remote_id, Identity.person_id).where(
+        Identity.person_id.is_not(None)
+    )
+    for source, remote_id, pid in connection.execute(_of_persons(query, Identity.person_id, person_ids)):
+        if pid in position:
+            contacts[source][remote_id] = position[pid]
+    campaigns: dict[str, int] = {}
+    urls: dict[str, int] = {}
+    parts: list[tuple[np.ndarray, ...]] = []
+    for source, of_source in sorted(contacts.items()):
+        query = select(
+            Event.remote_contact_id,
+            _KIND_CODE,
+            type_coerce(Event.occurred_at, String),
             Event.campaign,
             Event.url,
-            Event.machine,
-            Event.properties,
-        )
-        .join(Identity, and_(Identity.source == Event.source, Identity.remote_id == Event.remote_contact_id))
-        .where(Identity.person_id.in_(person_ids), Event.occurred_at <= now)
+            type_coerce(Event.machine, Integer),
+            case((Event.type == _BOUNCE, type_coerce(Event.properties, String)), else_=None),
+        ).where(Event.source == source, Event.occurred_at <= now)
+        if len(of_source) <= FEW:
+            query = query.where(Event.remote_contact_id.in_(sorted(of_source)))
+        result = connection.execute(query)
+        try:
+            # The DBAPI cursor: plain tuples, no Row per event. Not with ``stream_results``, whose
+            # buffered strategy would already have taken the first row from it.
+            cursor = result.cursor
+            while rows := cursor.fetchmany(_PART):
+                part = _event_arrays(rows, of_source, campaigns, urls)
+                if part is not None:
+                    parts.append(part)
+        finally:
+            result.close()
+    if not parts:
+        return EventColumns.empty()
+    person, kind, at, campaign, url, flags = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return EventColumns(
+        person=person, kind=kind, at=at, campaign=campaign, url=url, flags=flags, urls=tuple(urls)
     )
-    bounce = EventType.EMAIL_BOUNCE.value
-    for person_id, kind, at, campaign, url, machine, properties in rows:
-        builder.add(
-            index[person_id],
-            kind,
-            _utc(at),  # type: ignore[arg-type]
-            campaign=campaign,
-            url=url,
-            machine=machine,
-            hard_bounce=kind == bounce and is_hard_bounce(properties or {}),
-        )
-    return builder
 
 
-def _score_chunk(
-    connection: Connection,
-    person_ids: Sequence[int],
-    model: ScoringModel,
-    model_fp: str,
-    *,
-    now: datetime,
-    precedence: Sequence[str],
-) -> int:
-    profiles = load_profiles(connection, person_ids, precedence)
-    columns = load_event_columns(connection, person_ids, now).build()
-    # Core rows (not ORM objects): ``.scalars()`` here would yield only the first column.
-    old = {
-        row.person_id: row for row in connection.execute(select(Score).where(Score.person_id.in_(person_ids)))
-    }
-    previous = [Previous(old[pid].lifecycle, old[pid].grade) if pid in old else None for pid in person_ids]
-    results = score_many(profiles, columns, model, now=now, previous=previous)
-    score_rows, history_rows = [], []
-    for i, pid in enumerate(person_ids):
-        result = results.result(i)
-        row = score_row(pid, result, model_fp, now)
-        before = old.get(pid)
-        if before is None or _differs(before, row):
-            history_rows.append({k: row[k] for k in _HISTORY_FIELDS} | {"person_id": pid})
-        score_rows.append(row)
-    upsert(
-        connection,
-        Score,
-        score_rows,
-        key=["person_id"],
-        update=[k for k in score_rows[0] if k != "person_id"],
+def _event_arrays(
+    rows: Sequence[Any], persons: dict[str, int], campaigns: dict[str, int], urls: dict[str, int]
+) -> tuple[np.ndarray, ...] | None:
+    contacts = map(itemgetter(0), rows)
+    person = np.fromiter(map(persons.get, contacts, repeat(-1)), dtype=np.int64, count=len(rows))
+    known = person >= 0
+    if not known.all():  # contacts of persons this run does not score, or of no person
+        rows = list(compress(rows, known.tolist()))
+        person = person[known]
+        if not rows:
+            return None
+    # one column at a time: ``zip(*rows)`` over 50,000 rows was the slowest step of the load
+    kinds, times, campaign_names, url_names, machines, bounces = (
+        list(map(itemgetter(k), rows)) for k in range(1, 7)
     )
-    if history_rows:
-        connection.execute(ScoreHistory.__table__.insert(), history_rows)  # type: ignore[attr-defined]
-    return len(history_rows)
+    kind = np.array(kinds, dtype=np.int16)
+    if kind.min() < 0:
+        raise ValueError("the store holds an event type this engine does not know")
+    campaign = np.array(
+        [-1 if name is None else campaigns.setdefault(name, len(campaigns)) for name in campaign_names],
+        dtype=np.int64,
+    )
+    url = np.array(
+        [-1 if name is None else urls.setdefault(name, len(urls)) for name in url_names], dtype=np.int64
+    )
+    flags = np.where(np.array(machines, dtype=bool), MACHINE, 0).astype(np.uint8)
+    for i in np.flatnonzero(kind == _BOUNCE_CODE).tolist():
+        properties = bounces[i]
+        if isinstance(properties, str):  # SQLite hands JSON back as text, PostgreSQL as values
+            properties = json.loads(properties)
+        if is_hard_bounce(properties or {}):
+            flags[i] |= HARD_BOUNCE
+    return person, kind.astype(np.int8), _epoch_seconds(times), campaign, url, flags
 
 
-_HISTORY_FIELDS = ("affinity", "engagement", "stage", "grade", "lifecycle", "model_fingerprint", "scored_at")
+def _epoch_seconds(times: Sequence[str | datetime]) -> np.ndarray:
+    """UTC seconds since the epoch of stored times: SQLite's text (UTC, no offset) is parsed by
+    numpy in one call; drivers that return datetimes (PostgreSQL) go through ``timestamp()``."""
+    if times and isinstance(times[0], str):
+        micros = np.array(times, dtype="datetime64[us]").astype(np.int64)
+        return micros / 1e6  # exactly datetime.timestamp(): microseconds over 10**6, rounded once
+    return np.array([_utc(moment).timestamp() for moment in times], dtype=np.float64)  # type: ignore[union-attr]
+
+
 _COMPARED = ("affinity", "engagement", "stage", "grade", "lifecycle", "model_fingerprint")
+_HISTORY_FIELDS = ("affinity", "engagement", "stage", "grade", "lifecycle", "model_fingerprint", "scored_at")
+_LIFECYCLE, _GRADE = _COMPARED.index("lifecycle"), _COMPARED.index("grade")
 
 
-def score_row(person_id: int, result: ScoreResult, model_fp: str, now: datetime) -> dict:
-    return {
-        "person_id": person_id,
-        "affinity": result.affinity,
-        "engagement": result.engagement,
-        "composite": result.composite,
-        "stage": result.stage,
-        "grade": result.grade,
-        "lifecycle": result.lifecycle,
-        "disqualified": result.disqualified,
-        "reason": result.sentence,
-        "contributions": [contribution.as_dict() for contribution in result.contributions],
-        "model_fingerprint": model_fp,
-        "scored_at": now,
-    }
-
-
-def _differs(before: Score, row: dict) -> bool:
-    return any(getattr(before, k) != row[k] for k in _COMPARED)
+def score_rows(person_ids: Sequence[int], results: Any, model_fp: str, now: datetime) -> list[dict[str, Any]]:
+    """The ``score`` rows of a ``BatchResult``, read from its arrays (``results.result(i)`` would
+    build every person's full ``ScoreResult`` first)."""
+    everyone = np.arange(len(person_ids))
+    stages = [results.stage_name(i) for i in everyone.tolist()]
+    return [
+        {
+            "person_id": pid,
+            "affinity": affinity,
+            "engagement": engagement,
+            "composite": composite,
+            "stage": stage,
+            "grade": results.grade(i),
+            "lifecycle": results.lifecycle_name(i),
+            "disqualified": disqualified,
+            "reason": sentence,
+            "contributions": contributions,
+            "model_fingerprint": model_fp,
+            "scored_at": now,
+        }
+        for i, (
+            pid,
+            affinity,
+            engagement,
+            composite,
+            stage,
+            disqualified,
+            sentence,
+            contributions,
+        ) in enumerate(
+            zip(
+                person_ids,
+                results.affinity.tolist(),
+                results.engagement.tolist(),
+                results.composite.tolist(),
+                stages,
+                results.disqualified.tolist(),
+                results.sentences(everyone),
+                results.contribution_dicts(everyone),
+                strict=True,
+            )
+        )
+    ]

@@ -7,9 +7,12 @@ holds contact data. Any other SQLAlchemy URL (PostgreSQL) works the same way.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, event
@@ -36,12 +39,26 @@ def _create_private_file(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+def json_text(value: Any) -> str:
+    """JSON columns' serialiser: orjson, about ten times faster than ``json.dumps``, which every
+    ingested event and every stored score pays; ``json.dumps`` for what orjson refuses (keys that
+    are not strings, integers beyond 64 bits). Reading back gives the same values either way."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value)
+
+
 def make_engine(url: str, *, migrate_schema: bool = True) -> Engine:
     path = sqlite_path(url)
     if path is not None:
         _create_private_file(path)
     is_sqlite = make_url(url).get_backend_name() == "sqlite"
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30} if is_sqlite else {})
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30} if is_sqlite else {},
+        json_serializer=json_text,
+    )
     if is_sqlite:
 
         @event.listens_for(engine, "connect")

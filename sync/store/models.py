@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
     "Attributes",
+    "ChangedPerson",
     "Event",
     "Identity",
     "Lease",
@@ -38,8 +39,19 @@ class Person(SQLModel, table=True):
     email: str = Field(unique=True, index=True)
     created_at: datetime
     updated_at: datetime
-    # Set when an identity or its events change; scoring clears it (incremental re-scoring).
-    dirty: bool = Field(default=True, index=True)
+
+
+class ChangedPerson(SQLModel, table=True):
+    """A person whose data changed since their last score: the next re-score includes them, and
+    deletes the row if nothing changed again while it ran (``changed_at`` is the latest change).
+
+    A table of its own, not a flag on ``person``: every ingested page marks hundreds of persons, and
+    upserting into this small table dirties far fewer pages than updating scattered person rows and
+    an index on the flag (the ingest hot path, issue #9).
+    """
+
+    person_id: int = Field(primary_key=True, foreign_key="person.id")
+    changed_at: datetime
 
 
 class Identity(SQLModel, table=True):
@@ -79,12 +91,14 @@ class Attributes(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """One engagement event; (source, source_id) makes a re-read idempotent."""
+    """One engagement event; (source, source_id) makes a re-read idempotent.
 
-    __table_args__ = (
-        UniqueConstraint("source", "source_id", name="uq_event_source_id"),
-        Index("ix_event_identity", "source", "remote_contact_id"),
-    )
+    No index on the contact: events arrive in time order for random contacts, so such an index took
+    one random page write per event, most of the ingest's cost (issue #9). Scoring reads the events
+    of many persons in one scan instead (``sync.rescore.load_event_columns``).
+    """
+
+    __table_args__ = (UniqueConstraint("source", "source_id", name="uq_event_source_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     source: str

@@ -53,8 +53,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('source', 'source_id', name='uq_event_source_id')
     )
-    with op.batch_alter_table('event', schema=None) as batch_op:
-        batch_op.create_index('ix_event_identity', ['source', 'remote_contact_id'], unique=False)
 
     op.create_table('lease',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -68,12 +66,17 @@ def upgrade() -> None:
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('dirty', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('person', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_person_dirty'), ['dirty'], unique=False)
         batch_op.create_index(batch_op.f('ix_person_email'), ['email'], unique=True)
+
+    op.create_table('changedperson',
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('changed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('person_id')
+    )
 
     op.create_table('quarantine',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -225,15 +228,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_quarantine_source'))
 
     op.drop_table('quarantine')
+    op.drop_table('changedperson')
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_person_email'))
-        batch_op.drop_index(batch_op.f('ix_person_dirty'))
 
     op.drop_table('person')
     op.drop_table('lease')
-    with op.batch_alter_table('event', schema=None) as batch_op:
-        batch_op.drop_index('ix_event_identity')
-
     op.drop_table('event')
     op.drop_table('attributes')
     # ### end Alembic commands ###

@@ -81,7 +81,7 @@ def _independent(world, db: Path):
         ]
         ids = [pid for pid, _ in leads]
         profiles = load_profiles(connection, ids)
-        columns = load_event_columns(connection, ids, AS_OF).build()
+        columns = load_event_columns(connection, ids, AS_OF)
     engine.dispose()
     y = np.array([any(start < t <= end for t in first[email]) for _, email in leads])
     batch = score_many(profiles, columns, load_model("default"), now=AS_OF)

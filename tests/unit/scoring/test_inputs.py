@@ -89,3 +89,29 @@ def test_unknown_event_type_codes_are_refused() -> None:
     good = EventColumns.from_records([[event("email_open", ago(1))]])
     with pytest.raises(ValueError, match="event type codes"):
         EventColumns(good.person, np.array([99], dtype=np.int8), good.at, good.campaign, good.url, good.flags)
+
+
+def test_scoring_persons_in_ranges_of_sorted_columns_equals_scoring_everyone_at_once():
+    from bench.scoring_bench import NOW, synthetic_population
+    from config.scoring_model import load_model
+
+    profiles, columns = synthetic_population(900, 20_000, 3)
+    model = load_model("default")
+    everyone = score_many(profiles, columns, model, now=NOW)
+    by_person = columns.sorted_by_person()
+    for start in range(0, len(profiles), 250):
+        stop = min(start + 250, len(profiles))
+        part = score_many(profiles[start:stop], by_person.person_range(start, stop), model, now=NOW)
+        assert part.results() == [everyone.result(i) for i in range(start, stop)]
+
+
+def test_contribution_dicts_equal_the_as_dict_of_every_contribution():
+    from bench.scoring_bench import NOW, synthetic_population
+    from config.scoring_model import load_model
+
+    profiles, columns = synthetic_population(600, 12_000, 5)
+    batch = score_many(profiles, columns, load_model("default"), now=NOW)
+    rows = list(range(0, 600, 7))
+    assert batch.contribution_dicts(rows) == [
+        [c.as_dict() for c in batch.result(i).contributions] for i in rows
+    ]

@@ -1,0 +1,161 @@
+"""Who the next re-score picks up (``ChangedPerson``), and how the store hands events to scoring."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+from sqlmodel import SQLModel
+
+from config.scoring_model import load_model
+from connectors.base import PullBatch
+from connectors.records import ContactRecord, EventRecord, EventType, Platform
+from scoring import EventColumns
+from sync.ingest import ingest_batch
+from sync.rescore import FEW, load_event_columns, persons_to_score, rescore
+from sync.store import make_engine
+from sync.store.models import ChangedPerson, Person
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def contact(remote_id: str, email: str) -> ContactRecord:
+    return ContactRecord(source="hs", platform=Platform.HUBSPOT, remote_id=remote_id, email=email)
+
+
+def event(source_id: str, remote_id: str, kind: EventType, at: datetime, **properties: object) -> EventRecord:
+    return EventRecord(
+        source="hs",
+        platform=Platform.HUBSPOT,
+        source_id=source_id,
+        type=kind,
+        occurred_at=at,
+        remote_contact_id=remote_id,
+        properties=dict(properties),
+    )
+
+
+def changed(engine) -> dict[str, datetime]:  # noqa: ANN001
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Person.email, ChangedPerson.changed_at).join(Person, Person.id == ChangedPerson.person_id)
+        )
+        return {email: at for email, at in rows}
+
+
+@pytest.fixture
+def engine(tmp_path):  # noqa: ANN001, ANN201
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    contacts = [contact("1", "ana@acme.io"), contact("2", "bo@acme.io"), contact("3", "cy@acme.io")]
+    ingest_batch(engine, PullBatch("contacts", contacts=contacts), source="hs", now=NOW)
+    yield engine
+    engine.dispose()
+
+
+def test_the_migration_builds_exactly_the_tables_and_indexes_of_the_models(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
+
+
+def test_given_new_contacts_when_ingested_then_each_person_is_marked_changed(engine):
+    assert changed(engine) == {"ana@acme.io": NOW, "bo@acme.io": NOW, "cy@acme.io": NOW}
+
+
+def test_given_a_scored_store_when_events_arrive_then_only_their_persons_are_marked(engine):
+    rescore(engine, load_model("default"), now=NOW)
+    assert changed(engine) == {}
+    later = NOW + timedelta(hours=1)
+    events = [event("e1", "2", EventType.EMAIL_OPEN, NOW), event("e2", "2", EventType.PAGE_VIEW, NOW)]
+    ingest_batch(engine, PullBatch("events", events=events), source="hs", now=later)
+    assert changed(engine) == {"bo@acme.io": later}
+    with engine.connect() as connection:
+        ids = persons_to_score(connection, "unchanged model", now=NOW, everyone=False)
+    assert len(ids) == 3  # the model fingerprint differs: everyone
+    rescore(engine, load_model("default"), now=later)
+    assert changed(engine) == {}
+
+
+def test_given_a_later_mark_when_an_earlier_page_lands_then_the_mark_keeps_the_later_time(engine):
+    later = NOW + timedelta(hours=2)
+    ingest_batch(
+        engine,
+        PullBatch("events", events=[event("e1", "1", EventType.EMAIL_OPEN, NOW)]),
+        source="hs",
+        now=later,
+    )
+    ingest_batch(
+        engine,
+        PullBatch("events", events=[event("e2", "1", EventType.EMAIL_OPEN, NOW)]),
+        source="hs",
+        now=NOW,
+    )
+    assert changed(engine)["ana@acme.io"] == later
+
+
+def test_given_a_change_after_the_rescore_started_then_its_mark_stays_for_the_next_run(engine):
+    future = datetime.now(UTC) + timedelta(days=1)  # stamped after any wall-clock start of this test
+    ingest_batch(
+        engine,
+        PullBatch("events", events=[event("e1", "3", EventType.EMAIL_OPEN, NOW)]),
+        source="hs",
+        now=future,
+    )
+    rescore(engine, load_model("default"), now=NOW)
+    assert changed(engine) == {"cy@acme.io": future}
+
+
+def test_given_an_email_change_when_ingested_then_the_person_left_behind_is_marked_too(engine):
+    rescore(engine, load_model("default"), now=NOW)
+    later = NOW + timedelta(hours=1)
+    ingest_batch(
+        engine, PullBatch("contacts", contacts=[contact("1", "ana@other.io")]), source="hs", now=later
+    )
+    assert changed(engine) == {"ana@acme.io": later, "ana@other.io": later}
+
+
+@pytest.mark.parametrize(
+    "extra_persons", [0, FEW + 1], ids=["few persons: filtered in SQL", "many: in numpy"]
+)
+def test_the_event_columns_of_the_store_equal_those_built_from_the_records(tmp_path, extra_persons):
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    emails = ["ana@acme.io", "bo@acme.io", *(f"p{i}@acme.io" for i in range(extra_persons))]
+    contacts = [contact(str(i), email) for i, email in enumerate(emails)]
+    ingest_batch(engine, PullBatch("contacts", contacts=contacts), source="hs", now=NOW)
+    at = NOW - timedelta(days=3, microseconds=250_001)
+    per_person = [
+        [
+            event("e0", "0", EventType.EMAIL_SENT, at, campaign="c1"),
+            event("e1", "0", EventType.EMAIL_OPEN, at + timedelta(seconds=1), campaign="c1", machine=True),
+            event("e2", "0", EventType.EMAIL_BOUNCE, at, bounce_type="HARD_BOUNCE"),
+        ],
+        [
+            event("e3", "1", EventType.PAGE_VIEW, at, url="https://example.com/pricing"),
+            event("e4", "1", EventType.EMAIL_BOUNCE, at, bounce_type="soft"),
+        ],
+    ]
+    stranger = event("e5", "nobody", EventType.PAGE_VIEW, at)  # no identity: no person
+    too_late = event("e6", "1", EventType.PAGE_VIEW, NOW + timedelta(seconds=1))
+    events = [*per_person[0], *per_person[1], stranger, too_late]
+    ingest_batch(engine, PullBatch("events", events=events), source="hs", now=NOW)
+    with engine.connect() as connection:
+        ids = list(connection.execute(select(Person.id).order_by(Person.id)).scalars())
+        # persons asked for in reverse: the person column is the position in the list asked for
+        wanted = [ids[1], ids[0], *ids[2:]]
+        got = load_event_columns(connection, wanted, NOW).sorted_by_person()  # the store's order is its own
+    engine.dispose()
+    want = EventColumns.from_records([per_person[1], per_person[0]])
+    assert len(got) == len(want) == 5
+    assert np.array_equal(got.person, want.person)
+    assert np.array_equal(got.kind, want.kind)
+    assert np.array_equal(got.at, want.at)  # exactly: microseconds survive the store
+    assert np.array_equal(got.flags, want.flags)
+    assert [got.urls[u] if u >= 0 else None for u in got.url] == [
+        want.urls[u] if u >= 0 else None for u in want.url
+    ]
+    assert np.array_equal(got.campaign >= 0, want.campaign >= 0)
