@@ -28,7 +28,7 @@ SEED = 7
 # persons in each platform's world (a person is on one to three platforms), chosen so that the full
 # bench fits in 10 minutes: ActiveCampaign pulls tracking logs one contact at a time at 5 requests/s.
 FULL = {
-    "persons": {"hubspot": 4000, "mailchimp": 4000, "activecampaign": 200},
+    "persons": {"hubspot": 4000, "mailchimp": 4000, "activecampaign": 1000},
     "naive": {"pages": 5, "updates": 50},
     "local": {"persons": 100_000, "events": 2_000_000},
 }

@@ -35,6 +35,7 @@ __all__ = [
     "Ceiling",
     "PULL_PAGE",
     "PUSH_BATCH",
+    "RATE_WINDOW_S",
     "REQUESTS_PER_SECOND",
     "SWEPT_ROUTE",
     "mailchimp_service_seconds",
@@ -44,6 +45,9 @@ __all__ = [
 # requests/s a client may sustain (None: no rate cap, only concurrency)
 REQUESTS_PER_SECOND: dict[str, float | None] = {"hubspot": 10.0, "mailchimp": None, "activecampaign": 5.0}
 MAILCHIMP_CONNECTIONS = 10
+# the window each rate limit is counted over (hubspot.md §5: rolling 10 s; activecampaign.md §8: 5 a
+# second; Mailchimp counts connections, not requests)
+RATE_WINDOW_S: dict[str, float] = {"hubspot": 10.0, "mailchimp": 0.0, "activecampaign": 1.0}
 
 # records per request at the endpoint's maximum page size, per stream the connector pulls
 PULL_PAGE: dict[str, dict[str, int]] = {

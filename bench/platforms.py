@@ -19,7 +19,13 @@ from typing import Any
 import tomli_w
 from sqlalchemy import func, select
 
-from bench.ceilings import SWEPT_ROUTE, mailchimp_service_seconds, push_ceiling, stream_ceiling
+from bench.ceilings import (
+    RATE_WINDOW_S,
+    SWEPT_ROUTE,
+    mailchimp_service_seconds,
+    push_ceiling,
+    stream_ceiling,
+)
 from bench.serve import RemoteSandbox
 from bench.timeline import Timeline
 from config.scoring_model import load_model
@@ -215,6 +221,9 @@ def run_platform(
         with connector_class(source.platform)(resolve_source(config, source)) as connector:
             connector.ensure_fields()
         figures["ensure_fields_requests"] = _delta(before, stats())["requests"]
+        # ... and so is the rate-limit window its requests fill: the push starts with the budget it
+        # would have on its own (the limiter is shared per account, sync.pipeline's steps too).
+        time.sleep(RATE_WINDOW_S[platform])
         figures["push"] = _push(
             engine, config, source, stats, admin_url=admin_url, latency_s=latency_s, service_s=service_s
         )
