@@ -48,7 +48,7 @@ __all__ = ["RescoreCounts", "fingerprint", "load_event_columns", "load_profiles"
 
 BATCH = 5_000  # persons per scoring batch: bounds memory, one transaction each
 RESCORE_AFTER = timedelta(days=1)  # decay: refresh every score at least daily
-FEW = 500  # persons whose events are filtered in SQL; for more, the scan is filtered in numpy
+FEW = 5_000  # persons whose rows are filtered in SQL (an IN list; SQLite >= 3.32 takes 32,766 parameters); for more, the scan is filtered in numpy
 _PART = 50_000  # event rows fetched and converted at a time
 
 
