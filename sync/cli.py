@@ -576,6 +576,26 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         out.print(f"  {note}", highlight=False)
 
 
+def _leads_table(title: str, rows: list[dict[str, Any]], *, reason: bool) -> Table:
+    """Ranked leads as a table (``leads``, and the demo's leaderboard without the reason)."""
+    columns = ["#", "email", "grade", "affinity", "engagement", "stage", "lifecycle"]
+    table = Table(title=title)
+    for column in [*columns, "reason"] if reason else columns:
+        table.add_column(column, overflow="fold" if reason else "ellipsis")
+    for rank, row in enumerate(rows, 1):
+        cells = [
+            str(rank),
+            row["email"],
+            row["grade"],
+            f"{row['affinity']:.0f}",
+            f"{row['engagement']:.0f}",
+            row["stage"],
+            row["lifecycle"],
+        ]
+        table.add_row(*cells, *([row["reason"]] if reason else []))
+    return table
+
+
 @app.command()
 def leads(
     ctx: typer.Context,
@@ -595,21 +615,7 @@ def leads(
     if as_json:
         _print_json(rows)
         return
-    table = Table(title="leads")
-    for column in ("#", "email", "grade", "affinity", "engagement", "stage", "lifecycle", "reason"):
-        table.add_column(column, overflow="fold")
-    for rank, row in enumerate(rows, 1):
-        table.add_row(
-            str(rank),
-            row["email"],
-            row["grade"],
-            f"{row['affinity']:.0f}",
-            f"{row['engagement']:.0f}",
-            row["stage"],
-            row["lifecycle"],
-            row["reason"],
-        )
-    out.print(table)
+    out.print(_leads_table("leads", rows, reason=True))
     if not rows:
         out.print("No scored persons yet: run `leadsync sync`.")
 
@@ -1027,20 +1033,7 @@ def demo(
             )
         out.print(_summary_table(pulls, counts, pushes, _quarantine_count(engine)))
         top = ranked(engine, limit=10)
-        board = Table(title="Leaderboard: the 10 best leads")
-        for column in ("#", "email", "grade", "affinity", "engagement", "stage", "lifecycle"):
-            board.add_column(column)
-        for rank, row in enumerate(top, 1):
-            board.add_row(
-                str(rank),
-                row["email"],
-                row["grade"],
-                f"{row['affinity']:.0f}",
-                f"{row['engagement']:.0f}",
-                row["stage"],
-                row["lifecycle"],
-            )
-        out.print(board)
+        out.print(_leads_table("Leaderboard: the 10 best leads", top, reason=False))
         checked = read_back(engine, config, [row["email"] for row in top])
         out.print(
             f"Read-back: {checked.matched} of {checked.checked} written values read back from the platforms match the store."

@@ -512,26 +512,8 @@ class HubSpotConnector(Connector):
         return self._stage_order
 
     def current_stages(self, ids: Sequence[str]) -> dict[str, str | None]:
-        from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
-
-        stages: dict[str, str | None] = {}
-        for start in range(0, len(ids), BATCH_SIZE):
-            chunk = list(ids[start : start + BATCH_SIZE])
-            body = BatchReadInputSimplePublicObjectId(
-                inputs=[SimplePublicObjectId(id=i) for i in chunk],
-                properties=["lifecyclestage"],
-                properties_with_history=[],
-            )
-            result = self.sdk.call(
-                "POST",
-                "/crm/v3/objects/contacts/batch/read",
-                lambda c, b=body: c.crm.contacts.batch_api.read(
-                    batch_read_input_simple_public_object_id=b, _request_timeout=self.sdk.timeout
-                ),
-            )
-            for row in result.results:
-                stages[str(row.id)] = (row.properties or {}).get("lifecyclestage") or None
-        return stages
+        held = self.read_back(ids, ["lifecyclestage"])
+        return {remote_id: properties.get("lifecyclestage") or None for remote_id, properties in held.items()}
 
     def push(self, updates: Sequence[ScoreUpdate]) -> PushReport:
         from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput

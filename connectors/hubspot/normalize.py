@@ -32,7 +32,8 @@ EMAIL_EVENT_TYPES: dict[str, EventType] = {
     "BOUNCE": EventType.EMAIL_BOUNCE,
     "SPAMREPORT": EventType.EMAIL_SPAM_REPORT,
 }
-PROFILE = {
+# The profile properties a contact record maps to its own fields (the rest stay in ``raw``).
+PROFILE: tuple[str, ...] = (
     "email",
     "firstname",
     "lastname",
@@ -45,7 +46,7 @@ PROFILE = {
     "createdate",
     "lastmodifieddate",
     "hs_object_id",
-}
+)
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from connectors.hubspot import normalize
 from connectors.pagination import (
     CursorAfterPaginator,
     HasMoreOffsetPaginator,
@@ -26,19 +27,8 @@ __all__ = [
 # Contact properties the connector reads: profile, lifecycle, and the counters that stand in for
 # engagement the API has no event feed for (hubspot.md §4.3).
 CONTACT_PROPERTIES: tuple[str, ...] = (
-    "email",
-    "firstname",
-    "lastname",
-    "jobtitle",
-    "company",
-    "industry",
-    "numemployees",
-    "country",
-    "lifecyclestage",
+    *normalize.PROFILE,
     "hs_lead_status",
-    "createdate",
-    "lastmodifieddate",
-    "hs_object_id",
     "hs_analytics_num_page_views",
     "hs_analytics_num_visits",
     "hs_analytics_last_visit_timestamp",

@@ -22,31 +22,23 @@ __all__ = ["CrmRoutes"]
 
 BATCH_LIMIT = 100  # hubspot.md §2.2: "Object API batch endpoints are limited to 100 inputs per request"
 LIST_LIMIT = 100  # hubspot.md §2.1: up to 100 per page
+_DEAL_DEFAULTS = [
+    "dealname",
+    "amount",
+    "closedate",
+    "pipeline",
+    "dealstage",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hs_object_id",
+]
 DEFAULT_LIST_PROPERTIES = {
     "contacts": ["firstname", "lastname", "email", "createdate", "lastmodifieddate", "hs_object_id"],
-    "deals": [
-        "dealname",
-        "amount",
-        "closedate",
-        "pipeline",
-        "dealstage",
-        "createdate",
-        "hs_lastmodifieddate",
-        "hs_object_id",
-    ],
+    "deals": _DEAL_DEFAULTS,
 }
 DEFAULT_SEARCH_PROPERTIES = {  # hubspot.md §2.5
     "contacts": ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
-    "deals": [
-        "dealname",
-        "amount",
-        "closedate",
-        "pipeline",
-        "dealstage",
-        "createdate",
-        "hs_lastmodifieddate",
-        "hs_object_id",
-    ],
+    "deals": _DEAL_DEFAULTS,
 }
 
 
