@@ -18,11 +18,14 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 __all__ = ["run_local"]
 
@@ -31,16 +34,45 @@ SOURCE = "hubspot"
 
 
 def _peak_rss_mb() -> float:
-    """This process's peak RSS. On Linux, VmHWM: ``ru_maxrss`` would carry over the parent's RSS
-    at fork (Linux keeps the pre-exec high-water mark), so a small child would report the bench's
-    own size."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)  # kB
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+    from sync.rescore_workers import peak_rss_mb
+
+    return peak_rss_mb()
+
+
+class _TreeRss:
+    """Peak memory of this process and its children (a re-score's worker processes) together,
+    sampled every ``interval`` s on a thread: the sum of their PSS (proportional set size: RSS with
+    each shared page split between the processes sharing it). A sum of RSS would count the pages a
+    forked worker shares with this process once per process."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval, self.peak = interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_full_info().pss
+                except psutil.Error:  # a worker that just ended
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> _TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak / 2**20, 1)
 
 
 def _contact_pages(profiles: list[Any]) -> Iterator[list[Any]]:
@@ -144,16 +176,24 @@ def rescore_store(db: Path) -> dict[str, Any]:
 
     engine = make_engine(f"sqlite:///{db}")
     model = load_model("default")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started, cpu = time.perf_counter(), time.process_time()
-    counts = rescore(engine, model, now=NOW, everyone=True)
+    with _TreeRss() as tree:
+        counts = rescore(engine, model, now=NOW, everyone=True)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     engine.dispose()
     return {
         "persons": counts.scored,
         "seconds": round(seconds, 3),
-        "cpu_seconds": round(cpu, 3),
+        "cpu_seconds": round(cpu, 3),  # this process only
+        "workers_cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 3),
         "persons_per_second": round(counts.scored / seconds, 1),
-        "peak_rss_mb": _peak_rss_mb(),
+        # the peak of this process and its workers together (sampled PSS), this process's own peak
+        # RSS, and the workers' peak RSS added up (shared pages counted in each)
+        "peak_rss_mb": max(tree.peak_mb, _peak_rss_mb()),
+        "main_peak_rss_mb": _peak_rss_mb(),
+        "workers_peak_rss_mb_sum": counts.worker_peak_rss_mb,
     }
 
 

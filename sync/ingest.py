@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, literal, select, update
+from sqlalchemy import Connection, Engine, Select, case, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.base import PullBatch
@@ -269,8 +269,10 @@ def _write_events(connection: Connection, source: str, events: Sequence[EventRec
 def mark_changed(connection: Connection, person_ids: Select[Any], now: datetime) -> None:
     """Queue the persons ``person_ids`` selects for re-scoring, as changed at ``now``.
 
-    One INSERT ... SELECT ... ON CONFLICT: the ids never travel to Python. ``changed_at`` only moves
-    forward, so a page stamped earlier (another source's pull) cannot hide a later change.
+    One INSERT ... SELECT ... ON CONFLICT: the ids never travel to Python. Every mark of a person
+    already marked adds one to ``version``, which is what a running re-score checks before it clears
+    the mark. ``changed_at`` only moves forward, so a page stamped earlier (another source's pull)
+    cannot hide a later change.
     """
     dialect = connection.dialect.name
     if dialect == "sqlite":
@@ -286,9 +288,12 @@ def mark_changed(connection: Connection, person_ids: Select[Any], now: datetime)
     # which PostgreSQL refuses ("ON CONFLICT DO UPDATE command cannot affect row a second time")
     rows = person_ids.add_columns(literal(now, type_=table.c.changed_at.type)).distinct()
     statement = insert(table).from_select(["person_id", "changed_at"], rows)
+    later = statement.excluded.changed_at
     statement = statement.on_conflict_do_update(
         index_elements=["person_id"],
-        set_={"changed_at": statement.excluded.changed_at},
-        where=table.c.changed_at < statement.excluded.changed_at,
+        set_={
+            "changed_at": case((table.c.changed_at < later, later), else_=table.c.changed_at),
+            "version": table.c.version + 1,
+        },
     )
     connection.execute(statement)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import compress, repeat
@@ -33,6 +33,7 @@ from sqlalchemy import (
     delete,
     or_,
     select,
+    tuple_,
     type_coerce,
 )
 
@@ -43,8 +44,20 @@ from scoring.columns import HARD_BOUNCE, MACHINE, is_hard_bounce
 from sync.identity import ATTRIBUTE_FIELDS, IdentityAttributes, merge_profile
 from sync.store import upsert
 from sync.store.models import Attributes, ChangedPerson, Event, Identity, Person, Score, ScoreHistory
+from sync.store.upsert import insert_many
 
-__all__ = ["RescoreCounts", "fingerprint", "load_event_columns", "load_profiles", "rescore"]
+__all__ = [
+    "RescoreCounts",
+    "ScoringJob",
+    "change_marks",
+    "contact_positions",
+    "fingerprint",
+    "load_event_columns",
+    "load_profiles",
+    "rescore",
+    "scan_events",
+    "score_chunk",
+]
 
 BATCH = 5_000  # persons per scoring batch: bounds memory, one transaction each
 RESCORE_AFTER = timedelta(days=1)  # decay: refresh every score at least daily
@@ -56,6 +69,12 @@ _PART = 50_000  # event rows fetched and converted at a time
 class RescoreCounts:
     scored: int = 0
     changed: int = 0
+    # the worker processes' peak RSS added up, when the re-score had any (for bench/local.py)
+    worker_peak_rss_mb: float = 0.0
+
+    def add(self, other: RescoreCounts) -> None:
+        self.scored += other.scored
+        self.changed += other.changed
 
 
 def fingerprint(model: ScoringModel) -> str:
@@ -83,6 +102,15 @@ def persons_to_score(connection: Connection, model_fp: str, *, now: datetime, ev
     return list(connection.execute(query.order_by(Person.id)).scalars())
 
 
+def change_marks(connection: Connection, person_ids: Sequence[int]) -> dict[int, int]:
+    """The version of each change mark of ``person_ids``: read before their data, so that a mark
+    whose version moved on meanwhile (a page committed while the re-score ran) is kept."""
+    wanted = set(person_ids)
+    query = select(ChangedPerson.person_id, ChangedPerson.version)
+    rows = connection.execute(_of_persons(query, ChangedPerson.person_id, person_ids))
+    return {pid: version for pid, version in rows if pid in wanted}
+
+
 def rescore(
     engine: Engine,
     model: ScoringModel,
@@ -91,52 +119,75 @@ def rescore(
     everyone: bool = False,
     precedence: Sequence[str] = (),
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> RescoreCounts:
+    """Re-score who needs it (see the module's docstring), ``BATCH`` persons a transaction.
+
+    ``workers``: processes to share the work (None: one per CPU, up to ``MAX_WORKERS``, once there
+    are ``PARALLEL_FROM`` persons to score; 1: this process only).
+    """
+    from sync.rescore_workers import rescore_in_processes, worker_count
+
     model_fp = fingerprint(model)
-    # A change mark is cleared against the wall clock at the start of this pass, not against
-    # ``now``: ``now`` is the as-of time of the scores and may lie in the past or the future.
-    started = datetime.now(UTC)
     with engine.connect() as connection:
         person_ids = persons_to_score(connection, model_fp, now=now, everyone=everyone)
-        profiles = load_profiles(connection, person_ids, precedence)
+        marks = change_marks(connection, person_ids)
+    job = ScoringJob(model, model_fp, now, tuple(precedence))
+    processes = worker_count(engine, len(person_ids), workers)
+    if processes > 1:
+        return rescore_in_processes(engine, job, person_ids, marks, workers=processes, progress=progress)
+    with engine.connect() as connection:
         events = load_event_columns(connection, person_ids, now).sorted_by_person()
-        old = _stored_scores(connection, person_ids)
     counts = RescoreCounts()
     for start in range(0, len(person_ids), BATCH):
         stop = min(start + BATCH, len(person_ids))
         chunk = person_ids[start:stop]
-        results = score_many(
-            profiles[start:stop],
-            events.person_range(start, stop),
-            model,
-            now=now,
-            previous=[
-                Previous(old[pid][_LIFECYCLE], old[pid][_GRADE]) if pid in old else None for pid in chunk
-            ],
-        )
-        rows = score_rows(chunk, results, model_fp, now)
-        history = [
-            {"person_id": row["person_id"]} | {k: row[k] for k in _HISTORY_FIELDS}
-            for row in rows
-            if row["person_id"] not in old or old[row["person_id"]] != tuple(row[k] for k in _COMPARED)
-        ]
-        with engine.begin() as connection:
-            upsert(
-                connection, Score, rows, key=["person_id"], update=[k for k in rows[0] if k != "person_id"]
-            )
-            if history:
-                connection.execute(ScoreHistory.__table__.insert(), history)  # type: ignore[attr-defined]
-            # Clear the mark only where nothing arrived since this run read the data.
-            connection.execute(
-                delete(ChangedPerson).where(
-                    ChangedPerson.person_id.in_(chunk), ChangedPerson.changed_at <= started
-                )
-            )
-        counts.scored += len(chunk)
-        counts.changed += len(history)
+        counts.add(score_chunk(engine, job, chunk, events.person_range(start, stop), marks))
         if progress:
             progress(len(chunk))
     return counts
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    """What every batch of one re-score is scored with (sent to worker processes as is)."""
+
+    model: ScoringModel
+    model_fp: str
+    now: datetime
+    precedence: tuple[str, ...] = ()
+
+
+def score_chunk(
+    engine: Engine, job: ScoringJob, chunk: Sequence[int], events: EventColumns, marks: Mapping[int, int]
+) -> RescoreCounts:
+    """Score the persons ``chunk`` (``events``: theirs, person ``i`` = ``chunk[i]``) and write their
+    scores, history and cleared change marks in one transaction."""
+    with engine.connect() as connection:
+        profiles = load_profiles(connection, chunk, job.precedence)
+        old = _stored_scores(connection, chunk)
+    results = score_many(
+        profiles,
+        events,
+        job.model,
+        now=job.now,
+        previous=[Previous(old[pid][_LIFECYCLE], old[pid][_GRADE]) if pid in old else None for pid in chunk],
+    )
+    rows = score_rows(chunk, results, job.model_fp, job.now)
+    history = [
+        {"person_id": row["person_id"]} | {k: row[k] for k in _HISTORY_FIELDS}
+        for row in rows
+        if row["person_id"] not in old or old[row["person_id"]] != tuple(row[k] for k in _COMPARED)
+    ]
+    seen = [(pid, marks[pid]) for pid in chunk if pid in marks]
+    with engine.begin() as connection:
+        upsert(connection, Score, rows, key=["person_id"], update=[k for k in rows[0] if k != "person_id"])
+        insert_many(connection, ScoreHistory, history)
+        if seen:  # only marks no page has moved on since they were read
+            connection.execute(
+                delete(ChangedPerson).where(tuple_(ChangedPerson.person_id, ChangedPerson.version).in_(seen))
+            )
+    return RescoreCounts(scored=len(chunk), changed=len(history))
 
 
 def _of_persons(query: Select[Any], column: Any, person_ids: Sequence[int]) -> Select[Any]:
@@ -194,6 +245,13 @@ def load_event_columns(connection: Connection, person_ids: Sequence[int], now: d
     properties are read for bounces only, the one kind whose scoring looks at them. Contacts are
     matched to persons in a dict, not joined in SQL: the join cost as much as reading the rows.
     """
+    contacts = contact_positions(connection, person_ids)
+    columns, _ = scan_events(connection, contacts, now, filter_in_sql=len(person_ids) <= FEW)
+    return columns
+
+
+def contact_positions(connection: Connection, person_ids: Sequence[int]) -> dict[str, dict[str, int]]:
+    """source → remote contact id → position in ``person_ids`` of the contact's person."""
     position = {pid: i for i, pid in enumerate(person_ids)}
     contacts: dict[str, dict[str, int]] = defaultdict(dict)
     query = select(Identity.source, Identity.remote_id, Identity.person_id).where(
@@ -202,6 +260,20 @@ def load_event_columns(connection: Connection, person_ids: Sequence[int], now: d
     for source, remote_id, pid in connection.execute(_of_persons(query, Identity.person_id, person_ids)):
         if pid in position:
             contacts[source][remote_id] = position[pid]
+    return dict(contacts)
+
+
+def scan_events(
+    connection: Connection,
+    contacts: Mapping[str, Mapping[str, int]],
+    now: datetime,
+    *,
+    filter_in_sql: bool = False,
+    ids: tuple[int, int] | None = None,
+) -> tuple[EventColumns, tuple[str, ...]]:
+    """The events up to ``now`` of the ``contacts`` (see ``contact_positions``) and the campaign
+    names their ``campaign`` codes stand for; only event ids in ``ids`` (inclusive) when given, the
+    part of the table one worker process reads."""
     campaigns: dict[str, int] = {}
     urls: dict[str, int] = {}
     parts: list[tuple[np.ndarray, ...]] = []
@@ -215,7 +287,9 @@ def load_event_columns(connection: Connection, person_ids: Sequence[int], now: d
             type_coerce(Event.machine, Integer),
             case((Event.type == _BOUNCE, type_coerce(Event.properties, String)), else_=None),
         ).where(Event.source == source, Event.occurred_at <= now)
-        if len(of_source) <= FEW:
+        if ids is not None:
+            query = query.where(Event.id.between(*ids))
+        if filter_in_sql:
             query = query.where(Event.remote_contact_id.in_(sorted(of_source)))
         result = connection.execute(query)
         try:
@@ -229,11 +303,12 @@ def load_event_columns(connection: Connection, person_ids: Sequence[int], now: d
         finally:
             result.close()
     if not parts:
-        return EventColumns.empty()
+        return EventColumns.empty(), ()
     person, kind, at, campaign, url, flags = (np.concatenate(column) for column in zip(*parts, strict=True))
-    return EventColumns(
+    columns = EventColumns(
         person=person, kind=kind, at=at, campaign=campaign, url=url, flags=flags, urls=tuple(urls)
     )
+    return columns, tuple(campaigns)
 
 
 def _event_arrays(

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import create_engine
@@ -83,6 +81,10 @@ def make_engine(url: str, *, migrate_schema: bool = True) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the latest Alembic revision."""
+    # imported here: a process that opens an existing store (a re-score worker) does without
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:

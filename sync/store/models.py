@@ -43,7 +43,10 @@ class Person(SQLModel, table=True):
 
 class ChangedPerson(SQLModel, table=True):
     """A person whose data changed since their last score: the next re-score includes them, and
-    deletes the row if nothing changed again while it ran (``changed_at`` is the latest change).
+    deletes the row if nothing changed again while it ran. ``version`` counts the changes: the
+    re-score deletes the row only if it still has the version it read before reading the person's
+    data (a time stamp would not do: an ingest stamps its ``now`` before it commits). ``changed_at``
+    is the latest change.
 
     A table of its own, not a flag on ``person``: every ingested page marks hundreds of persons, and
     upserting into this small table dirties far fewer pages than updating scattered person rows and
@@ -52,6 +55,7 @@ class ChangedPerson(SQLModel, table=True):
 
     person_id: int = Field(primary_key=True, foreign_key="person.id")
     changed_at: datetime
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class Identity(SQLModel, table=True):

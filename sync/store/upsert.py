@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 
-__all__ = ["upsert"]
+__all__ = ["insert_many", "upsert"]
 
 
 def _table(model: type[SQLModel] | Table) -> Table:
@@ -63,6 +63,25 @@ def upsert(
         statement = statement.on_conflict_do_nothing(index_elements=list(key))
     # executemany: the statement is compiled once and the driver streams the parameter sets.
     connection.execute(statement, rows)
+    return len(rows)
+
+
+def insert_many(
+    connection: Connection, model: type[SQLModel] | Table, rows: Sequence[Mapping[str, Any]]
+) -> int:
+    """Plain INSERT of ``rows`` (all with the same keys), on SQLite through the same prepared path
+    as ``upsert``. Returns the number of rows sent."""
+    if not rows:
+        return 0
+    table = _table(model)
+    if connection.dialect.name == "sqlite":
+        columns = tuple(rows[0])
+        prepared = _sqlite_statement(connection.dialect, table, columns, (), ())
+        if prepared is not None:
+            sql, processors, defaults = prepared
+            connection.exec_driver_sql(sql, [_values(row, columns, processors, defaults) for row in rows])
+            return len(rows)
+    connection.execute(table.insert(), list(rows))
     return len(rows)
 
 
@@ -113,8 +132,7 @@ def _sqlite_statement(
         action = "DO UPDATE SET " + ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in update)
     else:
         action = "DO NOTHING"
-    sql = (
-        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) VALUES ({marks}) "
-        f"ON CONFLICT ({target}) {action}"
-    )
+    sql = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) VALUES ({marks})"
+    if key:  # no key: a plain INSERT (insert_many)
+        sql += f" ON CONFLICT ({target}) {action}"
     return sql, processors, tuple(defaults)

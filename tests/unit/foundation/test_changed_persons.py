@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
+import sync.rescore as rescore_module
 from config.scoring_model import load_model
 from connectors.base import PullBatch
 from connectors.records import ContactRecord, EventRecord, EventType, Platform
@@ -98,16 +99,32 @@ def test_given_a_later_mark_when_an_earlier_page_lands_then_the_mark_keeps_the_l
     assert changed(engine)["ana@acme.io"] == later
 
 
-def test_given_a_change_after_the_rescore_started_then_its_mark_stays_for_the_next_run(engine):
-    future = datetime.now(UTC) + timedelta(days=1)  # stamped after any wall-clock start of this test
+def test_given_a_page_committed_while_the_rescore_reads_then_its_mark_stays_for_the_next_run(
+    engine, monkeypatch
+):
+    rescore(engine, load_model("default"), now=NOW)
     ingest_batch(
         engine,
         PullBatch("events", events=[event("e1", "3", EventType.EMAIL_OPEN, NOW)]),
         source="hs",
-        now=future,
+        now=NOW,
     )
+    read_events = rescore_module.load_event_columns
+
+    def a_page_lands_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        # after the rescore read cy's mark, before it scored her; stamped earlier than that mark,
+        # as a pull whose `now` was taken before the rescore started would be
+        earlier = NOW - timedelta(hours=1)
+        late = PullBatch("events", events=[event("e2", "3", EventType.PAGE_VIEW, NOW)])
+        ingest_batch(engine, late, source="hs", now=earlier)
+        return read_events(*args, **kwargs)
+
+    monkeypatch.setattr(rescore_module, "load_event_columns", a_page_lands_meanwhile)
     rescore(engine, load_model("default"), now=NOW)
-    assert changed(engine) == {"cy@acme.io": future}
+    assert changed(engine) == {"cy@acme.io": NOW}  # kept: its version moved on after the read
+    monkeypatch.undo()
+    rescore(engine, load_model("default"), now=NOW)
+    assert changed(engine) == {}
 
 
 def test_given_an_email_change_when_ingested_then_the_person_left_behind_is_marked_too(engine):

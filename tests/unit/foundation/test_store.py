@@ -81,7 +81,7 @@ def test_a_new_sqlite_store_is_migrated_in_wal_mode_and_readable_by_its_owner_on
     engine = make_engine(f"sqlite:///{path}")
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
     mode = stat.S_IMODE(os.stat(path).st_mode)
     assert mode == 0o600
 
@@ -92,3 +92,30 @@ def test_migrating_twice_is_harmless(tmp_path):
     engine = make_engine(url)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+
+
+def test_a_store_of_the_first_schema_keeps_its_change_marks_when_migrated(tmp_path):
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import create_engine
+
+    from sync.store.db import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_engine(url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with old.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            text(
+                "INSERT INTO person (id, email, created_at, updated_at) VALUES (1, 'a@b.io', '2026-01-01', '2026-01-01')"
+            )
+        )
+        connection.execute(text("INSERT INTO changedperson (person_id, changed_at) VALUES (1, '2026-01-01')"))
+    old.dispose()
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT person_id, version FROM changedperson")).all() == [(1, 1)]
+    engine.dispose()

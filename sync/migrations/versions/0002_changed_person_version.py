@@ -1,0 +1,26 @@
+"""changed_person.version: a count of changes, so a re-score clears only the marks it read
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-23 14:40:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("changedperson", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("version", sa.Integer(), server_default="1", nullable=False))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("changedperson", schema=None) as batch_op:
+        batch_op.drop_column("version")
