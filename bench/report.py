@@ -185,10 +185,20 @@ def markdown(figures: dict[str, Any]) -> str:
             lines.append(
                 f"| re-score through the store (`sync.rescore`) | {store['persons']:,} persons, "
                 f"{ingest['events']:,} events | {store['seconds']} s ({_n(store['persons_per_second'])} persons/s) "
-                f"| {store['peak_rss_mb']} MB |"
+                f"| {store['peak_rss_mb']} MB{_workers_note(store)} |"
             )
     lines += ["", "| acceptance | holds | figure |", "| --- | --- | --- |"]
     lines += [
         f"| {c['point']} | {'yes' if c['holds'] else '**no**'} | {c['figure']} |" for c in acceptance(figures)
     ]
     return "\n".join(lines) + "\n"
+
+
+def _workers_note(store: dict[str, Any]) -> str:
+    """What the store re-score's peak counts when worker processes shared the work."""
+    if not store.get("workers_peak_rss_mb_sum"):
+        return ""
+    return (
+        f" (this process and its workers together, PSS; this process alone peaked at "
+        f"{store['main_peak_rss_mb']} MB RSS, the workers at {store['workers_peak_rss_mb_sum']} MB RSS added up)"
+    )

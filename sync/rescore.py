@@ -7,7 +7,11 @@ added only when a person's scores changed.
 
 Events are read in one scan for all the persons of a run, straight into numpy columns (the event
 table has no index on the contact: see ``Event``), then scored and written a batch of persons at a
-time, one transaction per batch.
+time, one transaction per batch (``score_chunk``). From ``PARALLEL_FROM`` persons on, worker
+processes share the scan and the batches (``sync.rescore_workers``).
+
+A change mark is cleared only if its ``version`` is still the one read before the person's data:
+a page committed meanwhile moves it on, and the person is scored again next time.
 """
 
 from __future__ import annotations
