@@ -10,8 +10,9 @@ table has no index on the contact: see ``Event``), then scored and written a bat
 time, one transaction per batch (``score_chunk``). From ``PARALLEL_FROM`` persons on, worker
 processes share the scan and the batches (``sync.rescore_workers``).
 
-A change mark is cleared only if its ``version`` is still the one read before the person's data:
-a page committed meanwhile moves it on, and the person is scored again next time.
+A re-score claims the change marks before it reads anyone's data (``claim_marks``) and clears only
+marks still claimed: a page committed meanwhile takes the claim back, and the person is scored again
+next time.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from sqlalchemy import (
     delete,
     or_,
     select,
-    tuple_,
     type_coerce,
+    update,
 )
 
 from config.scoring_model import ScoringModel
@@ -53,7 +54,7 @@ from sync.store.upsert import insert_many
 __all__ = [
     "RescoreCounts",
     "ScoringJob",
-    "change_marks",
+    "claim_marks",
     "contact_positions",
     "fingerprint",
     "load_event_columns",
@@ -106,13 +107,15 @@ def persons_to_score(connection: Connection, model_fp: str, *, now: datetime, ev
     return list(connection.execute(query.order_by(Person.id)).scalars())
 
 
-def change_marks(connection: Connection, person_ids: Sequence[int]) -> dict[int, int]:
-    """The version of each change mark of ``person_ids``: read before their data, so that a mark
-    whose version moved on meanwhile (a page committed while the re-score ran) is kept."""
-    wanted = set(person_ids)
-    query = select(ChangedPerson.person_id, ChangedPerson.version)
-    rows = connection.execute(_of_persons(query, ChangedPerson.person_id, person_ids))
-    return {pid: version for pid, version in rows if pid in wanted}
+def claim_marks(connection: Connection) -> None:
+    """Claim every change mark for this re-score (``version`` 0), before any person's data is read.
+
+    Every marked person is among ``persons_to_score``. An ingest that marks a claimed person moves
+    the version off 0 (``sync.ingest.mark_changed``), and ``score_chunk`` clears only marks still at
+    0: a page committed while the re-score read keeps its mark. (A time stamp would not do: an
+    ingest stamps its ``now`` before it commits.)
+    """
+    connection.execute(update(ChangedPerson).where(ChangedPerson.version != 0).values(version=0))
 
 
 def rescore(
@@ -133,20 +136,20 @@ def rescore(
     from sync.rescore_workers import rescore_in_processes, worker_count
 
     model_fp = fingerprint(model)
-    with engine.connect() as connection:
+    with engine.begin() as connection:  # one transaction: no mark lands between the two
+        claim_marks(connection)
         person_ids = persons_to_score(connection, model_fp, now=now, everyone=everyone)
-        marks = change_marks(connection, person_ids)
     job = ScoringJob(model, model_fp, now, tuple(precedence))
     processes = worker_count(engine, len(person_ids), workers)
     if processes > 1:
-        return rescore_in_processes(engine, job, person_ids, marks, workers=processes, progress=progress)
+        return rescore_in_processes(engine, job, person_ids, workers=processes, progress=progress)
     with engine.connect() as connection:
         events = load_event_columns(connection, person_ids, now).sorted_by_person()
     counts = RescoreCounts()
     for start in range(0, len(person_ids), BATCH):
         stop = min(start + BATCH, len(person_ids))
         chunk = person_ids[start:stop]
-        counts.add(score_chunk(engine, job, chunk, events.person_range(start, stop), marks))
+        counts.add(score_chunk(engine, job, chunk, events.person_range(start, stop)))
         if progress:
             progress(len(chunk))
     return counts
@@ -162,11 +165,9 @@ class ScoringJob:
     precedence: tuple[str, ...] = ()
 
 
-def score_chunk(
-    engine: Engine, job: ScoringJob, chunk: Sequence[int], events: EventColumns, marks: Mapping[int, int]
-) -> RescoreCounts:
+def score_chunk(engine: Engine, job: ScoringJob, chunk: Sequence[int], events: EventColumns) -> RescoreCounts:
     """Score the persons ``chunk`` (``events``: theirs, person ``i`` = ``chunk[i]``) and write their
-    scores, history and cleared change marks in one transaction."""
+    scores, history and cleared change marks (those still claimed) in one transaction."""
     with engine.connect() as connection:
         profiles = load_profiles(connection, chunk, job.precedence)
         old = _stored_scores(connection, chunk)
@@ -183,14 +184,12 @@ def score_chunk(
         for row in rows
         if row["person_id"] not in old or old[row["person_id"]] != tuple(row[k] for k in _COMPARED)
     ]
-    seen = [(pid, marks[pid]) for pid in chunk if pid in marks]
     with engine.begin() as connection:
         upsert(connection, Score, rows, key=["person_id"], update=[k for k in rows[0] if k != "person_id"])
         insert_many(connection, ScoreHistory, history)
-        if seen:  # only marks no page has moved on since they were read
-            connection.execute(
-                delete(ChangedPerson).where(tuple_(ChangedPerson.person_id, ChangedPerson.version).in_(seen))
-            )
+        connection.execute(  # only marks no page has taken back since claim_marks
+            delete(ChangedPerson).where(ChangedPerson.person_id.in_(chunk), ChangedPerson.version == 0)
+        )
     return RescoreCounts(scored=len(chunk), changed=len(history))
 
 

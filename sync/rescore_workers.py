@@ -178,16 +178,15 @@ def _read(
     )
 
 
-def _score(chunk: list[int], events: EventColumns, marks: dict[int, int]) -> tuple[RescoreCounts, int, float]:
+def _score(chunk: list[int], events: EventColumns) -> tuple[RescoreCounts, int, float]:
     assert _engine is not None and _job is not None
-    return score_chunk(_engine, _job, chunk, events, marks), os.getpid(), peak_rss_mb()
+    return score_chunk(_engine, _job, chunk, events), os.getpid(), peak_rss_mb()
 
 
 def rescore_in_processes(
     engine: Engine,
     job: ScoringJob,
     person_ids: Sequence[int],
-    marks: Mapping[int, int],
     *,
     workers: int,
     progress: Callable[[int], None] | None = None,
@@ -206,18 +205,17 @@ def rescore_in_processes(
             ranges = id_ranges(low, high, 2 * workers)
             events = merge_event_parts(list(pool.map(_read, repeat(contacts, len(ranges)), ranges)))
 
-        def batches() -> Iterator[tuple[list[int], EventColumns, dict[int, int]]]:
+        def batches() -> Iterator[tuple[list[int], EventColumns]]:
             for start in range(0, len(person_ids), BATCH):
                 stop = min(start + BATCH, len(person_ids))
-                chunk = list(person_ids[start:stop])
-                yield chunk, events.person_range(start, stop), {p: marks[p] for p in chunk if p in marks}
+                yield list(person_ids[start:stop]), events.person_range(start, stop)
 
         # one batch queued per worker, not all: each carries its events
         pending: dict[Future[tuple[RescoreCounts, int, float]], int] = {}
-        for chunk, of_chunk, seen in batches():
+        for chunk, of_chunk in batches():
             if len(pending) > workers:
                 _collect(pending, counts, peaks, progress)
-            pending[pool.submit(_score, chunk, of_chunk, seen)] = len(chunk)
+            pending[pool.submit(_score, chunk, of_chunk)] = len(chunk)
         while pending:
             _collect(pending, counts, peaks, progress)
     counts.worker_peak_rss_mb = round(sum(peaks.values()), 1)

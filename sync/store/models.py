@@ -43,10 +43,10 @@ class Person(SQLModel, table=True):
 
 class ChangedPerson(SQLModel, table=True):
     """A person whose data changed since their last score: the next re-score includes them, and
-    deletes the row if nothing changed again while it ran. ``version`` counts the changes: the
-    re-score deletes the row only if it still has the version it read before reading the person's
-    data (a time stamp would not do: an ingest stamps its ``now`` before it commits). ``changed_at``
-    is the latest change.
+    deletes the row if nothing changed again while it ran. ``version`` is 0 while a re-score holds
+    the mark (``sync.rescore.claim_marks``); a page ingested after that moves it off 0, and the
+    re-score leaves the row for the next run (a time stamp would not do: an ingest stamps its ``now``
+    before it commits). ``changed_at`` is the latest change.
 
     A table of its own, not a flag on ``person``: every ingested page marks hundreds of persons, and
     upserting into this small table dirties far fewer pages than updating scattered person rows and

@@ -1,4 +1,4 @@
-"""changed_person.version: a count of changes, so a re-score clears only the marks it read
+"""changed_person.version: 0 while a re-score holds the mark, so it clears only marks no page took back
 
 Revision ID: 0002
 Revises: 0001

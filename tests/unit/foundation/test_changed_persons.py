@@ -121,7 +121,7 @@ def test_given_a_page_committed_while_the_rescore_reads_then_its_mark_stays_for_
 
     monkeypatch.setattr(rescore_module, "load_event_columns", a_page_lands_meanwhile)
     rescore(engine, load_model("default"), now=NOW)
-    assert changed(engine) == {"cy@acme.io": NOW}  # kept: its version moved on after the read
+    assert changed(engine) == {"cy@acme.io": NOW}  # kept: the page took back the rescore's claim
     monkeypatch.undo()
     rescore(engine, load_model("default"), now=NOW)
     assert changed(engine) == {}
