@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table
@@ -46,7 +47,7 @@ def upsert(
         prepared = _sqlite_statement(connection.dialect, table, columns, tuple(key), tuple(update or ()))
         if prepared is not None:
             sql, processors, defaults = prepared
-            connection.exec_driver_sql(sql, [_values(row, columns, processors, defaults) for row in rows])
+            connection.exec_driver_sql(sql, _values(rows, columns, processors, defaults))
             return len(rows)
     if dialect == "sqlite":
         insert = sqlite.insert
@@ -79,7 +80,7 @@ def insert_many(
         prepared = _sqlite_statement(connection.dialect, table, columns, (), ())
         if prepared is not None:
             sql, processors, defaults = prepared
-            connection.exec_driver_sql(sql, [_values(row, columns, processors, defaults) for row in rows])
+            connection.exec_driver_sql(sql, _values(rows, columns, processors, defaults))
             return len(rows)
     connection.execute(table.insert(), list(rows))
     return len(rows)
@@ -89,16 +90,20 @@ Processor = Callable[[Any], Any] | None
 
 
 def _values(
-    row: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
     columns: tuple[str, ...],
     processors: tuple[Processor, ...],
     defaults: tuple[Any, ...],
-) -> tuple[Any, ...]:
-    values = [row[name] for name in columns]
-    for i, process in enumerate(processors):
-        if process is not None:
-            values[i] = process(values[i])
-    return (*values, *defaults)
+) -> list[tuple[Any, ...]]:
+    """The driver's parameter tuples for ``rows``, built a column at a time: a bind processor
+    mapped over a column, and tuples zipped, cost far less than a Python loop per row (ingest
+    spends most of its time here)."""
+    values: list[Iterable[Any]] = []
+    for name, process in zip(columns, processors, strict=True):
+        column = [row[name] for row in rows]
+        values.append(map(process, column) if process is not None else column)
+    values.extend(repeat(default, len(rows)) for default in defaults)
+    return list(zip(*values, strict=True))
 
 
 @lru_cache(maxsize=256)
