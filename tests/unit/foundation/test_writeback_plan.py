@@ -21,7 +21,7 @@ SCORE = {
 }
 
 
-def _store(tmp_path, *, pushed: dict[str, str], lifecycle_seen: str | None = "lead"):
+def _store(tmp_path, *, pushed: dict[str, str], lifecycle_seen: str | None = "lead", score=SCORE):
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     with engine.begin() as connection:
         connection.execute(
@@ -47,7 +47,7 @@ def _store(tmp_path, *, pushed: dict[str, str], lifecycle_seen: str | None = "le
         )
         connection.execute(
             Score.__table__.insert(),
-            [{"person_id": 1, **SCORE, "contributions": [], "model_fingerprint": "m", "scored_at": NOW}],
+            [{"person_id": 1, **score, "contributions": [], "model_fingerprint": "m", "scored_at": NOW}],
         )
         if pushed:
             connection.execute(
@@ -99,6 +99,28 @@ def test_plan_writes_only_when_a_score_changed(tmp_path, pushed_overrides, expec
         assert plans == []
     else:
         assert [set(p.update.fields) for p in plans] == [expected_fields]
+
+
+@pytest.mark.parametrize(
+    ("engagement_now", "pushed", "writes"),
+    [
+        pytest.param(41.99, "42", False, id="decayed-below-the-shown-number-writes-nothing"),
+        pytest.param(42.99, "42", False, id="rose-within-the-point-writes-nothing"),
+        pytest.param(41.0, "42", True, id="a-whole-point-down-writes"),
+        pytest.param(43.0, "42", True, id="a-whole-point-up-writes"),
+        pytest.param(42.0, "n/a", True, id="a-value-not-a-number-is-replaced"),
+    ],
+)
+def test_engagement_is_written_again_once_a_whole_point_from_what_the_platform_shows(
+    tmp_path, engagement_now, pushed, writes
+):
+    engine = _store(
+        tmp_path, pushed=_as_pushed(engagement=pushed), score=SCORE | {"engagement": engagement_now}
+    )
+    plans = _plan(engine)
+    assert bool(plans) is writes
+    if writes:
+        assert plans[0].update.fields["engagement"] == str(int(engagement_now))
 
 
 def test_a_first_push_carries_every_field_and_the_lifecycle_stage_last_pulled(tmp_path):
