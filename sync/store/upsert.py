@@ -95,9 +95,8 @@ def _values(
     processors: tuple[Processor, ...],
     defaults: tuple[Any, ...],
 ) -> list[tuple[Any, ...]]:
-    """The driver's parameter tuples for ``rows``, built a column at a time: a bind processor
-    mapped over a column, and tuples zipped, cost far less than a Python loop per row (ingest
-    spends most of its time here)."""
+    """The driver's parameter tuples for ``rows``, built a column at a time: each bind processor
+    mapped over its column, then the columns zipped into tuples."""
     values: list[Iterable[Any]] = []
     for name, process in zip(columns, processors, strict=True):
         column = [row[name] for row in rows]
