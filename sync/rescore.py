@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import compress, repeat
@@ -54,6 +54,7 @@ from sync.store.upsert import insert_many
 __all__ = [
     "RescoreCounts",
     "ScoringJob",
+    "batch_bounds",
     "claim_marks",
     "contact_positions",
     "fingerprint",
@@ -146,13 +147,18 @@ def rescore(
     with engine.connect() as connection:
         events = load_event_columns(connection, person_ids, now).sorted_by_person()
     counts = RescoreCounts()
-    for start in range(0, len(person_ids), BATCH):
-        stop = min(start + BATCH, len(person_ids))
+    for start, stop in batch_bounds(len(person_ids)):
         chunk = person_ids[start:stop]
         counts.add(score_chunk(engine, job, chunk, events.person_range(start, stop)))
         if progress:
             progress(len(chunk))
     return counts
+
+
+def batch_bounds(count: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of each batch of ``BATCH`` persons out of ``count``."""
+    for start in range(0, count, BATCH):
+        yield start, min(start + BATCH, count)
 
 
 @dataclass(frozen=True)

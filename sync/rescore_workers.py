@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import resource
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from itertools import repeat
 from multiprocessing import get_all_start_methods, get_context
@@ -35,9 +35,9 @@ from sqlalchemy import Engine, func, select
 
 from scoring import EventColumns
 from sync.rescore import (
-    BATCH,
     RescoreCounts,
     ScoringJob,
+    batch_bounds,
     contact_positions,
     scan_events,
     score_chunk,
@@ -59,7 +59,6 @@ MAX_WORKERS = 4
 
 # set in each worker by _start
 _engine: Engine | None = None
-_contacts: Mapping[str, Mapping[str, int]] = {}
 _job: ScoringJob | None = None
 
 
@@ -205,17 +204,14 @@ def rescore_in_processes(
             ranges = id_ranges(low, high, 2 * workers)
             events = merge_event_parts(list(pool.map(_read, repeat(contacts, len(ranges)), ranges)))
 
-        def batches() -> Iterator[tuple[list[int], EventColumns]]:
-            for start in range(0, len(person_ids), BATCH):
-                stop = min(start + BATCH, len(person_ids))
-                yield list(person_ids[start:stop]), events.person_range(start, stop)
-
         # one batch queued per worker, not all: each carries its events
         pending: dict[Future[tuple[RescoreCounts, int, float]], int] = {}
-        for chunk, of_chunk in batches():
+        for start, stop in batch_bounds(len(person_ids)):
             if len(pending) > workers:
                 _collect(pending, counts, peaks, progress)
-            pending[pool.submit(_score, chunk, of_chunk)] = len(chunk)
+            pending[pool.submit(_score, list(person_ids[start:stop]), events.person_range(start, stop))] = (
+                stop - start
+            )
         while pending:
             _collect(pending, counts, peaks, progress)
     counts.worker_peak_rss_mb = round(sum(peaks.values()), 1)

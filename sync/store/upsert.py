@@ -42,13 +42,8 @@ def upsert(
         return 0
     table = _table(model)
     dialect = connection.dialect.name
-    if dialect == "sqlite":
-        columns = tuple(rows[0])
-        prepared = _sqlite_statement(connection.dialect, table, columns, tuple(key), tuple(update or ()))
-        if prepared is not None:
-            sql, processors, defaults = prepared
-            connection.exec_driver_sql(sql, _values(rows, columns, processors, defaults))
-            return len(rows)
+    if dialect == "sqlite" and _sqlite_executemany(connection, table, rows, tuple(key), tuple(update or ())):
+        return len(rows)
     if dialect == "sqlite":
         insert = sqlite.insert
     elif dialect == "postgresql":
@@ -75,15 +70,27 @@ def insert_many(
     if not rows:
         return 0
     table = _table(model)
-    if connection.dialect.name == "sqlite":
-        columns = tuple(rows[0])
-        prepared = _sqlite_statement(connection.dialect, table, columns, (), ())
-        if prepared is not None:
-            sql, processors, defaults = prepared
-            connection.exec_driver_sql(sql, _values(rows, columns, processors, defaults))
-            return len(rows)
-    connection.execute(table.insert(), list(rows))
+    if connection.dialect.name != "sqlite" or not _sqlite_executemany(connection, table, rows, (), ()):
+        connection.execute(table.insert(), list(rows))
     return len(rows)
+
+
+def _sqlite_executemany(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: tuple[str, ...],
+    update: tuple[str, ...],
+) -> bool:
+    """Send ``rows`` through the prepared SQLite statement (``key`` empty: a plain INSERT); False,
+    having sent nothing, when the table needs SQLAlchemy's general path."""
+    columns = tuple(rows[0])
+    prepared = _sqlite_statement(connection.dialect, table, columns, key, update)
+    if prepared is None:
+        return False
+    sql, processors, defaults = prepared
+    connection.exec_driver_sql(sql, _values(rows, columns, processors, defaults))
+    return True
 
 
 Processor = Callable[[Any], Any] | None
