@@ -11,10 +11,11 @@ import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, case, literal, or_, select, update
+from sqlalchemy import Connection, Engine, Insert, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.base import PullBatch
@@ -22,6 +23,7 @@ from connectors.errors import BadRecord
 from connectors.records import ContactRecord, EventRecord
 from sync.identity import ATTRIBUTE_FIELDS, checked_email
 from sync.store import upsert
+from sync.store.upsert import upsert_columns
 from sync.store.models import (
     Attributes,
     ChangedPerson,
@@ -32,7 +34,7 @@ from sync.store.models import (
     SyncCursor,
 )
 
-__all__ = ["IngestCounts", "ingest_batch", "jsonable"]
+__all__ = ["IngestCounts", "event_columns", "ingest_batch", "jsonable"]
 
 _CHUNK = 500  # ids per IN (...) clause
 
@@ -194,8 +196,7 @@ def _write_contacts(
     stale = previous - set(person_ids.values())
     for part in _chunks(sorted(stale)):
         connection.execute(update(Person).where(Person.id.in_(part)).values(updated_at=now))
-    for part in _chunks(sorted({*person_ids.values(), *stale})):
-        mark_changed(connection, select(Person.id).where(Person.id.in_(part)), now)
+    mark_persons_changed(connection, [*{*person_ids.values(), *stale}], now)
     upsert(
         connection,
         Identity,
@@ -234,49 +235,87 @@ def _write_contacts(
     return len(contacts)
 
 
-def event_row(source: str, event: EventRecord) -> dict[str, Any]:
-    properties = dict(event.properties)
-    url = properties.pop("url", None)
-    campaign = properties.pop("campaign", None)
-    machine = bool(properties.pop("machine", False))
+def event_columns(source: str, events: Sequence[EventRecord]) -> dict[str, list[Any]]:
+    """``events`` as ``Event`` columns: ``url``, ``campaign`` and ``machine`` lifted out of the
+    properties into their own columns, the rest kept as JSON. Built a column at a time (the ingest's
+    hot path: no dict per row)."""
+    urls: list[str | None] = []
+    campaigns: list[str | None] = []
+    machines: list[bool] = []
+    properties: list[dict[str, Any]] = []
+    for event in events:
+        rest = dict(event.properties)
+        urls.append(rest.pop("url", None))
+        campaign = rest.pop("campaign", None)
+        campaigns.append(None if campaign is None else str(campaign))
+        machines.append(bool(rest.pop("machine", False)))
+        properties.append(jsonable(rest))
     return {
-        "source": source,
-        "platform": event.platform.value,
-        "source_id": event.source_id,
-        "type": event.type.value,
-        "occurred_at": event.occurred_at,
-        "remote_contact_id": event.remote_contact_id,
-        "url": url,
-        "campaign": None if campaign is None else str(campaign),
-        "machine": machine,
-        "properties": jsonable(properties),
+        "source": [source] * len(events),
+        "platform": [event.platform.value for event in events],
+        "source_id": [event.source_id for event in events],
+        "type": [event.type.value for event in events],
+        "occurred_at": [event.occurred_at for event in events],
+        "remote_contact_id": [event.remote_contact_id for event in events],
+        "url": urls,
+        "campaign": campaigns,
+        "machine": machines,
+        "properties": properties,
     }
 
 
 def _write_events(connection: Connection, source: str, events: Sequence[EventRecord], now: datetime) -> int:
     if not events:
         return 0
-    upsert(connection, Event, [event_row(source, event) for event in events], key=["source", "source_id"])
-    contact_ids = sorted({event.remote_contact_id for event in events})
-    for part in _chunks(contact_ids):
-        people = select(Identity.person_id).where(
-            Identity.source == source, Identity.remote_id.in_(part), Identity.person_id.is_not(None)
-        )
-        mark_changed(connection, people, now)
+    upsert_columns(connection, Event, event_columns(source, events), key=["source", "source_id"])
+    mark_contacts_changed(connection, source, [*{event.remote_contact_id for event in events}], now)
     return len(events)
 
 
-def mark_changed(connection: Connection, person_ids: Select[Any], now: datetime) -> None:
-    """Queue the persons ``person_ids`` selects for re-scoring, as changed at ``now``.
+def mark_persons_changed(connection: Connection, person_ids: Sequence[int], now: datetime) -> None:
+    """Queue ``person_ids`` for re-scoring, as changed at ``now`` (see ``_mark_statement``)."""
+    for part in _chunks(sorted(person_ids), _MARK_CHUNK):
+        connection.execute(_mark_statement(connection.dialect.name, "persons"), {"ids": _bound_ids(connection, part), "now": now})
 
-    One INSERT ... SELECT ... ON CONFLICT: the ids never travel to Python. A mark a running re-score
-    has claimed (``version`` 0, see ``sync.rescore.claim_marks``) is moved off 0, so that re-score
-    leaves it for the next run. Otherwise a person already marked is rewritten only when ``now`` is
-    later than their mark (``changed_at`` only moves forward, so a page stamped earlier, another
-    source's pull, cannot hide a later change): the pages of one pull mark the same persons over and
-    over, and rewriting their rows every time cut ingest from about 51,000 to 31,000 events/s.
+
+def mark_contacts_changed(connection: Connection, source: str, remote_ids: Sequence[str], now: datetime) -> None:
+    """Queue the persons of ``source``'s contacts ``remote_ids`` for re-scoring, as changed at ``now``."""
+    for part in _chunks(sorted(remote_ids), _MARK_CHUNK):
+        connection.execute(
+            _mark_statement(connection.dialect.name, "contacts"),
+            {"ids": _bound_ids(connection, part), "source": source, "now": now},
+        )
+
+
+_MARK_CHUNK = 5_000  # ids bound per statement
+
+
+def _bound_ids(connection: Connection, ids: Sequence[Any]) -> Any:
+    # SQLite: one JSON array, read back by json_each (see _ids_in)
+    return json.dumps(list(ids)) if connection.dialect.name == "sqlite" else list(ids)
+
+
+def _ids_in(column: Any, dialect: str) -> Any:
+    """``column IN`` the bound list ``ids``. On SQLite a JSON array read by ``json_each``: the SQL
+    text is the same for any number of ids, so neither SQLAlchemy nor the driver prepares it again
+    (an expanding IN renders a new text for each count, which the ingest paid on every page)."""
+    if dialect == "sqlite":
+        return column.in_(select(func.json_each(bindparam("ids")).table_valued("value").c.value))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+@lru_cache(maxsize=8)
+def _mark_statement(dialect: str, by: str) -> Insert:
+    """One INSERT ... SELECT ... ON CONFLICT marking the persons selected ``by`` their ids
+    ("persons") or by their contacts' remote ids in one source ("contacts"); built once per dialect.
+
+    The ids never travel to Python. A mark a running re-score has claimed (``version`` 0, see
+    ``sync.rescore.claim_marks``) is moved off 0, so that re-score leaves it for the next run.
+    Otherwise a person already marked is rewritten only when ``now`` is later than their mark
+    (``changed_at`` only moves forward, so a page stamped earlier, another source's pull, cannot
+    hide a later change): the pages of one pull mark the same persons over and over, and rewriting
+    their rows every time cut ingest from about 51,000 to 31,000 events/s.
     """
-    dialect = connection.dialect.name
     if dialect == "sqlite":
         insert = sqlite.insert
     elif dialect == "postgresql":
@@ -286,12 +325,20 @@ def mark_changed(connection: Connection, person_ids: Select[Any], now: datetime)
             f"marking changed persons is implemented for SQLite and PostgreSQL, not {dialect}"
         )
     table = ChangedPerson.__table__  # type: ignore[attr-defined]
+    now = bindparam("now", type_=table.c.changed_at.type)
+    if by == "persons":
+        people = select(Person.id).where(_ids_in(Person.id, dialect))
+    else:
+        people = select(Identity.person_id).where(
+            Identity.source == bindparam("source"),
+            _ids_in(Identity.remote_id, dialect),
+            Identity.person_id.is_not(None),
+        )
     # DISTINCT: two identities of one person in a page would otherwise propose the same row twice,
     # which PostgreSQL refuses ("ON CONFLICT DO UPDATE command cannot affect row a second time")
-    rows = person_ids.add_columns(literal(now, type_=table.c.changed_at.type)).distinct()
-    statement = insert(table).from_select(["person_id", "changed_at"], rows)
+    statement = insert(table).from_select(["person_id", "changed_at"], people.add_columns(now).distinct())
     later = statement.excluded.changed_at
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["person_id"],
         set_={
             "changed_at": case((table.c.changed_at < later, later), else_=table.c.changed_at),
@@ -299,4 +346,3 @@ def mark_changed(connection: Connection, person_ids: Select[Any], now: datetime)
         },
         where=or_(table.c.version == 0, table.c.changed_at < later),
     )
-    connection.execute(statement)

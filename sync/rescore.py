@@ -112,7 +112,7 @@ def claim_marks(connection: Connection) -> None:
     """Claim every change mark for this re-score (``version`` 0), before any person's data is read.
 
     Every marked person is among ``persons_to_score``. An ingest that marks a claimed person moves
-    the version off 0 (``sync.ingest.mark_changed``), and ``score_chunk`` clears only marks still at
+    the version off 0 (``sync.ingest._mark_statement``), and ``score_chunk`` clears only marks still at
     0: a page committed while the re-score read keeps its mark. (A time stamp would not do: an
     ingest stamps its ``now`` before it commits.)
     """

@@ -9,6 +9,7 @@ spends more time building per-row parameter dicts than SQLite spends writing the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import repeat
 from typing import Any
@@ -17,12 +18,16 @@ from sqlalchemy import Column, Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import UTCDateTime
 
-__all__ = ["insert_many", "upsert"]
+__all__ = ["Columns", "insert_many", "upsert", "upsert_columns"]
 
 
 def _table(model: type[SQLModel] | Table) -> Table:
     return model if isinstance(model, Table) else model.__table__  # type: ignore[attr-defined,return-value]
+
+
+Columns = Mapping[str, Sequence[Any]]  # rows given a column at a time, every column the same length
 
 
 def upsert(
@@ -37,13 +42,26 @@ def upsert(
 
     Every row must have the same keys. Returns the number of rows sent.
     """
-    rows = list(rows)
-    if not rows:
+    return upsert_columns(connection, model, _by_column(list(rows)), key=key, update=update)
+
+
+def upsert_columns(
+    connection: Connection,
+    model: type[SQLModel] | Table,
+    columns: Columns,
+    *,
+    key: Sequence[str],
+    update: Sequence[str] | None = None,
+) -> int:
+    """``upsert`` of rows given a column at a time (the ingest builds its events that way, with no
+    dict per row). Returns the number of rows sent."""
+    count = _length(columns)
+    if not count:
         return 0
     table = _table(model)
     dialect = connection.dialect.name
-    if dialect == "sqlite" and _sqlite_executemany(connection, table, rows, tuple(key), tuple(update or ())):
-        return len(rows)
+    if dialect == "sqlite" and _sqlite_executemany(connection, table, columns, tuple(key), tuple(update or ())):
+        return count
     if dialect == "sqlite":
         insert = sqlite.insert
     elif dialect == "postgresql":
@@ -58,8 +76,8 @@ def upsert(
     else:
         statement = statement.on_conflict_do_nothing(index_elements=list(key))
     # executemany: the statement is compiled once and the driver streams the parameter sets.
-    connection.execute(statement, rows)
-    return len(rows)
+    connection.execute(statement, _by_row(columns))
+    return count
 
 
 def insert_many(
@@ -70,46 +88,69 @@ def insert_many(
     if not rows:
         return 0
     table = _table(model)
-    if connection.dialect.name != "sqlite" or not _sqlite_executemany(connection, table, rows, (), ()):
+    columns = _by_column(rows)
+    if connection.dialect.name != "sqlite" or not _sqlite_executemany(connection, table, columns, (), ()):
         connection.execute(table.insert(), list(rows))
     return len(rows)
 
 
+def _by_column(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in rows[0]} if rows else {}
+
+
+def _by_row(columns: Columns) -> list[dict[str, Any]]:
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def _length(columns: Columns) -> int:
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+    return lengths.pop() if lengths else 0
+
+
 def _sqlite_executemany(
-    connection: Connection,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    key: tuple[str, ...],
-    update: tuple[str, ...],
+    connection: Connection, table: Table, columns: Columns, key: tuple[str, ...], update: tuple[str, ...]
 ) -> bool:
-    """Send ``rows`` through the prepared SQLite statement (``key`` empty: a plain INSERT); False,
-    having sent nothing, when the table needs SQLAlchemy's general path."""
-    columns = tuple(rows[0])
-    prepared = _sqlite_statement(connection.dialect, table, columns, key, update)
+    """Send the rows of ``columns`` through the prepared SQLite statement (``key`` empty: a plain
+    INSERT); False, having sent nothing, when the table needs SQLAlchemy's general path."""
+    prepared = _sqlite_statement(connection.dialect, table, tuple(columns), key, update)
     if prepared is None:
         return False
     sql, processors, defaults = prepared
-    connection.exec_driver_sql(sql, _values(rows, columns, processors, defaults))
+    connection.exec_driver_sql(sql, _values(columns, processors, defaults))
     return True
 
 
 Processor = Callable[[Any], Any] | None
 
 
-def _values(
-    rows: Sequence[Mapping[str, Any]],
-    columns: tuple[str, ...],
-    processors: tuple[Processor, ...],
-    defaults: tuple[Any, ...],
-) -> list[tuple[Any, ...]]:
-    """The driver's parameter tuples for ``rows``, built a column at a time: each bind processor
-    mapped over its column, then the columns zipped into tuples."""
-    values: list[Iterable[Any]] = []
-    for name, process in zip(columns, processors, strict=True):
-        column = [row[name] for row in rows]
-        values.append(map(process, column) if process is not None else column)
-    values.extend(repeat(default, len(rows)) for default in defaults)
+def _values(columns: Columns, processors: tuple[Processor, ...], defaults: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The driver's parameter tuples: each column's bind processor mapped over it, then the columns
+    (and the left-out columns' defaults) zipped into tuples."""
+    values: list[Iterable[Any]] = [
+        map(process, column) if process is not None else column
+        for column, process in zip(columns.values(), processors, strict=True)
+    ]
+    count = _length(columns)
+    values.extend(repeat(default, count) for default in defaults)
     return list(zip(*values, strict=True))
+
+
+def _utc_text(general: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A bind processor for sqlmodel's ``UTCDateTime`` on SQLite that gives ``general``'s text for
+    a UTC datetime without its two steps (``astimezone``, then SQLAlchemy's ``%``-format of seven
+    fields): ``isoformat`` in C, less its ``+00:00``. Every ingested event has one such value, and
+    they nearly all come in UTC; any other value (another offset, naive, None) goes to ``general``.
+    """
+
+    def process(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is UTC:
+            return value.isoformat(" ", "microseconds")[:26]  # "YYYY-MM-DD HH:MM:SS.ffffff"
+        return general(value)
+
+    return process
 
 
 @lru_cache(maxsize=256)
@@ -127,7 +168,10 @@ def _sqlite_statement(
     quote = dialect.identifier_preparer.quote
 
     def processor(column: Column[Any]) -> Processor:
-        return column.type.dialect_impl(dialect).bind_processor(dialect)
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        if isinstance(column.type, UTCDateTime) and process is not None:
+            return _utc_text(process)
+        return process
 
     given = [table.columns[name] for name in columns]
     processors = tuple(processor(column) for column in given)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import event, func, select, text
+from sqlalchemy.dialects import sqlite
 
 from sync.store import make_engine, upsert
+from sync.store.upsert import _sqlite_statement, upsert_columns
 from sync.store.models import Event, SyncCursor
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -119,3 +123,51 @@ def test_a_store_of_the_first_schema_keeps_its_change_marks_when_migrated(tmp_pa
     with engine.connect() as connection:
         assert connection.execute(text("SELECT person_id, version FROM changedperson")).all() == [(1, 1)]
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2026, 11, 1, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(5, 3, 1, 2, 3, 4, 5, tzinfo=UTC),  # years below 1000 stay four digits
+        datetime(2026, 6, 1, 22, 30, tzinfo=timezone(timedelta(hours=-5))),  # another offset
+        datetime(2026, 6, 1, 1, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+        None,
+    ],
+)
+def test_the_prepared_path_stores_a_datetime_as_the_same_text_as_sqlalchemy(value):
+    dialect = sqlite.dialect()
+    column = Event.__table__.c.occurred_at
+    general = column.type.dialect_impl(dialect).bind_processor(dialect)
+    _, (prepared,), _ = _sqlite_statement(dialect, Event.__table__, ("occurred_at",), ("source",), ())
+    assert prepared(value) == general(value)
+
+
+def test_the_prepared_path_refuses_a_naive_datetime_like_sqlalchemy():
+    dialect = sqlite.dialect()
+    _, (prepared,), _ = _sqlite_statement(dialect, Event.__table__, ("occurred_at",), ("source",), ())
+    with pytest.raises(ValueError, match="timezone"):
+        prepared(datetime(2026, 11, 1))
+
+
+def test_rows_given_a_column_at_a_time_are_stored_like_rows_given_as_dicts(tmp_path):
+    rows = events(50)
+    by_column = {name: [row[name] for row in rows] for name in rows[0]}
+    stored = []
+    for name, write in [
+        ("rows.db", lambda c: upsert(c, Event, rows, key=["source", "source_id"])),
+        ("columns.db", lambda c: upsert_columns(c, Event, by_column, key=["source", "source_id"])),
+    ]:
+        engine = make_engine(f"sqlite:///{tmp_path / name}")
+        with engine.begin() as connection:
+            assert write(connection) == 50
+        with engine.connect() as connection:
+            stored.append(connection.execute(text("SELECT * FROM event ORDER BY id")).all())
+    assert stored[0] == stored[1] and len(stored[0]) == 50
+
+
+def test_columns_of_different_lengths_are_refused(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as connection, pytest.raises(ValueError, match="different lengths"):
+        upsert_columns(connection, SyncCursor, {"source": ["a", "b"], "stream": ["s"]}, key=["source", "stream"])
