@@ -15,7 +15,7 @@ from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, Engine, Insert, bindparam, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.base import PullBatch
@@ -23,6 +23,7 @@ from connectors.errors import BadRecord
 from connectors.records import ContactRecord, EventRecord
 from sync.identity import ATTRIBUTE_FIELDS, checked_email
 from sync.store import upsert
+from sync.store.idlists import bound_ids, in_ids
 from sync.store.upsert import upsert_columns
 from sync.store.models import (
     Attributes,
@@ -172,30 +173,27 @@ def _write_contacts(
         key=["email"],
         update=["updated_at"],
     )
-    person_ids: dict[str, int] = {}
-    for part in _chunks(emails):
-        person_ids.update(
-            {
-                email: pid
-                for email, pid in connection.execute(
-                    select(Person.email, Person.id).where(Person.email.in_(part))
-                )
-            }
+    dialect = connection.dialect.name
+    person_ids: dict[str, int] = {
+        email: pid
+        for email, pid in connection.execute(
+            select(Person.email, Person.id).where(in_ids(Person.email, dialect, emails))
         )
+    }
     # An identity whose email changed leaves its old person: that person must be re-scored too.
     remote_ids = [contact.remote_id for _, contact in contacts]
-    previous: set[int] = set()
-    for part in _chunks(remote_ids):
-        previous.update(
-            pid
-            for (pid,) in connection.execute(
-                select(Identity.person_id).where(Identity.source == source, Identity.remote_id.in_(part))
+    previous = {
+        pid
+        for (pid,) in connection.execute(
+            select(Identity.person_id).where(
+                Identity.source == source, in_ids(Identity.remote_id, dialect, remote_ids)
             )
-            if pid is not None
         )
+        if pid is not None
+    }
     stale = previous - set(person_ids.values())
-    for part in _chunks(sorted(stale)):
-        connection.execute(update(Person).where(Person.id.in_(part)).values(updated_at=now))
+    if stale:
+        connection.execute(update(Person).where(in_ids(Person.id, dialect, sorted(stale))).values(updated_at=now))
     mark_persons_changed(connection, [*{*person_ids.values(), *stale}], now)
     upsert(
         connection,
@@ -274,34 +272,21 @@ def _write_events(connection: Connection, source: str, events: Sequence[EventRec
 
 def mark_persons_changed(connection: Connection, person_ids: Sequence[int], now: datetime) -> None:
     """Queue ``person_ids`` for re-scoring, as changed at ``now`` (see ``_mark_statement``)."""
+    dialect = connection.dialect.name
     for part in _chunks(sorted(person_ids), _MARK_CHUNK):
-        connection.execute(_mark_statement(connection.dialect.name, "persons"), {"ids": _bound_ids(connection, part), "now": now})
+        connection.execute(_mark_statement(dialect, "persons"), {"ids": bound_ids(dialect, part), "now": now})
 
 
 def mark_contacts_changed(connection: Connection, source: str, remote_ids: Sequence[str], now: datetime) -> None:
     """Queue the persons of ``source``'s contacts ``remote_ids`` for re-scoring, as changed at ``now``."""
+    dialect = connection.dialect.name
     for part in _chunks(sorted(remote_ids), _MARK_CHUNK):
         connection.execute(
-            _mark_statement(connection.dialect.name, "contacts"),
-            {"ids": _bound_ids(connection, part), "source": source, "now": now},
+            _mark_statement(dialect, "contacts"), {"ids": bound_ids(dialect, part), "source": source, "now": now}
         )
 
 
 _MARK_CHUNK = 5_000  # ids bound per statement
-
-
-def _bound_ids(connection: Connection, ids: Sequence[Any]) -> Any:
-    # SQLite: one JSON array, read back by json_each (see _ids_in)
-    return json.dumps(list(ids)) if connection.dialect.name == "sqlite" else list(ids)
-
-
-def _ids_in(column: Any, dialect: str) -> Any:
-    """``column IN`` the bound list ``ids``. On SQLite a JSON array read by ``json_each``: the SQL
-    text is the same for any number of ids, so neither SQLAlchemy nor the driver prepares it again
-    (an expanding IN renders a new text for each count, which the ingest paid on every page)."""
-    if dialect == "sqlite":
-        return column.in_(select(func.json_each(bindparam("ids")).table_valued("value").c.value))
-    return column.in_(bindparam("ids", expanding=True))
 
 
 @lru_cache(maxsize=8)
@@ -327,11 +312,11 @@ def _mark_statement(dialect: str, by: str) -> Insert:
     table = ChangedPerson.__table__  # type: ignore[attr-defined]
     now = bindparam("now", type_=table.c.changed_at.type)
     if by == "persons":
-        people = select(Person.id).where(_ids_in(Person.id, dialect))
+        people = select(Person.id).where(in_ids(Person.id, dialect))
     else:
         people = select(Identity.person_id).where(
             Identity.source == bindparam("source"),
-            _ids_in(Identity.remote_id, dialect),
+            in_ids(Identity.remote_id, dialect),
             Identity.person_id.is_not(None),
         )
     # DISTINCT: two identities of one person in a page would otherwise propose the same row twice,

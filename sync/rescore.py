@@ -49,6 +49,7 @@ from scoring.columns import HARD_BOUNCE, MACHINE, is_hard_bounce
 from sync.identity import ATTRIBUTE_FIELDS, IdentityAttributes, merge_profile
 from sync.store import upsert
 from sync.store.models import Attributes, ChangedPerson, Event, Identity, Person, Score, ScoreHistory
+from sync.store.idlists import in_ids
 from sync.store.upsert import insert_many
 
 __all__ = [
@@ -67,7 +68,7 @@ __all__ = [
 
 BATCH = 5_000  # persons per scoring batch: bounds memory, one transaction each
 RESCORE_AFTER = timedelta(days=1)  # decay: refresh every score at least daily
-FEW = 5_000  # persons whose rows are filtered in SQL (an IN list; SQLite >= 3.32 takes 32,766 parameters); for more, the scan is filtered in numpy
+FEW = 5_000  # persons whose rows are filtered in SQL (``in_ids``); for more, one scan filtered in Python
 _PART = 50_000  # event rows fetched and converted at a time
 
 
@@ -194,22 +195,24 @@ def score_chunk(engine: Engine, job: ScoringJob, chunk: Sequence[int], events: E
         upsert(connection, Score, rows, key=["person_id"], update=[k for k in rows[0] if k != "person_id"])
         insert_many(connection, ScoreHistory, history)
         connection.execute(  # only marks no page has taken back since claim_marks
-            delete(ChangedPerson).where(ChangedPerson.person_id.in_(chunk), ChangedPerson.version == 0)
+            delete(ChangedPerson).where(
+                in_ids(ChangedPerson.person_id, connection.dialect.name, chunk), ChangedPerson.version == 0
+            )
         )
     return RescoreCounts(scored=len(chunk), changed=len(history))
 
 
-def _of_persons(query: Select[Any], column: Any, person_ids: Sequence[int]) -> Select[Any]:
+def _of_persons(connection: Connection, query: Select[Any], column: Any, person_ids: Sequence[int]) -> Select[Any]:
     """``query`` for ``person_ids`` only when they are few; for many, one plain scan is cheaper than
-    thousands of bound parameters (and SQLite caps their number), and the caller filters."""
-    return query.where(column.in_(person_ids)) if len(person_ids) <= FEW else query
+    looking each up, and the caller filters."""
+    return query.where(in_ids(column, connection.dialect.name, person_ids)) if len(person_ids) <= FEW else query
 
 
 def _stored_scores(connection: Connection, person_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
     """The compared fields (``_COMPARED``) of the stored scores of ``person_ids``."""
     wanted = set(person_ids)
     query = select(Score.person_id, *(getattr(Score, name) for name in _COMPARED))
-    rows = connection.execute(_of_persons(query, Score.person_id, person_ids))
+    rows = connection.execute(_of_persons(connection, query, Score.person_id, person_ids))
     return {pid: tuple(values) for pid, *values in rows if pid in wanted}
 
 
@@ -220,7 +223,7 @@ def load_profiles(
     emails = {
         pid: email
         for pid, email in connection.execute(
-            _of_persons(select(Person.id, Person.email), Person.id, person_ids)
+            _of_persons(connection, select(Person.id, Person.email), Person.id, person_ids)
         )
         if pid in wanted
     }
@@ -230,7 +233,7 @@ def load_profiles(
     ).join(Attributes, and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id))
     per_person: dict[int, list[IdentityAttributes]] = defaultdict(list)
     for person_id, source, platform, updated_at, *values in connection.execute(
-        _of_persons(query, Identity.person_id, person_ids)
+        _of_persons(connection, query, Identity.person_id, person_ids)
     ):
         if person_id in wanted:
             per_person[person_id].append(
@@ -266,7 +269,7 @@ def contact_positions(connection: Connection, person_ids: Sequence[int]) -> dict
     query = select(Identity.source, Identity.remote_id, Identity.person_id).where(
         Identity.person_id.is_not(None)
     )
-    for source, remote_id, pid in connection.execute(_of_persons(query, Identity.person_id, person_ids)):
+    for source, remote_id, pid in connection.execute(_of_persons(connection, query, Identity.person_id, person_ids)):
         if pid in position:
             contacts[source][remote_id] = position[pid]
     return dict(contacts)
@@ -299,7 +302,7 @@ def scan_events(
         if ids is not None:
             query = query.where(Event.id.between(*ids))
         if filter_in_sql:
-            query = query.where(Event.remote_contact_id.in_(sorted(of_source)))
+            query = query.where(in_ids(Event.remote_contact_id, connection.dialect.name, sorted(of_source)))
         result = connection.execute(query)
         try:
             # The DBAPI cursor: plain tuples, no Row per event. Not with ``stream_results``, whose

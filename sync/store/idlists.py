@@ -1,0 +1,36 @@
+"""``column IN (ids)`` for long lists of ids, sent as one bound value on SQLite.
+
+An expanding IN has one placeholder per id, so SQLAlchemy renders a new statement text for each
+length of list (400,000 placeholder names over one ingest of 400 pages) and the driver prepares each
+text again. On SQLite the ids go instead as one JSON array that ``json_each`` reads back: the text is
+the same for any number of ids, and SQLite's limit on bound parameters does not apply. Other
+dialects (PostgreSQL) keep the expanding IN.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+__all__ = ["bound_ids", "in_ids"]
+
+
+def in_ids(column: Any, dialect: str, ids: Sequence[Any] | None = None, *, name: str = "ids") -> ColumnElement[bool]:
+    """``column IN ids``. With ``ids`` None the list is bound at execution, as
+    ``{name: bound_ids(dialect, ids)}``: for a statement built once and executed many times."""
+    if dialect == "sqlite":
+        param = bindparam(name) if ids is None else bindparam(name, bound_ids(dialect, ids))
+        return column.in_(select(func.json_each(param).table_valued("value").c.value))
+    if ids is None:
+        return column.in_(bindparam(name, expanding=True))
+    return column.in_(list(ids))
+
+
+def bound_ids(dialect: str, ids: Sequence[Any]) -> Any:
+    """What ``in_ids`` binds for ``ids`` on ``dialect``: on SQLite a JSON array (strings and
+    integers, read back as TEXT and INTEGER), elsewhere the list itself."""
+    return json.dumps(list(ids)) if dialect == "sqlite" else list(ids)
