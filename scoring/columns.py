@@ -156,11 +156,11 @@ class EventColumns:
         used, code = np.unique(url, return_inverse=True)
         if used.size and used[0] < 0:  # -1 (no URL) stays -1
             code, used = code - 1, used[1:]
-        return EventColumns(
-            person=self.person[lo:hi] - start,
+        return EventColumns(  # int64 whatever the width held (a store re-score holds int32)
+            person=(self.person[lo:hi] - start).astype(np.int64, copy=False),
             kind=self.kind[lo:hi],
             at=self.at[lo:hi],
-            campaign=self.campaign[lo:hi],
+            campaign=self.campaign[lo:hi].astype(np.int64, copy=False),
             url=code.reshape(-1).astype(np.int64),
             flags=self.flags[lo:hi],
             urls=tuple(self.urls[u] for u in used.tolist()),

@@ -11,10 +11,11 @@ not. Two steps, each spread over the pool:
    in its own transaction (``sync.rescore.score_chunk``, the same code a single process runs).
    SQLite lets one writer in at a time; the other workers go on computing meanwhile.
 
-Workers are forked when this process runs a single thread (``leadsync score``, a one-off sync):
-a fork starts in milliseconds, a spawned worker imports leadsync first (about 0.7 s of CPU each).
-With other threads alive (the daemon's scheduler) they are spawned, since a fork copies a lock
-another thread may hold. Either way each opens its own engine on the store's URL and never touches
+Workers are forked when this process runs a single thread: a fork starts in milliseconds, a
+spawned worker imports leadsync first (about 0.7 s of CPU each). With other threads alive (the
+daemon's scheduler, the CLI's progress bar) a fork would copy locks another thread may hold, so a
+fork server (started once per process, single-threaded, this module preloaded) forks them instead;
+spawn is the last resort. Either way each opens its own engine on the store's URL and never touches
 this process's connections; an in-memory SQLite store cannot be shared, so it is scored here.
 """
 
@@ -112,8 +113,8 @@ def merge_event_parts(parts: list[tuple[EventColumns, tuple[str, ...]]]) -> Even
         if not len(part):
             continue
         # a trailing -1: code -1 (no campaign, no URL) indexes the last entry
-        to_campaign = np.array([*(campaigns.setdefault(n, len(campaigns)) for n in campaign_names), -1])
-        to_url = np.array([*(urls.setdefault(u, len(urls)) for u in part.urls), -1])
+        to_campaign = np.array([*(campaigns.setdefault(n, len(campaigns)) for n in campaign_names), -1], np.int32)
+        to_url = np.array([*(urls.setdefault(u, len(urls)) for u in part.urls), -1], np.int32)
         columns["campaign"].append(to_campaign[part.campaign])
         columns["url"].append(to_url[part.url])
         for name in ("person", "kind", "at", "flags"):
@@ -122,21 +123,30 @@ def merge_event_parts(parts: list[tuple[EventColumns, tuple[str, ...]]]) -> Even
     if not columns["person"]:
         return EventColumns.empty()
     # stable: each part comes sorted by person (and by id within a person), so this merges runs
-    person = np.concatenate(columns.pop("person")).astype(np.int64)
+    person = np.concatenate(columns.pop("person"))
     order = np.argsort(person, kind="stable")
     merged = {"person": person[order]}
     del person
     for name in names[1:]:
         merged[name] = np.concatenate(columns.pop(name))[order]
-    for name in ("campaign", "url"):
-        merged[name] = merged[name].astype(np.int64)
+    # person, campaign and URL stay int32 (as the parts came) while all 2,000,000 events are held:
+    # ``person_range`` hands each batch its slice as int64
     return EventColumns(**merged, urls=tuple(urls))
 
 
 def _context() -> BaseContext:
-    """``fork`` while this process runs one thread (and the platform has it), else ``spawn``."""
-    if threading.active_count() == 1 and "fork" in get_all_start_methods():
+    """``fork`` while this process runs one thread; with other threads alive, ``forkserver`` (a
+    clean single-threaded server that has imported this module forks each worker); ``spawn`` where
+    neither exists (Windows)."""
+    methods = get_all_start_methods()
+    if threading.active_count() == 1 and "fork" in methods:
         return get_context("fork")
+    if "forkserver" in methods:
+        context = get_context("forkserver")
+        # The server imports leadsync once (about 0.7 s of CPU); a spawned worker paid that each, on
+        # the re-score's critical path. Preloading only takes effect before the server's first start.
+        context.set_forkserver_preload([__name__])
+        return context
     return get_context("spawn")
 
 
@@ -162,7 +172,7 @@ def _read(
     # sort (timsort) of sorted_by_person only has to merge
     columns = columns.sorted_by_person()
     # sent back as int32 (persons, campaigns and URLs number far fewer than 2**31): a third less
-    # to pickle and to hold while the parts come in; merge_event_parts widens them again
+    # to pickle and to hold while the parts come in, and merge_event_parts keeps them so
     return (
         EventColumns(
             person=columns.person.astype(np.int32),
@@ -194,11 +204,21 @@ def rescore_in_processes(
     url = engine.url.render_as_string(hide_password=False)  # goes to the workers only, never logged
     counts = RescoreCounts()
     peaks: dict[int, float] = {}
-    with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_start, initargs=(url, job)) as pool:
-        pool.submit(_ready)
+    context = _context()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(url, job)) as pool:
+        # The workers start while this process reads the person map. A fork takes milliseconds; a
+        # fork server's first start (it imports leadsync) blocks its caller, so a thread waits for it.
+        starting = None
+        if context.get_start_method() == "fork":
+            pool.submit(_ready)
+        else:
+            starting = threading.Thread(target=pool.submit, args=(_ready,), daemon=True)
+            starting.start()
         with engine.connect() as connection:
             contacts = contact_positions(connection, person_ids)
             low, high = connection.execute(select(func.min(Event.id), func.max(Event.id))).one()
+        if starting is not None:
+            starting.join()
         events = EventColumns.empty()
         if low is not None:
             ranges = id_ranges(low, high, 2 * workers)

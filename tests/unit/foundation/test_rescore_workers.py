@@ -113,7 +113,12 @@ def test_merged_parts_are_sorted_by_person_with_one_numbering_of_campaigns_and_u
     first = _part([0, 2], [0, -1], [-1, 0], ["https://a"], ["spring"])
     second = _part([1, 2], [0, 1], [0, 1], ["https://b", "https://a"], ["autumn", "spring"])
     merged = merge_event_parts([first, second])
-    assert merged.person.tolist() == [0, 1, 2, 2] and merged.person.dtype == np.int64
+    assert merged.person.tolist() == [0, 1, 2, 2]
+    # held narrow while a re-score holds every event; each batch's slice is int64, as scoring expects
+    assert {merged.person.dtype, merged.campaign.dtype, merged.url.dtype} == {np.dtype(np.int32)}
+    batch = merged.person_range(1, 3)
+    assert batch.person.tolist() == [0, 1, 1]
+    assert {batch.person.dtype, batch.campaign.dtype, batch.url.dtype} == {np.dtype(np.int64)}
     assert merged.at.tolist() == [0.0, 0.0, 1.0, 1.0]  # stable: person 2's first-part event first
     names = ("spring", "autumn")
     assert [names[c] if c >= 0 else None for c in merged.campaign.tolist()] == [
