@@ -26,7 +26,7 @@ from scoring.apportion import apportion
 from scoring.columns import EventColumns
 from scoring.compiled import CompiledModel, compile_model
 from scoring.engagement import EngagementParts, aggregate, assign_channels, engagement_curve, keep_events
-from scoring.explain import Contribution, build_sentence, item_text, reason_json
+from scoring.explain import Contribution, build_sentence, item_text, reason_json, round_points
 from scoring.grade import band, grade_name, parse_grade
 from scoring.lifecycle import disqualifications, lifecycle_level
 from scoring.machine import machine_mask
@@ -408,14 +408,14 @@ class BatchResult:
         e_off, e_rows, e_cols = self._flat(eng_order, self._eng_present, rows)
         e_key = [self.compiled.channel_keys[c] for c in e_cols.tolist()]
         e_share = self._eng_shares[e_rows, e_cols].tolist()
-        e_raw = parts.points[e_rows, e_cols].tolist()
+        e_raw = round_points(parts.points[e_rows, e_cols])
         e_counted = parts.counted[e_rows, e_cols].tolist()
         e_last = _iso_times(parts.last_seen[e_rows, e_cols])
         names = [rule.name for rule in self.compiled.affinity] + ["base"]
         a_off, a_rows, a_cols = self._flat(aff_order, self._aff_present, rows)
         a_name = [names[j] for j in a_cols.tolist()]
         a_share = self._aff_shares[a_rows, a_cols].tolist()
-        a_raw = self._aff_raw[a_rows, a_cols].tolist()
+        a_raw = round_points(self._aff_raw[a_rows, a_cols])
         out = []
         for k in range(len(rows)):
             items = [
@@ -423,7 +423,7 @@ class BatchResult:
                     "score": "engagement",
                     "rule": e_key[m],
                     "points": e_share[m],
-                    "raw_points": round(e_raw[m], 3),
+                    "raw_points": e_raw[m],
                     "count": e_counted[m],
                     "last_seen": e_last[m],
                 }
@@ -434,7 +434,7 @@ class BatchResult:
                     "score": "affinity",
                     "rule": a_name[m],
                     "points": a_share[m],
-                    "raw_points": round(a_raw[m], 3),
+                    "raw_points": a_raw[m],
                     "count": 1,
                     "last_seen": None,
                 }

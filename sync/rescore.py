@@ -214,11 +214,21 @@ def _of_persons(connection: Connection, query: Select[Any], column: Any, person_
     return query.where(in_ids(column, connection.dialect.name, person_ids)) if len(person_ids) <= FEW else query
 
 
+def _driver_rows(connection: Connection, query: Select[Any]) -> list[Any]:
+    """``query``'s rows as the driver returns them: no ``Row`` per row and no result processing,
+    for queries of text and numbers only (a time is read as text: ``_stored_time``)."""
+    result = connection.execute(query)
+    try:
+        return result.cursor.fetchall()  # type: ignore[union-attr]
+    finally:
+        result.close()
+
+
 def _stored_scores(connection: Connection, person_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
     """The compared fields (``_COMPARED``) of the stored scores of ``person_ids``."""
     wanted = set(person_ids)
     query = select(Score.person_id, *(getattr(Score, name) for name in _COMPARED))
-    rows = connection.execute(_of_persons(connection, query, Score.person_id, person_ids))
+    rows = _driver_rows(connection, _of_persons(connection, query, Score.person_id, person_ids))
     return {pid: tuple(values) for pid, *values in rows if pid in wanted}
 
 
@@ -228,7 +238,8 @@ def load_profiles(
     wanted = set(person_ids)
     emails = {
         pid: email
-        for pid, email in connection.execute(
+        for pid, email in _driver_rows(
+            connection,
             _of_persons(connection, select(Person.id, Person.email), Person.id, person_ids)
         )
         if pid in wanted
@@ -242,8 +253,8 @@ def load_profiles(
         *columns,
     ).join(Attributes, and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id))
     per_person: dict[int, list[IdentityAttributes]] = defaultdict(list)
-    for person_id, source, platform, updated_at, *values in connection.execute(
-        _of_persons(connection, query, Identity.person_id, person_ids)
+    for person_id, source, platform, updated_at, *values in _driver_rows(
+        connection, _of_persons(connection, query, Identity.person_id, person_ids)
     ):
         if person_id in wanted:
             per_person[person_id].append(
@@ -279,7 +290,7 @@ def contact_positions(connection: Connection, person_ids: Sequence[int]) -> dict
     query = select(Identity.source, Identity.remote_id, Identity.person_id).where(
         Identity.person_id.is_not(None)
     )
-    for source, remote_id, pid in connection.execute(_of_persons(connection, query, Identity.person_id, person_ids)):
+    for source, remote_id, pid in _driver_rows(connection, _of_persons(connection, query, Identity.person_id, person_ids)):
         if pid in position:
             contacts[source][remote_id] = position[pid]
     return dict(contacts)

@@ -222,7 +222,9 @@ def rescore_in_processes(
         events = EventColumns.empty()
         if low is not None:
             ranges = id_ranges(low, high, 2 * workers)
-            events = merge_event_parts(list(pool.map(_read, repeat(contacts, len(ranges)), ranges)))
+            parts = list(pool.map(_read, repeat(contacts, len(ranges)), ranges))
+            del contacts  # not needed again: its memory goes before the merge's peak
+            events = merge_event_parts(parts)
 
         # one batch queued per worker, not all: each carries its events
         pending: dict[Future[tuple[RescoreCounts, int, float]], int] = {}
