@@ -11,8 +11,8 @@ import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Insert, bindparam, case, or_, select, update
@@ -24,7 +24,6 @@ from connectors.records import ContactRecord, EventRecord
 from sync.identity import ATTRIBUTE_FIELDS, checked_email
 from sync.store import upsert
 from sync.store.idlists import bound_ids, in_ids
-from sync.store.upsert import upsert_columns
 from sync.store.models import (
     Attributes,
     ChangedPerson,
@@ -34,6 +33,7 @@ from sync.store.models import (
     Quarantine,
     SyncCursor,
 )
+from sync.store.upsert import upsert_columns
 
 __all__ = ["IngestCounts", "event_columns", "ingest_batch", "jsonable"]
 
@@ -193,7 +193,9 @@ def _write_contacts(
     }
     stale = previous - set(person_ids.values())
     if stale:
-        connection.execute(update(Person).where(in_ids(Person.id, dialect, sorted(stale))).values(updated_at=now))
+        connection.execute(
+            update(Person).where(in_ids(Person.id, dialect, sorted(stale))).values(updated_at=now)
+        )
     mark_persons_changed(connection, [*{*person_ids.values(), *stale}], now)
     upsert(
         connection,
@@ -277,12 +279,15 @@ def mark_persons_changed(connection: Connection, person_ids: Sequence[int], now:
         connection.execute(_mark_statement(dialect, "persons"), {"ids": bound_ids(dialect, part), "now": now})
 
 
-def mark_contacts_changed(connection: Connection, source: str, remote_ids: Sequence[str], now: datetime) -> None:
+def mark_contacts_changed(
+    connection: Connection, source: str, remote_ids: Sequence[str], now: datetime
+) -> None:
     """Queue the persons of ``source``'s contacts ``remote_ids`` for re-scoring, as changed at ``now``."""
     dialect = connection.dialect.name
     for part in _chunks(sorted(remote_ids), _MARK_CHUNK):
         connection.execute(
-            _mark_statement(dialect, "contacts"), {"ids": bound_ids(dialect, part), "source": source, "now": now}
+            _mark_statement(dialect, "contacts"),
+            {"ids": bound_ids(dialect, part), "source": source, "now": now},
         )
 
 

@@ -48,8 +48,8 @@ from scoring import ENGINE_VERSION, EVENT_TYPES, EventColumns, Previous, score_m
 from scoring.columns import HARD_BOUNCE, MACHINE, is_hard_bounce
 from sync.identity import ATTRIBUTE_FIELDS, IdentityAttributes, merge_profile
 from sync.store import upsert
-from sync.store.models import Attributes, ChangedPerson, Event, Identity, Person, Score, ScoreHistory
 from sync.store.idlists import in_ids
+from sync.store.models import Attributes, ChangedPerson, Event, Identity, Person, Score, ScoreHistory
 from sync.store.upsert import insert_many
 
 __all__ = [
@@ -208,10 +208,14 @@ def score_chunk(engine: Engine, job: ScoringJob, chunk: Sequence[int], events: E
     return RescoreCounts(scored=len(chunk), changed=len(history))
 
 
-def _of_persons(connection: Connection, query: Select[Any], column: Any, person_ids: Sequence[int]) -> Select[Any]:
+def _of_persons(
+    connection: Connection, query: Select[Any], column: Any, person_ids: Sequence[int]
+) -> Select[Any]:
     """``query`` for ``person_ids`` only when they are few; for many, one plain scan is cheaper than
     looking each up, and the caller filters."""
-    return query.where(in_ids(column, connection.dialect.name, person_ids)) if len(person_ids) <= FEW else query
+    return (
+        query.where(in_ids(column, connection.dialect.name, person_ids)) if len(person_ids) <= FEW else query
+    )
 
 
 def _driver_rows(connection: Connection, query: Select[Any]) -> list[Any]:
@@ -239,8 +243,7 @@ def load_profiles(
     emails = {
         pid: email
         for pid, email in _driver_rows(
-            connection,
-            _of_persons(connection, select(Person.id, Person.email), Person.id, person_ids)
+            connection, _of_persons(connection, select(Person.id, Person.email), Person.id, person_ids)
         )
         if pid in wanted
     }
@@ -259,7 +262,10 @@ def load_profiles(
         if person_id in wanted:
             per_person[person_id].append(
                 IdentityAttributes(
-                    source, platform, _stored_time(updated_at), dict(zip(ATTRIBUTE_FIELDS, values, strict=True))
+                    source,
+                    platform,
+                    _stored_time(updated_at),
+                    dict(zip(ATTRIBUTE_FIELDS, values, strict=True)),
                 )
             )
     return [merge_profile(emails[pid], per_person.get(pid, ()), precedence=precedence) for pid in person_ids]
@@ -290,7 +296,9 @@ def contact_positions(connection: Connection, person_ids: Sequence[int]) -> dict
     query = select(Identity.source, Identity.remote_id, Identity.person_id).where(
         Identity.person_id.is_not(None)
     )
-    for source, remote_id, pid in _driver_rows(connection, _of_persons(connection, query, Identity.person_id, person_ids)):
+    for source, remote_id, pid in _driver_rows(
+        connection, _of_persons(connection, query, Identity.person_id, person_ids)
+    ):
         if pid in position:
             contacts[source][remote_id] = position[pid]
     return dict(contacts)
@@ -365,7 +373,9 @@ def _event_arrays(
         if not rows:
             return None
     # one column at a time: ``zip(*rows)`` over 50,000 rows was the slowest step of the load
-    kinds, campaign_names, url_names, machines, bounces = (list(map(itemgetter(k), rows)) for k in (1, 3, 4, 5, 6))
+    kinds, campaign_names, url_names, machines, bounces = (
+        list(map(itemgetter(k), rows)) for k in (1, 3, 4, 5, 6)
+    )
     kind = np.fromiter(map(_KIND_CODES.get, kinds, repeat(-1)), dtype=np.int8, count=len(rows))
     if kind.min() < 0:
         raise ValueError("the store holds an event type this engine does not know")

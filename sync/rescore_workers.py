@@ -113,7 +113,9 @@ def merge_event_parts(parts: list[tuple[EventColumns, tuple[str, ...]]]) -> Even
         if not len(part):
             continue
         # a trailing -1: code -1 (no campaign, no URL) indexes the last entry
-        to_campaign = np.array([*(campaigns.setdefault(n, len(campaigns)) for n in campaign_names), -1], np.int32)
+        to_campaign = np.array(
+            [*(campaigns.setdefault(n, len(campaigns)) for n in campaign_names), -1], np.int32
+        )
         to_url = np.array([*(urls.setdefault(u, len(urls)) for u in part.urls), -1], np.int32)
         columns["campaign"].append(to_campaign[part.campaign])
         columns["url"].append(to_url[part.url])

@@ -19,7 +19,9 @@ from sqlalchemy.sql.elements import ColumnElement
 __all__ = ["bound_ids", "in_ids"]
 
 
-def in_ids(column: Any, dialect: str, ids: Sequence[Any] | None = None, *, name: str = "ids") -> ColumnElement[bool]:
+def in_ids(
+    column: Any, dialect: str, ids: Sequence[Any] | None = None, *, name: str = "ids"
+) -> ColumnElement[bool]:
     """``column IN ids``. With ``ids`` None the list is bound at execution, as
     ``{name: bound_ids(dialect, ids)}``: for a statement built once and executed many times."""
     if dialect == "sqlite":

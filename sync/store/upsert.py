@@ -60,7 +60,9 @@ def upsert_columns(
         return 0
     table = _table(model)
     dialect = connection.dialect.name
-    if dialect == "sqlite" and _sqlite_executemany(connection, table, columns, tuple(key), tuple(update or ())):
+    if dialect == "sqlite" and _sqlite_executemany(
+        connection, table, columns, tuple(key), tuple(update or ())
+    ):
         return count
     if dialect == "sqlite":
         insert = sqlite.insert
@@ -126,7 +128,9 @@ def _sqlite_executemany(
 Processor = Callable[[Any], Any] | None
 
 
-def _values(columns: Columns, processors: tuple[Processor, ...], defaults: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+def _values(
+    columns: Columns, processors: tuple[Processor, ...], defaults: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
     """The driver's parameter tuples: each column's bind processor mapped over it, then the columns
     (and the left-out columns' defaults) zipped into tuples."""
     values: list[Iterable[Any]] = [

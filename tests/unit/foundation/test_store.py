@@ -12,8 +12,8 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects import sqlite
 
 from sync.store import make_engine, upsert
-from sync.store.upsert import _sqlite_statement, upsert_columns
 from sync.store.models import Event, SyncCursor
+from sync.store.upsert import _sqlite_statement, upsert_columns
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -170,4 +170,6 @@ def test_rows_given_a_column_at_a_time_are_stored_like_rows_given_as_dicts(tmp_p
 def test_columns_of_different_lengths_are_refused(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     with engine.begin() as connection, pytest.raises(ValueError, match="different lengths"):
-        upsert_columns(connection, SyncCursor, {"source": ["a", "b"], "stream": ["s"]}, key=["source", "stream"])
+        upsert_columns(
+            connection, SyncCursor, {"source": ["a", "b"], "stream": ["s"]}, key=["source", "stream"]
+        )
