@@ -3,7 +3,8 @@
 An expanding IN has one placeholder per id, so SQLAlchemy renders a new statement text for each
 length of list (400,000 placeholder names over one ingest of 400 pages) and the driver prepares each
 text again. On SQLite the ids go instead as one JSON array that ``json_each`` reads back: the text is
-the same for any number of ids, and SQLite's limit on bound parameters does not apply. Other
+the same for any number of ids, and SQLite's limit on bound parameters does not apply (``json_each``
+is SQLite's JSON1, built in since 3.38 and compiled into the builds Python ships before that). Other
 dialects (PostgreSQL) keep the expanding IN.
 """
 
@@ -25,7 +26,8 @@ def in_ids(
     """``column IN ids``. With ``ids`` None the list is bound at execution, as
     ``{name: bound_ids(dialect, ids)}``: for a statement built once and executed many times."""
     if dialect == "sqlite":
-        param = bindparam(name) if ids is None else bindparam(name, bound_ids(dialect, ids))
+        # unique: two lists in one statement get a bound name each
+        param = bindparam(name) if ids is None else bindparam(name, bound_ids(dialect, ids), unique=True)
         return column.in_(select(func.json_each(param).table_valued("value").c.value))
     if ids is None:
         return column.in_(bindparam(name, expanding=True))

@@ -12,6 +12,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects import sqlite
 
 from sync.store import make_engine, upsert
+from sync.store.idlists import in_ids
 from sync.store.models import Event, SyncCursor
 from sync.store.upsert import _sqlite_statement, upsert_columns
 
@@ -173,3 +174,21 @@ def test_columns_of_different_lengths_are_refused(tmp_path):
         upsert_columns(
             connection, SyncCursor, {"source": ["a", "b"], "stream": ["s"]}, key=["source", "stream"]
         )
+
+
+@pytest.mark.parametrize(
+    ("column", "ids", "expected"),
+    [
+        ("source_id", ["ev-1", "ev-3", "nope"], {"ev-1", "ev-3"}),
+        ("source_id", [], set()),
+        ("id", [2, 4], {"ev-1", "ev-3"}),
+        # more ids than SQLite takes bound parameters (32,766): one JSON array is one parameter
+        ("id", list(range(1, 40_001)), {f"ev-{i}" for i in range(50)}),
+    ],
+)
+def test_an_id_list_selects_exactly_the_rows_it_names(tmp_path, column, ids, expected):
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as connection:
+        upsert(connection, Event, events(50), key=["source", "source_id"])
+        query = select(Event.source_id).where(in_ids(getattr(Event, column), "sqlite", ids))
+        assert set(connection.execute(query).scalars()) == expected
