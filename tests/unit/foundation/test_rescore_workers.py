@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -14,7 +15,7 @@ from connectors.records import ContactRecord, EventRecord, EventType, Platform
 from scoring import EventColumns
 from sync.ingest import ingest_batch
 from sync.rescore import rescore
-from sync.rescore_workers import id_ranges, merge_event_parts, worker_count
+from sync.rescore_workers import _context, id_ranges, merge_event_parts, worker_count
 from sync.store import make_engine
 from sync.store.models import ChangedPerson, Score
 
@@ -133,3 +134,23 @@ def test_merged_parts_are_sorted_by_person_with_one_numbering_of_campaigns_and_u
         "https://a",
         "https://a",
     ]
+
+
+def test_with_another_thread_alive_workers_come_from_a_fork_server_and_score_the_same(tmp_path):
+    # a fork with other threads alive would copy locks they may hold (the CLI's progress bar, the
+    # daemon's scheduler): a fork server forks the workers instead
+    one, two = _store(tmp_path / "one.db"), _store(tmp_path / "two.db")
+    rescore(one, load_model("default"), now=NOW, workers=1)
+    release = threading.Event()
+    alive = threading.Thread(target=release.wait, daemon=True)
+    alive.start()
+    try:
+        assert _context().get_start_method() == "forkserver"
+        counts = rescore(two, load_model("default"), now=NOW, workers=2)
+    finally:
+        release.set()
+        alive.join()
+    assert counts.scored == 120 and counts.worker_peak_rss_mb > 0
+    assert _scores(two) == _scores(one)
+    for engine in (one, two):
+        engine.dispose()
