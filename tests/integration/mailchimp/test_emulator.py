@@ -23,7 +23,9 @@ def limited() -> Iterator[SandboxServer]:
         fresh_world(50),
         emulators=[MailchimpEmulator],
         ports={"mailchimp": 0},
-        extra={"mailchimp": {"processing_ms": 300}},
+        # each request held 1 s, so 14 fired together overlap even on a loaded machine (at 300 ms,
+        # one run in many saw 12 served: the last threads started after the first had finished)
+        extra={"mailchimp": {"processing_ms": 1000}},
     ) as running:
         yield running
 
@@ -35,7 +37,10 @@ def test_given_eleven_simultaneous_requests_when_served_then_extra_ones_get_429_
     answers: list[requests.Response] = []
     lock = threading.Lock()
 
+    start = threading.Barrier(14)
+
     def call() -> None:
+        start.wait()
         response = requests.get(url, auth=AUTH, timeout=10)
         with lock:
             answers.append(response)
