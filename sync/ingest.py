@@ -37,8 +37,6 @@ from sync.store.upsert import upsert_columns
 
 __all__ = ["IngestCounts", "event_columns", "ingest_batch", "jsonable"]
 
-_CHUNK = 500  # ids per IN (...) clause
-
 
 @dataclass
 class IngestCounts:
@@ -64,7 +62,7 @@ def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -112,21 +110,18 @@ def quarantine(
         for record in bad
     ]
     keyed = [row for row in rows if row["remote_id"] is not None]
-    known: dict[str, int] = {}
-    for part in _chunks(sorted({row["remote_id"] for row in keyed})):
-        known.update(
-            {
-                remote_id: qid
-                for qid, remote_id in connection.execute(
-                    select(table.c.id, table.c.remote_id).where(
-                        table.c.source == source,
-                        table.c.stream == stream,
-                        table.c.resolved_at.is_(None),
-                        table.c.remote_id.in_(part),
-                    )
-                )
-            }
+    remote_ids = sorted({row["remote_id"] for row in keyed})
+    known: dict[str, int] = {
+        remote_id: qid
+        for qid, remote_id in connection.execute(
+            select(table.c.id, table.c.remote_id).where(
+                table.c.source == source,
+                table.c.stream == stream,
+                table.c.resolved_at.is_(None),
+                in_ids(table.c.remote_id, connection.dialect.name, remote_ids),
+            )
         )
+    }
     fresh = [row for row in rows if row["remote_id"] is None or row["remote_id"] not in known]
     for row in rows:
         qid = known.get(row["remote_id"]) if row["remote_id"] is not None else None

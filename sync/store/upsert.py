@@ -121,7 +121,7 @@ def _sqlite_executemany(
     if prepared is None:
         return False
     sql, processors, defaults = prepared
-    connection.exec_driver_sql(sql, _values(columns, processors, defaults))
+    connection.exec_driver_sql(sql, _values(columns, _length(columns), processors, defaults))
     return True
 
 
@@ -129,7 +129,7 @@ Processor = Callable[[Any], Any] | None
 
 
 def _values(
-    columns: Columns, processors: tuple[Processor, ...], defaults: tuple[Any, ...]
+    columns: Columns, count: int, processors: tuple[Processor, ...], defaults: tuple[Any, ...]
 ) -> list[tuple[Any, ...]]:
     """The driver's parameter tuples: each column's bind processor mapped over it, then the columns
     (and the left-out columns' defaults) zipped into tuples."""
@@ -137,7 +137,6 @@ def _values(
         map(process, column) if process is not None else column
         for column, process in zip(columns.values(), processors, strict=True)
     ]
-    count = _length(columns)
     values.extend(repeat(default, count) for default in defaults)
     return list(zip(*values, strict=True))
 
