@@ -231,6 +231,7 @@ def _importance(shares: np.ndarray, raw: np.ndarray, present: np.ndarray) -> np.
 
 
 _CHUNK = 1024  # rows built together by BatchResult.result
+_GRADE_NAMES = [grade_name(code) for code in range(16)]
 
 _DAYS: dict[int, str] = {}
 
@@ -305,6 +306,17 @@ class BatchResult:
     def lifecycle_name(self, i: int) -> str:
         return LIFECYCLE_LEVELS[int(self.lifecycle[i])]
 
+    def names(self, rows: Sequence[int] | np.ndarray) -> tuple[list[str], list[str], list[str]]:
+        """Stage, grade and lifecycle names of ``rows``, read a column at a time (``stage_name(i)``
+        and the others index numpy once a person, which cost more than scoring them)."""
+        index = np.asarray(rows, dtype=np.int64)
+        codes = (self.letter[index].astype(np.int64) * 4 + self.digit[index]).tolist()
+        return (
+            [STAGES[k] for k in self.stage[index].tolist()],
+            [_GRADE_NAMES[code] for code in codes],
+            [LIFECYCLE_LEVELS[k] for k in self.lifecycle[index].tolist()],
+        )
+
     def _order(self) -> tuple[np.ndarray, np.ndarray]:
         if self._orders is None:
             self._orders = (
@@ -334,10 +346,7 @@ class BatchResult:
         a_col, a_share, a_present = pick(aff_order, self._aff_shares, self._aff_present)
         channel_labels = self.compiled.channel_labels
         rule_labels = [r.label for r in self.compiled.affinity] + ["base"]
-        grades = [grade_name(code) for code in range(16)]
-        grade_codes = (self.letter[index].astype(np.int64) * 4 + self.digit[index]).tolist()
-        lifecycles = [LIFECYCLE_LEVELS[k] for k in self.lifecycle[index].tolist()]
-        stages = [STAGES[k] for k in self.stage[index].tolist()]
+        stages, grades, lifecycles = self.names(index)
         affinity = self.affinity[index].tolist()
         engagement = self.engagement[index].tolist()
         held: dict[int, str] = {}
@@ -362,7 +371,7 @@ class BatchResult:
                 aff_items.append(item_text(rule_labels[j], share))
             out.append(
                 build_sentence(
-                    grade=grades[grade_codes[r]],
+                    grade=grades[r],
                     lifecycle=lifecycles[r],
                     stage=stages[r],
                     affinity=affinity[r],

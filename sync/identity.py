@@ -63,8 +63,8 @@ def merge_profile(
     the most recently updated non-empty value wins (ties go to the source name, for stability)."""
     if len(identities) == 1:  # most persons: nothing to rank (a full re-score merges every one)
         (only,) = identities
-        merged = {name: only.values.get(name) for name in ATTRIBUTE_FIELDS}
-        kept = {name: value for name, value in merged.items() if value not in (None, "")}
+        values = only.values
+        kept = {name: value for name in ATTRIBUTE_FIELDS if (value := values.get(name)) not in (None, "")}
         return Profile(email=email, platforms=(only.platform,), **kept)  # type: ignore[arg-type]
     rank = {name: index for index, name in enumerate(precedence)}
 

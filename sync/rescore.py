@@ -46,6 +46,7 @@ from config.scoring_model import ScoringModel
 from connectors.records import EventType, Profile
 from scoring import ENGINE_VERSION, EVENT_TYPES, EventColumns, Previous, score_many
 from scoring.columns import HARD_BOUNCE, MACHINE, is_hard_bounce
+from sync.gcpause import collector_paused
 from sync.identity import ATTRIBUTE_FIELDS, IdentityAttributes, merge_profile
 from sync.store import upsert
 from sync.store.idlists import in_ids
@@ -178,6 +179,7 @@ class ScoringJob:
     precedence: tuple[str, ...] = ()
 
 
+@collector_paused()
 def score_chunk(engine: Engine, job: ScoringJob, chunk: Sequence[int], events: EventColumns) -> RescoreCounts:
     """Score the persons ``chunk`` (``events``: theirs, person ``i`` = ``chunk[i]``) and write their
     scores, history and cleared change marks (those still claimed) in one transaction."""
@@ -255,20 +257,29 @@ def load_profiles(
         type_coerce(Attributes.updated_at, String),  # parsed by _stored_time: SQLAlchemy's parse is slower
         *columns,
     ).join(Attributes, and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id))
-    per_person: dict[int, list[IdentityAttributes]] = defaultdict(list)
-    for person_id, source, platform, updated_at, *values in _driver_rows(
-        connection, _of_persons(connection, query, Identity.person_id, person_ids)
-    ):
-        if person_id in wanted:
-            per_person[person_id].append(
-                IdentityAttributes(
-                    source,
-                    platform,
-                    _stored_time(updated_at),
-                    dict(zip(ATTRIBUTE_FIELDS, values, strict=True)),
-                )
+    rows_of: dict[int, list[Any]] = defaultdict(list)
+    for row in _driver_rows(connection, _of_persons(connection, query, Identity.person_id, person_ids)):
+        if row[0] in wanted:
+            rows_of[row[0]].append(row)
+
+    def identities(rows: list[Any]) -> list[IdentityAttributes]:
+        # merge_profile ranks by time only among several identities: most persons have one, and
+        # parsing their times was a tenth of a full re-score's profile load
+        ranked = len(rows) > 1
+        return [
+            IdentityAttributes(
+                source,
+                platform,
+                _stored_time(updated_at) if ranked else None,
+                dict(zip(ATTRIBUTE_FIELDS, values, strict=True)),
             )
-    return [merge_profile(emails[pid], per_person.get(pid, ()), precedence=precedence) for pid in person_ids]
+            for _, source, platform, updated_at, *values in rows
+        ]
+
+    return [
+        merge_profile(emails[pid], identities(rows_of.get(pid, [])), precedence=precedence)
+        for pid in person_ids
+    ]
 
 
 _KIND_CODES = {kind.value: code for code, kind in enumerate(EVENT_TYPES)}
@@ -289,6 +300,7 @@ def load_event_columns(connection: Connection, person_ids: Sequence[int], now: d
     return columns
 
 
+@collector_paused()
 def contact_positions(connection: Connection, person_ids: Sequence[int]) -> dict[str, dict[str, int]]:
     """source → remote contact id → position in ``person_ids`` of the contact's person."""
     position = {pid: i for i, pid in enumerate(person_ids)}
@@ -304,6 +316,7 @@ def contact_positions(connection: Connection, person_ids: Sequence[int]) -> dict
     return dict(contacts)
 
 
+@collector_paused()
 def scan_events(
     connection: Connection,
     contacts: Mapping[str, Mapping[str, int]],
@@ -330,7 +343,9 @@ def scan_events(
             Event.url,
             type_coerce(Event.machine, Integer),
             case((Event.type == _BOUNCE, type_coerce(Event.properties, String)), else_=None),
-        ).where(Event.source == source)
+            # ``source || ''``: a plain ``source = ?`` made SQLite walk the (source, source_id) index
+            # and fetch each row by id, in random order, instead of scanning the table (or the id range)
+        ).where(Event.source.concat("") == source)
         if ids is not None:
             query = query.where(Event.id.between(*ids))
         if filter_in_sql:
@@ -414,7 +429,7 @@ def score_rows(person_ids: Sequence[int], results: Any, model_fp: str, now: date
     """The ``score`` rows of a ``BatchResult``, read from its arrays (``results.result(i)`` would
     build every person's full ``ScoreResult`` first)."""
     everyone = np.arange(len(person_ids))
-    stages = [results.stage_name(i) for i in everyone.tolist()]
+    stages, grades, lifecycles = results.names(everyone)
     return [
         {
             "person_id": pid,
@@ -422,34 +437,36 @@ def score_rows(person_ids: Sequence[int], results: Any, model_fp: str, now: date
             "engagement": engagement,
             "composite": composite,
             "stage": stage,
-            "grade": results.grade(i),
-            "lifecycle": results.lifecycle_name(i),
+            "grade": grade,
+            "lifecycle": lifecycle,
             "disqualified": disqualified,
             "reason": sentence,
             "contributions": contributions,
             "model_fingerprint": model_fp,
             "scored_at": now,
         }
-        for i, (
+        for (
             pid,
             affinity,
             engagement,
             composite,
             stage,
+            grade,
+            lifecycle,
             disqualified,
             sentence,
             contributions,
-        ) in enumerate(
-            zip(
-                person_ids,
-                results.affinity.tolist(),
-                results.engagement.tolist(),
-                results.composite.tolist(),
-                stages,
-                results.disqualified.tolist(),
-                results.sentences(everyone),
-                results.contribution_dicts(everyone),
-                strict=True,
-            )
+        ) in zip(
+            person_ids,
+            results.affinity.tolist(),
+            results.engagement.tolist(),
+            results.composite.tolist(),
+            stages,
+            grades,
+            lifecycles,
+            results.disqualified.tolist(),
+            results.sentences(everyone),
+            results.contribution_dicts(everyone),
+            strict=True,
         )
     ]

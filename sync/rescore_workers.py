@@ -218,7 +218,13 @@ def rescore_in_processes(
             starting.start()
         with engine.connect() as connection:
             contacts = contact_positions(connection, person_ids)
-            low, high = connection.execute(select(func.min(Event.id), func.max(Event.id))).one()
+            # two scalar subqueries: SQLite answers a lone min() or max() from the key's b-tree, but
+            # scans the whole table for both in one select
+            low, high = connection.execute(
+                select(
+                    select(func.min(Event.id)).scalar_subquery(), select(func.max(Event.id)).scalar_subquery()
+                )
+            ).one()
         if starting is not None:
             starting.join()
         events = EventColumns.empty()
