@@ -328,8 +328,7 @@ def scan_events(
     """The events up to ``now`` of the ``contacts`` (see ``contact_positions``) and the campaign
     names their ``campaign`` codes stand for; only event ids in ``ids`` (inclusive) when given, the
     part of the table one worker process reads."""
-    campaigns: dict[str, int] = {}
-    urls: dict[str, int] = {}
+    campaigns, urls = _Codes(), _Codes()
     parts: list[tuple[np.ndarray, ...]] = []
     until = now.timestamp()
     for source, of_source in sorted(contacts.items()):
@@ -365,16 +364,32 @@ def scan_events(
         return EventColumns.empty(), ()
     person, kind, at, campaign, url, flags = (np.concatenate(column) for column in zip(*parts, strict=True))
     columns = EventColumns(
-        person=person, kind=kind, at=at, campaign=campaign, url=url, flags=flags, urls=tuple(urls)
+        person=person, kind=kind, at=at, campaign=campaign, url=url, flags=flags, urls=urls.names()
     )
-    return columns, tuple(campaigns)
+    return columns, campaigns.names()
+
+
+class _Codes(dict[str | None, int]):
+    """Names numbered by first appearance, None (no campaign, no URL) as -1: looked up with
+    ``codes[name]`` from C (``map``), where a comprehension calling ``setdefault`` ran per event."""
+
+    def __init__(self) -> None:
+        super().__init__({None: -1})
+
+    def __missing__(self, name: str | None) -> int:
+        code = self[name] = len(self) - 1
+        return code
+
+    def names(self) -> tuple[str, ...]:
+        """The names, each at its code."""
+        return tuple(name for name in self if name is not None)
 
 
 def _event_arrays(
     rows: Sequence[Any],
     persons: dict[str, int],
-    campaigns: dict[str, int],
-    urls: dict[str, int],
+    campaigns: _Codes,
+    urls: _Codes,
     until: float,
 ) -> tuple[np.ndarray, ...] | None:
     contacts = map(itemgetter(0), rows)
@@ -394,13 +409,8 @@ def _event_arrays(
     kind = np.fromiter(map(_KIND_CODES.get, kinds, repeat(-1)), dtype=np.int8, count=len(rows))
     if kind.min() < 0:
         raise ValueError("the store holds an event type this engine does not know")
-    campaign = np.array(
-        [-1 if name is None else campaigns.setdefault(name, len(campaigns)) for name in campaign_names],
-        dtype=np.int64,
-    )
-    url = np.array(
-        [-1 if name is None else urls.setdefault(name, len(urls)) for name in url_names], dtype=np.int64
-    )
+    campaign = np.fromiter(map(campaigns.__getitem__, campaign_names), dtype=np.int64, count=len(rows))
+    url = np.fromiter(map(urls.__getitem__, url_names), dtype=np.int64, count=len(rows))
     flags = np.where(np.array(machines, dtype=bool), MACHINE, 0).astype(np.uint8)
     for i in np.flatnonzero(kind == _BOUNCE_CODE).tolist():
         properties = bounces[i]

@@ -25,14 +25,14 @@ import os
 import resource
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from itertools import repeat
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from datetime import datetime
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from scoring import EventColumns
 from sync.rescore import (
@@ -164,12 +164,11 @@ def _ready() -> None:
     """A first task: makes the pool start its processes while this one reads the person map."""
 
 
-def _read(
-    contacts: Mapping[str, Mapping[str, int]], ids: tuple[int, int]
+def read_part(
+    connection: Connection, contacts: Mapping[str, Mapping[str, int]], now: datetime, ids: tuple[int, int]
 ) -> tuple[EventColumns, tuple[str, ...]]:
-    assert _engine is not None and _job is not None
-    with _engine.connect() as connection:
-        columns, campaigns = scan_events(connection, contacts, _job.now, ids=ids)
+    """One id range of the event table (``sync.rescore.scan_events``), sorted by person, as merged."""
+    columns, campaigns = scan_events(connection, contacts, now, ids=ids)
     # sorted here, side by side: the merged columns are then a few sorted runs, which the stable
     # sort (timsort) of sorted_by_person only has to merge
     columns = columns.sorted_by_person()
@@ -187,6 +186,14 @@ def _read(
         ),
         campaigns,
     )
+
+
+def _read(
+    contacts: Mapping[str, Mapping[str, int]], ids: tuple[int, int]
+) -> tuple[EventColumns, tuple[str, ...]]:
+    assert _engine is not None and _job is not None
+    with _engine.connect() as connection:
+        return read_part(connection, contacts, _job.now, ids)
 
 
 def _score(chunk: list[int], events: EventColumns) -> tuple[RescoreCounts, int, float]:
@@ -207,15 +214,17 @@ def rescore_in_processes(
     counts = RescoreCounts()
     peaks: dict[int, float] = {}
     context = _context()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(url, job)) as pool:
-        # The workers start while this process reads the person map. A fork takes milliseconds; a
-        # fork server's first start (it imports leadsync) blocks its caller, so a thread waits for it.
-        starting = None
+    with (
+        ProcessPoolExecutor(workers, mp_context=context, initializer=_start, initargs=(url, job)) as pool,
+        ThreadPoolExecutor(1) as submitter,
+    ):
+        # The workers start while this process reads the person map. A fork takes milliseconds, and
+        # is done from this thread (the only one); a fork server's first start (it imports leadsync,
+        # about 0.7 s) blocks whoever submits, so a thread submits.
         if context.get_start_method() == "fork":
             pool.submit(_ready)
         else:
-            starting = threading.Thread(target=pool.submit, args=(_ready,), daemon=True)
-            starting.start()
+            submitter.submit(pool.submit, _ready)
         with engine.connect() as connection:
             contacts = contact_positions(connection, person_ids)
             # two scalar subqueries: SQLite answers a lone min() or max() from the key's b-tree, but
@@ -225,12 +234,14 @@ def rescore_in_processes(
                     select(func.min(Event.id)).scalar_subquery(), select(func.max(Event.id)).scalar_subquery()
                 )
             ).one()
-        if starting is not None:
-            starting.join()
         events = EventColumns.empty()
         if low is not None:
-            ranges = id_ranges(low, high, 2 * workers)
-            parts = list(pool.map(_read, repeat(contacts, len(ranges)), ranges))
+            # this process reads the first range itself while the pool starts and reads the rest
+            first, *rest = id_ranges(low, high, 2 * workers + 1)
+            reads = submitter.submit(lambda: [pool.submit(_read, contacts, ids) for ids in rest])
+            with engine.connect() as connection:
+                parts = [read_part(connection, contacts, job.now, first)]
+            parts += [future.result() for future in reads.result()]
             del contacts  # not needed again: its memory goes before the merge's peak
             events = merge_event_parts(parts)
 

@@ -148,9 +148,19 @@ def _utc_text(general: Callable[[Any], Any]) -> Callable[[Any], Any]:
     they nearly all come in UTC; any other value (another offset, naive, None) goes to ``general``.
     """
 
+    # the last UTC value and its text, as one tuple (read and replaced whole, so threads sharing
+    # this processor never pair a value with another's text): a re-score stamps every row with one
+    # ``now``, which was formatted twice a person
+    last: list[tuple[Any, str]] = [(object(), "")]
+
     def process(value: Any) -> Any:
+        known, text = last[0]
+        if value is known:
+            return text
         if type(value) is datetime and value.tzinfo is UTC:
-            return value.isoformat(" ", "microseconds")[:26]  # "YYYY-MM-DD HH:MM:SS.ffffff"
+            text = value.isoformat(" ", "microseconds")[:26]  # "YYYY-MM-DD HH:MM:SS.ffffff"
+            last[0] = (value, text)
+            return text
         return general(value)
 
     return process

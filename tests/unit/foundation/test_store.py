@@ -145,6 +145,17 @@ def test_the_prepared_path_stores_a_datetime_as_the_same_text_as_sqlalchemy(valu
     assert prepared(value) == general(value)
 
 
+def test_the_prepared_path_gives_each_value_its_own_text_when_values_repeat():
+    # the processor remembers the last UTC value (a re-score binds one ``now`` to every row)
+    dialect = sqlite.dialect()
+    general = Event.__table__.c.occurred_at.type.dialect_impl(dialect).bind_processor(dialect)
+    _, (prepared,), _ = _sqlite_statement(dialect, Event.__table__, ("occurred_at",), ("source",), ())
+    first, second = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, 3, 4, 5, 6, tzinfo=UTC)
+    berlin = datetime(2026, 6, 1, 1, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    values = [first, first, None, first, second, second, berlin, first, None, None, second]
+    assert [prepared(value) for value in values] == [general(value) for value in values]
+
+
 def test_the_prepared_path_refuses_a_naive_datetime_like_sqlalchemy():
     dialect = sqlite.dialect()
     _, (prepared,), _ = _sqlite_statement(dialect, Event.__table__, ("occurred_at",), ("source",), ())
