@@ -336,16 +336,38 @@ class BatchResult:
         top = self.compiled.model.explain.top
         parts = self._parts
 
-        def pick(order: np.ndarray, *matrices: np.ndarray) -> list[list]:
+        def items(order: np.ndarray, shares: np.ndarray, present: np.ndarray) -> tuple[list[int], np.ndarray]:
+            """The parts a sentence names, each person's most important first: up to ``top``,
+            stopping at the first absent or zero one. Flat, row by row: (row offsets, columns)."""
             cols = order[index, :top]
-            return [cols.tolist()] + [np.take_along_axis(m[index], cols, axis=1).tolist() for m in matrices]
+            named = np.take_along_axis(present[index], cols, axis=1) & (
+                np.take_along_axis(shares[index], cols, axis=1) != 0
+            )
+            local, slot = np.nonzero(np.logical_and.accumulate(named, axis=1))
+            offsets = np.searchsorted(local, np.arange(len(index) + 1)).tolist()
+            return offsets, np.stack([index[local], cols[local, slot]])
 
-        e_col, e_share, e_present, e_count, e_last = pick(
-            eng_order, self._eng_shares, self._eng_present, parts.counted, parts.last_seen
-        )
-        a_col, a_share, a_present = pick(aff_order, self._aff_shares, self._aff_present)
+        e_off, (e_rows, e_cols) = items(eng_order, self._eng_shares, self._eng_present)
+        days = np.floor_divide(parts.last_seen[e_rows, e_cols], 86_400).astype(np.int64)
+        day_numbers, day_of = np.unique(days, return_inverse=True)
+        day_texts = [_day(number * 86_400.0) for number in day_numbers.tolist()]
         channel_labels = self.compiled.channel_labels
+        e_items = [
+            item_text(channel_labels[c], share, count, day_texts[d])
+            for c, share, count, d in zip(
+                e_cols.tolist(),
+                self._eng_shares[e_rows, e_cols].tolist(),
+                parts.counted[e_rows, e_cols].tolist(),
+                day_of.tolist(),
+                strict=True,
+            )
+        ]
+        a_off, (a_rows, a_cols) = items(aff_order, self._aff_shares, self._aff_present)
         rule_labels = [r.label for r in self.compiled.affinity] + ["base"]
+        a_items = [
+            item_text(rule_labels[j], share)
+            for j, share in zip(a_cols.tolist(), self._aff_shares[a_rows, a_cols].tolist(), strict=True)
+        ]
         stages, grades, lifecycles = self.names(index)
         affinity = self.affinity[index].tolist()
         engagement = self.engagement[index].tolist()
@@ -354,34 +376,19 @@ class BatchResult:
         for row in np.flatnonzero(self.disqualified_by[index].any(axis=1)).tolist():
             hits = np.flatnonzero(self.disqualified_by[index[row]]).tolist()
             held[row] = f"Disqualified: {', '.join(dq_labels[h] for h in hits)}."
-
-        out = []
-        for r in range(len(index)):
-            eng_items = []
-            for c, share, present, count, last in zip(
-                e_col[r], e_share[r], e_present[r], e_count[r], e_last[r], strict=True
-            ):
-                if not present or share == 0:
-                    break
-                eng_items.append(item_text(channel_labels[c], share, count, _day(last)))
-            aff_items = []
-            for j, share, present in zip(a_col[r], a_share[r], a_present[r], strict=True):
-                if not present or share == 0:
-                    break
-                aff_items.append(item_text(rule_labels[j], share))
-            out.append(
-                build_sentence(
-                    grade=grades[r],
-                    lifecycle=lifecycles[r],
-                    stage=stages[r],
-                    affinity=affinity[r],
-                    engagement=engagement[r],
-                    engagement_items=eng_items,
-                    affinity_items=aff_items,
-                    held=held.get(r),
-                )
+        return [
+            build_sentence(
+                grade=grades[r],
+                lifecycle=lifecycles[r],
+                stage=stages[r],
+                affinity=affinity[r],
+                engagement=engagement[r],
+                engagement_items=e_items[e_off[r] : e_off[r + 1]],
+                affinity_items=a_items[a_off[r] : a_off[r + 1]],
+                held=held.get(r),
             )
-        return out
+            for r in range(len(index))
+        ]
 
     def contributions(self, i: int) -> tuple[Contribution, ...]:
         return self.result(i).contributions

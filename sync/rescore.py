@@ -70,7 +70,7 @@ __all__ = [
 BATCH = 5_000  # persons per scoring batch: bounds memory, one transaction each
 RESCORE_AFTER = timedelta(days=1)  # decay: refresh every score at least daily
 FEW = 5_000  # persons whose rows are filtered in SQL (``in_ids``); for more, one scan filtered in Python
-_PART = 50_000  # event rows fetched and converted at a time
+_PART = 20_000  # event rows fetched and converted at a time (each process holds one part's rows)
 
 
 @dataclass
