@@ -46,6 +46,9 @@ class _HasPrevious(Protocol):
     @property
     def grade(self) -> str | None: ...
 
+    @property
+    def engagement(self) -> float | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Previous:
@@ -53,6 +56,7 @@ class Previous:
 
     lifecycle: str | None = None
     grade: str | None = None
+    engagement: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,7 @@ class ScoreResult:
         return reason_json(self, self.top)
 
     def as_previous(self) -> Previous:
-        return Previous(lifecycle=self.lifecycle, grade=self.grade)
+        return Previous(lifecycle=self.lifecycle, grade=self.grade, engagement=self.engagement)
 
 
 def _epoch(now: datetime) -> float:
@@ -153,12 +157,17 @@ def score_many(
     eng = model.engagement
     points_total = parts.total
     curved = engagement_curve(points_total, eng.curve, eng.scale)
-    engagement = np.floor(curved + 0.5).astype(np.int64)
+    prev_letter, prev_digit, prev_level, prev_engagement = _previous_arrays(previous, n)
+    # Hysteresis, as for the grade: engagement decays by the minute, so its whole number would tick
+    # with nothing done, each tick a history row and a platform write (an unchanged re-sync must
+    # write nothing). The last whole number stays until the exact value is a whole point from it.
+    engagement = np.where(
+        np.abs(curved - prev_engagement) < 1, prev_engagement, np.floor(curved + 0.5)
+    ).astype(np.int64)
     eng_present = compiled.scored[None, :] & (parts.kept > 0)
     factor = np.divide(curved, points_total, out=np.zeros(n), where=points_total > 0)
     eng_shares = apportion(parts.points * factor[:, None], engagement, eng_present)
 
-    prev_letter, prev_digit, prev_level = _previous_arrays(previous, n)
     grade_settings = model.grade
     letter = band(affinity, grade_settings.affinity_bands, prev_letter, grade_settings.margin)
     digit = band(engagement, grade_settings.engagement_bands, prev_digit, grade_settings.margin)
@@ -208,19 +217,23 @@ def score_many(
 
 def _previous_arrays(
     previous: Sequence[_HasPrevious | None] | None, n: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Grade bands and lifecycle level (-1 where unknown) and engagement (NaN where unknown)."""
     letter = np.full(n, -1, dtype=np.int64)
     digit = np.full(n, -1, dtype=np.int64)
     level = np.full(n, -1, dtype=np.int64)
+    engagement = np.full(n, np.nan)
     if previous is None:
-        return letter, digit, level
+        return letter, digit, level, engagement
     levels = {name: i for i, name in enumerate(LIFECYCLE_LEVELS)}
     for i, prev in enumerate(previous):
         if prev is None:
             continue
         letter[i], digit[i] = parse_grade(prev.grade)
         level[i] = levels.get(prev.lifecycle or "", -1)
-    return letter, digit, level
+        if prev.engagement is not None:
+            engagement[i] = prev.engagement
+    return letter, digit, level, engagement
 
 
 def _importance(shares: np.ndarray, raw: np.ndarray, present: np.ndarray) -> np.ndarray:

@@ -191,7 +191,10 @@ def score_chunk(engine: Engine, job: ScoringJob, chunk: Sequence[int], events: E
         events,
         job.model,
         now=job.now,
-        previous=[Previous(old[pid][_LIFECYCLE], old[pid][_GRADE]) if pid in old else None for pid in chunk],
+        previous=[
+            Previous(old[pid][_LIFECYCLE], old[pid][_GRADE], old[pid][_ENGAGEMENT]) if pid in old else None
+            for pid in chunk
+        ],
     )
     rows = score_rows(chunk, results, job.model_fp, job.now)
     history = [
@@ -432,7 +435,7 @@ def _epoch_seconds(times: Sequence[str | datetime]) -> np.ndarray:
 
 _COMPARED = ("affinity", "engagement", "stage", "grade", "lifecycle", "model_fingerprint")
 _HISTORY_FIELDS = ("affinity", "engagement", "stage", "grade", "lifecycle", "model_fingerprint", "scored_at")
-_LIFECYCLE, _GRADE = _COMPARED.index("lifecycle"), _COMPARED.index("grade")
+_LIFECYCLE, _GRADE, _ENGAGEMENT = (_COMPARED.index(name) for name in ("lifecycle", "grade", "engagement"))
 
 
 def score_rows(person_ids: Sequence[int], results: Any, model_fp: str, now: datetime) -> list[dict[str, Any]]:

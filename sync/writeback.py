@@ -69,23 +69,6 @@ def desired_values(score: Any, *, scored_at: datetime) -> dict[str, str]:
     }
 
 
-def _moved(name: str, last: str | None, want: str, score: Any) -> bool:
-    """Whether field ``name`` moved enough, from the ``last`` value pushed, to be worth a write.
-
-    Engagement decays by the minute, so it crosses a whole number every so often with nothing
-    done: it counts as moved only once it is a whole point away from what the platform shows (an
-    unchanged re-sync must write nothing; a 2,471-contact re-sync half a minute later wrote one).
-    """
-    if last == want:
-        return False
-    if name == "engagement" and last is not None:
-        try:
-            return abs(float(score.engagement) - float(last)) >= 1
-        except ValueError:  # not a number we wrote: write ours
-            return True
-    return True
-
-
 @dataclass
 class PlannedWrite:
     """One identity's update plus what the state will hold once it is written."""
@@ -138,7 +121,8 @@ def plan_writes(
         want = desired_values(score, scored_at=now)
         pending = last.get(PENDING)
         maybe_tags = set(json.loads(pending)) if pending else set()
-        if pending is not None or any(_moved(k, last.get(k), want[k], score) for k in TRIGGER_FIELDS):
+        # engagement ticks with decay only past a whole point of hysteresis (scoring.engine.score_many)
+        if pending is not None or any(last.get(k) != want[k] for k in TRIGGER_FIELDS):
             changed = {k: want[k] for k in VALUE_FIELDS if pending is not None or last.get(k) != want[k]}
         else:
             changed = {}

@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
 import sync.rescore as rescore_module
-from config.scoring_model import load_model
+from config.scoring_model import load_model, parse_model
 from connectors.base import PullBatch
 from connectors.records import ContactRecord, EventRecord, EventType, Platform
 from scoring import EventColumns
 from sync.ingest import ingest_batch
 from sync.rescore import FEW, load_event_columns, persons_to_score, rescore
 from sync.store import make_engine
-from sync.store.models import ChangedPerson, Person
+from sync.store.models import ChangedPerson, Person, Score, ScoreHistory
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -176,3 +176,34 @@ def test_the_event_columns_of_the_store_equal_those_built_from_the_records(tmp_p
         want.urls[u] if u >= 0 else None for u in want.url
     ]
     assert np.array_equal(got.campaign >= 0, want.campaign >= 0)
+
+
+def test_given_decay_alone_a_later_rescore_keeps_the_stored_engagement_and_adds_no_history(engine):
+    # a click worth 10, half-life 30 days: 9.12 four days later, still within a point of 10
+    clicks = parse_model(
+        'version = 1\nname = "clicks"\n[engagement]\ncurve = "linear"\nscale = 100\n'
+        "[engagement.events.email_click]\npoints = 10\nhalf_life_days = 30\n",
+        file="clicks.toml",
+    )
+    ingest_batch(
+        engine,
+        PullBatch("events", events=[event("e1", "1", EventType.EMAIL_CLICK, NOW)]),
+        source="hs",
+        now=NOW,
+    )
+
+    def stored() -> tuple[float, int]:
+        with engine.connect() as connection:
+            (engagement,) = connection.execute(
+                select(Score.engagement)
+                .join(Person, Person.id == Score.person_id)
+                .where(Person.email == "ana@acme.io")
+            ).one()
+            return engagement, connection.execute(select(func.count()).select_from(ScoreHistory)).scalar_one()
+
+    rescore(engine, clicks, now=NOW)
+    first = stored()
+    rescore(engine, clicks, now=NOW + timedelta(days=4), everyone=True)
+    assert stored() == first == (10, 3)  # three persons scored once each, nothing changed since
+    rescore(engine, clicks, now=NOW + timedelta(days=5), everyone=True)  # 8.91: a point away
+    assert stored() == (9, 4)

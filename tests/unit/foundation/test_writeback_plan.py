@@ -104,16 +104,14 @@ def test_plan_writes_only_when_a_score_changed(tmp_path, pushed_overrides, expec
 @pytest.mark.parametrize(
     ("engagement_now", "pushed", "writes"),
     [
-        pytest.param(41.99, "42", False, id="decayed-below-the-shown-number-writes-nothing"),
-        pytest.param(42.99, "42", False, id="rose-within-the-point-writes-nothing"),
-        pytest.param(41.0, "42", True, id="a-whole-point-down-writes"),
-        pytest.param(43.0, "42", True, id="a-whole-point-up-writes"),
+        # the engine keeps a whole number until decay moves it a whole point (scoring hysteresis)
+        pytest.param(42.0, "42", False, id="the-same-whole-number-writes-nothing"),
+        pytest.param(41.0, "42", True, id="a-point-down-writes"),
+        pytest.param(43.0, "42", True, id="a-point-up-writes"),
         pytest.param(42.0, "n/a", True, id="a-value-not-a-number-is-replaced"),
     ],
 )
-def test_engagement_is_written_again_once_a_whole_point_from_what_the_platform_shows(
-    tmp_path, engagement_now, pushed, writes
-):
+def test_engagement_is_written_when_its_whole_number_changed(tmp_path, engagement_now, pushed, writes):
     engine = _store(
         tmp_path, pushed=_as_pushed(engagement=pushed), score=SCORE | {"engagement": engagement_now}
     )

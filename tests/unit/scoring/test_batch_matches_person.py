@@ -24,6 +24,7 @@ def test_batch_and_per_person_results_are_identical(preset: str) -> None:
         Previous(
             lifecycle=rng.choice([None, "lead", "marketing_qualified_lead"]),
             grade=rng.choice([None, "A1", "C3"]),
+            engagement=rng.choice([None, 0, 12, 55.0]),
         )
         for _ in people
     ]

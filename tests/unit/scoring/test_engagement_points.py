@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
 
-from scoring import score_person
+from scoring import Previous, score_person
 
 from .helpers import NOW, ago, event, model, profile
 
@@ -195,3 +196,44 @@ def test_a_changed_copy_of_a_model_scores_with_its_own_numbers() -> None:
     events = [event("form_submit", NOW)]
     assert score_person(profile(), events, base, now=NOW).engagement == 10
     assert score_person(profile(), events, doubled, now=NOW).engagement == 20
+
+
+# A click 45 days old (half-life 30): 10 x 2**-1.5 = 3.54 points, which round to 4.
+HYSTERESIS = [
+    # (behaviour, previous engagement, expected engagement)
+    ("no previous score: rounded", None, 4),
+    ("the same whole number as before: kept", 4, 4),
+    ("a point above the exact value, less than a whole point away: kept", 3, 3),
+    ("more than a point above the exact value: rounded", 5, 4),
+    ("more than a point below the exact value: rounded", 2, 4),
+    ("as the store gives it, a float", 3.0, 3),
+]
+
+
+@pytest.mark.parametrize(
+    ("previous", "expected"), [case[1:] for case in HYSTERESIS], ids=[case[0] for case in HYSTERESIS]
+)
+def test_engagement_keeps_its_last_whole_number_until_the_exact_value_is_a_point_away(
+    previous: float | None, expected: int
+) -> None:
+    result = score_person(
+        profile(),
+        [event("email_click", ago(45))],
+        ENGAGEMENT,
+        now=NOW,
+        previous=Previous(engagement=previous),
+    )
+    assert result.engagement == expected
+    assert sum(c.points for c in result.contributions if c.score == "engagement") == expected
+
+
+def test_given_decay_alone_the_engagement_moves_only_once_it_is_a_point_lower() -> None:
+    click = [event("email_click", NOW)]
+    first = score_person(profile(), click, ENGAGEMENT, now=NOW).engagement  # 10 exactly
+    later = [
+        score_person(
+            profile(), click, ENGAGEMENT, now=NOW + timedelta(days=days), previous=Previous(engagement=first)
+        )
+        for days in (1, 4, 5)  # 9.77, 9.12, 8.91 points
+    ]
+    assert [first, *(result.engagement for result in later)] == [10, 10, 10, 9]
