@@ -148,6 +148,12 @@ class MailchimpOptions(_Throttled):
     lists: list[str] = Field(default_factory=list, description="audience ids; empty = every audience")
     # mailchimp.md §9: 10 simultaneous connections per user.
     concurrency: int = Field(default=10, ge=1, le=10)
+    # mailchimp.md §6: bulk tagging (static segments, 500 members a request) has no is_syncing, so
+    # automations triggered by a tag fire; one member a request with is_syncing is the default.
+    bulk_tags: bool = Field(
+        default=False,
+        description="tag 500 members a request; tag automations then fire (one member a request does not)",
+    )
 
 
 class ActiveCampaignOptions(_Throttled):

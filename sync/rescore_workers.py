@@ -5,7 +5,8 @@ work under one interpreter lock: a second thread made it slower (issue #9), a se
 not. Two steps, each spread over the pool:
 
 1. read: the event table cut into id ranges, one scan each, into numpy columns whose ``person`` is
-   the position in the run's person list (``sync.rescore.scan_events``);
+   the position in the run's person list (``sync.rescore.scan_events``); this process reads the
+   first range itself while the pool starts;
 2. score: the columns merged and sorted by person here, then each batch of ``BATCH`` persons sent
    with its events to a free worker, which loads their profiles, scores them and writes the batch
    in its own transaction (``sync.rescore.score_chunk``, the same code a single process runs).

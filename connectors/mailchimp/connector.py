@@ -43,7 +43,7 @@ from connectors.base import (
     ScoreUpdate,
     SourceSettings,
 )
-from connectors.errors import BadRecord, ConfigError, ConnectorError, FatalError, RateLimited
+from connectors.errors import BadRecord, ConfigError, ConnectorError, FatalError, NotFound, RateLimited
 from connectors.http import build_client, logging_hooks
 from connectors.mailchimp import streams as S
 from connectors.mailchimp.normalize import (
@@ -119,6 +119,9 @@ class MailchimpConnector(Connector):
         self.concurrency = max(
             1, min(MAX_CONCURRENCY, int(settings.options.get("concurrency") or MAX_CONCURRENCY))
         )
+        self.bulk_tags = bool(settings.options.get("bulk_tags", False))
+        self._tag_ids: dict[tuple[str, str], int] = {}  # (list id, tag name) -> tag (segment) id
+        self._tag_lock = threading.Lock()
         self.sdk = build_sdk_client(
             api_key=api_key,
             host=settings.base_url,
@@ -468,6 +471,7 @@ class MailchimpConnector(Connector):
         self.ensure_fields(list(by_list))
 
         jobs: list[tuple[str, Any]] = []
+        bulk: list[tuple[str, str, list[ScoreUpdate], list[ScoreUpdate]]] = []  # list, tag, add, remove
         for list_id, items in by_list.items():
             rows: list[tuple[ScoreUpdate, dict[str, Any]]] = []
             for update, _ in items:
@@ -484,10 +488,19 @@ class MailchimpConnector(Connector):
                     rows.append((update, {"email_address": update.email, "merge_fields": values}))
             for start in range(0, len(rows), BATCH_SIZE):
                 jobs.append(("batch", (list_id, rows[start : start + BATCH_SIZE])))
+            by_tag: dict[str, tuple[list[ScoreUpdate], list[ScoreUpdate]]] = {}
             for update, member_id in items:
                 tags = self._tag_changes(update)
-                if tags:
+                if tags and self.bulk_tags and update.email:
+                    for tag in tags:
+                        by_tag.setdefault(tag["name"], ([], []))[tag["status"] != "active"].append(update)
+                elif tags:
                     jobs.append(("tags", (list_id, member_id, update, tags)))
+            bulk.extend((list_id, name, adding, removing) for name, (adding, removing) in by_tag.items())
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mc-tags") as pool:
+            # each tag's id is looked up (or the tag created) side by side, before its writes
+            for segment_jobs in pool.map(lambda args: self._segment_jobs(*args, report), bulk):
+                jobs.extend(segment_jobs)
 
         failed_ids = {f.remote_id for f in report.failed}
         results: dict[str, str | None] = {}
@@ -495,7 +508,10 @@ class MailchimpConnector(Connector):
 
         def run(job: tuple[str, Any]) -> None:
             kind, args = job
-            outcome = self._write_batch(*args) if kind == "batch" else self._write_tags(*args)
+            write = {"batch": self._write_batch, "tags": self._write_tags, "segment": self._write_segment}[
+                kind
+            ]
+            outcome = write(*args)
             with lock:
                 report.requests += 1
                 for remote_id, error in outcome.items():
@@ -572,6 +588,84 @@ class MailchimpConnector(Connector):
                 update.remote_id: f"{'retriable' if not isinstance(exc, FatalError) else 'failed'}: {exc}"
             }
         return {update.remote_id: None}
+
+    def _segment_jobs(
+        self,
+        list_id: str,
+        name: str,
+        adding: list[ScoreUpdate],
+        removing: list[ScoreUpdate],
+        report: PushReport,
+    ) -> list[tuple[str, Any]]:
+        """Bulk tag writes (option ``bulk_tags``): one request per 500 members to add and 500 to
+        remove. A tag that does not exist yet is created, unless it is only being removed."""
+        try:
+            tag_id = self._tag_id(list_id, name, create=bool(adding))
+        except ConnectorError as exc:
+            reason = f"{'retriable' if not isinstance(exc, FatalError) else 'failed'}: tag {name!r}: {exc}"
+            with self._tag_lock:
+                known = {f.remote_id for f in report.failed}
+                report.failed.extend(
+                    PushFailure(u.remote_id, reason, retriable=not isinstance(exc, FatalError))
+                    for u in adding + removing
+                    if u.remote_id not in known
+                )
+            return []
+        if tag_id is None:  # nobody has it: nothing to remove
+            return []
+        return [
+            (
+                "segment",
+                (
+                    list_id,
+                    tag_id,
+                    name,
+                    adding[start : start + BATCH_SIZE],
+                    removing[start : start + BATCH_SIZE],
+                ),
+            )
+            for start in range(0, max(len(adding), len(removing)), BATCH_SIZE)
+        ]
+
+    def _tag_id(self, list_id: str, name: str, *, create: bool) -> int | None:
+        """The id of tag ``name`` on the list (mailchimp.md §6: tags are static segments, looked up
+        with tag-search, which matches names by prefix); created as an empty static segment."""
+        key = (list_id, name)
+        if key not in self._tag_ids:
+            found = self._send("GET", f"lists/{list_id}/tag-search", params={"name": name}) or {}
+            for tag in found.get("tags") or []:
+                if tag.get("name") == name:
+                    self._tag_ids[key] = int(tag["id"])
+            if key not in self._tag_ids and create:
+                created = self._send(
+                    "POST", f"lists/{list_id}/segments", json={"name": name, "static_segment": []}
+                )
+                self._tag_ids[key] = int((created or {})["id"])
+        return self._tag_ids.get(key)
+
+    def _write_segment(
+        self, list_id: str, tag_id: int, name: str, adding: list[ScoreUpdate], removing: list[ScoreUpdate]
+    ) -> dict[str, str | None]:
+        # mailchimp.md §6: at most 500 each way; emails not on the list are ignored; no is_syncing
+        body = {"members_to_add": [u.email for u in adding], "members_to_remove": [u.email for u in removing]}
+        try:
+            answer = self._send("POST", f"lists/{list_id}/segments/{tag_id}", json=body) or {}
+        except NotFound as exc:  # the tag was deleted since it was looked up: look again next push
+            self._tag_ids.pop((list_id, name), None)
+            return {u.remote_id: f"retriable: tag {name!r} is gone: {exc}" for u in adding + removing}
+        except ConnectorError as exc:
+            reason = f"{'retriable' if not isinstance(exc, FatalError) else 'failed'}: tag {name!r}: {exc}"
+            return {u.remote_id: reason for u in adding + removing}
+        by_email = {u.email.lower(): u.remote_id for u in adding + removing}
+        out: dict[str, str | None] = {u.remote_id: None for u in adding + removing}
+        for error in answer.get("errors") or []:
+            for email in error.get("email_addresses") or []:
+                remote_id = by_email.get(str(email).lower())
+                if remote_id is not None:
+                    out[remote_id] = (
+                        f"Mailchimp refused tag {name!r}: {error.get('error') or 'no reason given'}"
+                    )
+        return out
 
     def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
         """Merge fields as Mailchimp holds them, one member GET each (``<list id>:<hash>`` ids)."""

@@ -237,6 +237,7 @@ class Operation:
     api: str
     call: str
     body: bool = False
+    body_first: bool = False  # the SDK method takes the body before the path arguments
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -267,6 +268,17 @@ OPERATIONS: tuple[Operation, ...] = (
         "/lists/{list_id}/members/{subscriber_hash}/activity-feed",
         "lists",
         "get_list_member_activity_feed",
+    ),
+    # mailchimp.md §6: tags are static segments; bulk tagging and the lookup by name
+    Operation("GET", "/lists/{list_id}/tag-search", "lists", "tag_search"),
+    Operation("POST", "/lists/{list_id}/segments", "lists", "create_segment", body=True),
+    Operation(
+        "POST",
+        "/lists/{list_id}/segments/{segment_id}",
+        "lists",
+        "batch_segment_members",
+        body=True,
+        body_first=True,  # batch_segment_members(body, list_id, segment_id)
     ),
     Operation("GET", "/lists/{list_id}/merge-fields", "lists", "get_list_merge_fields"),
     Operation("POST", "/lists/{list_id}/merge-fields", "lists", "add_list_merge_field", body=True),
@@ -323,7 +335,8 @@ class SdkTransport(httpx.BaseTransport):
                 query[key] = value
         call_args: list[Any] = list(args)
         if op.body:
-            call_args.append(orjson.loads(request.content) if request.content else {})
+            body = orjson.loads(request.content) if request.content else {}
+            call_args = [body, *call_args] if op.body_first else [*call_args, body]
         result, failure = sdk_outcome(fn, *call_args, **query)
         if failure is None:
             content = orjson.dumps(result) if result is not None else b""

@@ -238,6 +238,7 @@ class Audience:
     members: dict[str, Member] = field(default_factory=dict)
     merge_fields: list[MergeField] = field(default_factory=list)
     forgotten: set[str] = field(default_factory=set)  # hashes deleted permanently
+    tags: dict[str, int] = field(default_factory=dict)  # tags created as static segments (§6), name -> id
 
     def merge_field(self, tag: str) -> MergeField | None:
         return next((mf for mf in self.merge_fields if mf.tag == tag), None)

@@ -77,6 +77,16 @@ def test_given_connector_traffic_when_validated_then_every_response_matches_the_
         ]
         report = connector.push(updates)
         assert not report.failed
+        connector.bulk_tags = True  # the same traffic through tag-search, segments and bulk tagging
+        bulk = connector.push(
+            [
+                ScoreUpdate(
+                    u.remote_id, u.email, tags_add=("leadsync_lifecycle_lead",), tags_remove=u.tags_add
+                )
+                for u in updates
+            ]
+        )
+        assert not bulk.failed
         sdk = connector.sdk
         list_id, member_id = contacts[0].remote_id.split(":")
         sdk.lists.get_list(list_id)
@@ -120,6 +130,9 @@ def test_given_connector_traffic_when_validated_then_every_response_matches_the_
         "GET /lists/{listId}/members 200",
         "POST /lists/{listId} 200",
         "POST /lists/{listId}/members/{subscriberHash}/tags 204",
+        "GET /lists/{listId}/tag-search 200",
+        "POST /lists/{listId}/segments 200",
+        "POST /lists/{listId}/segments/{segmentId} 200",
         "GET /reports/{campaignId}/email-activity 200",
         "GET /reports/{campaignId}/open-details 200",
         "GET /ecommerce/orders 200",

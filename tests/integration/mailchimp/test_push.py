@@ -39,19 +39,26 @@ def _updates(connector: MailchimpConnector) -> list[ScoreUpdate]:
     return updates
 
 
+def _push_all(
+    server: SandboxServer, connector: MailchimpConnector
+) -> tuple[list[ScoreUpdate], dict[str, int]]:
+    """Push scores for every member (fields already created); the updates and requests by route."""
+    updates = _updates(connector)
+    connector.ensure_fields()
+    host = server.state.hosts["mailchimp"]
+    host.stats.reset()
+    report = connector.push(updates)
+    assert not report.failed
+    assert sorted(report.written) == sorted(u.remote_id for u in updates)
+    return updates, host.stats.snapshot()["by_route"]
+
+
 def test_given_scores_when_pushed_then_batches_of_500_and_tags_and_values_read_back(
     server: SandboxServer,
 ) -> None:
     with connector_for(server) as connector:
-        updates = _updates(connector)
-        connector.ensure_fields()
-        host = server.state.hosts["mailchimp"]
-        host.stats.reset()
-        report = connector.push(updates)
-        stats = host.stats.snapshot()["by_route"]
+        updates, stats = _push_all(server, connector)
         sdk = connector.sdk
-        assert not report.failed
-        assert sorted(report.written) == sorted(u.remote_id for u in updates)
         per_list: dict[str, int] = {}
         for u in updates:
             per_list[u.remote_id.split(":")[0]] = per_list.get(u.remote_id.split(":")[0], 0) + 1
@@ -147,3 +154,79 @@ def test_given_fields_when_ensured_then_tags_fit_ten_characters_and_second_call_
         again.ensure_fields()
         assert host.stats.write_requests == 0
         again.close()
+
+
+def test_given_bulk_tags_when_pushed_then_each_tag_goes_500_members_a_request_and_reads_back(
+    server: SandboxServer,
+) -> None:
+    state = emulator_of(server).state
+    with connector_for(server, bulk_tags=True) as connector:
+        updates, stats = _push_all(server, connector)
+        adds: dict[tuple[str, str], int] = {}
+        removes: dict[tuple[str, str], int] = {}
+        for u in updates:
+            list_id = u.remote_id.split(":")[0]
+            for name in u.tags_add:
+                adds[list_id, name] = adds.get((list_id, name), 0) + 1
+            for name in u.tags_remove:
+                removes[list_id, name] = removes.get((list_id, name), 0) + 1
+        tags = set(adds) | set(removes)
+        assert stats.get("POST /3.0/lists/{list_id}/members/{subscriber_hash}/tags", 0) == 0
+        assert stats.get("GET /3.0/lists/{list_id}/tag-search", 0) == len(tags)  # one lookup a tag
+        assert stats.get("POST /3.0/lists/{list_id}/segments/{segment_id}", 0) == sum(
+            math.ceil(max(adds.get(t, 0), removes.get(t, 0)) / 500) for t in tags
+        )
+        for update in updates[:40]:
+            list_id, member_id = update.remote_id.split(":")
+            names = {t["name"] for t in connector.sdk.lists.get_list_member_tags(list_id, member_id)["tags"]}
+            assert set(update.tags_add) <= names
+            assert not set(update.tags_remove) & names
+    assert state.synced_tag_writes == 0 and state.automation_tag_writes > 0  # bulk has no is_syncing
+
+
+def test_given_bulk_tags_when_a_lifecycle_moves_on_then_the_old_tag_goes_and_the_new_one_comes(
+    server: SandboxServer,
+) -> None:
+    audience = next(iter(emulator_of(server).state.audiences.values()))
+    members = list(audience.members.items())[:3]
+    ids = [f"{audience.id}:{key}" for key, _ in members]
+    with connector_for(server, bulk_tags=True) as connector:
+        first = connector.push(
+            [
+                ScoreUpdate(i, m.email, tags_add=("leadsync_lifecycle_lead",))
+                for i, (_, m) in zip(ids, members, strict=True)
+            ]
+        )
+        second = connector.push(
+            [
+                ScoreUpdate(
+                    i,
+                    m.email,
+                    tags_add=("leadsync_lifecycle_customer",),
+                    tags_remove=("leadsync_lifecycle_lead",),
+                )
+                for i, (_, m) in zip(ids, members, strict=True)
+            ]
+        )
+    assert sorted(first.written) == sorted(second.written) == sorted(ids)
+    for _, member in members:
+        assert "leadsync_lifecycle_customer" in member.tags
+        assert "leadsync_lifecycle_lead" not in member.tags
+
+
+def test_given_more_than_500_emails_when_bulk_tagging_then_the_sandbox_refuses_like_mailchimp(
+    server: SandboxServer,
+) -> None:
+    audience = next(iter(emulator_of(server).state.audiences.values()))
+    with connector_for(server) as connector:
+        tag = connector._send(
+            "POST", f"lists/{audience.id}/segments", json={"name": "big", "static_segment": []}
+        )
+        with pytest.raises(FatalError):
+            connector._send(
+                "POST",
+                f"lists/{audience.id}/segments/{tag['id']}",
+                json={"members_to_add": [f"p{i}@example.com" for i in range(501)]},
+            )
+        found = connector._send("GET", f"lists/{audience.id}/tag-search", params={"name": "bi"})
+    assert found["tags"] == [{"id": tag["id"], "name": "big"}]
