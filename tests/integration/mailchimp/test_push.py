@@ -8,6 +8,7 @@ import pytest
 from connectors.base import ScoreUpdate
 from connectors.errors import FatalError
 from connectors.mailchimp.connector import MailchimpConnector
+from sandbox.faults import Fault, FaultKind, FaultSettings
 from sandbox.server import SandboxServer
 from tests.integration.mailchimp.conftest import connector_for, emulator_of, pull_all
 
@@ -230,3 +231,33 @@ def test_given_more_than_500_emails_when_bulk_tagging_then_the_sandbox_refuses_l
             )
         found = connector._send("GET", f"lists/{audience.id}/tag-search", params={"name": "bi"})
     assert found["tags"] == [{"id": tag["id"], "name": "big"}]
+
+
+def test_given_a_tag_lookup_failing_when_bulk_tagging_then_its_members_are_retried_later_and_the_rest_written(
+    server: SandboxServer,
+) -> None:
+    audience = next(iter(emulator_of(server).state.audiences.values()))
+    members = list(audience.members.items())[:4]
+    host = server.state.hosts["mailchimp"]
+    updates = [
+        ScoreUpdate(
+            f"{audience.id}:{key}",
+            member.email,
+            fields={"affinity": 60},
+            tags_add=("leadsync_stage_decision",) if i < 2 else (),
+        )
+        for i, (key, member) in enumerate(members)
+    ]
+    with connector_for(server, bulk_tags=True, max_attempts=2) as connector:
+        connector.ensure_fields()
+        host.faults.configure(
+            FaultSettings(paths="/tag-search"), [Fault(FaultKind.SERVER_ERROR, status=503)] * 10
+        )
+        first = connector.push(updates)
+        host.faults.clear()
+        second = connector.push(updates[:2])
+    assert sorted(f.remote_id for f in first.failed) == sorted(u.remote_id for u in updates[:2])
+    assert all(f.retriable for f in first.failed)
+    assert first.written == [u.remote_id for u in updates[2:]]
+    assert sorted(second.written) == sorted(u.remote_id for u in updates[:2])
+    assert all("leadsync_stage_decision" in member.tags for _, member in members[:2])
