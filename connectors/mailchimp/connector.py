@@ -497,10 +497,11 @@ class MailchimpConnector(Connector):
                 elif tags:
                     jobs.append(("tags", (list_id, member_id, update, tags)))
             bulk.extend((list_id, name, adding, removing) for name, (adding, removing) in by_tag.items())
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mc-tags") as pool:
-            # each tag's id is looked up (or the tag created) side by side, before its writes
-            for segment_jobs in pool.map(lambda args: self._segment_jobs(*args, report), bulk):
-                jobs.extend(segment_jobs)
+        if bulk:
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mc-tags") as pool:
+                # each tag's id is looked up (or the tag created) side by side, before its writes
+                for segment_jobs in pool.map(lambda args: self._segment_jobs(*args, report), bulk):
+                    jobs.extend(segment_jobs)
 
         failed_ids = {f.remote_id for f in report.failed}
         results: dict[str, str | None] = {}

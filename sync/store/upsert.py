@@ -61,7 +61,7 @@ def upsert_columns(
     table = _table(model)
     dialect = connection.dialect.name
     if dialect == "sqlite" and _sqlite_executemany(
-        connection, table, columns, tuple(key), tuple(update or ())
+        connection, table, columns, count, tuple(key), tuple(update or ())
     ):
         return count
     if dialect == "sqlite":
@@ -91,7 +91,9 @@ def insert_many(
         return 0
     table = _table(model)
     columns = _by_column(rows)
-    if connection.dialect.name != "sqlite" or not _sqlite_executemany(connection, table, columns, (), ()):
+    if connection.dialect.name != "sqlite" or not _sqlite_executemany(
+        connection, table, columns, len(rows), (), ()
+    ):
         connection.execute(table.insert(), list(rows))
     return len(rows)
 
@@ -113,7 +115,12 @@ def _length(columns: Columns) -> int:
 
 
 def _sqlite_executemany(
-    connection: Connection, table: Table, columns: Columns, key: tuple[str, ...], update: tuple[str, ...]
+    connection: Connection,
+    table: Table,
+    columns: Columns,
+    count: int,
+    key: tuple[str, ...],
+    update: tuple[str, ...],
 ) -> bool:
     """Send the rows of ``columns`` through the prepared SQLite statement (``key`` empty: a plain
     INSERT); False, having sent nothing, when the table needs SQLAlchemy's general path."""
@@ -121,7 +128,7 @@ def _sqlite_executemany(
     if prepared is None:
         return False
     sql, processors, defaults = prepared
-    connection.exec_driver_sql(sql, _values(columns, _length(columns), processors, defaults))
+    connection.exec_driver_sql(sql, _values(columns, count, processors, defaults))
     return True
 
 
