@@ -33,7 +33,7 @@ SOURCE = "hubspot"
 
 
 def _peak_rss_mb() -> float:
-    from sync.rescore_workers import peak_rss_mb
+    from leadsync.sync.rescore_workers import peak_rss_mb
 
     return peak_rss_mb()
 
@@ -86,7 +86,7 @@ class _TreeRss:
 
 
 def _contact_pages(profiles: list[Any]) -> Iterator[list[Any]]:
-    from connectors.records import ContactRecord, Platform
+    from leadsync.connectors.records import ContactRecord, Platform
 
     created = datetime(2026, 1, 1, tzinfo=UTC)
     for start in range(0, len(profiles), PAGE):
@@ -111,8 +111,8 @@ def _contact_pages(profiles: list[Any]) -> Iterator[list[Any]]:
 
 
 def _event_pages(columns: Any) -> Iterator[list[Any]]:
-    from connectors.records import EventRecord, Platform
-    from scoring.columns import EVENT_TYPES, MACHINE
+    from leadsync.connectors.records import EventRecord, Platform
+    from leadsync.scoring.columns import EVENT_TYPES, MACHINE
 
     person, kind, at = columns.person.tolist(), columns.kind.tolist(), columns.at.tolist()
     campaign, url, flags = columns.campaign.tolist(), columns.url.tolist(), columns.flags.tolist()
@@ -142,9 +142,9 @@ def _event_pages(columns: Any) -> Iterator[list[Any]]:
 
 def ingest(db: Path, persons: int, events: int, seed: int) -> dict[str, Any]:
     from bench.scoring_bench import synthetic_population
-    from connectors.base import PullBatch
-    from sync.ingest import ingest_batch
-    from sync.store import make_engine
+    from leadsync.connectors.base import PullBatch
+    from leadsync.sync.ingest import ingest_batch
+    from leadsync.sync.store import make_engine
 
     for leftover in db.parent.glob(db.name + "*"):
         leftover.unlink()
@@ -180,9 +180,9 @@ def ingest(db: Path, persons: int, events: int, seed: int) -> dict[str, Any]:
 
 def rescore_store(db: Path) -> dict[str, Any]:
     from bench.scoring_bench import NOW
-    from config.scoring_model import load_model
-    from sync.rescore import rescore
-    from sync.store import make_engine
+    from leadsync.config.scoring_model import load_model
+    from leadsync.sync.rescore import rescore
+    from leadsync.sync.store import make_engine
 
     engine = make_engine(f"sqlite:///{db}")
     model = load_model("default")

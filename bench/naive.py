@@ -73,7 +73,7 @@ def _hubspot(run: PlatformRun, pages: int, updates: int) -> dict[str, Any]:
     from hubspot.crm.contacts import SimplePublicObjectInput
     from hubspot.crm.contacts.exceptions import ApiException
 
-    from connectors.hubspot.writeback import properties_for
+    from leadsync.connectors.hubspot.writeback import properties_for
 
     def is_429(exc: BaseException) -> float | None:
         if isinstance(exc, ApiException) and exc.status == 429:
@@ -111,7 +111,7 @@ def _mailchimp(run: PlatformRun, pages: int, updates: int) -> dict[str, Any]:
     import mailchimp_marketing
     from mailchimp_marketing.api_client import ApiClientError
 
-    from connectors.mailchimp.writeback import field_defs
+    from leadsync.connectors.mailchimp.writeback import field_defs
 
     def is_429(exc: BaseException) -> float | None:
         if isinstance(exc, ApiClientError) and exc.status_code == 429:

@@ -28,14 +28,14 @@ from bench.ceilings import (
 )
 from bench.serve import RemoteSandbox
 from bench.timeline import Timeline
-from config.scoring_model import load_model
-from config.settings import LeadsyncConfig, SourceConfig, load_config, resolve_source
-from connectors.registry import connector_class
-from sync.cli import register_secrets
-from sync.ingest import IngestCounts, ingest_batch
-from sync.pipeline import pull_stream, push_source, score
-from sync.store import make_engine
-from sync.store.models import WritebackAudit
+from leadsync.config.scoring_model import load_model
+from leadsync.config.settings import LeadsyncConfig, SourceConfig, load_config, resolve_source
+from leadsync.connectors.registry import connector_class
+from leadsync.sync.ingest import IngestCounts, ingest_batch
+from leadsync.sync.logsetup import register_secrets
+from leadsync.sync.pipeline import pull_stream, push_source, score
+from leadsync.sync.store import make_engine
+from leadsync.sync.store.models import WritebackAudit
 
 __all__ = ["PLATFORMS", "PlatformRun", "run_platform"]
 

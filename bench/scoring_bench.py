@@ -7,7 +7,7 @@ page views by URL, forms, hand-raisers, purchases, bounces and unsubscribes; som
 delivery, some scanner bursts, some platform-flagged bot events), then times:
 
 * ``full``: ``score_many`` over everyone plus the short reason of every person (what a full
-  re-score hands to write-back), a batch of ``sync.rescore.BATCH`` persons at a time as the store's
+  re-score hands to write-back), a batch of ``sync.scorebatch.BATCH`` persons at a time as the store's
   re-score does (events sorted by person once, then sliced): the same scores and reasons as one
   call over everyone, with a peak memory that does not grow with the number of persons;
 * ``incremental``: the same for the persons changed since the last run (1 %), including cutting
@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from config.scoring_model import load_model
-from connectors.records import EventType, Profile
-from scoring import EVENT_TYPES, EventColumns, score_many
-from scoring.columns import HARD_BOUNCE, MACHINE
-from sync.rescore import BATCH
+from leadsync.config.scoring_model import load_model
+from leadsync.connectors.records import EventType, Profile
+from leadsync.scoring import EVENT_TYPES, EventColumns, score_many
+from leadsync.scoring.columns import HARD_BOUNCE, MACHINE
+from leadsync.sync.scorebatch import BATCH
 
 __all__ = ["NOW", "run", "synthetic_population"]
 

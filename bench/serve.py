@@ -25,14 +25,14 @@ __all__ = ["RemoteSandbox"]
 
 def _emulator(platform: str) -> type:
     if platform == "hubspot":
-        from sandbox.hubspot.emulator import HubSpotEmulator
+        from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
 
         return HubSpotEmulator
     if platform == "mailchimp":
-        from sandbox.mailchimp.emulator import MailchimpEmulator
+        from leadsync.sandbox.mailchimp.emulator import MailchimpEmulator
 
         return MailchimpEmulator
-    from sandbox.activecampaign.emulator import ActiveCampaignEmulator
+    from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator
 
     return ActiveCampaignEmulator
 
@@ -106,8 +106,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     args = parser.parse_args()
 
-    from sandbox.server import SandboxServer
-    from sandbox.world import generate_world
+    from leadsync.sandbox.server import SandboxServer
+    from leadsync.sandbox.world import generate_world
 
     world = generate_world(args.persons, args.seed)
     server = SandboxServer.for_world(

@@ -32,8 +32,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.errors import ConfigError
-from connectors.records import EventType
+from leadsync.connectors.errors import ConfigError
+from leadsync.connectors.records import EventType
 
 __all__ = [
     "AFFINITY_ATTRIBUTES",

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.base import SourceSettings
-from connectors.errors import ConfigError
-from connectors.records import EventType, Platform
+from leadsync.connectors.base import SourceSettings
+from leadsync.connectors.errors import ConfigError
+from leadsync.connectors.records import EventType, Platform
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

@@ -15,8 +15,15 @@ Platform connectors live in ``connectors.hubspot``, ``connectors.mailchimp`` and
 
 from __future__ import annotations
 
-from connectors.auth import BasicKey, BearerToken, HeaderToken, OAuthRefresh, RefreshableAuth, TokenSet
-from connectors.errors import (
+from leadsync.connectors.auth import (
+    BasicKey,
+    BearerToken,
+    HeaderToken,
+    OAuthRefresh,
+    RefreshableAuth,
+    TokenSet,
+)
+from leadsync.connectors.errors import (
     AuthError,
     BadRecord,
     ConfigError,
@@ -29,8 +36,8 @@ from connectors.errors import (
     RateLimited,
     RetriableError,
 )
-from connectors.http import DEFAULT_TIMEOUT, USER_AGENT, build_client, logging_hooks
-from connectors.pagination import (
+from leadsync.connectors.http import DEFAULT_TIMEOUT, USER_AGENT, build_client, logging_hooks
+from leadsync.connectors.pagination import (
     CursorAfterPaginator,
     HasMoreOffsetPaginator,
     KeysetPaginator,
@@ -41,7 +48,7 @@ from connectors.pagination import (
     SinglePagePaginator,
     get_path,
 )
-from connectors.ratelimit import (
+from leadsync.connectors.ratelimit import (
     UNLIMITED,
     CompositeLimiter,
     ConcurrencyLimiter,
@@ -51,7 +58,7 @@ from connectors.ratelimit import (
     RollingWindowLimiter,
     shared_limiter,
 )
-from connectors.records import (
+from leadsync.connectors.records import (
     ContactRecord,
     EventRecord,
     EventType,
@@ -60,7 +67,7 @@ from connectors.records import (
     normalise_email,
     parse_count,
 )
-from connectors.redaction import (
+from leadsync.connectors.redaction import (
     MASK,
     SENSITIVE_HEADERS,
     SENSITIVE_QUERY_PARAMS,
@@ -70,7 +77,7 @@ from connectors.redaction import (
     redact_text,
     redact_url,
 )
-from connectors.retry import (
+from leadsync.connectors.retry import (
     DEFAULT_RULES,
     Action,
     ErrorRule,
@@ -83,7 +90,13 @@ from connectors.retry import (
     policy_options,
     response_json,
 )
-from connectors.streams import Page, StreamSpec, iter_offset_pages_concurrently, iter_pages, iter_records
+from leadsync.connectors.streams import (
+    Page,
+    StreamSpec,
+    iter_offset_pages_concurrently,
+    iter_pages,
+    iter_records,
+)
 
 __all__ = [
     "Action",

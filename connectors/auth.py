@@ -21,9 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
-from connectors.errors import AuthError, FatalError, MalformedResponse, RateLimited, RetriableError
-from connectors.http import build_client
-from connectors.redaction import MASK, Redactor
+from leadsync.connectors.errors import AuthError, FatalError, MalformedResponse, RateLimited, RetriableError
+from leadsync.connectors.http import build_client
+from leadsync.connectors.redaction import MASK, Redactor
 
 __all__ = [
     "BasicKey",

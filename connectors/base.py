@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.errors import BadRecord
-from connectors.records import ContactRecord, EventRecord, Platform
+from leadsync.connectors.errors import BadRecord
+from leadsync.connectors.records import ContactRecord, EventRecord, Platform
 
 __all__ = [
     "CheckResult",

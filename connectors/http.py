@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from connectors.redaction import Redactor
+from leadsync.connectors.redaction import Redactor
 
 __all__ = ["DEFAULT_TIMEOUT", "USER_AGENT", "build_client", "logging_hooks"]
 

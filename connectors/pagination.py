@@ -36,8 +36,8 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-from connectors._jsonpath import get_path
-from connectors.errors import FatalError, PaginationLoop
+from leadsync.connectors._jsonpath import get_path
+from leadsync.connectors.errors import FatalError, PaginationLoop
 
 __all__ = [
     "CursorAfterPaginator",

@@ -47,7 +47,7 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
-from connectors._headers import header_int, parse_retry_after
+from leadsync.connectors._headers import header_int, parse_retry_after
 
 __all__ = [
     "CompositeLimiter",

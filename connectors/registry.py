@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import importlib
 
-from connectors.base import Connector
-from connectors.records import Platform
+from leadsync.connectors.base import Connector
+from leadsync.connectors.records import Platform
 
 __all__ = ["connector_class"]
 
 _CONNECTORS: dict[Platform, str] = {
-    Platform.HUBSPOT: "connectors.hubspot.connector:HubSpotConnector",
-    Platform.MAILCHIMP: "connectors.mailchimp.connector:MailchimpConnector",
-    Platform.ACTIVECAMPAIGN: "connectors.activecampaign.connector:ActiveCampaignConnector",
+    Platform.HUBSPOT: "leadsync.connectors.hubspot.connector:HubSpotConnector",
+    Platform.MAILCHIMP: "leadsync.connectors.mailchimp.connector:MailchimpConnector",
+    Platform.ACTIVECAMPAIGN: "leadsync.connectors.activecampaign.connector:ActiveCampaignConnector",
 }
 
 

@@ -45,10 +45,10 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from connectors._headers import parse_retry_after
-from connectors._jsonpath import get_path
-from connectors.auth import RefreshableAuth
-from connectors.errors import (
+from leadsync.connectors._headers import parse_retry_after
+from leadsync.connectors._jsonpath import get_path
+from leadsync.connectors.auth import RefreshableAuth
+from leadsync.connectors.errors import (
     AuthError,
     ConnectorError,
     FatalError,
@@ -57,8 +57,8 @@ from connectors.errors import (
     RateLimited,
     RetriableError,
 )
-from connectors.ratelimit import Limiter
-from connectors.redaction import Redactor
+from leadsync.connectors.ratelimit import Limiter
+from leadsync.connectors.redaction import Redactor
 
 __all__ = [
     "Action",

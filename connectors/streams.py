@@ -24,11 +24,11 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors._jsonpath import MISSING, get_path
-from connectors.errors import FatalError
-from connectors.pagination import OffsetPaginator, PageRequest, Paginator
-from connectors.ratelimit import Limiter
-from connectors.retry import Reply, RetryPolicy
+from leadsync.connectors._jsonpath import MISSING, get_path
+from leadsync.connectors.errors import FatalError
+from leadsync.connectors.pagination import OffsetPaginator, PageRequest, Paginator
+from leadsync.connectors.ratelimit import Limiter
+from leadsync.connectors.retry import Reply, RetryPolicy
 
 __all__ = ["Page", "StreamSpec", "iter_offset_pages_concurrently", "iter_pages", "iter_records"]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sandbox.activecampaign.emulator import ActiveCampaignEmulator
-from sandbox.hubspot.emulator import HubSpotEmulator
-from sandbox.mailchimp.emulator import MailchimpEmulator
-from sandbox.platform import PlatformEmulator
+from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator
+from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+from leadsync.sandbox.mailchimp.emulator import MailchimpEmulator
+from leadsync.sandbox.platform import PlatformEmulator
 
 __all__ = ["ALL_EMULATORS", "emulator_class"]
 

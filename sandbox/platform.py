@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
 
-from sandbox.ratelimit import ConcurrencyPolicy, LimitDecision, RollingWindowPolicy
+from leadsync.sandbox.ratelimit import ConcurrencyPolicy, LimitDecision, RollingWindowPolicy
 
 if TYPE_CHECKING:
-    from sandbox.clock import SandboxClock
-    from sandbox.world import World, WorldDelta
+    from leadsync.sandbox.clock import SandboxClock
+    from leadsync.sandbox.world import World, WorldDelta
 
 __all__ = ["EmulatorOptions", "PlatformEmulator", "RateRule", "json_response"]
 

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sandbox.clock import SandboxClock
+from leadsync.sandbox.clock import SandboxClock
+from leadsync.sandbox.platform import FAULT, EmulatorOptions, PlatformEmulator, json_response
+from leadsync.sandbox.ratelimit import ConcurrencyPolicy, LimitDecision
+from leadsync.sandbox.stats import PlatformStats
 from sandbox.faults import Fault, FaultKind, FaultPlan, FaultSettings
-from sandbox.platform import FAULT, EmulatorOptions, PlatformEmulator, json_response
-from sandbox.ratelimit import ConcurrencyPolicy, LimitDecision
-from sandbox.stats import PlatformStats
 
 if TYPE_CHECKING:
-    from sandbox.world import World
+    from leadsync.sandbox.world import World
 
 __all__ = ["EmulatorHost", "SandboxServer", "SandboxState"]
 
@@ -68,7 +68,7 @@ class SandboxState:
 
     def advance(self, *, days: float, activity: bool = True) -> dict[str, Any]:
         """Move the world forward; with ``activity`` the generator adds what happened meanwhile."""
-        from sandbox.world import apply_delta, extend_world
+        from leadsync.sandbox.world import apply_delta, extend_world
 
         with self.lock:
             if activity:
@@ -316,7 +316,7 @@ class SandboxServer:
         latency_ms: float = 0.0,
         extra: dict[str, dict[str, Any]] | None = None,
     ) -> SandboxServer:
-        from sandbox.emulators import ALL_EMULATORS
+        from leadsync.sandbox.emulators import ALL_EMULATORS
 
         clock = SandboxClock(world.now)
         state = SandboxState(world=world, clock=clock)

@@ -5,10 +5,17 @@ Entry points: ``score_person`` (one person, ``EventRecord``s) and ``score_many``
 ``EventColumns``), which share one vectorised core.
 """
 
-from scoring.columns import EVENT_TYPES, EventColumns, EventColumnsBuilder
-from scoring.compiled import CompiledModel, compile_model
-from scoring.engine import ENGINE_VERSION, BatchResult, Previous, ScoreResult, score_many, score_person
-from scoring.explain import REASON_LIMIT, Contribution, render_explanation
+from leadsync.scoring.columns import EVENT_TYPES, EventColumns, EventColumnsBuilder
+from leadsync.scoring.compiled import CompiledModel, compile_model
+from leadsync.scoring.engine import (
+    ENGINE_VERSION,
+    BatchResult,
+    Previous,
+    ScoreResult,
+    score_many,
+    score_person,
+)
+from leadsync.scoring.explain import REASON_LIMIT, Contribution, render_explanation
 
 __all__ = [
     "ENGINE_VERSION",

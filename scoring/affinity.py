@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from connectors.records import Profile
-from scoring.compiled import AffinityMatcher, CompiledModel
+from leadsync.connectors.records import Profile
+from leadsync.scoring.compiled import AffinityMatcher, CompiledModel
 
 __all__ = ["attribute_value", "match_rules", "rule_matches"]
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from connectors.records import EventRecord, EventType
+from leadsync.connectors.records import EventRecord, EventType
 
 __all__ = [
     "EVENT_TYPES",

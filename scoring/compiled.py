@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from config.scoring_model import (
+from leadsync.config.scoring_model import (
     HARD_BOUNCE,
     LIFECYCLE_LEVELS,
     PAGE_PREFIX,
@@ -23,8 +23,8 @@ from config.scoring_model import (
     EventRule,
     ScoringModel,
 )
-from connectors.records import EventType
-from scoring.columns import EVENT_TYPES
+from leadsync.connectors.records import EventType
+from leadsync.scoring.columns import EVENT_TYPES
 
 __all__ = ["AffinityMatcher", "CompiledModel", "Condition", "DisqualifierSpec", "StageSpec", "compile_model"]
 

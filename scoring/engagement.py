@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from connectors.records import EventType
-from scoring.columns import EVENT_TYPES, HARD_BOUNCE, EventColumns
-from scoring.compiled import CompiledModel
-from scoring.ordering import group_time_order
+from leadsync.connectors.records import EventType
+from leadsync.scoring.columns import EVENT_TYPES, HARD_BOUNCE, EventColumns
+from leadsync.scoring.compiled import CompiledModel
+from leadsync.scoring.ordering import group_time_order
 
 __all__ = ["EngagementParts", "KeptEvents", "aggregate", "assign_channels", "engagement_curve", "keep_events"]
 

@@ -19,18 +19,24 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from config.scoring_model import LIFECYCLE_LEVELS, STAGES, ScoringModel
-from connectors.records import EventRecord, Profile
-from scoring.affinity import attribute_value, match_rules
-from scoring.apportion import apportion
-from scoring.columns import EventColumns
-from scoring.compiled import CompiledModel, compile_model
-from scoring.engagement import EngagementParts, aggregate, assign_channels, engagement_curve, keep_events
-from scoring.explain import Contribution, build_sentence, item_text, reason_json, round_points
-from scoring.grade import band, grade_name, parse_grade
-from scoring.lifecycle import disqualifications, lifecycle_level
-from scoring.machine import machine_mask
-from scoring.stage import buying_stage
+from leadsync.config.scoring_model import LIFECYCLE_LEVELS, STAGES, ScoringModel
+from leadsync.connectors.records import EventRecord, Profile
+from leadsync.scoring.affinity import attribute_value, match_rules
+from leadsync.scoring.apportion import apportion
+from leadsync.scoring.columns import EventColumns
+from leadsync.scoring.compiled import CompiledModel, compile_model
+from leadsync.scoring.engagement import (
+    EngagementParts,
+    aggregate,
+    assign_channels,
+    engagement_curve,
+    keep_events,
+)
+from leadsync.scoring.explain import Contribution, build_sentence, item_text, reason_json, round_points
+from leadsync.scoring.grade import band, grade_name, parse_grade
+from leadsync.scoring.lifecycle import disqualifications, lifecycle_level
+from leadsync.scoring.machine import machine_mask
+from leadsync.scoring.stage import buying_stage
 
 __all__ = ["ENGINE_VERSION", "BatchResult", "Previous", "ScoreResult", "score_many", "score_person"]
 

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 import orjson
-
-if TYPE_CHECKING:
-    from scoring.engine import ScoreResult
 
 __all__ = [
     "REASON_LIMIT",
@@ -33,6 +30,31 @@ __all__ = [
     "render_explanation",
     "round_points",
 ]
+
+
+class Scored(Protocol):
+    """What the reason and the explanation read of a score (``scoring.engine.ScoreResult`` has it;
+    a protocol, so that this module does not import the engine that imports it)."""
+
+    email: str
+    affinity: int
+    engagement: int
+    engagement_points: float
+    stage: str
+    grade: str
+    lifecycle: str
+    disqualified: bool
+    disqualified_reason: str | None
+    disqualifiers: tuple[str, ...]
+    composite: int
+    contributions: tuple[Contribution, ...]
+    sentence: str
+    machine_filtered: int
+    scored_at: datetime
+    model_name: str
+    model_version: int
+    model_fingerprint: str
+
 
 #: Mailchimp text merge fields hold 255 characters; HubSpot and ActiveCampaign hold more.
 REASON_LIMIT = 255
@@ -132,7 +154,7 @@ def build_sentence(
     return text
 
 
-def reason_payload(result: ScoreResult, top: int) -> dict[str, Any]:
+def reason_payload(result: Scored, top: int) -> dict[str, Any]:
     """The JSON reason: scores and the top ``top`` non-zero contributions of each score."""
     tops = []
     for score in ("engagement", "affinity"):
@@ -150,11 +172,11 @@ def reason_payload(result: ScoreResult, top: int) -> dict[str, Any]:
     }
 
 
-def reason_json(result: ScoreResult, top: int) -> str:
+def reason_json(result: Scored, top: int) -> str:
     return orjson.dumps(reason_payload(result, top)).decode()
 
 
-def render_explanation(result: ScoreResult) -> str:
+def render_explanation(result: Scored) -> str:
     """Every contribution of both scores, with the sums, for ``leadsync explain``."""
     lines = [
         f"{result.email}: scored as of {result.scored_at.isoformat()} with model {result.model_name!r} "

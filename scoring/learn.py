@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from config.scoring_model import PAGE_PREFIX, ScoringModel, parse_model
-from connectors.errors import LeadsyncError
+from leadsync.config.scoring_model import PAGE_PREFIX, ScoringModel, parse_model
+from leadsync.connectors.errors import LeadsyncError
 
 __all__ = [
     "MIN_HOLDOUT_POSITIVES",
@@ -120,7 +120,7 @@ def choose_c(
     Converters and the rest are dealt into folds separately, so each fold gets its share of both.
     Only training data is used: the holdout stays untouched for the final comparison.
     """
-    from scoring.backtest import roc_auc
+    from leadsync.scoring.backtest import roc_auc
 
     y = np.asarray(y, dtype=bool)
     rng = np.random.default_rng(seed)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from config.scoring_model import LIFECYCLE_LEVELS
-from scoring.compiled import CompiledModel
-from scoring.engagement import EngagementParts
+from leadsync.config.scoring_model import LIFECYCLE_LEVELS
+from leadsync.scoring.compiled import CompiledModel
+from leadsync.scoring.engagement import EngagementParts
 
 __all__ = ["LIFECYCLE_LEVELS", "disqualifications", "lifecycle_level"]
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from config.scoring_model import MachineSettings
-from connectors.records import EventType
-from scoring.columns import EVENT_TYPES, MACHINE, EventColumns
-from scoring.ordering import group_time_order
+from leadsync.config.scoring_model import MachineSettings
+from leadsync.connectors.records import EventType
+from leadsync.scoring.columns import EVENT_TYPES, MACHINE, EventColumns
+from leadsync.scoring.ordering import group_time_order
 
 __all__ = ["fast_opens", "machine_mask", "scanner_clicks"]
 

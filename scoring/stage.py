@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from config.scoring_model import STAGES
-from scoring.compiled import CompiledModel
-from scoring.engagement import KeptEvents
+from leadsync.config.scoring_model import STAGES
+from leadsync.scoring.compiled import CompiledModel
+from leadsync.scoring.engagement import KeptEvents
 
 __all__ = ["STAGES", "buying_stage"]
 

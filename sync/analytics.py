@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, and_, func, select
 
-from config.scoring_model import LIFECYCLE_LEVELS, STAGES, ScoringModel
-from connectors.errors import ConfigError, LeadsyncError
-from scoring import score_many
-from scoring.backtest import Backtest, backtest, label_outcomes, roc_auc
-from scoring.learn import (
+from leadsync.config.scoring_model import LIFECYCLE_LEVELS, STAGES, ScoringModel
+from leadsync.connectors.errors import ConfigError, LeadsyncError
+from leadsync.scoring import score_many
+from leadsync.scoring.backtest import Backtest, backtest, label_outcomes, roc_auc
+from leadsync.scoring.learn import (
     Features,
     check_positives,
     choose_c,
@@ -40,8 +40,8 @@ from scoring.learn import (
     learned_model,
     model_text,
 )
-from sync.rescore import load_event_columns, load_profiles
-from sync.store.models import Attributes, Event, Identity, Person
+from leadsync.sync.scorebatch import load_event_columns, load_profiles
+from leadsync.sync.store.models import Attributes, Event, Identity, Person
 
 __all__ = ["OUTCOMES", "FitReport", "Snapshot", "fit_model", "parse_horizon", "run_backtest", "snapshot"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from config.settings import LeadsyncConfig, resolve_source
-from connectors.registry import connector_class
-from sync.store.models import Identity, Person, Score
+from leadsync.config.settings import LeadsyncConfig, resolve_source
+from leadsync.connectors.registry import connector_class
+from leadsync.sync.store.models import Identity, Person, Score
 
 __all__ = ["ReadBack", "demo_dir", "free_port", "read_back"]
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
 
-from connectors.records import Profile, normalise_email
+from leadsync.connectors.records import Profile, normalise_email
 
 __all__ = ["ATTRIBUTE_FIELDS", "IdentityAttributes", "checked_email", "merge_profile"]
 

@@ -18,13 +18,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Insert, bindparam, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from connectors.base import PullBatch
-from connectors.errors import BadRecord
-from connectors.records import ContactRecord, EventRecord
-from sync.identity import ATTRIBUTE_FIELDS, checked_email
-from sync.store import upsert
-from sync.store.idlists import bound_ids, in_ids
-from sync.store.models import (
+from leadsync.connectors.base import PullBatch
+from leadsync.connectors.errors import BadRecord
+from leadsync.connectors.records import ContactRecord, EventRecord
+from leadsync.sync.identity import ATTRIBUTE_FIELDS, checked_email
+from leadsync.sync.store import upsert
+from leadsync.sync.store.idlists import bound_ids, in_ids
+from leadsync.sync.store.models import (
     Attributes,
     ChangedPerson,
     Event,
@@ -33,7 +33,7 @@ from sync.store.models import (
     Quarantine,
     SyncCursor,
 )
-from sync.store.upsert import upsert_columns
+from leadsync.sync.store.upsert import upsert_columns
 
 __all__ = ["IngestCounts", "event_columns", "ingest_batch", "jsonable"]
 

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from connectors.errors import LeadsyncError
-from sync.store.models import Lease
+from leadsync.connectors.errors import LeadsyncError
+from leadsync.sync.store.models import Lease
 
 __all__ = ["LeaseHeld", "LeaseKeeper", "acquire", "holder_id", "release", "renew"]
 

@@ -9,15 +9,21 @@ the same handlers, so they are redacted too.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
+from typing import TYPE_CHECKING
 
 from pythonjsonlogger.json import JsonFormatter
 from rich.console import Console
 from rich.logging import RichHandler
 
-from connectors.redaction import RedactingFilter, Redactor
+from leadsync.connectors.redaction import RedactingFilter, Redactor
 
-__all__ = ["REDACTOR", "configure_logging"]
+if TYPE_CHECKING:
+    from leadsync.config.settings import LeadsyncConfig
+
+__all__ = ["REDACTOR", "configure_logging", "register_secrets"]
 
 REDACTOR = Redactor(emails=False)
 
@@ -53,3 +59,19 @@ def configure_logging(*, level: str | int = "INFO", json_lines: bool = False, st
     for noisy in ("httpx", "httpcore", "urllib3", "aiohttp.access", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
     return handler
+
+
+def register_secrets(config: LeadsyncConfig, environ: dict[str, str] | None = None) -> None:
+    """Teach the log redactor every secret this config can reach, before anything can log one."""
+    environ = dict(os.environ) if environ is None else environ
+    for source in config.sources:
+        values = [
+            *source.inline_secrets.values(),
+            *(environ.get(variable) for variable in source.secrets.values()),
+        ]
+        for value in filter(None, values):
+            REDACTOR.add(value)
+            # mailchimp.md §1: a key is "<secret>-<dc>"; the part before the data centre is the secret.
+            stem, _, dc = value.rpartition("-")
+            if stem and re.fullmatch(r"[a-z]{2}\d+", dc):
+                REDACTOR.add(stem)

@@ -20,17 +20,18 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from config.scoring_model import ScoringModel
-from config.settings import LeadsyncConfig, SourceConfig, resolve_source
-from connectors.base import Connector, PushReport
-from connectors.errors import ConnectorError, LeadsyncError
-from connectors.registry import connector_class
-from sync.ingest import IngestCounts, ingest_batch
-from sync.lease import LeaseKeeper
-from sync.readahead import read_ahead
-from sync.rescore import RescoreCounts, rescore
-from sync.store.models import SyncCursor, SyncRun
-from sync.writeback import PlannedWrite, mark_pending, plan_writes, record_push
+from leadsync.config.scoring_model import ScoringModel
+from leadsync.config.settings import LeadsyncConfig, SourceConfig, resolve_source
+from leadsync.connectors.base import Connector, PushReport
+from leadsync.connectors.errors import ConnectorError, LeadsyncError
+from leadsync.connectors.registry import connector_class
+from leadsync.sync.ingest import IngestCounts, ingest_batch
+from leadsync.sync.lease import LeaseKeeper
+from leadsync.sync.readahead import read_ahead
+from leadsync.sync.rescore import rescore
+from leadsync.sync.scorebatch import RescoreCounts
+from leadsync.sync.store.models import SyncCursor, SyncRun
+from leadsync.sync.writeback import PlannedWrite, mark_pending, plan_writes, record_push
 
 __all__ = ["PushResult", "Reporter", "SourceResult", "pull_sources", "pull_stream", "push_sources", "score"]
 

@@ -14,9 +14,9 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func, select, update
 
-from config.settings import LeadsyncConfig
-from sync.pipeline import PushResult, SourceResult, pull_source, push_source, utcnow
-from sync.store.models import Quarantine
+from leadsync.config.settings import LeadsyncConfig
+from leadsync.sync.pipeline import PushResult, SourceResult, pull_source, push_source, utcnow
+from leadsync.sync.store.models import Quarantine
 
 __all__ = ["RetryOutcome", "retry_quarantined"]
 

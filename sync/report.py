@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy import Engine, desc, select
 
-from config.scoring_model import STAGES, ScoringModel
-from scoring.backtest import GRADES, Backtest
-from sync.store.models import Score, SyncRun
+from leadsync.config.scoring_model import STAGES, ScoringModel
+from leadsync.scoring.backtest import GRADES, Backtest
+from leadsync.sync.store.models import Score, SyncRun
 
 __all__ = ["SECTIONS", "ReportData", "gather", "render"]
 
@@ -52,7 +52,7 @@ def gather(
     as_of: datetime | None = None,
     horizon: timedelta = timedelta(days=90),
 ) -> ReportData:
-    from sync.analytics import default_as_of, run_backtest
+    from leadsync.sync.analytics import default_as_of, run_backtest
 
     data = ReportData(generated_at=now, model_name=model.name)
     with engine.connect() as connection:

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Engine, desc, func, select
 
-from config.settings import LeadsyncConfig
-from sync.store.models import Event, Identity, Lease, Person, Quarantine, Score, SyncCursor, SyncRun
-from sync.writeback import plan_writes
+from leadsync.config.settings import LeadsyncConfig
+from leadsync.sync.store.models import Event, Identity, Lease, Person, Quarantine, Score, SyncCursor, SyncRun
+from leadsync.sync.writeback import plan_writes
 
 __all__ = ["SourceStatus", "leads", "quarantined", "source_status"]
 

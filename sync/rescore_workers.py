@@ -5,11 +5,11 @@ work under one interpreter lock: a second thread made it slower (issue #9), a se
 not. Two steps, each spread over the pool:
 
 1. read: the event table cut into id ranges, one scan each, into numpy columns whose ``person`` is
-   the position in the run's person list (``sync.rescore.scan_events``); this process reads the
+   the position in the run's person list (``sync.scorebatch.scan_events``); this process reads the
    first range itself while the pool starts;
 2. score: the columns merged and sorted by person here, then each batch of ``BATCH`` persons sent
    with its events to a free worker, which loads their profiles, scores them and writes the batch
-   in its own transaction (``sync.rescore.score_chunk``, the same code a single process runs).
+   in its own transaction (``sync.scorebatch.score_chunk``, the same code a single process runs).
    SQLite lets one writer in at a time; the other workers go on computing meanwhile.
 
 Workers are forked when this process runs a single thread: a fork starts in milliseconds, a
@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Connection, Engine, func, select
 
-from scoring import EventColumns
-from sync.rescore import (
+from leadsync.scoring import EventColumns
+from leadsync.sync.scorebatch import (
     RescoreCounts,
     ScoringJob,
     batch_bounds,
@@ -44,7 +44,7 @@ from sync.rescore import (
     scan_events,
     score_chunk,
 )
-from sync.store.models import Event
+from leadsync.sync.store.models import Event
 
 __all__ = [
     "MAX_WORKERS",
@@ -154,7 +154,7 @@ def _context() -> BaseContext:
 
 
 def _start(url: str, job: ScoringJob) -> None:
-    from sync.store import make_engine
+    from leadsync.sync.store import make_engine
 
     global _engine, _job
     _engine = make_engine(url, migrate_schema=False)
@@ -168,7 +168,7 @@ def _ready() -> None:
 def read_part(
     connection: Connection, contacts: Mapping[str, Mapping[str, int]], now: datetime, ids: tuple[int, int]
 ) -> tuple[EventColumns, tuple[str, ...]]:
-    """One id range of the event table (``sync.rescore.scan_events``), sorted by person, as merged."""
+    """One id range of the event table (``sync.scorebatch.scan_events``), sorted by person, as merged."""
     columns, campaigns = scan_events(connection, contacts, now, ids=ids)
     # sorted here, side by side: the merged columns are then a few sorted runs, which the stable
     # sort (timsort) of sorted_by_person only has to merge

@@ -25,10 +25,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
-from config.scoring_model import ScoringModel
-from config.settings import LeadsyncConfig
-from connectors.errors import LeadsyncError
-from sync.pipeline import pull_source, push_source, score
+from leadsync.config.scoring_model import ScoringModel
+from leadsync.config.settings import LeadsyncConfig
+from leadsync.connectors.errors import LeadsyncError
+from leadsync.sync.pipeline import pull_source, push_source, score
 
 __all__ = ["Daemon"]
 

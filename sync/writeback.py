@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, select
 
-from config.scoring_model import LIFECYCLE_LEVELS
-from connectors.base import PushReport, ScoreUpdate
-from connectors.errors import BadRecord
-from sync.ingest import quarantine
-from sync.store import upsert
-from sync.store.models import Attributes, Identity, Score, WritebackAudit, WritebackState
+from leadsync.config.scoring_model import LIFECYCLE_LEVELS
+from leadsync.connectors.base import PushReport, ScoreUpdate
+from leadsync.connectors.errors import BadRecord
+from leadsync.sync.ingest import quarantine
+from leadsync.sync.store import upsert
+from leadsync.sync.store.models import Attributes, Identity, Score, WritebackAudit, WritebackState
 
 __all__ = [
     "TRIGGER_FIELDS",

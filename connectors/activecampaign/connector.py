@@ -25,18 +25,38 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.activecampaign import normalize
-from connectors.activecampaign.streams import ACTIVITIES, CONTACT_IDS, CONTACTS, DEALS, FIELDS, TRACKING_LOGS
-from connectors.activecampaign.window import Window
-from connectors.auth import HeaderToken
-from connectors.base import CheckResult, Connector, PullBatch, PushReport, ScoreUpdate, SourceSettings
-from connectors.errors import AuthError, BadRecord, ConfigError, RateLimited
-from connectors.http import build_client, logging_hooks
-from connectors.ratelimit import UNLIMITED, CompositeLimiter, Limiter, RollingWindowLimiter, shared_limiter
-from connectors.records import EventRecord, EventType, Platform
-from connectors.redaction import Redactor
-from connectors.retry import Action, ErrorRule, Reply, RetryPolicy, response_json
-from connectors.streams import iter_pages
+from leadsync.connectors.activecampaign import normalize
+from leadsync.connectors.activecampaign.streams import (
+    ACTIVITIES,
+    CONTACT_IDS,
+    CONTACTS,
+    DEALS,
+    FIELDS,
+    TRACKING_LOGS,
+)
+from leadsync.connectors.activecampaign.window import Window
+from leadsync.connectors.auth import HeaderToken
+from leadsync.connectors.base import (
+    CheckResult,
+    Connector,
+    PullBatch,
+    PushReport,
+    ScoreUpdate,
+    SourceSettings,
+)
+from leadsync.connectors.errors import AuthError, BadRecord, ConfigError, RateLimited
+from leadsync.connectors.http import build_client, logging_hooks
+from leadsync.connectors.ratelimit import (
+    UNLIMITED,
+    CompositeLimiter,
+    Limiter,
+    RollingWindowLimiter,
+    shared_limiter,
+)
+from leadsync.connectors.records import EventRecord, EventType, Platform
+from leadsync.connectors.redaction import Redactor
+from leadsync.connectors.retry import Action, ErrorRule, Reply, RetryPolicy, response_json
+from leadsync.connectors.streams import iter_pages
 
 __all__ = ["ActiveCampaignConnector", "API_TOKEN_SECRET", "ac_rules"]
 
@@ -426,18 +446,18 @@ class ActiveCampaignConnector(Connector):
     # --- push -------------------------------------------------------------------------------
 
     def ensure_fields(self) -> None:
-        from connectors.activecampaign.writeback import Writer
+        from leadsync.connectors.activecampaign.writeback import Writer
 
         Writer(self).ensure_fields()
 
     def push(self, updates: Sequence[ScoreUpdate]) -> PushReport:
-        from connectors.activecampaign.writeback import Writer
+        from leadsync.connectors.activecampaign.writeback import Writer
 
         return Writer(self).push(updates)
 
     def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
         """Custom field values as ActiveCampaign holds them, one ``fieldValues`` GET per contact."""
-        from connectors.activecampaign.writeback import FIELD_TYPES, Writer
+        from leadsync.connectors.activecampaign.writeback import FIELD_TYPES, Writer
 
         writer = Writer(self)
         field_of = {str(field_id): logical for logical, field_id in writer.ensure_fields().items()}

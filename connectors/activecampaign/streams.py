@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from connectors.pagination import KeysetPaginator, OffsetPaginator, SinglePagePaginator
-from connectors.streams import StreamSpec
+from leadsync.connectors.pagination import KeysetPaginator, OffsetPaginator, SinglePagePaginator
+from leadsync.connectors.streams import StreamSpec
 
 __all__ = [
     "ACTIVITIES",

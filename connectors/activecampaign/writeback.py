@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from connectors.activecampaign.streams import CONTACT_TAGS, FIELDS, TAGS
-from connectors.base import WRITEBACK_FIELDS, PushFailure, PushReport, ScoreUpdate
-from connectors.errors import ConnectorError, FatalError, NotFound, RetriableError
+from leadsync.connectors.activecampaign.streams import CONTACT_TAGS, FIELDS, TAGS
+from leadsync.connectors.base import WRITEBACK_FIELDS, PushFailure, PushReport, ScoreUpdate
+from leadsync.connectors.errors import ConnectorError, FatalError, NotFound, RetriableError
 
 if TYPE_CHECKING:
-    from connectors.activecampaign.connector import ActiveCampaignConnector
+    from leadsync.connectors.activecampaign.connector import ActiveCampaignConnector
 
 __all__ = [
     "FIELD_TYPES",

@@ -28,8 +28,8 @@ from typing import Any, ClassVar
 import httpx
 import urllib3
 
-from connectors.auth import BearerToken, OAuthRefresh
-from connectors.base import (
+from leadsync.connectors.auth import BearerToken, OAuthRefresh
+from leadsync.connectors.base import (
     WRITEBACK_FIELDS,
     CheckResult,
     Connector,
@@ -39,16 +39,16 @@ from connectors.base import (
     ScoreUpdate,
     SourceSettings,
 )
-from connectors.errors import AuthError, BadRecord, ConnectorError
-from connectors.http import build_client
-from connectors.hubspot import normalize, streams, writeback
-from connectors.hubspot.sdk import HubSpotSdk, to_dict
-from connectors.pagination import SearchOffsetPaginator
-from connectors.ratelimit import UNLIMITED, Limiter, RollingWindowLimiter, shared_limiter
-from connectors.records import Platform
-from connectors.redaction import Redactor
-from connectors.retry import Action, ErrorRule, RetryPolicy, response_json
-from connectors.streams import iter_pages
+from leadsync.connectors.errors import AuthError, BadRecord, ConnectorError
+from leadsync.connectors.http import build_client
+from leadsync.connectors.hubspot import normalize, streams, writeback
+from leadsync.connectors.hubspot.sdk import HubSpotSdk, to_dict
+from leadsync.connectors.pagination import SearchOffsetPaginator
+from leadsync.connectors.ratelimit import UNLIMITED, Limiter, RollingWindowLimiter, shared_limiter
+from leadsync.connectors.records import Platform
+from leadsync.connectors.redaction import Redactor
+from leadsync.connectors.retry import Action, ErrorRule, RetryPolicy, response_json
+from leadsync.connectors.streams import iter_pages
 
 __all__ = ["HubSpotConnector"]
 

@@ -10,8 +10,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.errors import BadRecord
-from connectors.records import ContactRecord, EventRecord, EventType, Platform, normalise_email, parse_count
+from leadsync.connectors.errors import BadRecord
+from leadsync.connectors.records import (
+    ContactRecord,
+    EventRecord,
+    EventType,
+    Platform,
+    normalise_email,
+    parse_count,
+)
 
 __all__ = [
     "EMAIL_EVENT_TYPES",

@@ -22,8 +22,8 @@ import urllib3
 from hubspot import HubSpot
 from hubspot.discovery.discovery_base import DiscoveryBase
 
-from connectors.ratelimit import Limiter
-from connectors.retry import RetryPolicy
+from leadsync.connectors.ratelimit import Limiter
+from leadsync.connectors.retry import RetryPolicy
 
 __all__ = ["HubSpotSdk", "api_exception_response"]
 

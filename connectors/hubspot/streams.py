@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from functools import partial
 
-from connectors.hubspot import normalize
-from connectors.pagination import (
+from leadsync.connectors.hubspot import normalize
+from leadsync.connectors.pagination import (
     CursorAfterPaginator,
     HasMoreOffsetPaginator,
     SearchOffsetPaginator,
     SinglePagePaginator,
 )
-from connectors.streams import StreamSpec
+from leadsync.connectors.streams import StreamSpec
 
 __all__ = [
     "ACCOUNT_DETAILS",

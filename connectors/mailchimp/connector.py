@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.base import (
+from leadsync.connectors.base import (
     CheckResult,
     Connector,
     PullBatch,
@@ -43,10 +43,17 @@ from connectors.base import (
     ScoreUpdate,
     SourceSettings,
 )
-from connectors.errors import BadRecord, ConfigError, ConnectorError, FatalError, NotFound, RateLimited
-from connectors.http import build_client, logging_hooks
-from connectors.mailchimp import streams as S
-from connectors.mailchimp.normalize import (
+from leadsync.connectors.errors import (
+    BadRecord,
+    ConfigError,
+    ConnectorError,
+    FatalError,
+    NotFound,
+    RateLimited,
+)
+from leadsync.connectors.http import build_client, logging_hooks
+from leadsync.connectors.mailchimp import streams as S
+from leadsync.connectors.mailchimp.normalize import (
     activity_events,
     member_contact,
     member_events,
@@ -55,8 +62,8 @@ from connectors.mailchimp.normalize import (
     proxy_opens,
     subscriber_hash,
 )
-from connectors.mailchimp.sdk import SdkTransport, build_sdk_client
-from connectors.mailchimp.writeback import (
+from leadsync.connectors.mailchimp.sdk import SdkTransport, build_sdk_client
+from leadsync.connectors.mailchimp.writeback import (
     MAX_MERGE_FIELDS,
     FieldDef,
     ValueRefused,
@@ -64,11 +71,11 @@ from connectors.mailchimp.writeback import (
     merge_value,
     owned_tag,
 )
-from connectors.ratelimit import ConcurrencyLimiter, shared_limiter
-from connectors.records import EventRecord, Platform
-from connectors.redaction import Redactor
-from connectors.retry import Action, ErrorRule, RetryPolicy, response_json
-from connectors.streams import iter_offset_pages_concurrently, iter_pages, iter_records
+from leadsync.connectors.ratelimit import ConcurrencyLimiter, shared_limiter
+from leadsync.connectors.records import EventRecord, Platform
+from leadsync.connectors.redaction import Redactor
+from leadsync.connectors.retry import Action, ErrorRule, RetryPolicy, response_json
+from leadsync.connectors.streams import iter_offset_pages_concurrently, iter_pages, iter_records
 
 __all__ = ["LOOKBACK", "MailchimpConnector"]
 

@@ -15,8 +15,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.errors import BadRecord
-from connectors.records import ContactRecord, EventRecord, EventType, Platform, normalise_email, parse_count
+from leadsync.connectors.errors import BadRecord
+from leadsync.connectors.records import (
+    ContactRecord,
+    EventRecord,
+    EventType,
+    Platform,
+    normalise_email,
+    parse_count,
+)
 
 __all__ = [
     "activity_events",
@@ -143,7 +150,7 @@ def member_contact(
 
 
 def _tag_prefix(field_prefix: str) -> str:
-    from connectors.mailchimp.writeback import tag_stem  # local: writeback imports this module
+    from leadsync.connectors.mailchimp.writeback import tag_stem  # local: writeback imports this module
 
     return tag_stem(field_prefix)
 

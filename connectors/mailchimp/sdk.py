@@ -41,7 +41,7 @@ import requests
 from mailchimp_marketing.api_client import ApiClient, ApiClientError
 from requests.adapters import HTTPAdapter
 
-from connectors.errors import ConfigError
+from leadsync.connectors.errors import ConfigError
 
 __all__ = [
     "DEFAULT_HOST",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from connectors.pagination import OffsetPaginator
-from connectors.streams import StreamSpec
+from leadsync.connectors.pagination import OffsetPaginator
+from leadsync.connectors.streams import StreamSpec
 
 __all__ = [
     "CAMPAIGNS",

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sandbox.platform import json_response
+from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from sandbox.activecampaign.emulator import ActiveCampaignEmulator
+    from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator
 
 __all__ = [
     "Paging",

@@ -30,16 +30,16 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from sandbox.activecampaign.common import parse_filter_time
-from sandbox.activecampaign.events import add_events, add_person, build_state
-from sandbox.activecampaign.routes_contacts import contact_routes
-from sandbox.activecampaign.routes_engagement import engagement_routes
-from sandbox.activecampaign.routes_fields import field_routes, tag_routes
-from sandbox.activecampaign.routes_import import import_routes
-from sandbox.activecampaign.shapes import Renderer, account_timezone
-from sandbox.activecampaign.state import AccountState, CustomField
-from sandbox.platform import PRINCIPAL, PlatformEmulator, RateRule, json_response
-from sandbox.ratelimit import LimitDecision, RollingWindowPolicy
+from leadsync.sandbox.activecampaign.common import parse_filter_time
+from leadsync.sandbox.activecampaign.events import add_events, add_person, build_state
+from leadsync.sandbox.activecampaign.routes_contacts import contact_routes
+from leadsync.sandbox.activecampaign.routes_engagement import engagement_routes
+from leadsync.sandbox.activecampaign.routes_fields import field_routes, tag_routes
+from leadsync.sandbox.activecampaign.routes_import import import_routes
+from leadsync.sandbox.activecampaign.shapes import Renderer, account_timezone
+from leadsync.sandbox.activecampaign.state import AccountState, CustomField
+from leadsync.sandbox.platform import PRINCIPAL, PlatformEmulator, RateRule, json_response
+from leadsync.sandbox.ratelimit import LimitDecision, RollingWindowPolicy
 
 __all__ = ["ActiveCampaignEmulator"]
 

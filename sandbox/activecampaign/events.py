@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from connectors.records import EventType, Platform
-from sandbox.activecampaign.state import (
+from leadsync.connectors.records import EventType, Platform
+from leadsync.sandbox.activecampaign.state import (
     AccountState,
     Activity,
     Contact,

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sandbox.activecampaign.common import Paging, param, parse_filter_time
-from sandbox.platform import json_response
+from leadsync.sandbox.activecampaign.common import Paging, param, parse_filter_time
+from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from sandbox.activecampaign.emulator import ActiveCampaignEmulator
+    from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator
 
 __all__ = ["engagement_routes"]
 

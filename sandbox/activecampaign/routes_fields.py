@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sandbox.activecampaign.common import (
+from leadsync.sandbox.activecampaign.common import (
     Paging,
     errors_422,
     errors_status,
@@ -15,12 +15,12 @@ from sandbox.activecampaign.common import (
     path_id,
     read_json,
 )
-from sandbox.activecampaign.events import touch
-from sandbox.activecampaign.state import CustomField, FieldRel
-from sandbox.platform import json_response
+from leadsync.sandbox.activecampaign.events import touch
+from leadsync.sandbox.activecampaign.state import CustomField, FieldRel
+from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from sandbox.activecampaign.emulator import ActiveCampaignEmulator
+    from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator
 
 __all__ = ["field_routes", "tag_routes"]
 

@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sandbox.activecampaign.common import read_json
-from sandbox.activecampaign.events import touch
-from sandbox.activecampaign.state import Contact, ImportBatch
+from leadsync.sandbox.activecampaign.common import read_json
+from leadsync.sandbox.activecampaign.events import touch
+from leadsync.sandbox.activecampaign.state import Contact, ImportBatch
+from leadsync.sandbox.platform import FAULT, json_response
+from leadsync.sandbox.ratelimit import RollingWindowPolicy
 from sandbox.faults import FaultKind
-from sandbox.platform import FAULT, json_response
-from sandbox.ratelimit import RollingWindowPolicy
 
 if TYPE_CHECKING:
-    from sandbox.activecampaign.emulator import ActiveCampaignEmulator
+    from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator
 
 __all__ = ["MAX_IMPORT_BYTES", "MAX_IMPORT_CONTACTS", "import_routes"]
 

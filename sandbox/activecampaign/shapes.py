@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sandbox.activecampaign.state import (
+from leadsync.sandbox.activecampaign.state import (
     Activity,
     Contact,
     ContactTag,

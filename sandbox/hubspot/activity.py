@@ -22,7 +22,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sandbox.hubspot.state import CrmObject, HubSpotState, iso, ms
+from leadsync.sandbox.hubspot.state import CrmObject, HubSpotState, iso, ms
 
 __all__ = ["PORTAL_APP_ID", "add_person", "apply_change", "apply_event"]
 

@@ -32,14 +32,14 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from sandbox.hubspot.activity import add_person, apply_change, apply_event
-from sandbox.hubspot.routes.crm import CrmRoutes
-from sandbox.hubspot.routes.engagement import EngagementRoutes
-from sandbox.hubspot.routes.oauth import TOKEN_PATH, OAuthRoutes
-from sandbox.hubspot.routes.properties import PropertyRoutes
-from sandbox.hubspot.state import HubSpotState
-from sandbox.platform import PRINCIPAL, PlatformEmulator, RateRule, json_response
-from sandbox.ratelimit import LimitDecision, RollingWindowPolicy
+from leadsync.sandbox.hubspot.activity import add_person, apply_change, apply_event
+from leadsync.sandbox.hubspot.routes.crm import CrmRoutes
+from leadsync.sandbox.hubspot.routes.engagement import EngagementRoutes
+from leadsync.sandbox.hubspot.routes.oauth import TOKEN_PATH, OAuthRoutes
+from leadsync.sandbox.hubspot.routes.properties import PropertyRoutes
+from leadsync.sandbox.hubspot.state import HubSpotState
+from leadsync.sandbox.platform import PRINCIPAL, PlatformEmulator, RateRule, json_response
+from leadsync.sandbox.ratelimit import LimitDecision, RollingWindowPolicy
 
 __all__ = ["HubSpotEmulator", "SANDBOX_OAUTH_APP", "SANDBOX_PORTAL_ID", "SANDBOX_TOKEN"]
 

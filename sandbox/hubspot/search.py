@@ -9,8 +9,8 @@ import fnmatch
 from collections.abc import Iterable
 from typing import Any
 
-from sandbox.hubspot.schema import PropertyDef
-from sandbox.hubspot.state import CrmObject, RequestError, parse_time
+from leadsync.sandbox.hubspot.schema import PropertyDef
+from leadsync.sandbox.hubspot.state import CrmObject, RequestError, parse_time
 
 __all__ = ["MAX_PAGE", "MAX_RESULTS", "search_page"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.hubspot.schema import (
+from leadsync.sandbox.hubspot.schema import (
     BUILTIN_GROUPS,
     FIELD_TYPES_BY_TYPE,
     LIFECYCLE_STAGES,

@@ -26,12 +26,12 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from sandbox.mailchimp.routes import ecommerce, lists, members, merge_fields, reports, segments
-from sandbox.mailchimp.shapes import fmt_time, subscriber_hash
-from sandbox.mailchimp.state import MailchimpState
-from sandbox.mailchimp.worldmap import apply_changes, apply_world, build_state
-from sandbox.platform import PRINCIPAL, PlatformEmulator, RateRule, json_response
-from sandbox.ratelimit import ConcurrencyPolicy, LimitDecision
+from leadsync.sandbox.mailchimp.routes import ecommerce, lists, members, merge_fields, reports, segments
+from leadsync.sandbox.mailchimp.shapes import fmt_time, subscriber_hash
+from leadsync.sandbox.mailchimp.state import MailchimpState
+from leadsync.sandbox.mailchimp.worldmap import apply_changes, apply_world, build_state
+from leadsync.sandbox.platform import PRINCIPAL, PlatformEmulator, RateRule, json_response
+from leadsync.sandbox.ratelimit import ConcurrencyPolicy, LimitDecision
 
 __all__ = ["MailchimpEmulator", "SANDBOX_API_KEY"]
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sandbox.mailchimp.shapes import fmt_time, short_id, subscriber_hash
+from leadsync.sandbox.mailchimp.shapes import fmt_time, short_id, subscriber_hash
 
 if TYPE_CHECKING:
-    from sandbox.clock import SandboxClock
+    from leadsync.sandbox.clock import SandboxClock
 
 __all__ = [
     "Activity",

@@ -24,9 +24,9 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from connectors.records import EventType, Platform
-from sandbox.mailchimp.shapes import short_id, subscriber_hash
-from sandbox.mailchimp.state import (
+from leadsync.connectors.records import EventType, Platform
+from leadsync.sandbox.mailchimp.shapes import short_id, subscriber_hash
+from leadsync.sandbox.mailchimp.state import (
     Activity,
     Audience,
     CampaignState,
@@ -37,8 +37,8 @@ from sandbox.mailchimp.state import (
 )
 
 if TYPE_CHECKING:
-    from sandbox.world import World
-    from sandbox.world.model import Campaign, Event, Person
+    from leadsync.sandbox.world import World
+    from leadsync.sandbox.world.model import Campaign, Event, Person
 
 __all__ = ["STORE_ID", "apply_changes", "apply_world", "build_state"]
 

@@ -1,6 +1,6 @@
 """The sandbox world: the people, campaigns and events the emulators serve, and their generator."""
 
-from sandbox.world.generator import (
+from leadsync.sandbox.world.generator import (
     DEFAULT_NOW,
     PLATFORM_EVENT_TYPES,
     PersonChange,
@@ -11,7 +11,7 @@ from sandbox.world.generator import (
     extend_world,
     generate_world,
 )
-from sandbox.world.model import (
+from leadsync.sandbox.world.model import (
     FORMAT_VERSION,
     SENIORITIES,
     Campaign,

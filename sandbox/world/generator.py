@@ -36,8 +36,8 @@ from itertools import accumulate
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from connectors.records import EventType, Platform, normalise_email
-from sandbox.world.model import (
+from leadsync.connectors.records import EventType, Platform, normalise_email
+from leadsync.sandbox.world.model import (
     Campaign,
     Event,
     Hidden,
@@ -48,7 +48,7 @@ from sandbox.world.model import (
     format_time,
     pause_gc,
 )
-from sandbox.world.personas import (
+from leadsync.sandbox.world.personas import (
     IDEAL_INDUSTRIES,
     UTC_OFFSET_HOURS,
     Company,

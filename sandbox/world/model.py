@@ -34,8 +34,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from connectors.errors import ConfigError
-from connectors.records import EventType, Platform
+from leadsync.connectors.errors import ConfigError
+from leadsync.connectors.records import EventType, Platform
 
 __all__ = [
     "FORMAT_VERSION",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import sync.store.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import leadsync.sync.store.models  # noqa: F401 - registers the tables on SQLModel.metadata
 
 target_metadata = SQLModel.metadata
 connection = context.config.attributes.get("connection")

@@ -1,6 +1,6 @@
 """The local store: tables, engine and migrations, bulk upserts."""
 
-from sync.store.db import make_engine, migrate, sqlite_path
-from sync.store.upsert import upsert
+from leadsync.sync.store.db import make_engine, migrate, sqlite_path
+from leadsync.sync.store.upsert import upsert
 
 __all__ = ["make_engine", "migrate", "sqlite_path", "upsert"]

@@ -99,7 +99,7 @@ class Event(SQLModel, table=True):
 
     No index on the contact: events arrive in time order for random contacts, so such an index took
     one random page write per event, most of the ingest's cost (issue #9). Scoring reads the events
-    of many persons in one scan instead (``sync.rescore.load_event_columns``).
+    of many persons in one scan instead (``sync.scorebatch.load_event_columns``).
     """
 
     __table_args__ = (UniqueConstraint("source", "source_id", name="uq_event_source_id"),)

@@ -12,11 +12,11 @@ import copy
 import httpx
 import pytest
 
-from connectors.activecampaign.connector import ActiveCampaignConnector
-from connectors.activecampaign.writeback import Writer
-from connectors.base import ScoreUpdate
-from connectors.errors import ConnectorError
-from sandbox.world import generate_world
+from leadsync.connectors.activecampaign.connector import ActiveCampaignConnector
+from leadsync.connectors.activecampaign.writeback import Writer
+from leadsync.connectors.base import ScoreUpdate
+from leadsync.connectors.errors import ConnectorError
+from leadsync.sandbox.world import generate_world
 from tests.contract.openapi import require_specs
 from tests.integration.activecampaign.conftest import FAST, api_url, make_settings, pull_all, serve
 from tests.integration.activecampaign.contract import ContractLog, load_validator, record_responses

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sandbox.hubspot.emulator import SANDBOX_OAUTH_APP, SANDBOX_TOKEN, HubSpotEmulator
-from sandbox.server import SandboxServer
+from leadsync.sandbox.hubspot.emulator import SANDBOX_OAUTH_APP, SANDBOX_TOKEN, HubSpotEmulator
+from leadsync.sandbox.server import SandboxServer
 from tests.contract.openapi import OpenAPIValidator
 from tests.integration.hubspot.worlds import tiny_world
 

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.base import ScoreUpdate
-from sandbox.mailchimp.emulator import MailchimpEmulator
-from sandbox.server import SandboxServer
+from leadsync.connectors.base import ScoreUpdate
+from leadsync.sandbox.mailchimp.emulator import MailchimpEmulator
+from leadsync.sandbox.server import SandboxServer
 from tests.contract.openapi import OpenAPIValidator, require_specs
 from tests.integration.mailchimp.conftest import connector_for, emulator_of, fresh_world, pull_all
 

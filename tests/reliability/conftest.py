@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.world import generate_world
+from leadsync.sandbox.world import generate_world
 from tests.reliability.figures import KEY, Figures
 
 CONTACTS = 40

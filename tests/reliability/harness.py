@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import tomli_w
 
-from sandbox.server import SandboxServer
+from leadsync.sandbox.server import SandboxServer
 from tests.integration.pipeline.harness import Leadsync, serve
 from tests.reliability.figures import Figures
 

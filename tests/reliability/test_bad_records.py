@@ -27,8 +27,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from sync.rescore import load_profiles
-from sync.store.models import Attributes, Event, Identity, Person, Score
+from leadsync.sync.scorebatch import load_profiles
+from leadsync.sync.store.models import Attributes, Event, Identity, Person, Score
 from tests.reliability.figures import Figures
 from tests.reliability.harness import AC_TOKEN, HUBSPOT_TOKEN, MAILCHIMP_KEY, Cli, leaks, marker_sandbox
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.hubspot.state import RequestError
-from sandbox.platform import json_response
+from leadsync.sandbox.hubspot.state import RequestError
+from leadsync.sandbox.platform import json_response
 
 __all__ = ["error", "list_param", "read_json", "request_error"]
 

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sandbox.hubspot.routes.common import list_param, read_json, request_error
-from sandbox.hubspot.search import search_page
-from sandbox.hubspot.state import CrmObject, ItemError, RequestError, iso
-from sandbox.platform import json_response
+from leadsync.sandbox.hubspot.routes.common import list_param, read_json, request_error
+from leadsync.sandbox.hubspot.search import search_page
+from leadsync.sandbox.hubspot.state import CrmObject, ItemError, RequestError, iso
+from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from sandbox.hubspot.emulator import HubSpotEmulator
+    from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
 
 __all__ = ["CrmRoutes"]
 

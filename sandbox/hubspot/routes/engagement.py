@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sandbox.hubspot.routes.common import error, list_param
-from sandbox.hubspot.schema import DEAL_STAGES
-from sandbox.hubspot.state import parse_time
-from sandbox.platform import json_response
+from leadsync.sandbox.hubspot.routes.common import error, list_param
+from leadsync.sandbox.hubspot.schema import DEAL_STAGES
+from leadsync.sandbox.hubspot.state import parse_time
+from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from sandbox.hubspot.emulator import HubSpotEmulator
+    from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
 
 __all__ = ["EngagementRoutes"]
 

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from sandbox.hubspot.routes.common import error
-from sandbox.platform import json_response
+from leadsync.sandbox.hubspot.routes.common import error
+from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from sandbox.hubspot.emulator import HubSpotEmulator
+    from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
 
 __all__ = ["OAuthRoutes", "TOKEN_PATH"]
 

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from sandbox.hubspot.routes.common import read_json, request_error
-from sandbox.hubspot.state import RequestError
-from sandbox.platform import json_response
+from leadsync.sandbox.hubspot.routes.common import read_json, request_error
+from leadsync.sandbox.hubspot.state import RequestError
+from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from sandbox.hubspot.emulator import HubSpotEmulator
+    from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
 
 __all__ = ["PropertyRoutes"]
 

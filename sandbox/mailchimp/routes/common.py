@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 from aiohttp import web
 
-from sandbox.mailchimp.shapes import PageError, select_fields
-from sandbox.mailchimp.state import Audience, MailchimpState
+from leadsync.sandbox.mailchimp.shapes import PageError, select_fields
+from leadsync.sandbox.mailchimp.state import Audience, MailchimpState
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.mailchimp.routes.common import Api, BadRequest, handler, ok
-from sandbox.mailchimp.shapes import fmt_time, page_params
-from sandbox.mailchimp.state import Order
+from leadsync.sandbox.mailchimp.routes.common import Api, BadRequest, handler, ok
+from leadsync.sandbox.mailchimp.shapes import fmt_time, page_params
+from leadsync.sandbox.mailchimp.state import Order
 
 __all__ = ["routes"]
 

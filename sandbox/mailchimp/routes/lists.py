@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.mailchimp.routes.common import Api, BadRequest, audience_or_404, handler, ok, parse_body
-from sandbox.mailchimp.shapes import page_params, subscriber_hash
-from sandbox.mailchimp.state import MergeValueError
+from leadsync.sandbox.mailchimp.routes.common import Api, BadRequest, audience_or_404, handler, ok, parse_body
+from leadsync.sandbox.mailchimp.shapes import page_params, subscriber_hash
+from leadsync.sandbox.mailchimp.state import MergeValueError
 
 __all__ = ["routes"]
 

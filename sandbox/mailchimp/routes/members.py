@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.mailchimp.routes.common import Api, BadRequest, audience_or_404, handler, ok, parse_body
-from sandbox.mailchimp.shapes import fmt_time, page_params, parse_time_param, subscriber_hash
-from sandbox.mailchimp.state import Audience, Member
+from leadsync.sandbox.mailchimp.routes.common import Api, BadRequest, audience_or_404, handler, ok, parse_body
+from leadsync.sandbox.mailchimp.shapes import fmt_time, page_params, parse_time_param, subscriber_hash
+from leadsync.sandbox.mailchimp.state import Audience, Member
 
 __all__ = ["routes"]
 

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sandbox.mailchimp.routes.common import Api, BadRequest, audience_or_404, handler, ok, parse_body
-from sandbox.mailchimp.shapes import page_params
-from sandbox.mailchimp.state import MAX_MERGE_FIELDS, MAX_TAG_LENGTH, MERGE_TYPES, TAG_PATTERN, MergeField
+from leadsync.sandbox.mailchimp.routes.common import Api, BadRequest, audience_or_404, handler, ok, parse_body
+from leadsync.sandbox.mailchimp.shapes import page_params
+from leadsync.sandbox.mailchimp.state import (
+    MAX_MERGE_FIELDS,
+    MAX_TAG_LENGTH,
+    MERGE_TYPES,
+    TAG_PATTERN,
+    MergeField,
+)
 
 __all__ = ["routes"]
 

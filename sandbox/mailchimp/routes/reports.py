@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.mailchimp.routes.common import Api, BadRequest, handler, ok
-from sandbox.mailchimp.shapes import fmt_time, page_params, parse_time_param
-from sandbox.mailchimp.state import CampaignState
+from leadsync.sandbox.mailchimp.routes.common import Api, BadRequest, handler, ok
+from leadsync.sandbox.mailchimp.shapes import fmt_time, page_params, parse_time_param
+from leadsync.sandbox.mailchimp.state import CampaignState
 
 __all__ = ["routes"]
 

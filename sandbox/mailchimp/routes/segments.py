@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sandbox.mailchimp.routes.common import Api, BadRequest, audience_or_404, handler, ok, parse_body
-from sandbox.mailchimp.shapes import fmt_time
-from sandbox.mailchimp.state import Audience
+from leadsync.sandbox.mailchimp.routes.common import Api, BadRequest, audience_or_404, handler, ok, parse_body
+from leadsync.sandbox.mailchimp.shapes import fmt_time
+from leadsync.sandbox.mailchimp.state import Audience
 
 __all__ = ["routes"]
 

@@ -8,12 +8,12 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.activecampaign.connector import ActiveCampaignConnector
-from connectors.base import PullBatch, SourceSettings
-from connectors.records import Platform
-from sandbox.activecampaign.emulator import SANDBOX_API_TOKEN, ActiveCampaignEmulator
-from sandbox.server import SandboxServer
-from sandbox.world import generate_world
+from leadsync.connectors.activecampaign.connector import ActiveCampaignConnector
+from leadsync.connectors.base import PullBatch, SourceSettings
+from leadsync.connectors.records import Platform
+from leadsync.sandbox.activecampaign.emulator import SANDBOX_API_TOKEN, ActiveCampaignEmulator
+from leadsync.sandbox.server import SandboxServer
+from leadsync.sandbox.world import generate_world
 from tests.contract.openapi import SPECS_DIR
 from tests.integration.activecampaign.contract import ContractLog, load_validator, record_responses
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.errors import AuthError
+from leadsync.connectors.errors import AuthError
 from tests.integration.activecampaign.conftest import TOKEN_VARIABLE
 
 

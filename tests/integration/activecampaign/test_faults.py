@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from connectors.activecampaign.connector import ActiveCampaignConnector
+from leadsync.connectors.activecampaign.connector import ActiveCampaignConnector
 from tests.integration.activecampaign.conftest import FAST, admin, api_url, make_settings, pull_all, serve
 from tests.integration.activecampaign.test_push import _updates
 

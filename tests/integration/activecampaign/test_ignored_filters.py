@@ -10,8 +10,8 @@ import copy
 
 import pytest
 
-from connectors.activecampaign.connector import ActiveCampaignConnector
-from connectors.errors import PaginationLoop
+from leadsync.connectors.activecampaign.connector import ActiveCampaignConnector
+from leadsync.connectors.errors import PaginationLoop
 from tests.integration.activecampaign.conftest import FAST, admin, api_url, make_settings, pull_all, serve
 
 

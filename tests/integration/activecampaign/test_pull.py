@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from connectors.records import EventType, Platform
+from leadsync.connectors.records import EventType, Platform
 from tests.integration.activecampaign.conftest import admin, pull_all
 
 
@@ -109,7 +109,7 @@ def test_given_an_incremental_run_moved_the_cursor_when_the_next_sweep_runs_then
     # §11.6: a tracked event alone may not bump udate, so a run between sweeps does not read a
     # contact with no other change; its cursor moves past that contact's new events all the same.
     # The next sweep must still emit them: it reads from where the previous sweep began.
-    from sandbox.activecampaign.state import TrackingLog
+    from leadsync.sandbox.activecampaign.state import TrackingLog
 
     state = _expected(server)
     connector = connector_for()

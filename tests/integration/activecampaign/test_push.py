@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from connectors.activecampaign.writeback import Writer
-from connectors.base import ScoreUpdate
+from leadsync.connectors.activecampaign.writeback import Writer
+from leadsync.connectors.base import ScoreUpdate
 from tests.integration.activecampaign.conftest import api_url, pull_all
 
 SCORED_AT = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

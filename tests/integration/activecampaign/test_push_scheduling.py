@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.activecampaign.connector import ActiveCampaignConnector
-from sandbox.server import SandboxServer
-from sandbox.world import generate_world
+from leadsync.connectors.activecampaign.connector import ActiveCampaignConnector
+from leadsync.sandbox.server import SandboxServer
+from leadsync.sandbox.world import generate_world
 from tests.contract.openapi import SPECS_DIR
 from tests.integration.activecampaign.conftest import FAST, admin, api_url, make_settings, serve
 from tests.integration.activecampaign.contract import ContractLog, load_validator, record_responses

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.activecampaign.connector import ActiveCampaignConnector
-from connectors.activecampaign.writeback import Writer
-from connectors.base import ScoreUpdate
-from sandbox.world import generate_world
+from leadsync.connectors.activecampaign.connector import ActiveCampaignConnector
+from leadsync.connectors.activecampaign.writeback import Writer
+from leadsync.connectors.base import ScoreUpdate
+from leadsync.sandbox.world import generate_world
 from tests.integration.activecampaign.conftest import api_url, make_settings, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -136,6 +136,6 @@ def test_given_the_5000_person_world_at_default_limits_when_pulling_and_pushing_
 
 
 def connector_contacts_spec():
-    from connectors.activecampaign.streams import CONTACTS
+    from leadsync.connectors.activecampaign.streams import CONTACTS
 
     return CONTACTS

@@ -19,16 +19,16 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from config.scoring_model import load_model
-from connectors.records import EventType, normalise_email
-from sandbox.server import SandboxServer
-from sandbox.world import generate_world
-from scoring import score_many
-from sync.cli import write_sandbox_config
-from sync.report import SECTIONS
-from sync.rescore import load_event_columns, load_profiles
-from sync.store import make_engine
-from sync.store.models import Person
+from leadsync.config.scoring_model import load_model
+from leadsync.connectors.records import EventType, normalise_email
+from leadsync.sandbox.configfile import write_sandbox_config
+from leadsync.sandbox.server import SandboxServer
+from leadsync.sandbox.world import generate_world
+from leadsync.scoring import score_many
+from leadsync.sync.report import SECTIONS
+from leadsync.sync.scorebatch import load_event_columns, load_profiles
+from leadsync.sync.store import make_engine
+from leadsync.sync.store.models import Person
 from tests.unit.analytics.test_report import check
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -39,7 +39,7 @@ OUTCOME_TYPES = {EventType.PURCHASE, EventType.DEAL_WON}
 
 def leadsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sync.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "leadsync", "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=300,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from config.scoring_model import load_model_file
-from sandbox.world import generate_world
+from leadsync.config.scoring_model import load_model_file
+from leadsync.sandbox.world import generate_world
 from tests.integration.analytics.worldstore import write_world
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -25,7 +25,7 @@ AS_OF = "2026-08-03"
 
 def leadsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sync.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "leadsync", "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=300,

@@ -13,11 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.base import PullBatch
-from connectors.records import ContactRecord, EventRecord, EventType, Platform
-from sandbox.world import World
-from sync.ingest import ingest_batch
-from sync.store import make_engine
+from leadsync.connectors.base import PullBatch
+from leadsync.connectors.records import ContactRecord, EventRecord, EventType, Platform
+from leadsync.sandbox.world import World
+from leadsync.sync.ingest import ingest_batch
+from leadsync.sync.store import make_engine
 
 PAGE = 2_000
 

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sandbox.server import SandboxServer
-from sandbox.world import generate_world
-from sync.cli import write_sandbox_config
+from leadsync.sandbox.configfile import write_sandbox_config
+from leadsync.sandbox.server import SandboxServer
+from leadsync.sandbox.world import generate_world
 
 
 def leadsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sync.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "leadsync", "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=300,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from config.settings import load_config, resolve_source
-from connectors.base import ScoreUpdate
-from connectors.registry import connector_class
-from sandbox.server import SandboxServer
-from sandbox.world import generate_world
-from sync.cli import write_sandbox_config
+from leadsync.config.settings import load_config, resolve_source
+from leadsync.connectors.base import ScoreUpdate
+from leadsync.connectors.registry import connector_class
+from leadsync.sandbox.configfile import write_sandbox_config
+from leadsync.sandbox.server import SandboxServer
+from leadsync.sandbox.world import generate_world
 
 
 @pytest.fixture(scope="module")

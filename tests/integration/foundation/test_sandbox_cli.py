@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-LEADSYNC = [sys.executable, "-m", "sync.cli"]
+LEADSYNC = [sys.executable, "-m", "leadsync"]
 
 
 def run(
@@ -50,7 +50,7 @@ def test_the_same_seed_gives_identical_world_files_which_load_back_through_world
     assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
     assert a.count(b'"kind":"person"') == 5000
 
-    from sandbox.world import World
+    from leadsync.sandbox.world import World
 
     world = World.read(tmp_path / "a.jsonl")
     assert len(world.persons) == 5000
@@ -64,7 +64,7 @@ def test_serve_loads_a_world_file_through_world(tmp_path):
         ).returncode
         == 0
     )
-    from sandbox.world import World
+    from leadsync.sandbox.world import World
 
     person = World.read(tmp_path / "w.jsonl").persons[0]
     with serving(tmp_path, "--world", "w.jsonl") as ports:

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from connectors.base import SourceSettings
-from connectors.records import Platform
-from sandbox.hubspot.emulator import SANDBOX_TOKEN, HubSpotEmulator
-from sandbox.server import SandboxServer
+from leadsync.connectors.base import SourceSettings
+from leadsync.connectors.records import Platform
+from leadsync.sandbox.hubspot.emulator import SANDBOX_TOKEN, HubSpotEmulator
+from leadsync.sandbox.server import SandboxServer
 
 
 def small_world() -> object:

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from connectors.hubspot.connector import HubSpotConnector
-from sandbox.hubspot.emulator import HubSpotEmulator
-from sandbox.server import SandboxServer
-from sandbox.world import generate_world
+from leadsync.connectors.hubspot.connector import HubSpotConnector
+from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+from leadsync.sandbox.server import SandboxServer
+from leadsync.sandbox.world import generate_world
 from tests.integration.hubspot.conftest import settings_for
 
 EMAIL_TYPES = {

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.errors import AuthError
-from connectors.hubspot.connector import HubSpotConnector
+from leadsync.connectors.errors import AuthError
+from leadsync.connectors.hubspot.connector import HubSpotConnector
 from tests.integration.hubspot.conftest import settings_for
 
 

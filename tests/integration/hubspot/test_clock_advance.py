@@ -8,11 +8,11 @@ from datetime import datetime
 
 import httpx
 
-from connectors.hubspot import normalize
-from connectors.hubspot.connector import HubSpotConnector
-from sandbox.hubspot.emulator import HubSpotEmulator
-from sandbox.server import SandboxServer
-from sandbox.world import generate_world
+from leadsync.connectors.hubspot import normalize
+from leadsync.connectors.hubspot.connector import HubSpotConnector
+from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+from leadsync.sandbox.server import SandboxServer
+from leadsync.sandbox.world import generate_world
 from tests.integration.hubspot.conftest import settings_for
 from tests.integration.hubspot.test_pull_push import pull_all
 

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from connectors.base import ScoreUpdate
-from connectors.hubspot.connector import HubSpotConnector
-from sandbox.hubspot.emulator import HubSpotEmulator
-from sandbox.server import SandboxServer
-from sandbox.world import generate_world
+from leadsync.connectors.base import ScoreUpdate
+from leadsync.connectors.hubspot.connector import HubSpotConnector
+from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+from leadsync.sandbox.server import SandboxServer
+from leadsync.sandbox.world import generate_world
 from tests.integration.hubspot.conftest import settings_for
 
 FIELDS = ["leadsync_affinity", "leadsync_engagement", "leadsync_stage", "leadsync_grade", "lifecyclestage"]

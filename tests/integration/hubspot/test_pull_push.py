@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from connectors.base import ScoreUpdate
-from connectors.hubspot.connector import HubSpotConnector
-from connectors.records import EventType, Platform
-from sandbox.hubspot.emulator import HubSpotEmulator
-from sandbox.server import SandboxServer
-from sandbox.world.model import Event
+from leadsync.connectors.base import ScoreUpdate
+from leadsync.connectors.hubspot.connector import HubSpotConnector
+from leadsync.connectors.records import EventType, Platform
+from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+from leadsync.sandbox.server import SandboxServer
+from leadsync.sandbox.world.model import Event
 from tests.integration.hubspot.conftest import settings_for
 from tests.integration.hubspot.worlds import NOW, tiny_world
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from connectors.records import EventType, Platform
-from sandbox.world.model import Campaign, Event, Person, World
+from leadsync.connectors.records import EventType, Platform
+from leadsync.sandbox.world.model import Campaign, Event, Person, World
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

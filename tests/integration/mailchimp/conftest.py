@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from connectors.base import PullBatch, SourceSettings
-from connectors.mailchimp.connector import MailchimpConnector
-from connectors.records import Platform
-from sandbox.mailchimp.emulator import SANDBOX_API_KEY, MailchimpEmulator
-from sandbox.server import SandboxServer
+from leadsync.connectors.base import PullBatch, SourceSettings
+from leadsync.connectors.mailchimp.connector import MailchimpConnector
+from leadsync.connectors.records import Platform
+from leadsync.sandbox.mailchimp.emulator import SANDBOX_API_KEY, MailchimpEmulator
+from leadsync.sandbox.server import SandboxServer
 
 
 def empty_world() -> object:
@@ -23,14 +23,14 @@ def empty_world() -> object:
 
 @cache
 def _world_bytes(contacts: int, seed: int) -> bytes:
-    from sandbox.world import generate_world
+    from leadsync.sandbox.world import generate_world
 
     return generate_world(contacts, seed).dumps()
 
 
 def fresh_world(contacts: int = 200, seed: int = 7) -> Any:
     """A generated world, fresh for each test (emulators and pushes change it)."""
-    from sandbox.world import World
+    from leadsync.sandbox.world import World
 
     return World.loads(_world_bytes(contacts, seed))
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.errors import AuthError, ConfigError
-from connectors.mailchimp.connector import MailchimpConnector
-from sandbox.server import SandboxServer
+from leadsync.connectors.errors import AuthError, ConfigError
+from leadsync.connectors.mailchimp.connector import MailchimpConnector
+from leadsync.sandbox.server import SandboxServer
 from tests.integration.mailchimp.conftest import settings_for
 
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from sandbox.mailchimp.emulator import SANDBOX_API_KEY, MailchimpEmulator
-from sandbox.mailchimp.shapes import subscriber_hash
-from sandbox.server import SandboxServer
+from leadsync.sandbox.mailchimp.emulator import SANDBOX_API_KEY, MailchimpEmulator
+from leadsync.sandbox.mailchimp.shapes import subscriber_hash
+from leadsync.sandbox.server import SandboxServer
 from tests.integration.mailchimp.conftest import connector_for, emulator_of, fresh_world, pull_all
 
 AUTH = ("anystring", SANDBOX_API_KEY)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import ScoreUpdate
+from leadsync.connectors.base import ScoreUpdate
+from leadsync.sandbox.mailchimp.emulator import MailchimpEmulator
+from leadsync.sandbox.server import SandboxServer
 from sandbox.faults import FaultKind, FaultSettings
-from sandbox.mailchimp.emulator import MailchimpEmulator
-from sandbox.server import SandboxServer
 from tests.integration.mailchimp.conftest import connector_for, emulator_of, fresh_world, pull_all
 
 FAULTS = {

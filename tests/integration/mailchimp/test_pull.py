@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from connectors.records import EventType
-from sandbox.server import SandboxServer
+from leadsync.connectors.records import EventType
+from leadsync.sandbox.server import SandboxServer
 from tests.integration.mailchimp.conftest import connector_for, emulator_of, pull_all
 
 

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.base import ScoreUpdate
-from connectors.errors import FatalError
-from connectors.mailchimp.connector import MailchimpConnector
+from leadsync.connectors.base import ScoreUpdate
+from leadsync.connectors.errors import FatalError
+from leadsync.connectors.mailchimp.connector import MailchimpConnector
+from leadsync.sandbox.server import SandboxServer
 from sandbox.faults import Fault, FaultKind, FaultSettings
-from sandbox.server import SandboxServer
 from tests.integration.mailchimp.conftest import connector_for, emulator_of, pull_all
 
 SCORED = datetime(2026, 11, 1, 12, 30, tzinfo=UTC)
@@ -129,7 +129,7 @@ def test_given_field_value_refused_when_pushed_then_member_quarantined_others_wr
 
 
 def test_given_full_audience_when_fields_ensured_then_clear_error(server: SandboxServer) -> None:
-    from sandbox.mailchimp.state import MergeField
+    from leadsync.sandbox.mailchimp.state import MergeField
 
     audience = next(iter(emulator_of(server).state.audiences.values()))
     while len(audience.merge_fields) < 28:

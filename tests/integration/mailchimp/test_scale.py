@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from connectors.base import ScoreUpdate
-from sandbox.mailchimp.emulator import MailchimpEmulator
-from sandbox.server import SandboxServer
+from leadsync.connectors.base import ScoreUpdate
+from leadsync.sandbox.mailchimp.emulator import MailchimpEmulator
+from leadsync.sandbox.server import SandboxServer
 from tests.integration.mailchimp.conftest import connector_for, emulator_of, fresh_world, pull_all
 
 

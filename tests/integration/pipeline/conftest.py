@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.world import generate_world
+from leadsync.sandbox.world import generate_world
 
 CONTACTS = 150
 SEED = 5

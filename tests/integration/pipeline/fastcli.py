@@ -16,7 +16,7 @@ from typing import Any
 
 
 def _pin_score_time(moment: datetime) -> None:
-    import sync.pipeline as pipeline
+    import leadsync.sync.pipeline as pipeline
 
     original = pipeline.score
 
@@ -24,7 +24,7 @@ def _pin_score_time(moment: datetime) -> None:
         return original(engine, model, now=now or moment, **kwargs)
 
     pipeline.score = score  # type: ignore[assignment]
-    import sync.scheduler as scheduler
+    import leadsync.sync.scheduler as scheduler
 
     scheduler.score = score  # type: ignore[attr-defined]
 
@@ -33,7 +33,7 @@ def main() -> None:
     pinned = os.environ.get("LEADSYNC_TEST_SCORE_NOW")
     if pinned:
         _pin_score_time(datetime.fromisoformat(pinned))
-    from sync.cli import main as cli_main
+    from leadsync.sync.cli import main as cli_main
 
     cli_main()
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, func, select
 
-from sandbox.server import SandboxServer
-from sync.cli import write_sandbox_config
-from sync.store.models import Event, Identity, Person, Score, WritebackState
+from leadsync.sandbox.configfile import write_sandbox_config
+from leadsync.sandbox.server import SandboxServer
+from leadsync.sync.store.models import Event, Identity, Person, Score, WritebackState
 
 ROOT = Path(__file__).resolve().parents[3]
 PLATFORMS = ("hubspot", "mailchimp", "activecampaign")
@@ -54,7 +54,7 @@ class Leadsync:
         return made
 
     def command(self, *args: str, fast: bool = True) -> list[str]:
-        module = "tests.integration.pipeline.fastcli" if fast else "sync.cli"
+        module = "tests.integration.pipeline.fastcli" if fast else "leadsync.sync.cli"
         return [sys.executable, "-m", module, "--config", str(self.config), *args]
 
     def env(self, **extra: str) -> dict[str, str]:

@@ -16,9 +16,9 @@ from typing import Any
 import tomli_w
 from sqlalchemy import select
 
-from sync.lease import acquire
-from sync.store import make_engine
-from sync.store.models import SyncRun
+from leadsync.sync.lease import acquire
+from leadsync.sync.store import make_engine
+from leadsync.sync.store.models import SyncRun
 from tests.integration.pipeline.harness import Leadsync, serve
 
 HELD = re.compile(r"lease source:(\S+) held by (\S+) from ([\d.]+) to ([\d.]+)")

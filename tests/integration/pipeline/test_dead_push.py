@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from config.settings import load_config, resolve_source
-from connectors.base import ScoreUpdate
-from connectors.registry import connector_class
-from sync.store import make_engine
-from sync.store.models import Identity, Person, WritebackState
-from sync.writeback import PENDING
+from leadsync.config.settings import load_config, resolve_source
+from leadsync.connectors.base import ScoreUpdate
+from leadsync.connectors.registry import connector_class
+from leadsync.sync.store import make_engine
+from leadsync.sync.store.models import Identity, Person, WritebackState
+from leadsync.sync.writeback import PENDING
 from tests.integration.pipeline.harness import Leadsync, platform_view, serve
 
 

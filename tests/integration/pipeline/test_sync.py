@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from sync.store.models import Identity, Person, Score, SyncRun, WritebackAudit, WritebackState
-from sync.writeback import TRIGGER_FIELDS, VALUE_FIELDS, desired_values
+from leadsync.sync.store.models import Identity, Person, Score, SyncRun, WritebackAudit, WritebackState
+from leadsync.sync.writeback import TRIGGER_FIELDS, VALUE_FIELDS, desired_values
 from tests.integration.pipeline.harness import Leadsync, full_view, new_writes, routes, serve, writes
 
 

@@ -6,15 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.activecampaign.normalize import (
+from leadsync.connectors.activecampaign.normalize import (
     activity_event,
     contact_record,
     deal_event,
     parse_ac_time,
     tracking_event,
 )
-from connectors.errors import BadRecord
-from connectors.records import EventType
+from leadsync.connectors.errors import BadRecord
+from leadsync.connectors.records import EventType
 
 T = datetime(2026, 6, 1, 14, 30, tzinfo=UTC)
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from connectors.activecampaign.connector import ac_rules
-from connectors.activecampaign.writeback import encode_value
-from connectors.errors import PaginationLoop
-from connectors.pagination import KeysetPaginator, PageRequest
-from connectors.retry import Action, RetryPolicy
+from leadsync.connectors.activecampaign.connector import ac_rules
+from leadsync.connectors.activecampaign.writeback import encode_value
+from leadsync.connectors.errors import PaginationLoop
+from leadsync.connectors.pagination import KeysetPaginator, PageRequest
+from leadsync.connectors.retry import Action, RetryPolicy
 
 
 def test_given_full_pages_when_paging_by_id_then_each_request_asks_after_the_last_id() -> None:
@@ -71,8 +71,8 @@ def test_given_250_contacts_over_400kb_when_batching_then_each_request_body_stay
     import json
     from types import SimpleNamespace
 
-    from connectors.activecampaign.writeback import MAX_IMPORT_BYTES, Writer
-    from connectors.base import ScoreUpdate
+    from leadsync.connectors.activecampaign.writeback import MAX_IMPORT_BYTES, Writer
+    from leadsync.connectors.base import ScoreUpdate
 
     fake = SimpleNamespace(settings=SimpleNamespace(field_prefix="leadsync_", options={}))
     writer = Writer(fake)  # type: ignore[arg-type]
@@ -88,8 +88,8 @@ def test_given_250_contacts_over_400kb_when_batching_then_each_request_body_stay
 def test_given_251_updates_when_batching_then_two_even_imports_and_none_under_the_suggested_minimum() -> None:
     from types import SimpleNamespace
 
-    from connectors.activecampaign.writeback import MAX_IMPORT_CONTACTS, MIN_IMPORT_CONTACTS, Writer
-    from connectors.base import ScoreUpdate
+    from leadsync.connectors.activecampaign.writeback import MAX_IMPORT_CONTACTS, MIN_IMPORT_CONTACTS, Writer
+    from leadsync.connectors.base import ScoreUpdate
 
     writer = Writer(SimpleNamespace(settings=SimpleNamespace(field_prefix="leadsync_", options={})))  # type: ignore[arg-type]
     for count, sizes in ((251, [126, 125]), (250, [250]), (501, [167, 167, 167]), (10, [10])):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from connectors.activecampaign.window import Window
+from leadsync.connectors.activecampaign.window import Window
 
 H = timedelta(hours=1)
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)

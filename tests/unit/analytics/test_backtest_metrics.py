@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from scoring.backtest import (
+from leadsync.scoring.backtest import (
     average_precision,
     backtest,
     label_outcomes,

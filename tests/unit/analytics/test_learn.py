@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from config.scoring_model import load_model, parse_model
-from connectors.records import EventRecord, EventType, Platform, Profile
-from scoring import EventColumns, score_many
-from scoring.backtest import roc_auc
-from scoring.learn import (
+from leadsync.config.scoring_model import load_model, parse_model
+from leadsync.connectors.records import EventRecord, EventType, Platform, Profile
+from leadsync.scoring import EventColumns, score_many
+from leadsync.scoring.backtest import roc_auc
+from leadsync.scoring.learn import (
     MIN_POSITIVES,
     TooFewOutcomes,
     check_positives,

@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from scoring.backtest import backtest
-from sync.report import SECTIONS, ReportData, histogram, render
+from leadsync.scoring.backtest import backtest
+from leadsync.sync.report import SECTIONS, ReportData, histogram, render
 
 VOID = {"meta", "br", "img", "input", "link", "hr", "area", "base", "col", "embed", "source", "track", "wbr"}
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.http import build_client
+from leadsync.connectors.http import build_client
 
 
 class FakeClock:

@@ -10,9 +10,16 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from connectors.auth import BasicKey, BearerToken, HeaderToken, OAuthRefresh, RefreshableAuth, TokenSet
-from connectors.errors import AuthError, MalformedResponse, RateLimited, RetriableError
-from connectors.redaction import Redactor
+from leadsync.connectors.auth import (
+    BasicKey,
+    BearerToken,
+    HeaderToken,
+    OAuthRefresh,
+    RefreshableAuth,
+    TokenSet,
+)
+from leadsync.connectors.errors import AuthError, MalformedResponse, RateLimited, RetriableError
+from leadsync.connectors.redaction import Redactor
 
 from .conftest import FakeClock, Script, make_client
 

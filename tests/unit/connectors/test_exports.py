@@ -6,18 +6,18 @@ import importlib
 
 import pytest
 
-import connectors
+from leadsync import connectors
 
 CORE_MODULES = [
-    "connectors.auth",
-    "connectors.errors",
-    "connectors.http",
-    "connectors.pagination",
-    "connectors.ratelimit",
-    "connectors.records",
-    "connectors.redaction",
-    "connectors.retry",
-    "connectors.streams",
+    "leadsync.connectors.auth",
+    "leadsync.connectors.errors",
+    "leadsync.connectors.http",
+    "leadsync.connectors.pagination",
+    "leadsync.connectors.ratelimit",
+    "leadsync.connectors.records",
+    "leadsync.connectors.redaction",
+    "leadsync.connectors.retry",
+    "leadsync.connectors.streams",
 ]
 
 

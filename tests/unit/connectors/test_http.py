@@ -7,9 +7,9 @@ import logging
 import httpx
 import pytest
 
-from connectors.auth import HeaderToken
-from connectors.http import DEFAULT_TIMEOUT, USER_AGENT, build_client, logging_hooks
-from connectors.redaction import Redactor
+from leadsync.connectors.auth import HeaderToken
+from leadsync.connectors.http import DEFAULT_TIMEOUT, USER_AGENT, build_client, logging_hooks
+from leadsync.connectors.redaction import Redactor
 
 
 def test_requests_carry_the_leadsync_user_agent_and_the_auth() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.errors import FatalError, PaginationLoop
-from connectors.pagination import (
+from leadsync.connectors.errors import FatalError, PaginationLoop
+from leadsync.connectors.pagination import (
     CursorAfterPaginator,
     HasMoreOffsetPaginator,
     KeysetPaginator,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from connectors.records import parse_count
+from leadsync.connectors.records import parse_count
 
 
 @pytest.mark.parametrize(

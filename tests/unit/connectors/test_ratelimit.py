@@ -10,7 +10,7 @@ from collections import deque
 import httpx
 import pytest
 
-from connectors.ratelimit import (
+from leadsync.connectors.ratelimit import (
     UNLIMITED,
     CompositeLimiter,
     ConcurrencyLimiter,
@@ -291,7 +291,7 @@ def test_unlimited_never_waits() -> None:
 
 
 def test_connectors_of_one_account_in_one_process_share_its_limiter():
-    from connectors.ratelimit import shared_limiter
+    from leadsync.connectors.ratelimit import shared_limiter
 
     made = []
 

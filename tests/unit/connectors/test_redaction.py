@@ -7,7 +7,7 @@ import logging
 import httpx
 import pytest
 
-from connectors.redaction import RedactingFilter, Redactor, redact_headers, redact_text, redact_url
+from leadsync.connectors.redaction import RedactingFilter, Redactor, redact_headers, redact_text, redact_url
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.auth import BearerToken, OAuthRefresh
-from connectors.errors import (
+from leadsync.connectors.auth import BearerToken, OAuthRefresh
+from leadsync.connectors.errors import (
     AuthError,
     ConnectorError,
     FatalError,
@@ -19,10 +19,10 @@ from connectors.errors import (
     RateLimited,
     RetriableError,
 )
-from connectors.pagination import get_path
-from connectors.ratelimit import Permit
-from connectors.redaction import Redactor
-from connectors.retry import (
+from leadsync.connectors.pagination import get_path
+from leadsync.connectors.ratelimit import Permit
+from leadsync.connectors.redaction import Redactor
+from leadsync.connectors.retry import (
     Action,
     ErrorRule,
     RetryPolicy,

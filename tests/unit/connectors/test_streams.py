@@ -10,11 +10,17 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.errors import FatalError, RetriableError
-from connectors.pagination import CursorAfterPaginator, OffsetPaginator, SearchOffsetPaginator
-from connectors.ratelimit import ConcurrencyLimiter, RollingWindowLimiter
-from connectors.retry import RetryPolicy
-from connectors.streams import Page, StreamSpec, iter_offset_pages_concurrently, iter_pages, iter_records
+from leadsync.connectors.errors import FatalError, RetriableError
+from leadsync.connectors.pagination import CursorAfterPaginator, OffsetPaginator, SearchOffsetPaginator
+from leadsync.connectors.ratelimit import ConcurrencyLimiter, RollingWindowLimiter
+from leadsync.connectors.retry import RetryPolicy
+from leadsync.connectors.streams import (
+    Page,
+    StreamSpec,
+    iter_offset_pages_concurrently,
+    iter_pages,
+    iter_records,
+)
 
 from .conftest import FakeClock, make_client
 

@@ -11,15 +11,16 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-import sync.rescore as rescore_module
-from config.scoring_model import load_model, parse_model
-from connectors.base import PullBatch
-from connectors.records import ContactRecord, EventRecord, EventType, Platform
-from scoring import EventColumns
-from sync.ingest import ingest_batch
-from sync.rescore import FEW, load_event_columns, persons_to_score, rescore
-from sync.store import make_engine
-from sync.store.models import ChangedPerson, Person, Score, ScoreHistory
+import leadsync.sync.rescore as rescore_module
+from leadsync.config.scoring_model import load_model, parse_model
+from leadsync.connectors.base import PullBatch
+from leadsync.connectors.records import ContactRecord, EventRecord, EventType, Platform
+from leadsync.scoring import EventColumns
+from leadsync.sync.ingest import ingest_batch
+from leadsync.sync.rescore import persons_to_score, rescore
+from leadsync.sync.scorebatch import FEW, load_event_columns
+from leadsync.sync.store import make_engine
+from leadsync.sync.store.models import ChangedPerson, Person, Score, ScoreHistory
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

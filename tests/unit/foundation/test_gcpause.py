@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from sync.gcpause import collector_paused
+from leadsync.sync.gcpause import collector_paused
 
 
 @pytest.fixture(autouse=True)

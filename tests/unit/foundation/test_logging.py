@@ -10,9 +10,8 @@ import sys
 
 import pytest
 
-from config.settings import load_config
-from sync.cli import register_secrets
-from sync.logsetup import REDACTOR, configure_logging
+from leadsync.config.settings import load_config
+from leadsync.sync.logsetup import REDACTOR, configure_logging, register_secrets
 
 PLANTED_ENV = "pat-na1-PLANTED-ENV-7f3a9c"
 PLANTED_INLINE = "PLANTED-INLINE-d41d8cd98f"
@@ -76,7 +75,7 @@ def test_the_cli_at_debug_level_never_prints_planted_secrets(planted, tmp_path):
         ["--log-level", "DEBUG", "--log-json", "check", "--json"],
     ):
         result = subprocess.run(
-            [sys.executable, "-m", "sync.cli", "--config", str(planted), *args],
+            [sys.executable, "-m", "leadsync", "--config", str(planted), *args],
             capture_output=True,
             text=True,
             timeout=120,

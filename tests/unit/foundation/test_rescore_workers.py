@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from config.scoring_model import load_model
-from connectors.base import PullBatch
-from connectors.records import ContactRecord, EventRecord, EventType, Platform
-from scoring import EventColumns
-from sync.ingest import ingest_batch
-from sync.rescore import rescore
-from sync.rescore_workers import _context, id_ranges, merge_event_parts, worker_count
-from sync.store import make_engine
-from sync.store.models import ChangedPerson, Score
+from leadsync.config.scoring_model import load_model
+from leadsync.connectors.base import PullBatch
+from leadsync.connectors.records import ContactRecord, EventRecord, EventType, Platform
+from leadsync.scoring import EventColumns
+from leadsync.sync.ingest import ingest_batch
+from leadsync.sync.rescore import rescore
+from leadsync.sync.rescore_workers import _context, id_ranges, merge_event_parts, worker_count
+from leadsync.sync.store import make_engine
+from leadsync.sync.store.models import ChangedPerson, Score
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 KINDS = [EventType.EMAIL_OPEN, EventType.EMAIL_CLICK, EventType.PAGE_VIEW, EventType.FORM_SUBMIT]

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects import sqlite
 
-from sync.store import make_engine, upsert
-from sync.store.idlists import in_ids
-from sync.store.models import Event, SyncCursor
-from sync.store.upsert import _sqlite_statement, upsert_columns
+from leadsync.sync.store import make_engine, upsert
+from leadsync.sync.store.idlists import in_ids
+from leadsync.sync.store.models import Event, SyncCursor
+from leadsync.sync.store.upsert import _sqlite_statement, upsert_columns
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -104,7 +104,7 @@ def test_a_store_of_the_first_schema_keeps_its_change_marks_when_migrated(tmp_pa
     from alembic.config import Config as AlembicConfig
     from sqlalchemy import create_engine
 
-    from sync.store.db import MIGRATIONS
+    from leadsync.sync.store.db import MIGRATIONS
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = create_engine(url)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sync.store import make_engine
-from sync.store.models import Attributes, Identity, Person, Score, WritebackState
-from sync.writeback import VALUE_FIELDS, desired_values, plan_writes
+from leadsync.sync.store import make_engine
+from leadsync.sync.store.models import Attributes, Identity, Person, Score, WritebackState
+from leadsync.sync.writeback import VALUE_FIELDS, desired_values, plan_writes
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 SCORE = {

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.errors import BadRecord
-from connectors.hubspot import normalize, writeback
-from connectors.records import EventType
+from leadsync.connectors.errors import BadRecord
+from leadsync.connectors.hubspot import normalize, writeback
+from leadsync.connectors.records import EventType
 
 ORDER = [
     "subscriber",

@@ -4,15 +4,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.errors import BadRecord
-from connectors.mailchimp.normalize import (
+from leadsync.connectors.errors import BadRecord
+from leadsync.connectors.mailchimp.normalize import (
     activity_events,
     member_contact,
     member_events,
     order_event,
     proxy_opens,
 )
-from connectors.records import EventType
+from leadsync.connectors.records import EventType
 
 MEMBER = {
     "id": "a" * 32,

@@ -9,8 +9,8 @@ import pytest
 import requests
 from mailchimp_marketing.api_client import ApiClientError
 
-from connectors.errors import ConfigError
-from connectors.mailchimp.sdk import PooledApiClient, SdkTransport, build_sdk_client
+from leadsync.connectors.errors import ConfigError
+from leadsync.connectors.mailchimp.sdk import PooledApiClient, SdkTransport, build_sdk_client
 
 
 def _raw(status: int, body: bytes = b"", content_type: str | None = None) -> requests.Response:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.mailchimp.writeback import ValueRefused, field_defs, merge_value, owned_tag, tag_stem
+from leadsync.connectors.mailchimp.writeback import ValueRefused, field_defs, merge_value, owned_tag, tag_stem
 
 
 @pytest.mark.parametrize("prefix", ["leadsync_", "ls_", "acme_scores_", "x"])

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-import sandbox.world as world_package
-from connectors.errors import ConfigError
-from connectors.records import EventType, Platform, normalise_email
-from sandbox.world import (
+import leadsync.sandbox.world as world_package
+from leadsync.connectors.errors import ConfigError
+from leadsync.connectors.records import EventType, Platform, normalise_email
+from leadsync.sandbox.world import (
     DEFAULT_NOW,
     PLATFORM_EVENT_TYPES,
     Stage,

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from sandbox.hubspot.emulator import HubSpotEmulator
-from sandbox.mailchimp.emulator import MailchimpEmulator
+from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+from leadsync.sandbox.mailchimp.emulator import MailchimpEmulator
 
 
 @pytest.mark.parametrize(

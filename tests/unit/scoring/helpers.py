@@ -6,8 +6,8 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from config.scoring_model import ScoringModel, parse_model
-from connectors.records import EventRecord, EventType, Platform, Profile
+from leadsync.config.scoring_model import ScoringModel, parse_model
+from leadsync.connectors.records import EventRecord, EventType, Platform, Profile
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from connectors.records import EventRecord, EventType, Profile
+from leadsync.connectors.records import EventRecord, EventType, Profile
 
 from .helpers import NOW, event
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.records import Profile
-from scoring import score_person
+from leadsync.connectors.records import Profile
+from leadsync.scoring import score_person
 
 from .helpers import NOW, model, profile
 

@@ -7,9 +7,9 @@ import random
 import numpy as np
 import pytest
 
-from config.scoring_model import PRESETS, load_model
-from scoring import EventColumns, Previous, score_many, score_person
-from scoring.ordering import group_time_order
+from leadsync.config.scoring_model import PRESETS, load_model
+from leadsync.scoring import EventColumns, Previous, score_many, score_person
+from leadsync.scoring.ordering import group_time_order
 
 from .helpers import NOW
 from .synth import population

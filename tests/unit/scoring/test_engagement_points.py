@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from scoring import Previous, score_person
+from leadsync.scoring import Previous, score_person
 
 from .helpers import NOW, ago, event, model, profile
 

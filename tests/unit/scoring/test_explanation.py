@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from config.scoring_model import PRESETS, load_model
-from scoring import REASON_LIMIT, EventColumns, render_explanation, score_many, score_person
-from scoring.explain import build_sentence, item_text
+from leadsync.config.scoring_model import PRESETS, load_model
+from leadsync.scoring import REASON_LIMIT, EventColumns, render_explanation, score_many, score_person
+from leadsync.scoring.explain import build_sentence, item_text
 
 from .helpers import NOW, ago, event, model, profile
 from .synth import population

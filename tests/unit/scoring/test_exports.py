@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import scoring
+from leadsync import scoring
 
 SCORING = Path(scoring.__file__).parent
 

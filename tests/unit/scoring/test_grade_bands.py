@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scoring.grade import band, grade_name, parse_grade
+from leadsync.scoring.grade import band, grade_name, parse_grade
 
 BOUNDS = (75, 50, 25)
 

@@ -7,9 +7,9 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from config.scoring_model import load_model
-from scoring import EVENT_TYPES, EventColumns, EventColumnsBuilder, score_many
-from scoring.columns import HARD_BOUNCE, MACHINE
+from leadsync.config.scoring_model import load_model
+from leadsync.scoring import EVENT_TYPES, EventColumns, EventColumnsBuilder, score_many
+from leadsync.scoring.columns import HARD_BOUNCE, MACHINE
 
 from .helpers import NOW, ago, event, profile
 
@@ -93,7 +93,7 @@ def test_unknown_event_type_codes_are_refused() -> None:
 
 def test_scoring_persons_in_ranges_of_sorted_columns_equals_scoring_everyone_at_once():
     from bench.scoring_bench import NOW, synthetic_population
-    from config.scoring_model import load_model
+    from leadsync.config.scoring_model import load_model
 
     profiles, columns = synthetic_population(900, 20_000, 3)
     model = load_model("default")
@@ -107,7 +107,7 @@ def test_scoring_persons_in_ranges_of_sorted_columns_equals_scoring_everyone_at_
 
 def test_contribution_dicts_equal_the_as_dict_of_every_contribution():
     from bench.scoring_bench import NOW, synthetic_population
-    from config.scoring_model import load_model
+    from leadsync.config.scoring_model import load_model
 
     profiles, columns = synthetic_population(600, 12_000, 5)
     batch = score_many(profiles, columns, load_model("default"), now=NOW)

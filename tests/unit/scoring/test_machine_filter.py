@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from scoring import score_person
+from leadsync.scoring import score_person
 
 from .helpers import NOW, ago, event, model, profile
 
@@ -127,7 +127,7 @@ def test_flagged_page_view_is_dropped_when_the_flag_is_honoured() -> None:
 
 
 def test_scanner_bursts_of_two_persons_do_not_combine() -> None:
-    from scoring import EventColumns, score_many
+    from leadsync.scoring import EventColumns, score_many
 
     first = [_click(60, "a"), _click(61, "b")]
     second = [_click(62, "c")]
@@ -140,7 +140,7 @@ def test_scanner_bursts_of_two_persons_do_not_combine() -> None:
 def test_huge_campaign_codes_are_renumbered_not_overflowed() -> None:
     import numpy as np
 
-    from scoring import EVENT_TYPES, EventColumns, score_many
+    from leadsync.scoring import EVENT_TYPES, EventColumns, score_many
 
     sent, opened = EVENT_TYPES.index("email_sent"), EVENT_TYPES.index("email_open")
     at = SENT.timestamp()

@@ -11,9 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from config.scoring_model import PRESETS, load_model
-from connectors.records import EventRecord, EventType
-from scoring import EventColumns, score_many
+from leadsync.config.scoring_model import PRESETS, load_model
+from leadsync.connectors.records import EventRecord, EventType
+from leadsync.scoring import EventColumns, score_many
 
 from .helpers import NOW, event
 from .synth import population, spearman

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from config.scoring_model import PRESETS, ScoringModel, load_model, parse_model, preset_path
-from connectors.errors import ConfigError
+from leadsync.config.scoring_model import PRESETS, ScoringModel, load_model, parse_model, preset_path
+from leadsync.connectors.errors import ConfigError
 
 from .helpers import HEADER, LINEAR
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from config.scoring_model import load_model
-from scoring import score_person
+from leadsync.config.scoring_model import load_model
+from leadsync.scoring import score_person
 
 from .helpers import NOW, ago, event, profile
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scoring import score_person
+from leadsync.scoring import score_person
 
 from .helpers import NOW, ago, event, model, profile
 

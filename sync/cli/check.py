@@ -1,0 +1,120 @@
+"""``init`` and ``check``: write a starter config; validate config, secrets, credentials and store."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from leadsync.config.settings import LeadsyncConfig, missing_secrets, resolve_source
+from leadsync.connectors.errors import ConfigError, ConnectorError, RetriableError
+from leadsync.sync.cli.app import EXIT_FAILED, app, err, errors, out, print_json
+from leadsync.sync.logsetup import REDACTOR
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    path: Annotated[
+        Path | None, typer.Argument(help="Where to write it (default: the --config path).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter config to fill in."""
+    target = path or ctx.obj.config_file
+    if target.exists() and not force:
+        err.print(f"[red]{target} already exists[/red]; use --force to overwrite it.")
+        raise typer.Exit(EXIT_FAILED)
+    target.write_text(
+        resources.files("leadsync.config").joinpath("starter.toml").read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    out.print(f"Wrote {target}. Set the environment variables it names, then run `leadsync check`.")
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Validate config and secrets without calling the platforms.")
+    ] = False,
+) -> None:
+    """Validate the config, the secrets and each source's credentials; exit 1 if anything needs fixing."""
+    with errors():
+        config = ctx.obj.load()
+    results: list[dict[str, Any]] = []
+    for index, source in enumerate(config.sources):
+        if not source.enabled:
+            results.append({"source": source.name, "ok": True, "detail": "disabled"})
+            continue
+        problems = missing_secrets(config, source, os.environ)
+        if problems:
+            key = f"sources[{index}].secrets"
+            results.append({"source": source.name, "ok": False, "detail": f"{key}: " + "; ".join(problems)})
+            continue
+        if offline:
+            results.append({"source": source.name, "ok": True, "detail": "secrets present (not contacted)"})
+            continue
+        results.append({"source": source.name, **probe_source(config, source)})
+    store_ok, store_detail = _check_store(config)
+    results.append({"source": "(store)", "ok": store_ok, "detail": store_detail})
+    ok = all(r["ok"] for r in results)
+    if as_json:
+        print_json({"config": str(ctx.obj.config_file), "ok": ok, "checks": results})
+    else:
+        table = Table(title=f"leadsync check: {ctx.obj.config_file}", show_lines=False)
+        table.add_column("source")
+        table.add_column("")
+        table.add_column("detail", overflow="fold")
+        for r in results:
+            table.add_row(
+                r["source"], "[green]ok[/green]" if r["ok"] else "[red]FAIL[/red]", REDACTOR.text(r["detail"])
+            )
+        out.print(table)
+        if not config.sources:
+            out.print("No sources configured: add a [[sources]] entry (see `leadsync init`).")
+    raise typer.Exit(0 if ok else EXIT_FAILED)
+
+
+PROBE_RETRY = {"max_attempts": 2, "max_elapsed_s": 8.0, "backoff_initial_s": 0.5}
+
+
+def probe_source(config: LeadsyncConfig, source: Any) -> dict[str, Any]:
+    from leadsync.connectors.registry import connector_class
+
+    try:
+        settings = resolve_source(config, source)
+        # A probe answers in seconds: an unreachable URL is reported, not retried for minutes.
+        settings = dataclasses.replace(settings, options={**settings.options, **PROBE_RETRY}, timeout_s=10.0)
+        with connector_class(source.platform)(settings) as connector:
+            result = connector.check()
+        return {"ok": result.ok, "detail": result.detail}
+    except RetriableError as exc:  # nothing answered, or not in time
+        return {"ok": False, "detail": f"{exc} (is base_url right and the service reachable from here?)"}
+    except (ConnectorError, ConfigError) as exc:  # AuthError included: the message names the variable
+        return {"ok": False, "detail": str(exc)}
+
+
+def _check_store(config: LeadsyncConfig) -> tuple[bool, str]:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from leadsync.sync.store import sqlite_path
+
+    try:
+        url = make_url(config.store.url)
+    except ArgumentError:
+        return False, f"store.url: not a database URL: {config.store.url!r}"
+    path = sqlite_path(config.store.url)
+    if path is not None:
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.exists() or not os.access(folder, os.W_OK):
+            return False, f"store.url: cannot create {path}: folder {folder} is missing or not writable"
+        return True, f"SQLite at {path}" + ("" if path.exists() else " (created on first run)")
+    return True, f"{url.get_backend_name()} at {url.render_as_string(hide_password=True)}"

@@ -1,0 +1,228 @@
+"""``pull``, ``score``, ``push``, ``sync`` and ``daemon``: the pipeline steps, and their summary."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from leadsync.config.settings import LeadsyncConfig
+from leadsync.connectors.errors import ConfigError
+from leadsync.sync.cli.app import (
+    EXIT_FAILED,
+    JsonOpt,
+    ModelOpt,
+    SourcesArg,
+    app,
+    engine_for,
+    errors,
+    model_for,
+    out,
+    print_json,
+)
+from leadsync.sync.cli.progress import progress_bars, reporter_for
+
+
+def summary_table(
+    pulls: list[Any], scores: Any, pushes: list[Any], quarantined_total: int | None = None
+) -> Table:
+    table = Table(title="leadsync summary")
+    for column in ("source", "step", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    for r in pulls:
+        table.add_row(
+            r.source,
+            "pull",
+            "[green]ok[/green]" if r.ok else "[red]failed[/red]",
+            f"{r.contacts} contacts, {r.events} events, {r.quarantined} quarantined in {r.seconds:.1f}s"
+            + (f" - {r.error}" if r.error else ""),
+        )
+    if scores is not None:
+        table.add_row(
+            "(all)", "score", "[green]ok[/green]", f"{scores.scored} persons scored, {scores.changed} changed"
+        )
+    for r in pushes:
+        detail = (
+            f"{r.planned} to write (dry run: nothing written)"
+            if r.dry_run
+            else f"{r.written} written, {r.failed} failed, {r.requests} requests"
+        )
+        table.add_row(
+            r.source,
+            "push",
+            "[green]ok[/green]" if r.ok else "[red]failed[/red]",
+            detail + (f" - {r.error}" if r.error else ""),
+        )
+    if quarantined_total:
+        table.caption = f"{quarantined_total} records in quarantine: see `leadsync quarantine`"
+    return table
+
+
+def _results_json(pulls: list[Any], scores: Any, pushes: list[Any]) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {
+        "pull": [asdict(r) for r in pulls],
+        "score": None if scores is None else asdict(scores),
+        "push": [asdict(r) for r in pushes],
+        "ok": all(r.ok for r in pulls) and all(r.ok for r in pushes),
+    }
+
+
+def _finish(pulls: list[Any], scores: Any, pushes: list[Any], as_json: bool, engine: Any = None) -> None:
+    if as_json:
+        print_json(_results_json(pulls, scores, pushes))
+    else:
+        out.print(
+            summary_table(
+                pulls, scores, pushes, open_quarantine_count(engine) if engine is not None else None
+            )
+        )
+        for r in pushes:
+            if r.dry_run and r.diff:
+                out.print(f"[bold]{r.source}[/bold]: would write {len(r.diff)} contacts")
+                for item in r.diff[:20]:
+                    changes = ", ".join(
+                        f"{k}: {v['from']!r} -> {v['to']!r}" for k, v in item["changes"].items()
+                    )
+                    out.print(f"  {item['remote_id']}: {changes}", highlight=False)
+                if len(r.diff) > 20:
+                    out.print(f"  ... and {len(r.diff) - 20} more (use --json for all)")
+    if not (all(r.ok for r in pulls) and all(r.ok for r in pushes)):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def open_quarantine_count(engine: Any) -> int:
+    from sqlalchemy import func, select
+
+    from leadsync.sync.store.models import Quarantine
+
+    with engine.connect() as connection:
+        return connection.execute(
+            select(func.count()).select_from(Quarantine).where(Quarantine.resolved_at.is_(None))
+        ).scalar_one()
+
+
+def run_steps(
+    engine: Any,
+    config: LeadsyncConfig,
+    *,
+    pull: bool,
+    score: Any | None,
+    push: bool,
+    sources: list[str] | None = None,
+    full: bool = False,
+    everyone: bool = False,
+    dry_run: bool = False,
+    reporter: Any = None,
+) -> tuple[list[Any], Any, list[Any]]:
+    """Pull, score (with ``score``, the model) and push, as asked: what every pipeline command runs."""
+    from leadsync.sync.pipeline import pull_sources, push_sources
+    from leadsync.sync.pipeline import score as run_score
+
+    names = sources or ()
+    pulls = pull_sources(engine, config, names, full=full, reporter=reporter) if pull else []
+    counts = run_score(engine, score, everyone=everyone, reporter=reporter) if score is not None else None
+    pushes = (
+        push_sources(engine, config, names, dry_run=dry_run or config.writeback.dry_run, reporter=reporter)
+        if push
+        else []
+    )
+    return pulls, counts, pushes
+
+
+def _pipeline_command(
+    ctx: typer.Context, *, as_json: bool, model: str | None = None, scoring: bool, **steps: Any
+) -> None:
+    with errors():
+        config = ctx.obj.load()
+        scoring_model = model_for(config, model) if scoring else None
+        engine = engine_for(config)
+        with progress_bars(not as_json) as progress:
+            results = run_steps(engine, config, score=scoring_model, reporter=reporter_for(progress), **steps)
+    _finish(*results, as_json, engine)
+
+
+@app.command()
+def pull(
+    ctx: typer.Context,
+    sources: SourcesArg = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-read everything instead of what changed since the last run.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pull contacts and engagement from the sources into the local store."""
+    _pipeline_command(ctx, as_json=as_json, scoring=False, pull=True, push=False, sources=sources, full=full)
+
+
+@app.command()
+def score(
+    ctx: typer.Context,
+    model: ModelOpt = None,
+    everyone: Annotated[
+        bool, typer.Option("--all", help="Re-score every person, not only those whose data changed.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score the persons whose data changed (everyone after a model change)."""
+    _pipeline_command(
+        ctx, as_json=as_json, model=model, scoring=True, pull=False, push=False, everyone=everyone
+    )
+
+
+@app.command()
+def push(
+    ctx: typer.Context,
+    sources: SourcesArg = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write changed scores, lifecycle stages and tags back to the platforms."""
+    _pipeline_command(
+        ctx, as_json=as_json, scoring=False, pull=False, push=True, sources=sources, dry_run=dry_run
+    )
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    sources: SourcesArg = None,
+    full: Annotated[bool, typer.Option("--full", help="Re-read everything instead of what changed.")] = False,
+    model: ModelOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Pull and score, but only show what would be written.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pull, score and push: one full run."""
+    _pipeline_command(
+        ctx,
+        as_json=as_json,
+        model=model,
+        scoring=True,
+        pull=True,
+        push=True,
+        sources=sources,
+        full=full,
+        dry_run=dry_run,
+    )
+
+
+@app.command()
+def daemon(ctx: typer.Context, model: ModelOpt = None) -> None:
+    """Sync every source on its schedule until SIGTERM or Ctrl-C (which finish the current page, then exit)."""
+    from leadsync.sync.scheduler import Daemon
+
+    if ctx.parent is not None and ctx.parent.params.get("log_level") == "WARNING":
+        logging.getLogger("leadsync").setLevel(logging.INFO)  # a daemon reports each run by default
+    with errors():
+        config = ctx.obj.load()
+        if not any(source.enabled for source in config.sources):
+            raise ConfigError("no enabled sources to schedule", file=str(config.path), key="sources")
+        runner = Daemon(engine_for(config), config, model_for(config, model))
+        runner.run()

@@ -1,0 +1,115 @@
+"""``sandbox world`` and ``sandbox serve``: the local emulators of the three platforms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadsync.sandbox.configfile import write_sandbox_config
+from leadsync.sync.cli.app import EXIT_CONFIG, app, err, errors, out
+
+sandbox_app = typer.Typer(
+    help="Local emulators of the three platforms, for trying leadsync and for tests.", no_args_is_help=True
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("world")
+def sandbox_world(
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="JSON Lines file to write.")],
+    contacts: Annotated[int, typer.Option("--contacts", "-n", min=1, help="Number of persons.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Same seed, same world, byte for byte.")] = 1,
+) -> None:
+    """Generate a deterministic world (persons, campaigns, 180 days of engagement) as JSON Lines."""
+    from leadsync.sandbox.world import generate_world
+
+    with errors():
+        world = generate_world(contacts, seed)
+        world.write(out_file)
+    out.print(
+        f"Wrote {out_file}: {len(world.persons)} persons, {world.event_count} events, "
+        f"{len(world.campaigns)} campaigns (seed {seed})."
+    )
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    contacts: Annotated[
+        int, typer.Option("--contacts", "-n", min=1, help="Generate a world of this many persons.")
+    ] = 2000,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the generated world.")] = 1,
+    world_file: Annotated[
+        Path | None, typer.Option("--world", help="Serve this world file instead of generating one.")
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (loopback by default).")
+    ] = "127.0.0.1",
+    hubspot_port: Annotated[int, typer.Option("--hubspot-port")] = 8701,
+    mailchimp_port: Annotated[int, typer.Option("--mailchimp-port")] = 8702,
+    activecampaign_port: Annotated[int, typer.Option("--activecampaign-port")] = 8703,
+    rate_limits: Annotated[
+        str, typer.Option("--rate-limits", help="'on' (the platforms' defaults) or 'off' (for speed).")
+    ] = "on",
+    latency_ms: Annotated[
+        float, typer.Option("--latency-ms", min=0, help="Delay added to every API request.")
+    ] = 0.0,
+    hubspot_tier: Annotated[
+        str, typer.Option("--hubspot-tier", help="free, starter, professional or enterprise.")
+    ] = "free",
+    write_config: Annotated[
+        Path | None,
+        typer.Option("--write-config", help="Write a leadsync config that points at this sandbox."),
+    ] = None,
+    store_url: Annotated[
+        str | None, typer.Option("--store-url", help="Store URL to put in the written config.")
+    ] = None,
+) -> None:
+    """Run the HubSpot, Mailchimp and ActiveCampaign emulators on loopback until Ctrl-C."""
+    from leadsync.sandbox.server import SandboxServer
+    from leadsync.sandbox.world import World, generate_world
+
+    if rate_limits not in {"on", "off"}:
+        err.print("--rate-limits must be 'on' or 'off'")
+        raise typer.Exit(EXIT_CONFIG)
+    with errors():
+        world = World.read(world_file) if world_file else generate_world(contacts, seed)
+        server = SandboxServer.for_world(
+            world,
+            ports={
+                "hubspot": hubspot_port,
+                "mailchimp": mailchimp_port,
+                "activecampaign": activecampaign_port,
+            },
+            rate_limits=rate_limits == "on",
+            latency_ms=latency_ms,
+            extra={"hubspot": {"tier": hubspot_tier}},
+        )
+        server.host = host
+        server.start()
+    try:
+        if write_config:
+            write_sandbox_config(server, write_config, store_url=store_url)
+            out.print(f"Wrote {write_config}: run `leadsync --config {write_config} check`.")
+        for name in server.state.hosts:
+            out.print(
+                f"{name:>15}: {server.base_url(name)}   (admin: {server.base_url(name)}/_sandbox/stats)"
+            )
+        out.print(f"Serving {len(world.persons)} persons. Ctrl-C to stop.")
+        _wait_forever()
+    finally:
+        server.stop()
+
+
+def _wait_forever() -> None:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
