@@ -57,13 +57,10 @@ __all__ = [
 ]
 
 BATCH = 5_000  # persons per scoring batch: bounds memory, one transaction each
-
-
 FEW = 5_000  # persons whose rows are filtered in SQL (``in_ids``); for more, one scan filtered in Python
 _PART = 20_000  # event rows fetched and converted at a time (each process holds one part's rows)
 
 
-@dataclass
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -76,6 +73,7 @@ def _stored_time(value: str | datetime | None) -> datetime | None:
     return _utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
+@dataclass
 class RescoreCounts:
     scored: int = 0
     changed: int = 0
