@@ -6,6 +6,7 @@ fresh virtual environment.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -93,3 +94,17 @@ def test_site_packages_holds_only_leadsync_after_install(wheel: Path, tmp_path: 
         cwd=tmp_path,
     )
     assert Path(imported.stdout.strip()) == site / "leadsync"
+
+
+def test_no_code_imports_a_folder_by_its_bare_name() -> None:
+    """``import sync`` works from a checkout (the folder is on sys.path) and nowhere else: every
+    import goes through ``leadsync``."""
+    bare = re.compile(rf"^\s*(?:from|import) (?:{'|'.join(FOLDERS)})\b", re.M)
+    offending = sorted(
+        f"{path.relative_to(ROOT)}:{text[: match.start()].count(chr(10)) + 1}"
+        for top in (*FOLDERS, "leadsync", "tests", "bench")
+        for path in (ROOT / top).rglob("*.py")
+        for text in [path.read_text(encoding="utf-8")]
+        for match in bare.finditer(text)
+    )
+    assert offending == []
