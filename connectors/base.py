@@ -18,6 +18,7 @@ import httpx
 
 from leadsync.connectors.errors import BadRecord
 from leadsync.connectors.records import ContactRecord, EventRecord, Platform
+from leadsync.connectors.retry import RetryPolicy
 
 __all__ = [
     "CheckResult",
@@ -156,6 +157,18 @@ class Connector(ABC):
     def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
         """What the platform now holds in leadsync's fields for these contacts, by logical field
         name (``affinity``, ``engagement``, ``grade`` ...), as strings. Used to verify a push."""
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests sent so far (every attempt, retries included), 429 answers and retries, over the
+        retry policies this connector holds: every request goes through one (``connectors.retry``).
+        The run history reads them before and after each stream and push."""
+        totals = {"requests": 0, "throttled": 0, "retries": 0}
+        for value in vars(self).values():
+            if isinstance(value, RetryPolicy):
+                totals["requests"] += value.stats.attempts
+                totals["throttled"] += value.stats.rate_limited
+                totals["retries"] += value.stats.retries
+        return totals
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release HTTP clients."""

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from leadsync.connectors.errors import LeadsyncError
 from leadsync.sync.store.models import Lease
 
-__all__ = ["LeaseHeld", "LeaseKeeper", "acquire", "holder_id", "release", "renew"]
+__all__ = ["LeaseHeld", "LeaseKeeper", "acquire", "holder_id", "process_gone", "release", "renew"]
 
 log = logging.getLogger("leadsync.lease")
 
@@ -70,7 +70,7 @@ def acquire(
         if taken.rowcount == 1:
             return expires
         row = connection.execute(select(table.c.holder, table.c.expires_at).where(table.c.name == name)).one()
-        if _dead_local_holder(row.holder):
+        if process_gone(row.holder):
             # A process on this host that died (SIGKILL, OOM) cannot renew or release: take its
             # lease now instead of refusing the next run until the lease expires.
             stolen = connection.execute(
@@ -84,7 +84,7 @@ def acquire(
     raise LeaseHeld(name, row.holder, _utc(row.expires_at))
 
 
-def _dead_local_holder(holder: str) -> bool:
+def process_gone(holder: str) -> bool:
     """True only when ``holder`` names a process on this host that no longer exists."""
     host, _, rest = holder.partition(":")
     pid_text = rest.partition(":")[0]

@@ -210,13 +210,17 @@ class Lease(SQLModel, table=True):
 
 
 class SyncRun(SQLModel, table=True):
-    """One run of one source: what it did and how it ended (``leadsync status`` reads these)."""
+    """One run of one step (pull, score, push) of one source: what triggered it, who ran it, what it
+    did and how it ended (``leadsync runs`` and ``status`` read these; see ``sync.runs``)."""
 
     id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(index=True)
-    command: str
-    started_at: datetime
+    source: str = Field(index=True)  # the score step, which covers every source, records "*"
+    step: str = "pull"  # pull | score | push
+    trigger: str = "command"  # command | daemon | webhook | worker
+    command: str  # the command or job that ran it (sync, pull, daemon, ...)
+    worker: str | None = None  # host:pid:tag of the process (a lease holder id) or a worker's name
+    started_at: datetime = Field(index=True)
     finished_at: datetime | None = None
-    status: str = "running"  # running | ok | failed
+    status: str = "running"  # running | ok | failed | stopped | interrupted
     counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     error: str | None = None
