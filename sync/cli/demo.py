@@ -11,7 +11,7 @@ from leadsync.config.settings import load_config
 from leadsync.sandbox.configfile import write_sandbox_config
 from leadsync.sync.cli.app import EXIT_FAILED, app, engine_for, errors, out
 from leadsync.sync.cli.check import probe_source
-from leadsync.sync.cli.leads import leads_table
+from leadsync.sync.cli.leads import print_leads
 from leadsync.sync.cli.pipeline import open_quarantine_count, run_steps, summary_table
 from leadsync.sync.cli.progress import progress_bars, reporter_for
 from leadsync.sync.logsetup import register_secrets
@@ -69,7 +69,7 @@ def demo(
             )
         out.print(summary_table(pulls, counts, pushes, open_quarantine_count(engine)))
         top = ranked(engine, limit=10)
-        out.print(leads_table("Leaderboard: the 10 best leads", top, reason=False))
+        print_leads("Leaderboard: the 10 best leads", top, reason=False)
         checked = read_back(engine, config, [row["email"] for row in top])
         out.print(
             f"Read-back: {checked.matched} of {checked.checked} written values read back from the platforms match the store."
