@@ -1,6 +1,6 @@
 """The ActiveCampaign connector (API v3): pull contacts and engagement, write scores back.
 
-Facts: ../shared/docs/platforms/activecampaign.md (cited as "§N" next to the code that depends on
+Facts: the ActiveCampaign fact sheet, activecampaign.md (cited as "§N" next to the code that depends on
 them). Streams, in pull order:
 
 * ``contacts``: ``GET /contacts`` by ``id_greater`` with ``include=fieldValues``, incremental on

@@ -1,4 +1,4 @@
-"""The HubSpot connector (facts: ../shared/docs/platforms/hubspot.md).
+"""The HubSpot connector (facts: the HubSpot fact sheet, hubspot.md).
 
 Streams, in pull order:
 
