@@ -55,7 +55,8 @@ class EtaColumn(ProgressColumn):
         return Text(f"eta {hours}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
 
 
-def new_progress(console: Any = None) -> Any:
+def new_progress(console: Any = None, get_time: Any = None) -> Any:
+    """The bars on ``console`` (default: stderr); ``get_time`` is a clock for tests."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Column
 
@@ -69,6 +70,7 @@ def new_progress(console: Any = None) -> Any:
         TimeElapsedColumn(table_column=one_line),
         console=console or err,
         transient=False,
+        get_time=get_time,
     )
 
 
