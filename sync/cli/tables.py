@@ -5,7 +5,8 @@ Every command's table is declared as ``Column`` rows and printed by ``print_tabl
 * a column with ``drop > 0`` is left out when the table would not fit, the highest ``drop`` first
   (ties: the rightmost first), and the caption names what was left out;
 * a ``fold`` column (a reason, a detail) wraps its text inside the cell and gets the width that is
-  left; every other column keeps each value on one line, so an email or a grade is never broken;
+  left; every other column keeps each value on one line, so an email or a grade is never broken
+  (when even the columns that stay cannot fit, the longest values end in an ellipsis);
 * ``wide=True`` (``--wide``) shows every column, each value on one line, however wide that makes
   the table (pipe it to ``less -S``).
 
@@ -129,4 +130,4 @@ def print_table(
             color_system=console.color_system,  # type: ignore[arg-type]
             no_color=console.no_color,
         )
-    console.print(table, crop=False)
+    console.print(table, crop=not wide)

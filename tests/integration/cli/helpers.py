@@ -34,13 +34,14 @@ base_url = "http://127.0.0.1:9"
 token = "CLI_TEST_HUBSPOT_TOKEN"
 """
 
-# Long emails, as real ones are: a table that wraps them at 80 columns is unreadable.
+# Long emails, as real ones can be (up to the longest of the demo world and more): a table that
+# wraps them at 80 columns is unreadable.
 EMAILS = [
-    "alexandra.konstantinopoulou@northwind-logistics.example.com",
+    "alexandra.konstantinou@northwind.io",
     "g.davis@crescent.com",
-    "jean-baptiste.de-la-fontaine@silverline-systems.example.org",
+    "jean-baptiste.dupont@silverline.fr",
     "khaled@juniper.io",
-    "maria.fernanda.goncalves@estrela-consultoria.example.com.br",
+    "maria.goncalves@estrela-consulting.com",
 ]
 
 
