@@ -139,7 +139,7 @@ def explain(
     if as_json:
         print_json(_explanation_json(explained, scoring_model))
         return
-    out.print(render_stored(explained, scoring_model), markup=False, highlight=False)
+    out.print(render_stored(explained, scoring_model), markup=False, highlight=False, soft_wrap=True)
 
 
 def _explanation_json(explained: Any, model: Any) -> dict[str, Any]:
