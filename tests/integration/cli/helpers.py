@@ -110,6 +110,7 @@ def scored_store(folder: Path) -> Path:
             [EventType.EMAIL_OPEN, EventType.FORM_SUBMIT, EventType.PAGE_VIEW][: 1 + i % 3]
         )
     ]
+    events.append(event("4", 9, EventType.DEMO_REQUEST, NOW - timedelta(days=3)))  # a hand-raiser: MQL or SQL
     ingest(config, contacts, events)
     score_at(config, NOW)
     return config

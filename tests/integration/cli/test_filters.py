@@ -53,7 +53,7 @@ def test_the_lifecycle_filter_takes_the_names_leads_prints(config):
 
 def test_leads_explain_and_the_reason_use_the_lifecycle_names_of_the_scoring_model(config):
     rows = json.loads(leadsync(config, "leads", "--json").stdout)
-    assert rows
+    assert {"marketing_qualified_lead", "sales_qualified_lead"} & {row["lifecycle"] for row in rows}
     for row in rows:
         assert row["lifecycle"] in LIFECYCLE_LEVELS
         assert row["reason"].startswith(f"{row['grade']} {row['lifecycle']}, "), row["reason"]
