@@ -49,7 +49,7 @@ log = logging.getLogger("leadsync.connectors.activecampaign")
 
 MAX_IMPORT_CONTACTS = 250  # §7
 MAX_IMPORT_BYTES = 400_000  # §7: payload under 400,000 bytes
-MIN_IMPORT_CONTACTS = 10  # §7: below this, use contact/sync
+MIN_IMPORT_CONTACTS = 10  # §7: below this, one request a contact (here PUT /contacts/{id}, see above)
 # /import/info polling (§7 gives no processing time): first ask soon, then back off.
 POLL_FIRST_S = 0.2
 POLL_BACKOFF = 1.5
