@@ -59,6 +59,7 @@ class Scored(Protocol):
 #: Mailchimp text merge fields hold 255 characters; HubSpot and ActiveCampaign hold more.
 REASON_LIMIT = 255
 
+
 class Contribution(NamedTuple):
     """One rule's part of a score.
 
