@@ -30,7 +30,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from leadsync.connectors.errors import ConfigError
 from leadsync.connectors.records import EventType
@@ -147,8 +147,8 @@ class AffinityRule(_Strict):
     max: float | None = None
     points: int
     group: str | None = Field(default=None, pattern=_NAME)
-    negate: bool = False
-    persona: bool | None = None
+    negate: StrictBool = False
+    persona: StrictBool | None = None
 
     @property
     def counts_as_persona(self) -> bool:
@@ -223,7 +223,7 @@ class MachineSettings(_Strict):
       click follows the previous one within ``scanner_window_seconds``.
     """
 
-    honour_platform_flag: bool = True
+    honour_platform_flag: StrictBool = True
     open_after_send_seconds: float = Field(default=10.0, ge=0)
     scanner_min_links: int = Field(default=3, ge=2)
     scanner_window_seconds: float = Field(default=10.0, ge=0)
@@ -284,7 +284,7 @@ class LifecycleLevel(_Strict):
     """
 
     when: list[LifecycleCondition] = Field(min_length=1)
-    blockable: bool = True
+    blockable: StrictBool = True
 
 
 class LifecycleSettings(_Strict):
@@ -449,6 +449,8 @@ def _reason(err: Any) -> str:
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
+    if kind == "bool_type":
+        return f"must be true or false (a TOML boolean, without quotes), not {err.get('input')!r}"
     value = err.get("input")
     shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
     return f"{err['msg']}{shown}"

@@ -5,6 +5,9 @@ themselves. The only exception is the sandbox: a source whose base URL is on loo
 ``inline_secrets`` (``leadsync sandbox serve --write-config`` writes those); anywhere else they
 are refused.
 
+Booleans are TOML booleans only (``true``/``false``): ``"yes"``, ``1`` or ``"true"`` are refused,
+never read as true.
+
 Every problem is a ``ConfigError`` naming the file, the key (``sources[1].platform``) and what is
 wrong, so the CLI can print one line and exit non-zero without a traceback.
 """
@@ -20,7 +23,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadsync.connectors.base import SourceSettings
@@ -92,8 +103,8 @@ class ScheduleConfig(_Strict):
 
 class WritebackConfig(_Strict):
     field_prefix: str = "leadsync_"
-    lifecycle: bool = True
-    dry_run: bool = False
+    lifecycle: StrictBool = True
+    dry_run: StrictBool = False
 
     @field_validator("field_prefix")
     @classmethod
@@ -129,7 +140,7 @@ class HubSpotOptions(_Throttled):
     # hubspot.md §5: the tier sets the burst limit (100 per 10 s on Free/Starter, 190 above).
     tier: Literal["free", "starter", "professional", "enterprise"] = "free"
     ten_secondly: int | None = Field(default=None, ge=1, description="override the tier's burst limit")
-    rate_limit: bool = Field(default=True, description="false: no client-side throttle (sandbox only)")
+    rate_limit: StrictBool = Field(default=True, description="false: no client-side throttle (sandbox only)")
     rate_limited_wait_s: float | None = Field(
         default=None, gt=0, description="wait after a 429 without Retry-After"
     )
@@ -150,7 +161,7 @@ class MailchimpOptions(_Throttled):
     concurrency: int = Field(default=10, ge=1, le=10)
     # mailchimp.md §6: bulk tagging (static segments, 500 members a request) has no is_syncing, so
     # automations triggered by a tag fire; one member a request with is_syncing is the default.
-    bulk_tags: bool = Field(
+    bulk_tags: StrictBool = Field(
         default=False,
         description="tag 500 members a request; tag automations then fire (one member a request does not)",
     )
@@ -215,7 +226,7 @@ class SourceConfig(_Strict):
     inline_secrets: dict[str, str] = Field(default_factory=dict, repr=False)
     options: dict[str, Any] = Field(default_factory=dict)
     interval: Duration | None = None
-    enabled: bool = True
+    enabled: StrictBool = True
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -336,6 +347,8 @@ def _message(err: Mapping[str, Any]) -> str:
     message = message.removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         return "unknown key (check its spelling against `leadsync init`)"
+    if err["type"] == "bool_type":
+        return f"must be true or false (a TOML boolean, without quotes), not {err.get('input')!r}"
     if err["type"] == "enum" and err["loc"] and err["loc"][-1] == "platform":
         return f"unknown platform {err.get('input')!r}; use one of hubspot, mailchimp, activecampaign"
     return message

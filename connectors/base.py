@@ -28,6 +28,7 @@ __all__ = [
     "PushReport",
     "ScoreUpdate",
     "SourceSettings",
+    "StreamTally",
     "WRITEBACK_FIELDS",
 ]
 
@@ -81,6 +82,11 @@ class PullBatch:
 
     ``cursor`` is JSON-serialisable state that lets the next run resume after this batch; None
     means "do not move the cursor" (for example in the middle of an unsorted stream).
+
+    Progress (for the CLI's bars, see ``StreamTally``): ``read`` is how many ``unit`` this batch
+    read from the platform (kept or not), ``expected`` how many the whole stream run will read as
+    far as the platform has said (its search ``total``, ``total_items``, ``meta.total``), None
+    when it gives no total.
     """
 
     stream: str
@@ -88,6 +94,24 @@ class PullBatch:
     events: list[EventRecord] = field(default_factory=list)
     bad: list[BadRecord] = field(default_factory=list)
     cursor: Any = None
+    read: int = 0
+    expected: int | None = None
+    unit: str = "records"
+
+
+@dataclass
+class StreamTally:
+    """Counts what one stream run has read, to give each batch its ``read`` and ``expected``."""
+
+    unit: str = "records"
+    read: int = 0
+
+    def count(self, batch: PullBatch, read: int, remaining: int | None) -> PullBatch:
+        """``read`` units in ``batch``, and ``remaining`` more to come (None: the platform did not say)."""
+        self.read += read
+        batch.read, batch.unit = read, self.unit
+        batch.expected = None if remaining is None else self.read + remaining
+        return batch
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,11 @@ class Paginator(ABC):
     def restore(self, state: Mapping[str, Any]) -> None:
         """Continue from a ``state()`` saved by an earlier run. Call before ``init_request``."""
 
+    def remaining(self, body: Any, records: Sequence[Any]) -> int | None:
+        """Records the platform says are left after this page (read after ``update_state``), for
+        progress totals; 0 after the last page, None when the platform gives no total."""
+        return 0 if not self.has_next_page else None
+
     def _follow(self, token: Any) -> None:
         """Remember a token we are about to follow; a second time means the platform is looping."""
         if token in self._followed:
@@ -262,6 +267,11 @@ class OffsetPaginator(Paginator):
     def update_request(self, request: PageRequest) -> None:
         request.set(self.location, self.offset_param, self.offset)
 
+    def remaining(self, body: Any, records: Sequence[Any]) -> int | None:
+        if self._done:
+            return 0
+        return None if self.total is None else max(self.total - self.offset, 0)
+
     @property
     def has_next_page(self) -> bool:
         return not self._done
@@ -290,6 +300,7 @@ class KeysetPaginator(Paginator):
         key: str = "id",
         limit_param: str = "limit",
         location: Location = "query",
+        total_path: str | None = None,
     ) -> None:
         super().__init__()
         if page_size < 1:
@@ -297,6 +308,7 @@ class KeysetPaginator(Paginator):
         self.page_size = page_size
         self.param = param
         self.key = key
+        self.total_path = total_path  # the count of records past the bound sent (ActiveCampaign meta.total)
         self.limit_param = limit_param
         self.location: Location = location
         self.after: int | None = None
@@ -325,6 +337,12 @@ class KeysetPaginator(Paginator):
 
     def update_request(self, request: PageRequest) -> None:
         request.set(self.location, self.param, self.after)
+
+    def remaining(self, body: Any, records: Sequence[Any]) -> int | None:
+        if self._done:
+            return 0
+        total = _count(body, self.total_path)
+        return None if total is None else max(total - len(records), 0)
 
     @property
     def has_next_page(self) -> bool:
@@ -418,9 +436,11 @@ class SearchOffsetPaginator(Paginator):
         limit_param: str = "limit",
         max_results: int = 10_000,
         on_cap: OnCap | None = None,
+        total_path: str = "total",
     ) -> None:
         super().__init__()
         self.page_size = page_size
+        self.total_path = total_path  # hubspot.md §2.5: search answers carry the query's "total"
         self.cursor_path = cursor_path
         self.param = param
         self.limit_param = limit_param
@@ -493,8 +513,26 @@ class SearchOffsetPaginator(Paginator):
         self._next = str(state[self.param])
         self._anchor = dict(state.get("anchor") or {})
 
+    def remaining(self, body: Any, records: Sequence[Any]) -> int | None:
+        if not self.has_next_page:
+            return 0
+        total = _count(body, self.total_path)
+        if total is None or self._pending_anchor is not None:
+            return None  # a re-anchored query's total is known once its first page answers
+        return max(total - int(self._next or 0), 0)
+
     def _key(self, token: str) -> tuple[bytes, str]:
         return orjson.dumps(self._anchor, option=orjson.OPT_SORT_KEYS, default=str), token
+
+
+def _count(body: Any, path: str | None) -> int | None:
+    """A total for progress only: unreadable is unknown, never an error."""
+    if path is None:
+        return None
+    try:
+        return _as_int(get_path(body, path), path)
+    except FatalError:
+        return None
 
 
 def _as_int(value: Any, path: str) -> int | None:

@@ -108,6 +108,8 @@ class Page:
 
     ``state`` is where the *next* page starts (the paginator's ``state()``), ``None`` on the
     last page: commit it with this page's rows, and pass it back as ``resume_from`` to continue.
+    ``remaining`` is how many records the platform says are left after this page (HubSpot search
+    ``total``, Mailchimp ``total_items``, ActiveCampaign ``meta.total``), None when it does not say.
     """
 
     stream: str
@@ -116,6 +118,7 @@ class Page:
     body: Any
     state: dict[str, Any] | None
     response: httpx.Response = field(repr=False)
+    remaining: int | None = None
 
     @property
     def is_last(self) -> bool:
@@ -164,7 +167,8 @@ def _page_loop(
         records = spec.extract(reply.body)
         paginator.update_state(reply.response, reply.body, records)
         number += 1
-        yield Page(spec.name, number, records, reply.body, paginator.state(), reply.response)
+        remaining = paginator.remaining(reply.body, records)
+        yield Page(spec.name, number, records, reply.body, paginator.state(), reply.response, remaining)
         if not paginator.has_next_page or (max_pages is not None and number >= max_pages):
             return
         paginator.update_request(request)
@@ -254,7 +258,7 @@ def iter_offset_pages_concurrently(
             more = end < total
             number += 1
             state = {paginator.offset_param: end} if more else None
-            yield Page(spec.name, number, records, reply.body, state, reply.response)
+            yield Page(spec.name, number, records, reply.body, state, reply.response, max(total - end, 0))
             if not more:
                 return
     finally:

@@ -59,15 +59,6 @@ class Scored(Protocol):
 #: Mailchimp text merge fields hold 255 characters; HubSpot and ActiveCampaign hold more.
 REASON_LIMIT = 255
 
-LIFECYCLE_SHORT = {
-    "subscriber": "subscriber",
-    "lead": "lead",
-    "marketing_qualified_lead": "MQL",
-    "sales_qualified_lead": "SQL",
-    "opportunity": "opportunity",
-    "customer": "customer",
-}
-
 
 class Contribution(NamedTuple):
     """One rule's part of a score.
@@ -130,14 +121,14 @@ def build_sentence(
     held: str | None,
     limit: int = REASON_LIMIT,
 ) -> str:
-    """One line such as ``B2 MQL, decision stage. Engagement 63: demo request +30 (1x, 2026-06-01);
+    """One line such as ``B2 marketing_qualified_lead, decision stage. Engagement 63: demo request +30 (1x, 2026-06-01);
     … Fit 55: VP title +20; … Disqualified: unsubscribed.``, at most ``limit`` characters.
 
     Items come most important first (see ``item_text``). When the line is too long, the least
     important items go first, alternating between the two lists; a last resort cuts the text.
     """
     eng, fit = list(engagement_items), list(affinity_items)
-    head = f"{grade} {LIFECYCLE_SHORT.get(lifecycle, lifecycle)}, {stage} stage."
+    head = f"{grade} {lifecycle}, {stage} stage."  # the lifecycle by its one name (leads, explain, README)
     tail = f" {held}" if held else ""
 
     def render() -> str:

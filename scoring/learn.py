@@ -41,6 +41,8 @@ __all__ = [
     "fit_logistic",
     "learned_model",
     "model_text",
+    "persons_needed",
+    "shortfall",
 ]
 
 #: Fewer won outcomes than this in training and the fit is refused (scoring-research.md §6, ≥20 wins).
@@ -50,7 +52,14 @@ MIN_HOLDOUT_POSITIVES = 5
 
 
 class TooFewOutcomes(LeadsyncError):
-    """Not enough converters to learn from (or to validate on): nothing was written."""
+    """Not enough converters to learn from (or to validate on): nothing was written.
+
+    ``persons_needed`` (when known): about how many persons a history like this one needs for a fit.
+    """
+
+    def __init__(self, message: str, *, persons_needed: int | None = None) -> None:
+        super().__init__(message)
+        self.persons_needed = persons_needed
 
 
 @dataclass(frozen=True)
@@ -200,18 +209,31 @@ def model_text(model: ScoringModel, header: list[str]) -> str:
     return text
 
 
-def check_positives(train: int, holdout: int) -> None:
-    """Refuse, with what to do about it, when there are too few converters."""
+def shortfall(train: int, holdout: int) -> str | None:
+    """What is missing for a fit, or None when both windows hold enough converters."""
     if train < MIN_POSITIVES:
-        raise TooFewOutcomes(
-            f"only {train} converters in the training window (need at least {MIN_POSITIVES}): "
-            "use a longer history, a broader --outcome (customer) or a later --as-of; no model written"
-        )
+        return f"only {train} converters in the training window (need at least {MIN_POSITIVES})"
     if holdout < MIN_HOLDOUT_POSITIVES:
-        raise TooFewOutcomes(
+        return (
             f"only {holdout} converters in the holdout window (need at least {MIN_HOLDOUT_POSITIVES}) "
-            "to tell whether the learned model is better; use an earlier --as-of; no model written"
+            "to tell whether the learned model is better"
         )
+    return None
+
+
+def check_positives(train: int, holdout: int) -> None:
+    """Refuse when there are too few converters (``sync.analytics.fit_model`` says what would help)."""
+    problem = shortfall(train, holdout)
+    if problem is not None:
+        raise TooFewOutcomes(f"{problem}; no model written")
+
+
+def persons_needed(persons: int, train: int, holdout: int, *, margin: float = 2.0, step: int = 500) -> int:
+    """About how many persons a history like this one needs for a fit: the windows' converters
+    grow with the persons, so scale ``persons`` until both minimums are met, ``margin`` times over
+    (conversions vary from one history to another), rounded up to a multiple of ``step``."""
+    scale = max(MIN_POSITIVES / max(train, 0.5), MIN_HOLDOUT_POSITIVES / max(holdout, 0.5), 1.0) * margin
+    return max(step, math.ceil(persons * scale / step) * step)
 
 
 def finite(value: float | None) -> float | None:

@@ -33,12 +33,14 @@ from leadsync.scoring import score_many
 from leadsync.scoring.backtest import Backtest, backtest, label_outcomes, roc_auc
 from leadsync.scoring.learn import (
     Features,
-    check_positives,
+    TooFewOutcomes,
     choose_c,
     feature_matrix,
     fit_logistic,
     learned_model,
     model_text,
+    persons_needed,
+    shortfall,
 )
 from leadsync.sync.scorebatch import load_event_columns, load_profiles
 from leadsync.sync.store.models import Attributes, Event, Identity, Person
@@ -269,6 +271,16 @@ def evaluate(
     return figures, leads, y
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _converted(snap: Snapshot, times: dict[int, list[datetime]], horizon: timedelta) -> int:
+    """Leads of ``snap`` (not converted before its date) who converted within ``horizon``."""
+    before, within = labels(snap, times, horizon)
+    return int(within[~before].sum())
+
+
 def run_backtest(
     engine: Engine, model: ScoringModel, *, outcome: str, as_of: datetime, horizon: timedelta
 ) -> Backtest:
@@ -354,13 +366,37 @@ def fit_model(
     train_horizon = train_horizon or horizon / 2
     train_as_of = as_of - train_horizon
     times = outcome_times(engine, outcome)
-    _, train, y_train = evaluate(
-        snapshot(engine, base, as_of=train_as_of), times, outcome=outcome, horizon=train_horizon
-    )
-    base_figures, holdout, y_hold = evaluate(
-        snapshot(engine, base, as_of=as_of), times, outcome=outcome, horizon=horizon
-    )
-    check_positives(int(y_train.sum()), int(y_hold.sum()))
+    train_snap = snapshot(engine, base, as_of=train_as_of)
+    holdout_snap = snapshot(engine, base, as_of=as_of)
+    _, train, y_train = evaluate(train_snap, times, outcome=outcome, horizon=train_horizon)
+    base_figures, holdout, y_hold = evaluate(holdout_snap, times, outcome=outcome, horizon=horizon)
+    problem = shortfall(int(y_train.sum()), int(y_hold.sum()))
+    if problem is not None:
+        windows = (
+            f"training: leads as of {train_as_of.date()}, outcomes to {as_of.date()}; "
+            f"holdout: leads as of {as_of.date()}, outcomes to {(as_of + horizon).date()}"
+        )
+        persons = len(existing_persons(engine, as_of + horizon))
+        needed = persons_needed(persons, int(y_train.sum()), int(y_hold.sum()))
+        advice = [
+            f"the store's whole history holds {len(times)} converters ({outcome}) among {persons} persons; "
+            f"at that rate a fit needs about {needed:,} persons: keep syncing, and fit again when more "
+            "leads have converted"
+        ]
+        if outcome != "customer":
+            broader = outcome_times(engine, "customer")
+            more = (
+                _converted(train_snap, broader, train_horizon),
+                _converted(holdout_snap, broader, horizon),
+            )
+            if shortfall(*more) is None:
+                advice.insert(
+                    0, f"--outcome customer (won deals and purchases) has enough: {more[0]} and {more[1]}"
+                )
+        raise TooFewOutcomes(
+            f"{problem} ({windows}); no model written. {_sentence('; or '.join(advice))}",
+            persons_needed=needed,
+        )
     chosen = c is None
     if c is None:  # regularisation chosen by cross-validation on the training window only
         c = choose_c(train.features.x, y_train)

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pythonjsonlogger.json import JsonFormatter
@@ -30,6 +31,14 @@ REDACTOR = Redactor(emails=False)
 _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
+class _JsonLines(JsonFormatter):
+    """JSON lines whose ``time`` is ISO 8601 in UTC with its offset and milliseconds
+    (``2026-11-23T22:38:01.123+00:00``), whatever the machine's time zone."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
 def configure_logging(*, level: str | int = "INFO", json_lines: bool = False, stream=None) -> logging.Handler:  # type: ignore[no-untyped-def]
     """Install one handler on the root logger (replacing any leadsync installed before)."""
     stream = stream or sys.stderr
@@ -37,7 +46,7 @@ def configure_logging(*, level: str | int = "INFO", json_lines: bool = False, st
     if json_lines:
         handler = logging.StreamHandler(stream)
         handler.setFormatter(
-            JsonFormatter(_FORMAT, rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+            _JsonLines(_FORMAT, rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
         )
     else:
         handler = RichHandler(

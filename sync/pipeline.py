@@ -16,13 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, select, update
 
 from leadsync.config.scoring_model import ScoringModel
 from leadsync.config.settings import LeadsyncConfig, SourceConfig, resolve_source
-from leadsync.connectors.base import Connector, PushReport
+from leadsync.connectors.base import Connector, PullBatch, PushReport
 from leadsync.connectors.errors import ConnectorError, LeadsyncError
 from leadsync.connectors.registry import connector_class
 from leadsync.sync.ingest import IngestCounts, ingest_batch
@@ -46,9 +47,18 @@ def utcnow() -> datetime:
 
 @dataclass
 class Reporter:
-    """Callbacks the CLI uses for progress bars; all optional."""
+    """Callbacks the CLI uses for progress bars; all optional.
+
+    ``reading(source, stream, batch)`` after each batch is stored (``batch.read``, ``.expected`` and
+    ``.unit`` say how far the stream is), ``stream_done(source, stream)`` when a stream has been
+    read to its end, ``source_done(source, ok)`` when a source's pull is over, however it ended.
+    """
 
     pulled: Callable[[str, str, IngestCounts], None] | None = None
+    reading: Callable[[str, str, PullBatch], None] | None = None
+    scoring: Callable[[int], None] | None = None  # how many persons the re-score takes on
+    stream_done: Callable[[str, str], None] | None = None
+    source_done: Callable[[str, bool], None] | None = None
     scored: Callable[[int], None] | None = None
     pushing: Callable[[str, int], None] | None = None  # total planned for a source
     pushed: Callable[[str, int], None] | None = None
@@ -125,16 +135,21 @@ def pull_stream(
     *,
     full: bool = False,
     ingest: Callable[..., IngestCounts] = ingest_batch,
+    stored: Callable[[PullBatch], None] | None = None,
 ) -> Iterator[IngestCounts]:
     """One stream from its committed cursor: each batch ingested with its cursor, in order, while the
     connector reads the next one (``sync.readahead``). Close it to stop between pages. ``ingest`` is
-    ``sync.ingest.ingest_batch`` (the bench passes a timed wrapper)."""
+    ``sync.ingest.ingest_batch`` (the bench passes a timed wrapper); ``stored(batch)`` is called
+    after each batch is stored (progress)."""
     cursor = None if full else load_cursor(engine, source, stream)
     with closing(
         read_ahead(connector.pull(stream, cursor, full=full), name=f"pull-{source}-{stream}")
     ) as batches:
         for batch in batches:
-            yield ingest(engine, batch, source=source, now=utcnow())
+            counts = ingest(engine, batch, source=source, now=utcnow())
+            if stored is not None:
+                stored(batch)
+            yield counts
 
 
 def pull_source(
@@ -156,7 +171,12 @@ def pull_source(
             _connector(config, source, environ) as connector,
         ):
             for stream in connector.streams():
-                with closing(pull_stream(engine, connector, source.name, stream, full=full)) as pages:
+                stored = (
+                    partial(reporter.reading, source.name, stream) if reporter and reporter.reading else None
+                )
+                with closing(
+                    pull_stream(engine, connector, source.name, stream, full=full, stored=stored)
+                ) as pages:
                     for counts in pages:
                         result.contacts += counts.contacts
                         result.events += counts.events
@@ -170,6 +190,8 @@ def pull_source(
                     result.ok = not lease.lost.is_set()
                     result.error = "lost the lease" if lease.lost.is_set() else "stopped"
                     break
+                if reporter and reporter.stream_done:
+                    reporter.stream_done(source.name, stream)
     except LeadsyncError as exc:
         result.ok, result.error = False, str(exc)
         log.error("pull of %s failed: %s", source.name, exc)
@@ -177,6 +199,8 @@ def pull_source(
         result.ok, result.error = False, f"unexpected {type(exc).__name__}: {exc}"
         log.exception("pull of %s failed unexpectedly", source.name)
     result.seconds = time.monotonic() - started
+    if reporter and reporter.source_done:
+        reporter.source_done(source.name, result.ok)
     _finish_run(
         engine,
         run_id,
@@ -220,7 +244,12 @@ def score(
     reporter: Reporter | None = None,
 ) -> RescoreCounts:
     return rescore(
-        engine, model, now=now or utcnow(), everyone=everyone, progress=reporter.scored if reporter else None
+        engine,
+        model,
+        now=now or utcnow(),
+        everyone=everyone,
+        progress=reporter.scored if reporter else None,
+        planned=reporter.scoring if reporter else None,
     )
 
 

@@ -12,7 +12,15 @@ from leadsync.config.settings import LeadsyncConfig
 from leadsync.sync.store.models import Event, Identity, Lease, Person, Quarantine, Score, SyncCursor, SyncRun
 from leadsync.sync.writeback import plan_writes
 
-__all__ = ["SourceStatus", "leads", "quarantined", "source_status"]
+__all__ = [
+    "SourceStatus",
+    "StoredScores",
+    "leads",
+    "quarantine_sources",
+    "quarantined",
+    "source_status",
+    "stored_scores",
+]
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -139,3 +147,101 @@ def quarantined(
         query = query.where(Quarantine.resolved_at.is_(None))
     with engine.connect() as connection:
         return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def quarantine_sources(engine: Engine) -> list[str]:
+    """The sources the quarantine holds records of (resolved or not)."""
+    with engine.connect() as connection:
+        return list(
+            connection.execute(select(Quarantine.source).distinct().order_by(Quarantine.source)).scalars()
+        )
+
+
+@dataclass
+class StoredScores:
+    """A person's scores as the last re-score wrote them, and what explains them.
+
+    ``stored`` is the score row (the values written to the platforms, ``contributions`` summing to
+    its affinity and engagement). ``previous`` holds the values that re-score started from (its
+    hysteresis input), from the score history. ``replay`` is the person re-scored as of
+    ``scored_at`` from ``previous`` with the current store; when it gives the stored values again
+    the store has not changed since, and ``fresh`` (the same without ``previous``) shows what the
+    rules alone give: ``held`` names each value hysteresis kept, ``{"lifecycle": ("stored",
+    "rules alone")}``. ``replay`` is None when the store or the model changed since.
+    """
+
+    email: str
+    stored: dict[str, Any]
+    previous: dict[str, Any] | None
+    same_model: bool
+    replay: Any = None
+    fresh: Any = None
+    held: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
+_STORED_FIELDS = ("affinity", "engagement", "stage", "grade", "lifecycle")
+
+
+def stored_scores(engine: Engine, model: Any, email: str) -> StoredScores | None:
+    """The stored scores of ``email`` (None: no such person), explained (see ``StoredScores``)."""
+    from leadsync.connectors.records import normalise_email
+    from leadsync.scoring import score_many
+    from leadsync.scoring.engine import Previous
+    from leadsync.sync.rescore import fingerprint
+    from leadsync.sync.scorebatch import load_event_columns, load_profiles
+    from leadsync.sync.store.models import ScoreHistory
+
+    with engine.connect() as connection:
+        person = connection.execute(
+            select(Person.id, Person.email).where(Person.email == normalise_email(email))
+        ).first()
+        if person is None:
+            return None
+        row = connection.execute(select(Score).where(Score.person_id == person.id)).first()
+        if row is None:
+            return StoredScores(person.email, {}, None, same_model=False)
+        stored = dict(row._mapping)
+        stored["scored_at"] = _utc(stored["scored_at"])
+        history = connection.execute(
+            select(ScoreHistory)
+            .where(ScoreHistory.person_id == person.id)
+            .order_by(desc(ScoreHistory.id))
+            .limit(2)
+        ).all()
+        # The last re-score started from the values before it: the newest history row when that
+        # run changed nothing (no row of its own), else the row before the run's own.
+        if history and _utc(history[0].scored_at) == stored["scored_at"]:
+            history = history[1:]
+        previous = None if not history else {k: getattr(history[0], k) for k in _STORED_FIELDS}
+        explained = StoredScores(
+            person.email, stored, previous, same_model=fingerprint(model) == stored["model_fingerprint"]
+        )
+        if not explained.same_model:
+            return explained
+        when = stored["scored_at"]
+        profiles = load_profiles(connection, [person.id])
+        columns = load_event_columns(connection, [person.id], when)
+    prior = (
+        None
+        if previous is None
+        else Previous(previous["lifecycle"], previous["grade"], float(previous["engagement"]))
+    )
+    replay = score_many(profiles, columns, model, now=when, previous=[prior]).result(0)
+    if (
+        any(getattr(replay, k) != _plain(stored[k]) for k in _STORED_FIELDS)
+        or [c.as_dict() for c in replay.contributions] != stored["contributions"]
+    ):
+        return explained  # new data (or attributes) since that re-score: not what produced them
+    fresh = score_many(profiles, columns, model, now=when).result(0)
+    explained.replay, explained.fresh = replay, fresh
+    explained.held = {
+        k: (getattr(replay, k), getattr(fresh, k))
+        for k in ("engagement", "grade", "lifecycle")
+        if getattr(replay, k) != getattr(fresh, k)
+    }
+    return explained
+
+
+def _plain(value: Any) -> Any:
+    """A stored score as the engine gives it (affinity and engagement are whole numbers)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -72,8 +72,12 @@ def rescore(
     precedence: Sequence[str] = (),
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
+    planned: Callable[[int], None] | None = None,
 ) -> RescoreCounts:
     """Re-score who needs it (see the module's docstring), ``BATCH`` persons a transaction.
+
+    ``planned(n)`` is told how many persons this re-score takes on, ``progress(k)`` each time ``k``
+    more are done.
 
     ``workers``: processes to share the work (None: one per CPU, up to ``MAX_WORKERS``, once there
     are ``PARALLEL_FROM`` persons to score; 1: this process only).
@@ -82,6 +86,8 @@ def rescore(
     with engine.begin() as connection:  # one transaction: no mark lands between the two
         claim_marks(connection)
         person_ids = persons_to_score(connection, model_fp, now=now, everyone=everyone)
+    if planned:
+        planned(len(person_ids))
     job = ScoringJob(model, model_fp, now, tuple(precedence))
     processes = worker_count(engine, len(person_ids), workers)
     if processes > 1:

@@ -1,6 +1,6 @@
 """The ActiveCampaign connector (API v3): pull contacts and engagement, write scores back.
 
-Facts: ../shared/docs/platforms/activecampaign.md (cited as "§N" next to the code that depends on
+Facts: the ActiveCampaign fact sheet, activecampaign.md (cited as "§N" next to the code that depends on
 them). Streams, in pull order:
 
 * ``contacts``: ``GET /contacts`` by ``id_greater`` with ``include=fieldValues``, incremental on
@@ -43,6 +43,7 @@ from leadsync.connectors.base import (
     PushReport,
     ScoreUpdate,
     SourceSettings,
+    StreamTally,
 )
 from leadsync.connectors.errors import AuthError, BadRecord, ConfigError, RateLimited
 from leadsync.connectors.http import build_client, logging_hooks
@@ -264,6 +265,7 @@ class ActiveCampaignConnector(Connector):
         if window.bound_text():
             params["filters[updated_after]"] = window.bound_text()
         source = self.settings.name
+        tally = StreamTally("contacts")
         for page in self._pages(CONTACTS, params=params, resume_from=window.resume):
             values: dict[str, dict[str, str]] = {}
             for item in (page.body or {}).get("fieldValues") or []:
@@ -289,7 +291,7 @@ class ActiveCampaignConnector(Connector):
                 if window.accept(record.remote_id, record.updated_at):
                     batch.contacts.append(record)
             batch.cursor = window.checkpoint(page.state)
-            yield batch
+            yield tally.count(batch, len(page.records), page.remaining)  # §2: meta.total
         self._log_window("contacts", window)
 
     def _pull_activities(self, window: Window) -> Iterator[PullBatch]:
@@ -297,6 +299,7 @@ class ActiveCampaignConnector(Connector):
         if window.bound_text():
             params["after"] = window.bound_text()
         source = self.settings.name
+        tally = StreamTally("activities")
         for page in self._pages(ACTIVITIES, params=params, resume_from=window.resume):
             batch = PullBatch(stream="activities")
             for raw in page.records:
@@ -308,7 +311,7 @@ class ActiveCampaignConnector(Connector):
                     lambda r: normalize.activity_event(r, source=source, table=self.activity_table),
                 )
             batch.cursor = window.checkpoint(page.state)
-            yield batch
+            yield tally.count(batch, len(page.records), page.remaining)
         self._log_window("activities", window)
 
     def _pull_tracking_logs(self, window: Window, cursor: Mapping[str, Any]) -> Iterator[PullBatch]:
@@ -340,6 +343,7 @@ class ActiveCampaignConnector(Connector):
                 # sweep's start, or from the beginning if that is unknown.
                 swept_from = cursor.get("swept_from")
                 window.floor = datetime.fromisoformat(swept_from) if swept_from else EPOCH
+            tally = StreamTally("contacts")
             for page in self._pages(CONTACT_IDS, resume_from=window.resume):
                 batch = PullBatch(stream="tracking_logs")
                 self._tracking_logs_of([c.get("id") for c in page.records], window, batch)
@@ -351,7 +355,7 @@ class ActiveCampaignConnector(Connector):
                     swept_from_next = self._sweep_began(window, batch.cursor, started)
                     if swept_from_next is not None:
                         batch.cursor["swept_from"] = swept_from_next
-                yield batch
+                yield tally.count(batch, len(page.records), page.remaining)
         else:
             candidates: set[str] = set()
             bound = window.bound_text()
@@ -366,7 +370,7 @@ class ActiveCampaignConnector(Connector):
             batch.cursor = {**window.checkpoint(None), "swept_at": swept_at}
             if cursor.get("swept_from"):
                 batch.cursor["swept_from"] = cursor["swept_from"]
-            yield batch
+            yield StreamTally("contacts").count(batch, len(candidates), 0)
         self._log_window("tracking_logs", window)
 
     def _sweep_began(self, window: Window, final: Mapping[str, Any], started: float) -> str | None:
@@ -405,6 +409,7 @@ class ActiveCampaignConnector(Connector):
         if window.bound_text():
             params["filters[updated_after]"] = window.bound_text()
         source = self.settings.name
+        tally = StreamTally("deals")
         for page in self._pages(DEALS, params=params, resume_from=window.resume):
             batch = PullBatch(stream="deals")
             for raw in page.records:
@@ -414,7 +419,7 @@ class ActiveCampaignConnector(Connector):
                     batch, window, raw, "mdate", lambda r: normalize.deal_event(r, source=source)
                 )
             batch.cursor = window.checkpoint(page.state)
-            yield batch
+            yield tally.count(batch, len(page.records), page.remaining)
         self._log_window("deals", window)
 
     def _accept_event(self, batch: PullBatch, window: Window, raw: Any, stamp_key: str, convert: Any) -> None:

@@ -23,12 +23,13 @@ PAGE_SIZE = 100  # §2: limit max 100 (default 20)
 _offset = partial(OffsetPaginator, limit_param="limit", total_path="meta.total")
 
 # §2: orders[id]=ASC + id_greater is the recommended way through contacts (offset gets slow);
+# meta.total then counts the contacts past the id sent (progress totals);
 # include=fieldValues side-loads the custom field values of the page (§2, [practice]).
 CONTACTS = StreamSpec(
     name="contacts",
     path="contacts",
     records_path="contacts",
-    paginator_factory=partial(KeysetPaginator, param="id_greater"),
+    paginator_factory=partial(KeysetPaginator, param="id_greater", total_path="meta.total"),
     page_size=PAGE_SIZE,
     params={"orders[id]": "ASC", "include": "fieldValues"},
     cursor_field="udate",
@@ -38,7 +39,7 @@ CONTACT_IDS = StreamSpec(
     name="contact_ids",
     path="contacts",
     records_path="contacts",
-    paginator_factory=partial(KeysetPaginator, param="id_greater"),
+    paginator_factory=partial(KeysetPaginator, param="id_greater", total_path="meta.total"),
     page_size=PAGE_SIZE,
     params={"orders[id]": "ASC"},
 )

@@ -8,9 +8,10 @@
   request, tags created when missing. Every import of a push is queued first (paced by the 5/s
   limiter and the 100-a-minute import cap), then ``/import/info`` is polled, soon and then less
   often, until each batch completes; its ``success`` ids and ``failure`` emails become the
-  per-contact report. Below 10 contacts
-  (§7: "the suggested minimum … use contact/sync below that") each contact is written with
-  ``POST /contact/sync`` (field values) and ``POST /contactTags``.
+  per-contact report. Below 10 contacts (§7: "the suggested minimum … use contact/sync below
+  that") each contact is written by its id with ``PUT /contacts/{id}`` (§2: field values, the
+  contact updated in place) and ``POST /contactTags``. Not ``contact/sync``: it finds the contact
+  by email, so a contact whose email changed since the last pull would get a new, stray contact.
 * Tag removal: only tags named with leadsync's prefix are ever removed, via
   ``GET /contacts/{id}/contactTags`` and ``DELETE /contactTags/{contactTag id}`` (§4: the id is the
   contactTag's, not the tag's). Bulk import cannot remove tags.
@@ -48,17 +49,19 @@ log = logging.getLogger("leadsync.connectors.activecampaign")
 
 MAX_IMPORT_CONTACTS = 250  # §7
 MAX_IMPORT_BYTES = 400_000  # §7: payload under 400,000 bytes
-MIN_IMPORT_CONTACTS = 10  # §7: below this, use contact/sync
+MIN_IMPORT_CONTACTS = 10  # §7: below this, one request a contact (here PUT /contacts/{id}, see above)
 # /import/info polling (§7 gives no processing time): first ask soon, then back off.
 POLL_FIRST_S = 0.2
 POLL_BACKOFF = 1.5
 POLL_MAX_S = 5.0
 
-# Logical field -> ActiveCampaign field type (§3). Scores are "text": "number" appears only in doc
-# examples, not in the documented type list, and a refused type would break the first push.
+# Logical field -> ActiveCampaign field type (§3). The scores are "number" fields, so that sales
+# can sort and filter contacts by them: §3 lists number among the POST /fields types, and the v3
+# reference's create-field examples send {"type": "number", "defval": "1234"}; the schema's enum
+# text omits it, so an account that refuses it gets a text field instead (``_create_field``).
 FIELD_TYPES: dict[str, str] = {
-    "affinity": "text",
-    "engagement": "text",
+    "affinity": "number",
+    "engagement": "number",
     "stage": "text",
     "grade": "text",
     "lifecycle": "text",
@@ -112,6 +115,15 @@ class Writer:
             custom = existing.get(tag)
             if custom is None:
                 custom = self._create_field(logical, kind, tag)
+            elif str(custom.get("type") or kind) != kind:
+                log.warning(
+                    "%s: field %s is a %s field (made by an earlier leadsync); delete it in ActiveCampaign "
+                    "and the next push makes it a %s field",
+                    self.c.settings.name,
+                    tag,
+                    custom.get("type"),
+                    kind,
+                )
             field_id = int(custom["id"])
             if str(field_id) not in related:
                 # §3: relid 0 = all lists, or sales people do not see the field on most contacts.
@@ -133,14 +145,20 @@ class Writer:
         try:
             reply = self.c.request("POST", "fields", json=body)
         except FatalError as exc:
-            if exc.status != 422:
+            if exc.status not in (400, 422):
                 raise
             # §3: duplicate title → 422; someone (another run) created it meanwhile: read it back.
             for page in self.c._pages(FIELDS, params={"filters[perstag]": perstag}):
                 for custom in page.records:
                     if str(custom.get("perstag") or "").upper() == perstag:
                         return custom
-            raise
+            if kind != "number":
+                raise
+            # FIELD_TYPES: an account that does not take the number type still gets the field.
+            log.warning(
+                "%s: a number field was refused (%s); %s is a text field", self.c.settings.name, exc, perstag
+            )
+            return self._create_field(logical, "text", perstag)
         created = (reply.body or {}).get("fields") or [(reply.body or {}).get("field")]
         return created[0]
 
@@ -302,25 +320,13 @@ class Writer:
         fields = self._fields_of(update, field_ids)
         try:
             if fields:
-                reply = self.c.request(
-                    "POST",
-                    "contact/sync",
-                    json={
-                        "contact": {
-                            "email": update.email,
-                            "fieldValues": [{"field": str(f), "value": v} for f, v in fields],
-                        }
-                    },
+                # §2 PUT /contacts/{id}: by id, so an email changed since the last pull does not
+                # matter; no email in the body (it would change the contact's email back).
+                self.c.request(
+                    "PUT",
+                    f"contacts/{update.remote_id}",
+                    json={"contact": {"fieldValues": [{"field": str(f), "value": v} for f, v in fields]}},
                 )
-                contact_id = str(((reply.body or {}).get("contact") or {}).get("id"))
-                if contact_id != update.remote_id:
-                    report.failed.append(
-                        PushFailure(
-                            update.remote_id,
-                            f"contact/sync matched contact {contact_id}, not {update.remote_id}",
-                        )
-                    )
-                    return
             for name in update.tags_add:
                 tag_id = self._tag_id(name, create=True)
                 self.c.request(

@@ -1,4 +1,4 @@
-"""The HubSpot connector (facts: ../shared/docs/platforms/hubspot.md).
+"""The HubSpot connector (facts: the HubSpot fact sheet, hubspot.md).
 
 Streams, in pull order:
 
@@ -38,6 +38,7 @@ from leadsync.connectors.base import (
     PushReport,
     ScoreUpdate,
     SourceSettings,
+    StreamTally,
 )
 from leadsync.connectors.errors import AuthError, BadRecord, ConnectorError
 from leadsync.connectors.http import build_client
@@ -272,6 +273,7 @@ class HubSpotConnector(Connector):
 
         paginator = SearchOffsetPaginator(page_size=200, on_cap=on_cap)
         high = since or 0
+        tally = StreamTally("contacts")
         for page in iter_pages(
             self.client,
             streams.CONTACT_SEARCH,
@@ -311,7 +313,7 @@ class HubSpotConnector(Connector):
             horizon = high - self.lookback_ms
             seen = {k: v for k, v in seen.items() if v >= horizon}
             batch.cursor = {"since": high, "seen": dict(seen), "counts": counts}
-            yield batch
+            yield tally.count(batch, len(page.records), page.remaining)  # §2.5: search gives "total"
 
     def _resolve_recipients(self, emails: set[str]) -> None:
         """Link email events to contacts: batch read by email for recipients not seen yet (§2.2)."""
@@ -330,6 +332,7 @@ class HubSpotConnector(Connector):
         seen: dict[str, int] = {k: int(v) for k, v in (state.get("seen") or {}).items()}
         params = {} if since is None else {"startTimestamp": since - self.lookback_ms}
         high = since or 0
+        tally = StreamTally("events")
         for page in iter_pages(
             self.client, streams.EMAIL_EVENTS, retry_policy=self.policy, limiter=self.limiter, params=params
         ):
@@ -354,7 +357,7 @@ class HubSpotConnector(Connector):
                 high = max(high, created)
             seen = {k: v for k, v in seen.items() if v >= high - self.lookback_ms}
             batch.cursor = {"since": high, "seen": dict(seen)}
-            yield batch
+            yield tally.count(batch, len(page.records), page.remaining)  # §4.1: no total, only hasMore
 
     def _pull_page_views(self, state: dict[str, Any]) -> Iterator[PullBatch]:
         if not self.events_api_available():
@@ -368,6 +371,7 @@ class HubSpotConnector(Connector):
                 start.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start.microsecond // 1000:03d}Z"
             )
         high = since or 0
+        tally = StreamTally("events")
         for page in iter_pages(
             self.client, streams.PAGE_VIEWS, retry_policy=self.policy, limiter=self.limiter, params=params
         ):
@@ -387,7 +391,7 @@ class HubSpotConnector(Connector):
                 batch.events.append(event)
             seen = {k: v for k, v in seen.items() if v >= high - self.lookback_ms}
             batch.cursor = {"since": high, "seen": dict(seen)}
-            yield batch
+            yield tally.count(batch, len(page.records), page.remaining)
 
     def _won_stages(self) -> set[str]:
         request = streams.DEAL_PIPELINES.first_request().build(self.client)
@@ -407,8 +411,11 @@ class HubSpotConnector(Connector):
         floor = None if since is None else since - self.lookback_ms
         high = since or 0
         batch = PullBatch("deals")
+        tally = StreamTally("deals")
+        read = 0
         # The deal list is unsorted by time: the cursor moves only with the last batch.
         for page in iter_pages(self.client, streams.DEALS, retry_policy=self.policy, limiter=self.limiter):
+            read += len(page.records)
             for raw in page.records:
                 did = str(raw.get("id"))
                 modified = normalize.parse_time(raw.get("updatedAt"))
@@ -424,13 +431,13 @@ class HubSpotConnector(Connector):
                 high = max(high, stamp)
                 batch.events.extend(events)
             if not page.is_last:
-                yield batch
-                batch = PullBatch("deals")
+                yield tally.count(batch, read, None)
+                batch, read = PullBatch("deals"), 0
         batch.cursor = {
             "since": high,
             "seen": {k: v for k, v in seen.items() if v >= high - self.lookback_ms},
         }
-        yield batch
+        yield tally.count(batch, read, 0)
 
     # --- write-back ------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from leadsync.connectors.base import (
     PushReport,
     ScoreUpdate,
     SourceSettings,
+    StreamTally,
 )
 from leadsync.connectors.errors import (
     BadRecord,
@@ -212,7 +213,9 @@ class MailchimpConnector(Connector):
 
     def _pull_members(self, state: dict[str, Any]) -> Iterator[PullBatch]:
         lists_state: dict[str, Any] = state.setdefault("lists", {})
-        for list_id in self._list_ids():
+        list_ids = self._list_ids()
+        tally = StreamTally("members")
+        for number, list_id in enumerate(list_ids, start=1):
             part = lists_state.get(list_id) or {}
             since = parse_time(part.get("since"))
             seen: dict[str, str] = dict(part.get("seen") or {})
@@ -251,7 +254,9 @@ class MailchimpConnector(Connector):
                     seen = {k: v for k, v in seen.items() if (parse_time(v) or newest) >= floor}
                     lists_state[list_id] = {"since": _fmt(newest), "seen": seen}
                 batch.cursor = copy.deepcopy(state)
-                yield batch
+                # §4.1: total_items per audience; the whole stream's total is known in the last one
+                left = page.remaining if number == len(list_ids) else None
+                yield tally.count(batch, len(page.records), left)
 
     # --- email activity ---
 
@@ -303,6 +308,7 @@ class MailchimpConnector(Connector):
             # Nothing can happen before the send: starting there skips recipients without activity.
             return (sent - timedelta(seconds=1)) if sent else datetime(2000, 1, 1, tzinfo=UTC)
 
+        tally = StreamTally("campaigns")
         # Campaigns are fetched by a pool (each one's pages in order) and handed over in order, so
         # small campaigns still keep up to `concurrency` requests in flight (§9).
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mc-activity") as pool:
@@ -316,7 +322,9 @@ class MailchimpConnector(Connector):
                     )
                 campaign, future = pending.popleft()
                 items, proxies = future.result()
-                yield self._activity_batch(state, parts, campaign, items, frozenset(proxies))
+                batch = self._activity_batch(state, parts, campaign, items, frozenset(proxies))
+                done = len(campaigns) - len(queue) - len(pending)
+                yield tally.count(batch, 1, len(campaigns) - done)
 
     def _activity_batch(
         self,
@@ -376,6 +384,7 @@ class MailchimpConnector(Connector):
             )
         )
         # Orders cannot be filtered by time on the server; the cursor moves once all are read.
+        tally = StreamTally("orders")
         for number, page in enumerate(pages, start=1):
             batch = PullBatch("orders")
             for order in page.records:
@@ -401,7 +410,7 @@ class MailchimpConnector(Connector):
                         "seen": {k: v for k, v in seen.items() if parse_time(v) >= floor},
                     }
                 batch.cursor = copy.deepcopy(state)
-            yield batch
+            yield tally.count(batch, len(page.records), page.remaining)  # §4.1: total_items
 
     # --- write-back -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""ActiveCampaign emulator under /api/3 (facts: ../shared/docs/platforms/activecampaign.md, §12 checklist).
+"""ActiveCampaign emulator under /api/3 (facts: the fact sheet activecampaign.md, §12 checklist).
 
 Routes (each module holds one concept):
 

@@ -1,7 +1,7 @@
 """What one ActiveCampaign account holds: contacts, custom fields and values, tags, activities,
 tracking logs, deals and bulk-import batches.
 
-Facts: ../shared/docs/platforms/activecampaign.md (cited as "§N"). Ids are integers here and
+Facts: the ActiveCampaign fact sheet, activecampaign.md (cited as "§N"). Ids are integers here and
 strings on the wire (§1). Times are kept as aware UTC datetimes and rendered in the account's
 timezone (§1: ``cdate``/``udate`` carry the account's offset) by ``sandbox.activecampaign.shapes``.
 

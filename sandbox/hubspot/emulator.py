@@ -1,4 +1,4 @@
-"""HubSpot emulator (facts: ../shared/docs/platforms/hubspot.md; its section 10 is the checklist).
+"""HubSpot emulator (facts: the fact sheet hubspot.md; its section 10 is the checklist).
 
 Routes (one module per resource under ``sandbox/hubspot/routes/``):
 

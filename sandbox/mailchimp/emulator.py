@@ -1,4 +1,4 @@
-"""Mailchimp emulator under /3.0 (facts: ../shared/docs/platforms/mailchimp.md; §14 is the checklist).
+"""Mailchimp emulator under /3.0 (facts: the fact sheet mailchimp.md; §14 is the checklist).
 
 Basic auth (any username, the key as password) or Bearer; the 10-simultaneous-connections limit,
 whose 429 is sometimes bodiless as the real service's is (§9); problem+json errors with

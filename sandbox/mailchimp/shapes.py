@@ -1,6 +1,6 @@
 """Wire-level helpers shared by the Mailchimp routes: times, ids, paging, ``fields`` filtering.
 
-Facts: ../shared/docs/platforms/mailchimp.md (§4.2 value shapes, §14 the emulator checklist).
+Facts: the Mailchimp fact sheet, mailchimp.md (§4.2 value shapes, §14 the emulator checklist).
 """
 
 from __future__ import annotations

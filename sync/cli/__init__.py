@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from leadsync.connectors.errors import ConfigError, LeadsyncError
-from leadsync.sync.cli.app import EXIT_CONFIG, EXIT_FAILED, app, err
+from leadsync.connectors.errors import LeadsyncError
+from leadsync.sync.cli.app import app, print_error
 
 # isort: off
 # Imported for their commands, in the order ``leadsync --help`` lists them.
@@ -17,7 +17,6 @@ from leadsync.sync.cli import check, pipeline, status, leads, quarantine  # noqa
 from leadsync.sync.cli import analytics, demo, sandbox  # noqa: F401
 
 # isort: on
-from leadsync.sync.logsetup import REDACTOR
 
 __all__ = ["app", "main"]
 
@@ -25,9 +24,5 @@ __all__ = ["app", "main"]
 def main() -> None:
     try:
         app()
-    except ConfigError as exc:  # raised outside a command's own handler (e.g. by a callback)
-        err.print(f"[red]config error:[/red] {REDACTOR.text(str(exc))}", highlight=False)
-        sys.exit(EXIT_CONFIG)
-    except LeadsyncError as exc:
-        err.print(f"[red]error:[/red] {REDACTOR.text(str(exc))}", highlight=False)
-        sys.exit(EXIT_FAILED)
+    except LeadsyncError as exc:  # raised outside a command's own handler (e.g. by a callback)
+        sys.exit(print_error(exc))

@@ -6,10 +6,29 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from leadsync.connectors.errors import ConfigError
-from leadsync.sync.cli.app import JsonOpt, ModelOpt, app, engine_for, errors, model_for, out, print_json
+from leadsync.scoring.learn import TooFewOutcomes
+from leadsync.sync.cli.app import (
+    JsonOpt,
+    ModelOpt,
+    WideOpt,
+    app,
+    engine_for,
+    errors,
+    model_for,
+    out,
+    print_json,
+)
+from leadsync.sync.cli.tables import Column, print_table
+
+BACKTEST_COLUMNS = (
+    Column("score"),
+    Column("ROC-AUC", justify="right"),
+    Column("PR-AUC", justify="right"),
+    Column("top-decile lift", justify="right"),
+    Column("converters in top decile", drop=1, justify="right"),
+)
 
 OutcomeOpt = Annotated[
     str, typer.Option("--outcome", help="What counts as converting: customer, deal_won or purchase.")
@@ -47,6 +66,7 @@ def backtest(
     horizon: HorizonOpt = "90d",
     model: ModelOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Rebuild every score as of a date and measure how well it predicted the outcomes that followed."""
     from leadsync.sync.analytics import parse_horizon, run_backtest
@@ -65,31 +85,38 @@ def backtest(
         return
     out.print(
         f"{outcome} within {figures.horizon_days:g} days of {figures.as_of.date()}: {figures.converted} of "
-        f"{figures.persons} leads converted ({figures.excluded_prior} already converted before, left out)."
+        f"{figures.persons} leads converted ({figures.excluded_prior} already converted before, left out).",
+        markup=False,
     )
-    table = Table(title=f"backtest of {scoring_model.name}")
-    for column in ("score", "ROC-AUC", "PR-AUC", "top-decile lift", "converters in top decile"):
-        table.add_column(column)
     fmt = lambda v, spec=".3f": "n/a" if v is None else format(v, spec)  # noqa: E731
-    for name, m in data["scores"].items():
-        table.add_row(
+    rows = [
+        [
             name,
             fmt(m["roc_auc"]),
             fmt(m["pr_auc"]),
             fmt(m["top_decile_lift"], ".2f"),
             fmt(m["top_decile_share"], ".1%"),
-        )
-    out.print(table)
+        ]
+        for name, m in data["scores"].items()
+    ]
+    print_table(out, BACKTEST_COLUMNS, rows, title=f"backtest of {scoring_model.name}", wide=wide)
     out.print(
-        f"At the MQL threshold ({data['mql']['count']} leads): precision {fmt(data['mql']['precision'], '.1%')}, recall {fmt(data['mql']['recall'], '.1%')}."
+        f"At marketing_qualified_lead or above ({data['mql']['count']} leads): "
+        f"precision {fmt(data['mql']['precision'], '.1%')}, recall {fmt(data['mql']['recall'], '.1%')}.",
+        markup=False,
     )
     for title, key in (("grade", "by_grade"), ("stage", "by_stage")):
-        cells = Table(title=f"conversion by {title}")
-        for column in (title, "leads", "converted", "rate"):
-            cells.add_column(column)
-        for label, cell in data[key].items():
-            cells.add_row(label, str(cell["persons"]), str(cell["converted"]), fmt(cell["rate"], ".1%"))
-        out.print(cells)
+        columns = (
+            Column(title),
+            Column("leads", justify="right"),
+            Column("converted", justify="right"),
+            Column("rate", justify="right"),
+        )
+        cells = [
+            [label, str(cell["persons"]), str(cell["converted"]), fmt(cell["rate"], ".1%")]
+            for label, cell in data[key].items()
+        ]
+        print_table(out, columns, cells, title=f"conversion by {title}", wide=wide)
 
 
 model_app = typer.Typer(help="Scoring models: learn points from your own history.", no_args_is_help=True)
@@ -114,7 +141,12 @@ def model_fit(
         base = model_for(config, model)
         engine = engine_for(config)
         window = parse_horizon(horizon)
-        report = fit_model(engine, base, outcome=outcome, as_of=_as_of(as_of, engine, window), horizon=window)
+        try:
+            report = fit_model(
+                engine, base, outcome=outcome, as_of=_as_of(as_of, engine, window), horizon=window
+            )
+        except TooFewOutcomes as exc:
+            raise TooFewOutcomes(_sandbox_advice(config, exc), persons_needed=exc.persons_needed) from None
         out_file.write_text(report.text, encoding="utf-8")
     if as_json:
         print_json({**report.as_dict(), "out": str(out_file)})
@@ -123,8 +155,23 @@ def model_fit(
         f"Trained on {report.train_persons} leads as of {report.train_as_of.date()} ({report.train_converted} converted), "
         f"held out {report.holdout_persons} as of {report.holdout_as_of.date()} ({report.holdout_converted} converted)."
     )
-    out.print(report.verdict() + ".")
-    out.print(f"Wrote {out_file}: try it with `leadsync backtest --model {out_file}`.")
+    out.print(report.verdict() + ".", markup=False)
+    out.print(f"Wrote {out_file}: try it with `leadsync backtest --model {out_file}`.", markup=False)
+
+
+def _sandbox_advice(config: Any, exc: TooFewOutcomes) -> str:
+    """On a sandbox (every source on loopback) a larger generated world is one command away."""
+    from leadsync.config.settings import is_loopback
+
+    sources = [s for s in config.sources if s.enabled]
+    if exc.persons_needed is None or not sources or not all(is_loopback(s.base_url) for s in sources):
+        return str(exc)
+    folder = ".demo-fit"
+    return (
+        f"{exc}. This store comes from a sandbox: a generated world of {exc.persons_needed:,} persons has "
+        f"enough history: `leadsync demo --contacts {exc.persons_needed} --rate-limits off --dir {folder}`, "
+        f"then `leadsync --config {folder}/leadsync.toml model fit`"
+    )
 
 
 @app.command()
@@ -150,4 +197,6 @@ def report(
             engine, model_for(config, model), now=utcnow(), outcome=outcome, as_of=moment, horizon=window
         )
         out_file.write_text(render(data), encoding="utf-8")
-    out.print(f"Wrote {out_file}" + (f" ({data.backtest_note})" if data.backtest_note else "") + ".")
+    out.print(
+        f"Wrote {out_file}" + (f" ({data.backtest_note})" if data.backtest_note else "") + ".", markup=False
+    )

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from leadsync.config.settings import EnvSettings, LeadsyncConfig, config_path, load_config
 from leadsync.connectors.errors import ConfigError, LeadsyncError
@@ -68,17 +69,24 @@ def _global(
     ctx.obj = Context(config_option=config, env=EnvSettings())
 
 
+def print_error(exc: LeadsyncError) -> int:
+    """One line on stderr for one of leadsync's errors; returns the exit code it means.
+
+    The message is text, never console markup: a config key such as ``[sources.secrets]`` in it
+    is printed as it is (every string that comes from a user, a config or a platform is escaped).
+    """
+    label = "config error" if isinstance(exc, ConfigError) else "error"
+    err.print(f"[red]{label}:[/red] {escape(REDACTOR.text(str(exc)))}", highlight=False)
+    return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED
+
+
 @contextmanager
 def errors() -> Iterator[None]:
     """Turn leadsync's own errors into one line on stderr and an exit code."""
     try:
         yield
-    except ConfigError as exc:
-        err.print(f"[red]config error:[/red] {REDACTOR.text(str(exc))}", highlight=False)
-        raise typer.Exit(EXIT_CONFIG) from None
     except LeadsyncError as exc:
-        err.print(f"[red]error:[/red] {REDACTOR.text(str(exc))}", highlight=False)
-        raise typer.Exit(EXIT_FAILED) from None
+        raise typer.Exit(print_error(exc)) from None
 
 
 def print_json(data: Any) -> None:
@@ -90,6 +98,13 @@ SourcesArg = Annotated[
 ]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide", help="Show every column, each value on one line (tables fit the terminal otherwise)."
+    ),
+]
 
 ModelOpt = Annotated[
     str | None, typer.Option("--model", help="Scoring model: a preset (default, pardot, points) or a file.")
@@ -103,12 +118,24 @@ def engine_for(config: LeadsyncConfig) -> Any:
 
 
 def model_for(config: LeadsyncConfig, option: str | None) -> Any:
+    """The scoring model of ``--model`` or else of the config's ``scoring.model``.
+
+    A model that does not load (a misspelt preset, a missing or broken file) is a ConfigError that
+    says where it was named: the config file and ``scoring.model``, or ``--model``, followed by the
+    model file's own problem (its key and reason).
+    """
     from leadsync.config.scoring_model import load_model
 
     ref = option or config.scoring.model
     if config.path is not None and option is None and ref.endswith(".toml") and not Path(ref).is_absolute():
         ref = str(config.path.parent / ref)  # a model path in the config is relative to the config
-    return load_model(ref)
+    try:
+        return load_model(ref)
+    except ConfigError as exc:
+        if option is not None:
+            raise ConfigError(str(exc), key="--model") from None
+        file = None if config.path is None else str(config.path)
+        raise ConfigError(str(exc), file=file, key="scoring.model") from None
 
 
 def when(moment: Any) -> str:

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from leadsync.config.settings import LeadsyncConfig, missing_secrets, resolve_source
 from leadsync.connectors.errors import ConfigError, ConnectorError, RetriableError
-from leadsync.sync.cli.app import EXIT_FAILED, app, err, errors, out, print_json
+from leadsync.sync.cli.app import EXIT_FAILED, WideOpt, app, err, errors, model_for, out, print_json
+from leadsync.sync.cli.tables import Column, print_table, status_text
 from leadsync.sync.logsetup import REDACTOR
 
 
@@ -28,13 +29,15 @@ def init(
     """Write a commented starter config to fill in."""
     target = path or ctx.obj.config_file
     if target.exists() and not force:
-        err.print(f"[red]{target} already exists[/red]; use --force to overwrite it.")
+        err.print(f"[red]{escape(str(target))} already exists[/red]; use --force to overwrite it.")
         raise typer.Exit(EXIT_FAILED)
     target.write_text(
         resources.files("leadsync.config").joinpath("starter.toml").read_text(encoding="utf-8"),
         encoding="utf-8",
     )
-    out.print(f"Wrote {target}. Set the environment variables it names, then run `leadsync check`.")
+    out.print(
+        f"Wrote {target}. Set the environment variables it names, then run `leadsync check`.", markup=False
+    )
 
 
 @app.command()
@@ -44,11 +47,13 @@ def check(
     offline: Annotated[
         bool, typer.Option("--offline", help="Validate config and secrets without calling the platforms.")
     ] = False,
+    wide: WideOpt = False,
 ) -> None:
-    """Validate the config, the secrets and each source's credentials; exit 1 if anything needs fixing."""
+    """Validate the config, the scoring model, the secrets and each source's credentials; exit 1 if
+    anything needs fixing."""
     with errors():
         config = ctx.obj.load()
-    results: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = [{"source": "(scoring model)", **_check_model(config)}]
     for index, source in enumerate(config.sources):
         if not source.enabled:
             results.append({"source": source.name, "ok": True, "detail": "disabled"})
@@ -68,18 +73,31 @@ def check(
     if as_json:
         print_json({"config": str(ctx.obj.config_file), "ok": ok, "checks": results})
     else:
-        table = Table(title=f"leadsync check: {ctx.obj.config_file}", show_lines=False)
-        table.add_column("source")
-        table.add_column("")
-        table.add_column("detail", overflow="fold")
-        for r in results:
-            table.add_row(
-                r["source"], "[green]ok[/green]" if r["ok"] else "[red]FAIL[/red]", REDACTOR.text(r["detail"])
-            )
-        out.print(table)
+        print_table(
+            out,
+            CHECK_COLUMNS,
+            [[r["source"], status_text(r["ok"]), REDACTOR.text(r["detail"])] for r in results],
+            title=f"leadsync check: {ctx.obj.config_file}",
+            wide=wide,
+        )
         if not config.sources:
-            out.print("No sources configured: add a [[sources]] entry (see `leadsync init`).")
+            out.print("No sources configured: add a [[sources]] entry (see `leadsync init`).", markup=False)
     raise typer.Exit(0 if ok else EXIT_FAILED)
+
+
+CHECK_COLUMNS = (Column("check"), Column(""), Column("detail", fold=True))
+
+
+def _check_model(config: LeadsyncConfig) -> dict[str, Any]:
+    """Load and validate the scoring model the config names (``scoring.model``)."""
+    try:
+        model = model_for(config, None)
+    except ConfigError as exc:
+        return {"ok": False, "detail": str(exc)}
+    return {
+        "ok": True,
+        "detail": f"scoring.model = {config.scoring.model!r}: {model.name!r} version {model.version}",
+    }
 
 
 PROBE_RETRY = {"max_attempts": 2, "max_elapsed_s": 8.0, "backoff_initial_s": 0.5}

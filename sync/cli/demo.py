@@ -6,14 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from leadsync.config.settings import load_config
 from leadsync.sandbox.configfile import write_sandbox_config
 from leadsync.sync.cli.app import EXIT_FAILED, app, engine_for, errors, out
 from leadsync.sync.cli.check import probe_source
-from leadsync.sync.cli.leads import leads_table
+from leadsync.sync.cli.leads import print_leads
 from leadsync.sync.cli.pipeline import open_quarantine_count, run_steps, summary_table
 from leadsync.sync.cli.progress import progress_bars, reporter_for
+from leadsync.sync.cli.sandbox import world_now
 from leadsync.sync.logsetup import register_secrets
 
 
@@ -39,8 +41,11 @@ def demo(
 
     folder = demo_dir(folder)
     out.rule("leadsync demo")
-    out.print(f"Generating a world of {contacts} persons (seed {seed}) ...")
-    world = generate_world(contacts, seed)
+    now = world_now(None)
+    out.print(
+        f"Generating a world of {contacts} persons (seed {seed}) up to {now.isoformat()} ...", markup=False
+    )
+    world = generate_world(contacts, seed, now=now)
     server = SandboxServer.for_world(
         world,
         ports={"hubspot": free_port(), "mailchimp": free_port(), "activecampaign": free_port()},
@@ -50,14 +55,16 @@ def demo(
         config_file = folder / "leadsync.toml"
         write_sandbox_config(server, config_file, store_url=f"sqlite:///{folder / 'leadsync.db'}")
         out.print(
-            f"Sandbox on {', '.join(server.base_url(n) for n in server.state.hosts)}; config in {config_file}"
+            f"Sandbox on {', '.join(server.base_url(n) for n in server.state.hosts)}; config in {config_file}",
+            markup=False,
         )
         config = load_config(config_file)
         register_secrets(config)
         for source in config.sources:
             result = probe_source(config, source)
             out.print(
-                f"check {source.name}: {'[green]ok[/green]' if result['ok'] else '[red]FAIL[/red]'} {result['detail']}"
+                f"check {escape(source.name)}: {'[green]ok[/green]' if result['ok'] else '[red]FAIL[/red]'} "
+                f"{escape(result['detail'])}"
             )
             if not result["ok"]:
                 raise typer.Exit(EXIT_FAILED)
@@ -69,13 +76,13 @@ def demo(
             )
         out.print(summary_table(pulls, counts, pushes, open_quarantine_count(engine)))
         top = ranked(engine, limit=10)
-        out.print(leads_table("Leaderboard: the 10 best leads", top, reason=False))
+        print_leads("Leaderboard: the 10 best leads", top, reason=False)
         checked = read_back(engine, config, [row["email"] for row in top])
         out.print(
             f"Read-back: {checked.matched} of {checked.checked} written values read back from the platforms match the store."
         )
         for problem in checked.mismatches[:10]:
-            out.print(f"  [red]mismatch[/red] {problem}", highlight=False)
+            out.print(f"  [red]mismatch[/red] {escape(str(problem))}", highlight=False)
         before = {name: host.stats.snapshot()["write_requests"] for name, host in server.state.hosts.items()}
         _, _, again = run_steps(engine, config, pull=False, score=None, push=True)
         after = {name: host.stats.snapshot()["write_requests"] for name, host in server.state.hosts.items()}
@@ -91,7 +98,8 @@ def demo(
         )
         out.rule("[green]demo passed[/green]" if ok else "[red]demo found problems[/red]")
         out.print(
-            f"Look around: leadsync --config {config_file} leads | status | explain EMAIL  (the sandbox stops now)"
+            f"Look around: leadsync --config {config_file} leads | status | explain EMAIL  (the sandbox stops now)",
+            markup=False,
         )
     if not ok:
         raise typer.Exit(EXIT_FAILED)

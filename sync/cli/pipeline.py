@@ -6,6 +6,7 @@ import logging
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from leadsync.config.settings import LeadsyncConfig
@@ -23,25 +24,29 @@ from leadsync.sync.cli.app import (
     print_json,
 )
 from leadsync.sync.cli.progress import progress_bars, reporter_for
+from leadsync.sync.cli.tables import Column, fitted_table, status_text
+
+SUMMARY_COLUMNS = (Column("source"), Column("step"), Column("result"), Column("detail", fold=True))
 
 
 def summary_table(
     pulls: list[Any], scores: Any, pushes: list[Any], quarantined_total: int | None = None
 ) -> Table:
-    table = Table(title="leadsync summary")
-    for column in ("source", "step", "result", "detail"):
-        table.add_column(column, overflow="fold")
+    """The summary of a pipeline run, fitted to the terminal (``sync.cli.tables``)."""
+    rows: list[list[Any]] = []
     for r in pulls:
-        table.add_row(
-            r.source,
-            "pull",
-            "[green]ok[/green]" if r.ok else "[red]failed[/red]",
-            f"{r.contacts} contacts, {r.events} events, {r.quarantined} quarantined in {r.seconds:.1f}s"
-            + (f" - {r.error}" if r.error else ""),
+        rows.append(
+            [
+                r.source,
+                "pull",
+                status_text(r.ok, bad="failed"),
+                f"{r.contacts} contacts, {r.events} events, {r.quarantined} quarantined in {r.seconds:.1f}s"
+                + (f" - {r.error}" if r.error else ""),
+            ]
         )
     if scores is not None:
-        table.add_row(
-            "(all)", "score", "[green]ok[/green]", f"{scores.scored} persons scored, {scores.changed} changed"
+        rows.append(
+            ["(all)", "score", status_text(True), f"{scores.scored} persons scored, {scores.changed} changed"]
         )
     for r in pushes:
         detail = (
@@ -49,14 +54,13 @@ def summary_table(
             if r.dry_run
             else f"{r.written} written, {r.failed} failed, {r.requests} requests"
         )
-        table.add_row(
-            r.source,
-            "push",
-            "[green]ok[/green]" if r.ok else "[red]failed[/red]",
-            detail + (f" - {r.error}" if r.error else ""),
+        rows.append(
+            [r.source, "push", status_text(r.ok, bad="failed"), detail + (f" - {r.error}" if r.error else "")]
         )
-    if quarantined_total:
-        table.caption = f"{quarantined_total} records in quarantine: see `leadsync quarantine`"
+    caption = (
+        f"{quarantined_total} records in quarantine: see `leadsync quarantine`" if quarantined_total else None
+    )
+    table, _ = fitted_table(SUMMARY_COLUMNS, rows, width=out.width, title="leadsync summary", caption=caption)
     return table
 
 
@@ -82,12 +86,12 @@ def _finish(pulls: list[Any], scores: Any, pushes: list[Any], as_json: bool, eng
         )
         for r in pushes:
             if r.dry_run and r.diff:
-                out.print(f"[bold]{r.source}[/bold]: would write {len(r.diff)} contacts")
+                out.print(f"[bold]{escape(r.source)}[/bold]: would write {len(r.diff)} contacts")
                 for item in r.diff[:20]:
                     changes = ", ".join(
                         f"{k}: {v['from']!r} -> {v['to']!r}" for k, v in item["changes"].items()
                     )
-                    out.print(f"  {item['remote_id']}: {changes}", highlight=False)
+                    out.print(f"  {item['remote_id']}: {changes}", highlight=False, markup=False)
                 if len(r.diff) > 20:
                     out.print(f"  ... and {len(r.diff) - 20} more (use --json for all)")
     if not (all(r.ok for r in pulls) and all(r.ok for r in pushes)):

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from leadsync.sync.cli.app import EXIT_FAILED, JsonOpt, app, engine_for, errors, out, print_json, when
+from leadsync.sync.cli.app import (
+    EXIT_FAILED,
+    JsonOpt,
+    WideOpt,
+    app,
+    engine_for,
+    errors,
+    out,
+    print_json,
+    when,
+)
+from leadsync.sync.cli.tables import Column, print_table
 
 quarantine_app = typer.Typer(
     help="Records that could not be normalised or written: list them (the default) or retry them.",
@@ -15,12 +25,40 @@ quarantine_app = typer.Typer(
 )
 app.add_typer(quarantine_app, name="quarantine")
 
+#: At 80 columns: id, source, remote id and the reason; the stream, the time and the attempts go first.
+QUARANTINE_COLUMNS = (
+    Column("id", justify="right"),
+    Column("source"),
+    Column("stream", drop=1),
+    Column("remote id"),
+    Column("reason", fold=True),
+    Column("attempts", drop=3, justify="right"),
+    Column("last seen", drop=2),
+)
+
+
+def checked_source(ctx: typer.Context, config: Any, engine: Any, source: str | None) -> str | None:
+    """``--source`` must name a configured source (or one the quarantine holds records of)."""
+    if source is None:
+        return None
+    from leadsync.sync.reports import quarantine_sources
+
+    known = [s.name for s in config.sources]
+    known += [name for name in quarantine_sources(engine) if name not in known]
+    if source not in known:
+        choices = ", ".join(known) if known else "none: no source is configured"
+        raise typer.BadParameter(
+            f"{source!r} is not a source; sources: {choices}", ctx=ctx, param_hint="--source"
+        )
+    return source
+
 
 @quarantine_app.callback()
 def quarantine_list(
     ctx: typer.Context,
     source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """List quarantined records with their reasons (`quarantine retry` retries them)."""
     from leadsync.sync.reports import quarantined
@@ -29,15 +67,13 @@ def quarantine_list(
         return
     with errors():
         config = ctx.obj.load()
-        rows = quarantined(engine_for(config), source=source)
+        engine = engine_for(config)
+        rows = quarantined(engine, source=checked_source(ctx, config, engine, source))
     if as_json:
         print_json(rows)
         return
-    table = Table(title=f"quarantine ({len(rows)} records)")
-    for column in ("id", "source", "stream", "remote id", "reason", "attempts", "last seen"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
+    cells = [
+        [
             str(row["id"]),
             row["source"],
             row["stream"],
@@ -45,10 +81,15 @@ def quarantine_list(
             row["reason"],
             str(row["attempts"]),
             when(row["last_seen_at"]),
-        )
-    out.print(table)
+        ]
+        for row in rows
+    ]
+    print_table(out, QUARANTINE_COLUMNS, cells, title=f"quarantine ({len(rows)} records)", wide=wide)
     if rows:
-        out.print("Fix the data on the platform (or upgrade leadsync), then run `leadsync quarantine retry`.")
+        out.print(
+            "Fix the data on the platform (or upgrade leadsync), then run `leadsync quarantine retry`.",
+            markup=False,
+        )
 
 
 @quarantine_app.command("retry")
@@ -63,7 +104,7 @@ def quarantine_retry(
     with errors():
         config = ctx.obj.load()
         engine = engine_for(config)
-        outcome = retry_quarantined(engine, config, source=source)
+        outcome = retry_quarantined(engine, config, source=checked_source(ctx, config, engine, source))
     if as_json:
         from dataclasses import asdict
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from leadsync.connectors.errors import ConfigError
 from leadsync.sandbox.configfile import write_sandbox_config
 from leadsync.sync.cli.app import EXIT_CONFIG, app, err, errors, out
 
@@ -15,22 +17,45 @@ sandbox_app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="sandbox")
 
+NowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        help="The world's last moment (ISO 8601, UTC when no offset; default: now). "
+        "Same seed and --now, same world, byte for byte.",
+    ),
+]
+
+
+def world_now(text: str | None) -> datetime:
+    """The moment a generated world runs up to: ``--now``, else the current time (to the second),
+    so that the first run scores fresh activity rather than a month-old world."""
+    if text is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--now {text!r}: write a time as 2026-11-01T00:00:00+00:00", key="--now") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
 
 @sandbox_app.command("world")
 def sandbox_world(
     out_file: Annotated[Path, typer.Option("--out", "-o", help="JSON Lines file to write.")],
     contacts: Annotated[int, typer.Option("--contacts", "-n", min=1, help="Number of persons.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Same seed, same world, byte for byte.")] = 1,
+    now: NowOpt = None,
 ) -> None:
-    """Generate a deterministic world (persons, campaigns, 180 days of engagement) as JSON Lines."""
+    """Generate a deterministic world (persons, campaigns, the 180 days of engagement up to now) as JSON Lines."""
     from leadsync.sandbox.world import generate_world
 
     with errors():
-        world = generate_world(contacts, seed)
+        world = generate_world(contacts, seed, now=world_now(now))
         world.write(out_file)
     out.print(
         f"Wrote {out_file}: {len(world.persons)} persons, {world.event_count} events, "
-        f"{len(world.campaigns)} campaigns (seed {seed})."
+        f"{len(world.campaigns)} campaigns (seed {seed}, up to {world.now.isoformat()}).",
+        markup=False,
     )
 
 
@@ -40,6 +65,7 @@ def sandbox_serve(
         int, typer.Option("--contacts", "-n", min=1, help="Generate a world of this many persons.")
     ] = 2000,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the generated world.")] = 1,
+    now: NowOpt = None,
     world_file: Annotated[
         Path | None, typer.Option("--world", help="Serve this world file instead of generating one.")
     ] = None,
@@ -74,7 +100,7 @@ def sandbox_serve(
         err.print("--rate-limits must be 'on' or 'off'")
         raise typer.Exit(EXIT_CONFIG)
     with errors():
-        world = World.read(world_file) if world_file else generate_world(contacts, seed)
+        world = World.read(world_file) if world_file else generate_world(contacts, seed, now=world_now(now))
         server = SandboxServer.for_world(
             world,
             ports={
@@ -91,10 +117,11 @@ def sandbox_serve(
     try:
         if write_config:
             write_sandbox_config(server, write_config, store_url=store_url)
-            out.print(f"Wrote {write_config}: run `leadsync --config {write_config} check`.")
+            out.print(f"Wrote {write_config}: run `leadsync --config {write_config} check`.", markup=False)
         for name in server.state.hosts:
             out.print(
-                f"{name:>15}: {server.base_url(name)}   (admin: {server.base_url(name)}/_sandbox/stats)"
+                f"{name:>15}: {server.base_url(name)}   (admin: {server.base_url(name)}/_sandbox/stats)",
+                markup=False,
             )
         out.print(f"Serving {len(world.persons)} persons. Ctrl-C to stop.")
         _wait_forever()

@@ -78,7 +78,7 @@ def test_given_every_emulated_operation_when_validated_then_the_spec_accepts_eve
                 for c in contacts
             ]
             connector.push(updates)
-            connector.push(updates[:1])  # contact/sync path
+            connector.push(updates[:1])  # the small-push path: PUT /contacts/{id}
             cid = contacts[0].remote_id
             c = connector.client
 
@@ -93,6 +93,9 @@ def test_given_every_emulated_operation_when_validated_then_the_spec_accepts_eve
             call("GET", "contacts/999999")
             call("PUT", f"contacts/{cid}", json={"contact": {"firstName": "Renamed"}})
             call("PUT", "contacts/999999", json={"contact": {"firstName": "Nobody"}})
+            call(
+                "POST", "contact/sync", json={"contact": {"email": contacts[1].email, "firstName": "Synced"}}
+            )
             call("GET", f"contacts/{cid}/fieldValues")
             call("GET", f"contacts/{cid}/deals")
             call("GET", f"contacts/{cid}/trackingLogs")

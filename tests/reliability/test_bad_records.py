@@ -27,6 +27,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from leadsync.sandbox.hubspot.state import email_problem
 from leadsync.sync.scorebatch import load_profiles
 from leadsync.sync.store.models import Attributes, Event, Identity, Person, Score
 from tests.reliability.figures import Figures
@@ -52,7 +53,13 @@ class Case:
 
 CASES = [
     # --- emails ---
-    Case("hubspot invalid email", "hubspot", "not-an-email", reason="invalid email"),
+    Case(
+        "hubspot invalid email",
+        "hubspot",
+        "not-an-email",
+        reason="invalid email",
+        direct="HubSpot answers 400 INVALID_EMAIL to an invalid email: set on the contact in state",
+    ),
     Case("hubspot empty email", "hubspot", "", reason="no email address"),
     Case("mailchimp invalid email", "mailchimp", "someone@localhost", reason="invalid email"),
     Case(
@@ -275,10 +282,18 @@ class Injector:
             prop = self.emulator("hubspot").state.properties["contacts"]["lifecyclestage"]
             if stage not in {o["value"] for o in prop.options}:
                 prop.options.append({"label": stage, "value": stage, "displayOrder": 99, "hidden": False})
-        props = {"email": email, **data} if email else data
+        refused = bool(email) and email_problem(email) is not None
+        placeholder = f"placeholder.{len(email)}@example.com" if refused else email
+        props = {"email": placeholder, **data} if email else data
         made = self.hubspot.post("/crm/v3/objects/contacts", json={"properties": props})
         assert made.status_code == 201, made.text
         remote_id = made.json()["id"]
+        if refused:
+            state = self.emulator("hubspot").state
+            with state.lock:
+                state.by_email.pop(placeholder, None)
+                state.objects["contacts"][str(remote_id)].properties["email"] = email
+                state.by_email[email.lower()] = str(remote_id)
         if patch:
             patched = self.hubspot.patch(f"/crm/v3/objects/contacts/{remote_id}", json={"properties": patch})
             assert patched.status_code == 200, patched.text

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from leadsync.sandbox.hubspot.routes.common import list_param, read_json, request_error
 from leadsync.sandbox.hubspot.search import search_page
-from leadsync.sandbox.hubspot.state import CrmObject, ItemError, RequestError, iso
+from leadsync.sandbox.hubspot.state import CrmObject, ItemError, RequestError, email_problem, iso
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
@@ -157,6 +157,10 @@ class CrmRoutes:
             body = await read_json(request)
             props = dict(body.get("properties") or {})
             self.state.check_property_names(object_type, props)
+            if object_type == "contacts" and props.get("email"):
+                invalid = email_problem(str(props["email"]))
+                if invalid is not None:
+                    raise RequestError(400, invalid, "VALIDATION_ERROR")
             if (
                 object_type == "contacts"
                 and props.get("email")
@@ -307,6 +311,10 @@ class CrmRoutes:
                 new = obj is None
                 if obj is None:
                     seed = {"email": key} if (object_type == "contacts" and id_property == "email") else {}
+                    invalid = email_problem(key) if "email" in seed else None
+                    if invalid is not None:
+                        errors.append(ItemError("VALIDATION_ERROR", invalid, [key]))
+                        continue
                     if not seed and id_property and id_property != "hs_object_id":
                         seed = {id_property: key}
                     if not seed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from leadsync.connectors.activecampaign.streams import FIELDS
 from leadsync.connectors.activecampaign.writeback import Writer
 from leadsync.connectors.base import ScoreUpdate
 from tests.integration.activecampaign.conftest import api_url, pull_all
@@ -67,7 +68,7 @@ def test_given_scores_for_every_contact_when_pushing_then_one_bulk_import_per_25
     assert server.stats()["activecampaign"]["by_route"].get("POST /api/3/fields", 0) == 7
 
 
-def test_given_a_small_change_when_pushing_then_contact_sync_is_used_and_only_leadsync_tags_are_removed(
+def test_given_a_small_change_when_pushing_then_the_contact_is_updated_by_id_and_only_leadsync_tags_are_removed(
     server, connector_for
 ) -> None:
     connector = connector_for()
@@ -89,7 +90,7 @@ def test_given_a_small_change_when_pushing_then_contact_sync_is_used_and_only_le
     report = connector.push([update])
     assert report.written == [target.remote_id] and not report.failed
     routes = server.stats()["activecampaign"]["by_route"]
-    assert routes.get("POST /api/3/contact/sync", 0) >= 1
+    assert routes.get("PUT /api/3/contacts/{id}", 0) >= 1 and routes.get("POST /api/3/contact/sync", 0) == 0
     _, tags = _read_back(connector, target.remote_id)
     assert tags == {"vip", "leadsync_stage_action"}
 
@@ -109,3 +110,61 @@ def test_given_an_email_the_import_rejects_when_pushing_then_that_contact_is_rep
     assert [f.remote_id for f in report.failed] == [moved.remote_id]
     assert len(report.written) == 11
     assert api_url(server)
+
+
+def test_scores_go_into_number_fields_so_sales_can_sort_and_filter_them(server, connector_for) -> None:
+    """activecampaign.md §3: number is a field type (the v3 create-field examples send it)."""
+    connector = connector_for()
+    contacts = [c for b in pull_all(connector)[0]["contacts"] for c in b.contacts][:3]
+    assert not connector.push(_updates(contacts)).failed
+    fields = {
+        f["perstag"]: f
+        for page in connector._pages(FIELDS)
+        for f in page.records
+        if f["perstag"].startswith("LEADSYNC_")
+    }
+    assert (
+        fields["LEADSYNC_AFFINITY"]["type"] == "number" and fields["LEADSYNC_ENGAGEMENT"]["type"] == "number"
+    )
+    assert fields["LEADSYNC_GRADE"]["type"] == "text" and fields["LEADSYNC_SCORED_AT"]["type"] == "datetime"
+    values, _ = _read_back(connector, contacts[0].remote_id)
+    assert float(values[fields["LEADSYNC_ENGAGEMENT"]["id"]]) == 12.5
+
+
+def test_given_an_email_changed_on_the_platform_when_pushing_one_contact_then_it_is_updated_in_place(
+    server, connector_for
+) -> None:
+    """activecampaign.md §2: contact/sync finds by email and creates when none matches (a stray
+    contact); PUT /contacts/{id} updates the contact itself."""
+    connector = connector_for()
+    contacts = [c for b in pull_all(connector)[0]["contacts"] for c in b.contacts]
+    target = contacts[0]
+    # After our pull, someone changes the contact's email on ActiveCampaign.
+    connector.request(
+        "PUT", f"contacts/{target.remote_id}", json={"contact": {"email": "moved.away@example.org"}}
+    )
+    before = int(connector.request("GET", "contacts", params={"limit": 1}).body["meta"]["total"])
+    (update,) = _updates([target])  # the store still has the old email
+    report = connector.push([update])
+    assert report.written == [target.remote_id] and not report.failed
+    after = int(connector.request("GET", "contacts", params={"limit": 1}).body["meta"]["total"])
+    assert after == before, "the push created a stray contact"
+    assert connector.request("GET", "contacts", params={"email": target.email}).body["contacts"] == []
+    field_ids = Writer(connector).ensure_fields()
+    values, _ = _read_back(connector, target.remote_id)
+    assert values[str(field_ids["grade"])] == "B2"
+    contact = connector.request("GET", f"contacts/{target.remote_id}").body["contact"]
+    assert contact["email"] == "moved.away@example.org"  # the platform's email is left as it is
+
+
+def test_an_update_for_a_contact_deleted_on_the_platform_fails_without_creating_one(
+    server, connector_for
+) -> None:
+    connector = connector_for()
+    target = [c for b in pull_all(connector)[0]["contacts"] for c in b.contacts][0]
+    (update,) = _updates([target])
+    gone = ScoreUpdate("999999", target.email, update.fields)
+    before = int(connector.request("GET", "contacts", params={"limit": 1}).body["meta"]["total"])
+    report = connector.push([gone])
+    assert [f.remote_id for f in report.failed] == ["999999"]
+    assert int(connector.request("GET", "contacts", params={"limit": 1}).body["meta"]["total"]) == before

@@ -160,7 +160,7 @@ def test_given_a_moved_email_in_the_second_import_when_pushing_then_only_that_co
     _check_contract(log)
 
 
-def test_given_fewer_than_ten_changes_when_pushing_then_contact_sync_is_used_and_nothing_is_polled(
+def test_given_fewer_than_ten_changes_when_pushing_then_each_contact_is_updated_by_id_and_nothing_is_polled(
     two_import_server,
 ) -> None:
     log, sent = ContractLog(), []
@@ -170,7 +170,8 @@ def test_given_fewer_than_ten_changes_when_pushing_then_contact_sync_is_used_and
         report = connector.push(_updates(contacts))
     assert not report.failed and len(report.written) == 9
     assert not any(path in (IMPORT, INFO) for _, path in sent)
-    assert sum(1 for method, path in sent if (method, path) == ("POST", "/api/3/contact/sync")) == 9
+    updated = {path for method, path in sent if method == "PUT" and path.startswith("/api/3/contacts/")}
+    assert updated == {f"/api/3/contacts/{c.remote_id}" for c in contacts}
     _check_contract(log)
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -42,9 +43,12 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def test_the_same_seed_gives_identical_world_files_which_load_back_through_world(tmp_path):
+def test_the_same_seed_and_now_give_identical_world_files_which_load_back_through_world(tmp_path):
     for name in ("a.jsonl", "b.jsonl"):
-        result = run("sandbox", "world", "--contacts", "5000", "--seed", "7", "--out", name, cwd=tmp_path)
+        result = run(
+            "sandbox", "world", "--contacts", "5000", "--seed", "7", "--now", "2026-11-01T00:00:00Z",
+            "--out", name, cwd=tmp_path,
+        )  # fmt: skip
         assert result.returncode == 0, result.stderr
     a, b = (tmp_path / "a.jsonl").read_bytes(), (tmp_path / "b.jsonl").read_bytes()
     assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
@@ -54,7 +58,21 @@ def test_the_same_seed_gives_identical_world_files_which_load_back_through_world
 
     world = World.read(tmp_path / "a.jsonl")
     assert len(world.persons) == 5000
+    assert world.now == datetime(2026, 11, 1, tzinfo=UTC)  # the file records its now
     assert world.dumps() == a  # loads back to the very same world
+
+
+def test_a_world_runs_up_to_now_so_a_first_run_scores_fresh_activity(tmp_path):
+    """Without --now a world ends at the current time (not a fixed date a month or more ago)."""
+    from leadsync.sandbox.world import World
+
+    started = datetime.now(UTC)
+    result = run("sandbox", "world", "--contacts", "300", "--seed", "2", "--out", "w.jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    world = World.read(tmp_path / "w.jsonl")
+    assert started - timedelta(seconds=2) <= world.now <= datetime.now(UTC)
+    last = max(e.at for person in world.persons for e in world.events_of(person.id))
+    assert timedelta(0) <= world.now - last <= timedelta(days=3), (world.now, last)
 
 
 def test_serve_loads_a_world_file_through_world(tmp_path):

@@ -68,11 +68,12 @@ def test_a_contact_without_email_is_quarantined_and_resolved_by_retry_after_the_
     assert json.loads(leadsync(config, "quarantine", "--json").stdout)[0]["attempts"] == 2
 
     fixed = hubspot.patch(
-        f"/crm/v3/objects/contacts/{contact_id}", json={"properties": {"email": "nomail@fixed.example"}}
+        f"/crm/v3/objects/contacts/{contact_id}", json={"properties": {"email": "nomail@fixed.example.com"}}
     )
     assert fixed.status_code == 200, fixed.text
     retried = json.loads(leadsync(config, "quarantine", "retry", "--json").stdout)
     assert (retried["retried"], retried["resolved"], retried["still_bad"]) == (1, 1, 0)
     assert json.loads(leadsync(config, "quarantine", "--json").stdout) == []
-    explained = leadsync(config, "explain", "nomail@fixed.example")
+    assert leadsync(config, "score").returncode == 0  # explain shows stored scores: score it first
+    explained = leadsync(config, "explain", "nomail@fixed.example.com")
     assert explained.returncode == 0, explained.stderr

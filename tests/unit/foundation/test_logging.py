@@ -90,3 +90,29 @@ def test_the_cli_at_debug_level_never_prints_planted_secrets(planted, tmp_path):
 
 def teardown_module() -> None:
     REDACTOR.add()  # the process-wide redactor keeps what tests taught it; harmless
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_json_log_times_are_iso_8601_in_utc_with_the_offset(zone, monkeypatch):
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        stream = io.StringIO()
+        handler = configure_logging(level="INFO", json_lines=True, stream=stream)
+        try:
+            before = datetime.now(UTC)
+            logging.getLogger("leadsync.test").info("a line")
+            after = datetime.now(UTC)
+        finally:
+            logging.getLogger().removeHandler(handler)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    moment = datetime.fromisoformat(line["time"])  # ISO 8601, or this raises
+    assert moment.utcoffset() == timedelta(0), line["time"]
+    assert line["time"].endswith("+00:00")
+    assert before - timedelta(seconds=1) <= moment <= after + timedelta(seconds=1)

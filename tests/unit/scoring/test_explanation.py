@@ -100,7 +100,7 @@ def test_sentence_names_grade_lifecycle_stage_and_the_top_items() -> None:
         profile(job_title="CEO", country="us"), [event("demo_request", ago(2))], default, now=NOW
     )
     assert result.sentence.startswith(
-        f"{result.grade} MQL, decision stage. Engagement {result.engagement}: demo request +"
+        f"{result.grade} marketing_qualified_lead, decision stage. Engagement {result.engagement}: demo request +"
     )
     assert "(1x, 2026-05-30)" in result.sentence
     assert "Fit 35: C-level title +25; primary market +10." in result.sentence
