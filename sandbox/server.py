@@ -25,7 +25,7 @@ from leadsync.sandbox.clock import SandboxClock
 from leadsync.sandbox.platform import FAULT, EmulatorOptions, PlatformEmulator, json_response
 from leadsync.sandbox.ratelimit import ConcurrencyPolicy, LimitDecision
 from leadsync.sandbox.stats import PlatformStats
-from sandbox.faults import Fault, FaultKind, FaultPlan, FaultSettings
+from leadsync.sandbox.faults import Fault, FaultKind, FaultPlan, FaultSettings
 
 if TYPE_CHECKING:
     from leadsync.sandbox.world import World

@@ -26,7 +26,7 @@ from leadsync.sandbox.activecampaign.events import touch
 from leadsync.sandbox.activecampaign.state import Contact, ImportBatch
 from leadsync.sandbox.platform import FAULT, json_response
 from leadsync.sandbox.ratelimit import RollingWindowPolicy
-from sandbox.faults import FaultKind
+from leadsync.sandbox.faults import FaultKind
 
 if TYPE_CHECKING:
     from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator

@@ -9,7 +9,7 @@ from leadsync.connectors.base import ScoreUpdate
 from leadsync.connectors.errors import FatalError
 from leadsync.connectors.mailchimp.connector import MailchimpConnector
 from leadsync.sandbox.server import SandboxServer
-from sandbox.faults import Fault, FaultKind, FaultSettings
+from leadsync.sandbox.faults import Fault, FaultKind, FaultSettings
 from tests.integration.mailchimp.conftest import connector_for, emulator_of, pull_all
 
 SCORED = datetime(2026, 11, 1, 12, 30, tzinfo=UTC)
