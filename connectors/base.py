@@ -10,7 +10,7 @@ contact, what was written and what failed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -60,6 +60,7 @@ class SourceSettings:
     field_prefix: str = "leadsync_"
     lifecycle_writeback: bool = True
     timeout_s: float = 30.0
+    streams: tuple[str, ...] | None = None  # the selected streams (config ``streams``); None: all
 
     def __repr__(self) -> str:  # secrets never appear, even in debug output
         return f"SourceSettings(name={self.name!r}, platform={self.platform.value!r}, base_url={self.base_url!r})"
@@ -131,6 +132,9 @@ class Connector(ABC):
     def __init__(self, settings: SourceSettings, *, transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.transport = transport
+        # Contacts of this run whose only change since the last pull was leadsync's own write, as
+        # the pipeline found them in the store (``note_echoes``): no follow-up reads for them.
+        self.echoes: set[str] = set()
 
     @abstractmethod
     def check(self) -> CheckResult:
@@ -139,6 +143,16 @@ class Connector(ABC):
     @abstractmethod
     def streams(self) -> Sequence[str]:
         """The stream names this source pulls, in the order to pull them."""
+
+    def selected_streams(self) -> list[str]:
+        """The streams to pull: the config's selection (``streams = [...]``), in pull order."""
+        chosen = self.settings.streams
+        return [stream for stream in self.streams() if chosen is None or stream in chosen]
+
+    def note_echoes(self, remote_ids: Iterable[str]) -> None:
+        """The pipeline's word that these contacts, pulled in this run, changed only by leadsync's
+        own write (issue 23): a connector makes no follow-up reads for them."""
+        self.echoes.update(remote_ids)
 
     @abstractmethod
     def pull(self, stream: str, cursor: Any, *, full: bool = False) -> Iterator[PullBatch]:

@@ -155,7 +155,7 @@ def pull_source(
             LeaseKeeper(engine, f"source:{source.name}") as lease,
             _connector(config, source, environ) as connector,
         ):
-            for stream in connector.streams():
+            for stream in connector.selected_streams():
                 with closing(pull_stream(engine, connector, source.name, stream, full=full)) as pages:
                     for counts in pages:
                         result.contacts += counts.contacts

@@ -44,6 +44,7 @@ from leadsync.connectors.base import (
     ScoreUpdate,
     SourceSettings,
 )
+from leadsync.connectors.catalog import stream_names
 from leadsync.connectors.errors import AuthError, BadRecord, ConfigError, RateLimited
 from leadsync.connectors.http import build_client, logging_hooks
 from leadsync.connectors.ratelimit import (
@@ -73,7 +74,7 @@ IMPORTS_PER_MINUTE = 100  # §7: multi-contact bulk imports per minute
 # margin costs 1 % of the budget, so 10 ms rather than the shared 50 ms default.
 SAFETY_MARGIN_S = 0.01
 DEFAULT_LOOKBACK = timedelta(hours=1)
-STREAMS = ("contacts", "activities", "tracking_logs", "deals")
+STREAMS = stream_names(Platform.ACTIVECAMPAIGN)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -271,6 +272,7 @@ class ActiveCampaignConnector(Connector):
                     values.setdefault(str(item["contact"]), {})[str(item.get("field"))] = str(
                         item.get("value") or ""
                     )
+            tags = _tags_by_contact(page.body or {})
             batch = PullBatch(stream="contacts")
             for raw in page.records:
                 try:
@@ -280,6 +282,8 @@ class ActiveCampaignConnector(Connector):
                         source=source,
                         perstag_of=perstags,
                         profile=self.profile,
+                        field_prefix=self.settings.field_prefix,
+                        tags=tags.get(str(raw.get("id")), []),
                     )
                 except BadRecord as bad:
                     batch.bad.append(bad)
@@ -471,3 +475,14 @@ class ActiveCampaignConnector(Connector):
                     held[logical] = value.get("value") or None
             out[remote_id] = held
         return out
+
+
+def _tags_by_contact(body: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Tag names per contact id from a page's side-loaded ``contactTags`` and ``tags`` (§2, §4)."""
+    names = {str(tag.get("id")): str(tag.get("tag") or "") for tag in body.get("tags") or []}
+    found: dict[str, list[str]] = {}
+    for row in body.get("contactTags") or []:
+        name = names.get(str(row.get("tag")))
+        if name:
+            found.setdefault(str(row.get("contact")), []).append(name)
+    return found

@@ -43,6 +43,7 @@ from leadsync.connectors.base import (
     ScoreUpdate,
     SourceSettings,
 )
+from leadsync.connectors.catalog import stream_names
 from leadsync.connectors.errors import (
     BadRecord,
     ConfigError,
@@ -59,6 +60,7 @@ from leadsync.connectors.mailchimp.normalize import (
     member_events,
     order_event,
     parse_time,
+    plain_merge_value,
     proxy_opens,
     subscriber_hash,
 )
@@ -87,7 +89,7 @@ MAX_CONCURRENCY = 10
 # mailchimp.md §8.2: batch subscribe takes up to 500 members a request.
 BATCH_SIZE = 500
 LOOKBACK = timedelta(seconds=10)
-STREAMS = ("members", "email_activity", "orders")
+STREAMS = stream_names(Platform.MAILCHIMP)
 
 
 def _fmt(moment: datetime) -> str:
@@ -212,6 +214,7 @@ class MailchimpConnector(Connector):
 
     def _pull_members(self, state: dict[str, Any]) -> Iterator[PullBatch]:
         lists_state: dict[str, Any] = state.setdefault("lists", {})
+        owned_tags = {logical: definition.tag for logical, definition in self.fields.items()}
         for list_id in self._list_ids():
             part = lists_state.get(list_id) or {}
             since = parse_time(part.get("since"))
@@ -235,7 +238,10 @@ class MailchimpConnector(Connector):
                     try:
                         batch.contacts.append(
                             member_contact(
-                                member, source=self.settings.name, field_prefix=self.settings.field_prefix
+                                member,
+                                source=self.settings.name,
+                                field_prefix=self.settings.field_prefix,
+                                owned_tags=owned_tags,
                             )
                         )
                         batch.events.extend(member_events(member, source=self.settings.name))
@@ -695,8 +701,4 @@ class MailchimpConnector(Connector):
         self.sdk.api_client.close()
 
 
-def _plain_number(value: Any) -> str:
-    """Merge values as logical strings: number fields come back as 15 or 15.0."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+_plain_number = plain_merge_value

@@ -86,7 +86,7 @@ def test_a_new_sqlite_store_is_migrated_in_wal_mode_and_readable_by_its_owner_on
     engine = make_engine(f"sqlite:///{path}")
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
     mode = stat.S_IMODE(os.stat(path).st_mode)
     assert mode == 0o600
 
