@@ -95,6 +95,9 @@ class WritebackConfig(_Strict):
     field_prefix: str = "leadsync_"
     lifecycle: bool = True
     dry_run: bool = False
+    # The platform is the truth for leadsync's fields and tags: a value someone else changed there
+    # since leadsync wrote it is written again ("rewrite") or only reported by push ("report").
+    on_drift: Literal["rewrite", "report"] = "rewrite"
 
     @field_validator("field_prefix")
     @classmethod

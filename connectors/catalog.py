@@ -12,9 +12,15 @@ from dataclasses import dataclass
 
 from leadsync.connectors.records import EventType, Platform
 
-__all__ = ["CATALOG", "StreamInfo", "stream_names", "unknown_streams"]
+__all__ = ["CATALOG", "LIFECYCLE_STAGE", "STAGE_TAGS", "StreamInfo", "stream_names", "unknown_streams"]
 
 E = EventType
+
+# What each platform holds of leadsync's besides its fields (DESIGN.md "Write-back"): Mailchimp and
+# ActiveCampaign carry a stage tag and a lifecycle tag; HubSpot has no tags, and its native
+# lifecycle stage is moved forward instead.
+STAGE_TAGS: frozenset[Platform] = frozenset({Platform.MAILCHIMP, Platform.ACTIVECAMPAIGN})
+LIFECYCLE_STAGE: frozenset[Platform] = frozenset({Platform.HUBSPOT})
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +31,7 @@ from leadsync.sync.readahead import read_ahead
 from leadsync.sync.rescore import rescore
 from leadsync.sync.scorebatch import RescoreCounts
 from leadsync.sync.store.models import SyncCursor, SyncRun
-from leadsync.sync.writeback import PlannedWrite, mark_pending, plan_writes, record_push
+from leadsync.sync.writeback import Plan, diff_rows, first_persons, mark_pending, plan_source, record_push
 
 __all__ = ["PushResult", "Reporter", "SourceResult", "pull_sources", "pull_stream", "push_sources", "score"]
 
@@ -67,6 +67,10 @@ class SourceResult:
 
 @dataclass
 class PushResult:
+    """One source's push. ``held_back``: planned writes left for a later push by ``--limit``;
+    ``diff``: with ``dry_run``, one row per field to write (``sync.writeback.diff_rows``); ``drift``:
+    values of leadsync's that someone else changed on the platform, written again or reported."""
+
     source: str
     ok: bool = True
     planned: int = 0
@@ -74,7 +78,9 @@ class PushResult:
     failed: int = 0
     requests: int = 0
     dry_run: bool = False
+    held_back: int = 0
     diff: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
 
@@ -224,6 +230,19 @@ def score(
     )
 
 
+def plan_push(engine: Engine, config: LeadsyncConfig, source: SourceConfig, *, now: datetime) -> Plan:
+    """What a push of ``source`` would write now, from the store alone (largest change first)."""
+    with engine.connect() as connection:
+        return plan_source(
+            connection,
+            source.name,
+            prefix=config.writeback.field_prefix,
+            lifecycle_writeback=config.writeback.lifecycle,
+            now=now,
+            on_drift=config.writeback.on_drift,
+        )
+
+
 def push_source(
     engine: Engine,
     config: LeadsyncConfig,
@@ -232,22 +251,31 @@ def push_source(
     dry_run: bool = False,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
+    plan: Plan | None = None,
+    now: datetime | None = None,
 ) -> PushResult:
+    """Push ``source``'s planned writes (``plan``: already made, e.g. cut by ``--limit``)."""
     result = PushResult(source.name, dry_run=dry_run)
-    now = utcnow()
-    with engine.connect() as connection:
-        plans = plan_writes(
-            connection,
-            source.name,
-            prefix=config.writeback.field_prefix,
-            lifecycle_writeback=config.writeback.lifecycle,
-            now=now,
-        )
+    now = now or utcnow()
+    if plan is None:
+        plan = plan_push(engine, config, source, now=now)
+    plans = plan.writes
     result.planned = len(plans)
+    result.drift = [asdict(drift) for drift in plan.drift]
+    for drift in plan.drift:
+        log.warning(
+            "%s: %s of %s was changed on the platform since leadsync wrote it (%r, was %r): %s",
+            source.name,
+            drift.field,
+            drift.remote_id,
+            drift.theirs,
+            drift.ours,
+            "writing it again" if drift.action == "rewrite" else "left as it is (on_drift = report)",
+        )
     if reporter and reporter.pushing:
         reporter.pushing(source.name, len(plans))
     if dry_run:
-        result.diff = [_diff(plan) for plan in plans]
+        result.diff = diff_rows(source.name, source.platform.value, plans)
         return result
     if not plans:
         return result
@@ -293,24 +321,39 @@ def push_sources(
     *,
     dry_run: bool = False,
     reporter: Reporter | None = None,
+    limit: int | None = None,
 ) -> list[PushResult]:
+    """Push the sources side by side. ``limit``: write at most that many persons over all of them,
+    largest score change first; the rest stay planned for the next push (a safe first rollout)."""
     sources = selected_sources(config, names)
     environ = dict(os.environ)
     if not sources:
         return []
+    now = utcnow()
+    plans = {source.name: plan_push(engine, config, source, now=now) for source in sources}
+    held_back: dict[str, int] = {}
+    if limit is not None:
+        chosen = first_persons([write for plan in plans.values() for write in plan.writes], limit)
+        for name, plan in plans.items():
+            kept = [write for write in plan.writes if write.person_id in chosen]
+            held_back[name] = len(plan.writes) - len(kept)
+            plans[name] = Plan(writes=kept, drift=plan.drift)
     with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="push") as pool:
         futures = [
             pool.submit(
-                push_source, engine, config, source, dry_run=dry_run, reporter=reporter, environ=environ
+                push_source,
+                engine,
+                config,
+                source,
+                dry_run=dry_run,
+                reporter=reporter,
+                environ=environ,
+                plan=plans[source.name],
+                now=now,
             )
             for source in sources
         ]
-        return [future.result() for future in futures]
-
-
-def _diff(plan: PlannedWrite) -> dict[str, Any]:
-    return {
-        "remote_id": plan.update.remote_id,
-        "email": plan.update.email,
-        "changes": {name: {"from": plan.old.get(name), "to": value} for name, value in plan.new.items()},
-    }
+        results = [future.result() for future in futures]
+    for result in results:
+        result.held_back = held_back.get(result.source, 0)
+    return results
