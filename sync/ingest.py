@@ -171,8 +171,8 @@ def _write_contacts(
     connection: Connection, source: str, contacts: list[tuple[str, ContactRecord]], now: datetime
 ) -> tuple[int, int, list[str]]:
     """Store the contacts; returns (stored, changed, echoes). Only contacts whose scoring inputs
-    changed mark their person for re-scoring and get new attributes; every one gets what the
-    platform holds in leadsync's own fields (``sync.observed``)."""
+    changed (``sync.observed.content_digest``) mark their person for re-scoring; every one is
+    stored, with what the platform holds in leadsync's own fields (``sync.observed``)."""
     if not contacts:
         return 0, 0, []
     dialect = connection.dialect.name
@@ -243,10 +243,7 @@ def _write_contacts(
         update=["platform", "email", "person_id", "seen_at"],
     )
     attribute_columns = [*ATTRIBUTE_FIELDS, "created_at", "updated_at", "raw", "digest"]
-    for read_owned in (
-        True,
-        False,
-    ):  # contacts whose pull did not read leadsync's fields keep the last reading
+    for read_owned in (True, False):  # a pull that did not read leadsync's fields keeps the last reading
         rows = [
             {
                 "source": source,
@@ -258,7 +255,7 @@ def _write_contacts(
                 "digest": digests[contact.remote_id],
                 **({"observed": contact.owned, "observed_at": now} if read_owned else {}),
             }
-            for _, contact in changed
+            for _, contact in contacts
             if (contact.owned is not None) == read_owned
         ]
         if rows:
@@ -270,18 +267,6 @@ def _write_contacts(
                 update=[*attribute_columns, *(("observed", "observed_at") if read_owned else ())],
             )
     echoes = _echoes(connection, source, same, known)
-    observed = [
-        {"b_remote_id": contact.remote_id, "observed": contact.owned, "observed_at": now}
-        for _, contact in same
-        if contact.owned is not None
-    ]
-    if observed:
-        connection.execute(
-            update(Attributes)
-            .where(Attributes.source == source, Attributes.remote_id == bindparam("b_remote_id"))
-            .values(observed=bindparam("observed"), observed_at=bindparam("observed_at")),
-            observed,
-        )
     return len(contacts), len(changed), echoes
 
 

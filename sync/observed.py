@@ -55,12 +55,17 @@ _NUMERIC = ("affinity", "engagement")
 ECHO_STATE_FIELDS = (*TRIGGER_FIELDS, STAGE_TAG, LIFECYCLE_TAG, PENDING)
 
 
+# The platform's lifecycle stage is left out: scoring does not read it (the affinity attributes are
+# ``config.scoring_model.Attribute``), and leadsync itself moves HubSpot's forward.
+_DIGESTED = tuple(name for name in ATTRIBUTE_FIELDS if name != "lifecycle_stage")
+
+
 def content_digest(email: str, contact: ContactRecord, raw: Any) -> str:
-    """A hash of what scoring reads of one identity (``raw`` already made JSON-safe), and nothing
-    that leadsync's own writes change: not ``owned``, not ``updated_at``."""
+    """A hash of one identity's content as scoring may read it (``raw`` already made JSON-safe), and
+    of nothing leadsync's own writes change: not ``owned``, ``updated_at`` or the lifecycle stage."""
     payload = [
         email,
-        [getattr(contact, name) for name in ATTRIBUTE_FIELDS],
+        [getattr(contact, name) for name in _DIGESTED],
         contact.created_at.isoformat() if contact.created_at else None,
         raw,
     ]

@@ -134,13 +134,17 @@ def pull_stream(
 ) -> Iterator[IngestCounts]:
     """One stream from its committed cursor: each batch ingested with its cursor, in order, while the
     connector reads the next one (``sync.readahead``). Close it to stop between pages. ``ingest`` is
-    ``sync.ingest.ingest_batch`` (the bench passes a timed wrapper)."""
+    ``sync.ingest.ingest_batch`` (the bench passes a timed wrapper). The echoes of leadsync's own
+    writes the ingest finds are passed on to the connector (``Connector.note_echoes``)."""
     cursor = None if full else load_cursor(engine, source, stream)
     with closing(
         read_ahead(connector.pull(stream, cursor, full=full), name=f"pull-{source}-{stream}")
     ) as batches:
         for batch in batches:
-            yield ingest(engine, batch, source=source, now=utcnow())
+            counts = ingest(engine, batch, source=source, now=utcnow())
+            if counts.echoes:  # contacts that changed only by our own write: no follow-up reads
+                connector.note_echoes(counts.echoes)
+            yield counts
 
 
 def pull_source(

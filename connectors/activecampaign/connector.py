@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -168,6 +169,9 @@ class ActiveCampaignConnector(Connector):
             str(k).lower(): EventType(v) for k, v in (options.get("tracking_map") or {}).items()
         }
         self.clock = time.time  # wall clock for the tracking-log sweep schedule (injectable)
+        # What this run's contacts and activities streams delivered: the tracking-log follow-up reads
+        # (``_pull_tracking_logs``) start from it instead of walking both again (issue 23).
+        self._delivered: dict[str, _Delivered] = {}
         self._client: httpx.Client | None = None
         self._perstags: dict[str, str] | None = None
 
@@ -234,6 +238,10 @@ class ActiveCampaignConnector(Connector):
 
     def pull(self, stream: str, cursor: Any, *, full: bool = False) -> Iterator[PullBatch]:
         window = Window.start(cursor, lookback=self.lookback, full=full)
+        if stream in FOLLOWED:
+            self._delivered[stream] = _Delivered(
+                start=_since_of(cursor, full), resumed=window.resume is not None
+            )
         if stream == "contacts":
             yield from self._pull_contacts(window)
         elif stream == "activities":
@@ -293,6 +301,7 @@ class ActiveCampaignConnector(Connector):
                 if window.accept(record.remote_id, record.updated_at):
                     batch.contacts.append(record)
             batch.cursor = window.checkpoint(page.state)
+            self._delivered["contacts"].add(batch)
             yield batch
         self._log_window("contacts", window)
 
@@ -312,6 +321,7 @@ class ActiveCampaignConnector(Connector):
                     lambda r: normalize.activity_event(r, source=source, table=self.activity_table),
                 )
             batch.cursor = window.checkpoint(page.state)
+            self._delivered["activities"].add(batch)
             yield batch
         self._log_window("activities", window)
 
@@ -323,6 +333,7 @@ class ActiveCampaignConnector(Connector):
         the contacts that changed (``filters[updated_after]``) or have new activities (``after``)
         since the window; whether a tracked event alone bumps ``udate`` is unconfirmed (§11.6),
         which is what the periodic sweep is for. The window drops what earlier runs emitted.
+        Which contacts a run between sweeps reads is ``_follow_up_candidates`` (issue 23).
 
         Runs between sweeps move ``since`` past the events of contacts they did not read, so a
         sweep accepts from ``swept_from`` instead: a stamp before which every event existed when
@@ -352,17 +363,13 @@ class ActiveCampaignConnector(Connector):
                     batch.cursor["sweep_started"] = started
                 else:
                     batch.cursor["swept_at"] = started
+                    self._note_followed(batch.cursor)
                     swept_from_next = self._sweep_began(window, batch.cursor, started)
                     if swept_from_next is not None:
                         batch.cursor["swept_from"] = swept_from_next
                 yield batch
         else:
-            candidates: set[str] = set()
-            bound = window.bound_text()
-            for page in self._pages(CONTACT_IDS, params={"filters[updated_after]": bound} if bound else None):
-                candidates.update(str(c.get("id")) for c in page.records)
-            for page in self._pages(ACTIVITIES, params={"after": bound} if bound else None):
-                candidates.update(str(a.get("subscriberid")) for a in page.records if a.get("subscriberid"))
+            candidates = self._follow_up_candidates(window, cursor)
             batch = PullBatch(stream="tracking_logs")
             self._tracking_logs_of(
                 sorted(candidates, key=lambda c: int(c) if c.isdigit() else 0), window, batch
@@ -370,8 +377,40 @@ class ActiveCampaignConnector(Connector):
             batch.cursor = {**window.checkpoint(None), "swept_at": swept_at}
             if cursor.get("swept_from"):
                 batch.cursor["swept_from"] = cursor["swept_from"]
+            self._note_followed(batch.cursor)
             yield batch
         self._log_window("tracking_logs", window)
+
+    def _follow_up_candidates(self, window: Window, cursor: Mapping[str, Any]) -> set[str]:
+        """The contacts whose tracking logs a run between sweeps reads (issue 23 changed this).
+
+        When this run's contacts and activities streams each ran whole, from exactly where they
+        were when the last tracking step finished (``followed`` in the cursor), what they delivered
+        is every change since: the contacts they brought, less the echoes of leadsync's own writes
+        (``note_echoes``), and the contacts of the new activities they brought. Otherwise (a stream
+        deselected, failed or resumed, or a tracking step that did not finish) both are walked
+        again from the window's bound, as before, still less the echoes.
+        """
+        followed = cursor.get("followed") or {}
+        runs = {name: self._delivered.get(name) for name in FOLLOWED}
+        if all(
+            run is not None and run.complete and not run.resumed and run.start == followed.get(name)
+            for name, run in runs.items()
+        ):
+            return (runs["contacts"].contacts - self.echoes) | runs["activities"].contacts  # type: ignore[union-attr]
+        candidates: set[str] = set()
+        bound = window.bound_text()
+        for page in self._pages(CONTACT_IDS, params={"filters[updated_after]": bound} if bound else None):
+            candidates.update(str(c.get("id")) for c in page.records if str(c.get("id")) not in self.echoes)
+        for page in self._pages(ACTIVITIES, params={"after": bound} if bound else None):
+            candidates.update(str(a.get("subscriberid")) for a in page.records if a.get("subscriberid"))
+        return candidates
+
+    def _note_followed(self, final: dict[str, Any]) -> None:
+        """A finished tracking step records where the contacts and activities streams stood."""
+        runs = [self._delivered.get(name) for name in FOLLOWED]
+        if all(run is not None and run.complete and not run.resumed for run in runs):
+            final["followed"] = {name: run.end for name, run in zip(FOLLOWED, runs, strict=True)}  # type: ignore[union-attr]
 
     def _sweep_began(self, window: Window, final: Mapping[str, Any], started: float) -> str | None:
         """A platform stamp no later than when this sweep began, as late as we can tell.
@@ -475,6 +514,32 @@ class ActiveCampaignConnector(Connector):
                     held[logical] = value.get("value") or None
             out[remote_id] = held
         return out
+
+
+# The streams whose deliveries a tracking step follows up (``_follow_up_candidates``).
+FOLLOWED = ("contacts", "activities")
+
+
+def _since_of(cursor: Any, full: bool) -> str | None:
+    return None if full or not isinstance(cursor, Mapping) else cursor.get("since")
+
+
+@dataclass
+class _Delivered:
+    """What one run of the contacts or activities stream delivered: the contacts it brought (or the
+    contacts of the activities it brought), from which ``since`` to which, and whether it ran whole."""
+
+    start: str | None
+    resumed: bool
+    end: str | None = None
+    contacts: set[str] = field(default_factory=set)
+    complete: bool = False
+
+    def add(self, batch: PullBatch) -> None:
+        self.contacts.update(contact.remote_id for contact in batch.contacts)
+        self.contacts.update(event.remote_contact_id for event in batch.events)
+        if isinstance(batch.cursor, Mapping) and "resume" not in batch.cursor:
+            self.end, self.complete = batch.cursor.get("since"), True
 
 
 def _tags_by_contact(body: Mapping[str, Any]) -> dict[str, list[str]]:
