@@ -22,6 +22,7 @@ from leadsync.connectors.records import ContactRecord, EventRecord, Platform
 __all__ = [
     "CheckResult",
     "Connector",
+    "ProfileField",
     "PullBatch",
     "PushFailure",
     "PushReport",
@@ -116,6 +117,25 @@ class PushFailure:
     retriable: bool = False
 
 
+@dataclass(frozen=True)
+class ProfileField:
+    """One profile field of the platform (``leadsync fields``): ``name`` is what a profile-field
+    mapping names (a HubSpot property, a Mailchimp merge tag, an ActiveCampaign perstag); ``filled``
+    of ``sampled`` contacts hold a value; ``owned``: one of leadsync's own fields."""
+
+    name: str
+    label: str
+    type: str
+    filled: int
+    sampled: int
+    owned: bool = False
+    group: str | None = None  # HubSpot property group, Mailchimp audience id
+
+    @property
+    def fill_rate(self) -> float | None:
+        return self.filled / self.sampled if self.sampled else None
+
+
 @dataclass
 class PushReport:
     written: list[str] = field(default_factory=list)
@@ -170,6 +190,16 @@ class Connector(ABC):
     def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
         """What the platform now holds in leadsync's fields for these contacts, by logical field
         name (``affinity``, ``engagement``, ``grade`` ...), as strings. Used to verify a push."""
+
+    def read_owned(self, remote_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``read_fields`` plus, on platforms where leadsync tags, ``"tags"``: the sorted names of
+        leadsync's tags each contact carries now (``leadsync undo`` checks them before writing)."""
+        return {remote_id: dict(values) for remote_id, values in self.read_fields(remote_ids).items()}
+
+    def profile_fields(self, sample: int = 500) -> list[ProfileField]:
+        """The platform's contact profile fields with their type, and how many of (at most)
+        ``sample`` recently changed contacts hold a value in each."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its profile fields")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release HTTP clients."""

@@ -77,7 +77,10 @@ def content_digest(email: str, contact: ContactRecord, raw: Any) -> str:
 
 
 def same_value(field: str, held: Any, wanted: Any) -> bool:
-    """Whether the platform's value is leadsync's: scores compare as numbers ("15" and "15.0")."""
+    """Whether the platform's value is leadsync's, as each platform stores it: scores compare as
+    numbers ("15" and "15.0"), ``scored_at`` as a time (epoch ms on HubSpot, a date on Mailchimp,
+    the account's timezone on ActiveCampaign), and text cut at 255 bytes (Mailchimp, mailchimp.md
+    §5) as the same text."""
     if held == wanted:
         return True
     if held is None or wanted is None:
@@ -87,7 +90,35 @@ def same_value(field: str, held: Any, wanted: Any) -> bool:
             return float(held) == float(wanted)
         except (TypeError, ValueError):
             return False
-    return str(held) == str(wanted)
+    if field == "scored_at":
+        return _same_time(str(held), str(wanted))
+    held_bytes, wanted_bytes = str(held).encode(), str(wanted).encode()
+    return held_bytes == wanted_bytes or (
+        len(held_bytes) >= _TEXT_CUT - 4 and wanted_bytes[: len(held_bytes)] == held_bytes
+    )
+
+
+_TEXT_CUT = 255
+
+
+def _moment(text: str) -> datetime | None:
+    text = text.strip()
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _same_time(held: str, wanted: str) -> bool:
+    a, b = _moment(held), _moment(wanted)
+    if a is None or b is None:
+        return held == wanted
+    if len(held.strip()) == 10 or len(wanted.strip()) == 10:  # a date field holds the day only
+        return a.astimezone(UTC).date() == b.astimezone(UTC).date()
+    return abs((a - b).total_seconds()) < 1
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -30,6 +30,7 @@ from leadsync.connectors.activecampaign import normalize
 from leadsync.connectors.activecampaign.streams import (
     ACTIVITIES,
     CONTACT_IDS,
+    CONTACT_TAGS,
     CONTACTS,
     DEALS,
     FIELDS,
@@ -40,6 +41,7 @@ from leadsync.connectors.auth import HeaderToken
 from leadsync.connectors.base import (
     CheckResult,
     Connector,
+    ProfileField,
     PullBatch,
     PushReport,
     ScoreUpdate,
@@ -485,6 +487,56 @@ class ActiveCampaignConnector(Connector):
                 stream,
                 window.dropped_old,
             )
+
+    def read_owned(self, remote_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``read_fields`` plus leadsync's tags on each contact (``GET /contacts/{id}/contactTags``, §4)."""
+        from leadsync.connectors.activecampaign.writeback import Writer
+
+        held: dict[str, dict[str, Any]] = {k: dict(v) for k, v in self.read_fields(remote_ids).items()}
+        writer = Writer(self)
+        prefix = self.settings.field_prefix.lower()
+        for remote_id in remote_ids:
+            names = [
+                writer._tag_name(str(row.get("tag")))
+                for page in self._pages(CONTACT_TAGS, path_params={"id": remote_id})
+                for row in page.records
+            ]
+            held.setdefault(remote_id, {})["tags"] = sorted(n for n in names if n and n.startswith(prefix))
+        return held
+
+    # --- profile fields --------------------------------------------------------------------
+
+    def profile_fields(self, sample: int = 500) -> list[ProfileField]:
+        """Custom fields (§3) and their fill rate over the first ``sample`` contacts (by id: the
+        keyset walk of §2), whose values come side-loaded with ``include=fieldValues``."""
+        definitions = [custom for page in self._pages(FIELDS) for custom in page.records]
+        filled = {str(custom.get("id")): 0 for custom in definitions}
+        sampled = 0
+        params = {"include": "fieldValues"}
+        for page in self._pages(CONTACTS, params=params):
+            wanted = {str(c.get("id")) for c in page.records[: sample - sampled]}
+            sampled += len(wanted)
+            holding: dict[str, set[str]] = {}
+            for value in (page.body or {}).get("fieldValues") or []:
+                contact, field_id = str(value.get("contact")), str(value.get("field"))
+                if contact in wanted and field_id in filled and str(value.get("value") or "").strip():
+                    holding.setdefault(field_id, set()).add(contact)
+            for field_id, contacts in holding.items():
+                filled[field_id] += len(contacts)
+            if sampled >= sample:
+                break
+        prefix = self.settings.field_prefix.upper()
+        return [
+            ProfileField(
+                name=str(custom.get("perstag") or custom.get("id")),
+                label=str(custom.get("title") or custom.get("perstag") or ""),
+                type=str(custom.get("type") or "?"),
+                filled=filled[str(custom.get("id"))],
+                sampled=sampled,
+                owned=str(custom.get("perstag") or "").upper().startswith(prefix),
+            )
+            for custom in definitions
+        ]
 
     # --- push -------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from leadsync.connectors.base import (
     WRITEBACK_FIELDS,
     CheckResult,
     Connector,
+    ProfileField,
     PullBatch,
     PushFailure,
     PushReport,
@@ -436,6 +437,51 @@ class HubSpotConnector(Connector):
             "seen": {k: v for k, v in seen.items() if v >= high - self.lookback_ms},
         }
         yield batch
+
+    # --- profile fields -------------------------------------------------------------------
+
+    def profile_fields(self, sample: int = 500) -> list[ProfileField]:
+        """Contact properties (hubspot.md §3) and their fill rate over the ``sample`` most recently
+        modified contacts (search, §2.5: properties go in the body, no URL length limit)."""
+        reply = self.policy.send(
+            self.client, self.client.build_request("GET", "/crm/v3/properties/contacts"), limiter=self.limiter
+        )
+        definitions = [p for p in (reply.body or {}).get("results") or [] if p.get("name")]
+        names = [str(p["name"]) for p in definitions]
+        filled = dict.fromkeys(names, 0)
+        sampled = 0
+        body = {
+            "filterGroups": [],
+            "sorts": [{"propertyName": "lastmodifieddate", "direction": "DESCENDING"}],
+            "properties": names,
+        }
+        for page in iter_pages(
+            self.client,
+            streams.CONTACT_SEARCH,
+            retry_policy=self.policy,
+            limiter=self.search_limiter,
+            body=body,
+        ):
+            for raw in page.records[: sample - sampled]:
+                sampled += 1
+                for name, value in (raw.get("properties") or {}).items():
+                    if name in filled and value not in (None, ""):  # §2.7: "" and null mean no value
+                        filled[name] += 1
+            if sampled >= sample:
+                break
+        prefix = self.settings.field_prefix
+        return [
+            ProfileField(
+                name=str(p["name"]),
+                label=str(p.get("label") or p["name"]),
+                type=str(p.get("type") or "?"),
+                filled=filled[str(p["name"])],
+                sampled=sampled,
+                owned=str(p["name"]).startswith(prefix),
+                group=p.get("groupName"),
+            )
+            for p in definitions
+        ]
 
     # --- write-back ------------------------------------------------------------------------
 

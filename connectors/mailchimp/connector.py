@@ -37,6 +37,7 @@ import httpx
 from leadsync.connectors.base import (
     CheckResult,
     Connector,
+    ProfileField,
     PullBatch,
     PushFailure,
     PushReport,
@@ -409,6 +410,45 @@ class MailchimpConnector(Connector):
                 batch.cursor = copy.deepcopy(state)
             yield batch
 
+    # --- profile fields --------------------------------------------------------------------
+
+    def profile_fields(self, sample: int = 500) -> list[ProfileField]:
+        """Every audience's merge fields (mailchimp.md §5) and their fill rate over the ``sample``
+        most recently changed members of that audience."""
+        found: list[ProfileField] = []
+        owned = {definition.name for definition in self.fields.values()}
+        for list_id in self._list_ids():
+            definitions = self._existing_fields(list_id)
+            filled = {str(f.get("tag")): 0 for f in definitions}
+            body = self._send(
+                "GET",
+                f"lists/{list_id}/members",
+                params={
+                    "count": min(sample, 1000),  # §4.1: at most 1000 a page
+                    "sort_field": "last_changed",
+                    "sort_dir": "DESC",
+                    "fields": "members.merge_fields",
+                },
+            )
+            members = (body or {}).get("members") or []
+            for member in members:
+                for tag, value in (member.get("merge_fields") or {}).items():
+                    if tag in filled and _filled(value):
+                        filled[tag] += 1
+            found.extend(
+                ProfileField(
+                    name=str(f.get("tag")),
+                    label=str(f.get("name") or f.get("tag")),
+                    type=str(f.get("type") or "?"),
+                    filled=filled[str(f.get("tag"))],
+                    sampled=len(members),
+                    owned=f.get("name") in owned,
+                    group=list_id,
+                )
+                for f in definitions
+            )
+        return found
+
     # --- write-back -------------------------------------------------------------------------
 
     def ensure_fields(self, list_ids: Sequence[str] | None = None) -> None:
@@ -696,9 +736,37 @@ class MailchimpConnector(Connector):
             }
         return out
 
+    def read_owned(self, remote_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Merge fields and leadsync's member tags as Mailchimp holds them, one member GET each."""
+        prefix = self.settings.field_prefix
+        out: dict[str, dict[str, Any]] = {}
+        for remote_id in remote_ids:
+            list_id, _, member = remote_id.partition(":")
+            body = self._send(
+                "GET", f"lists/{list_id}/members/{member}", params={"fields": "merge_fields,tags"}
+            )
+            merge = (body or {}).get("merge_fields") or {}
+            held: dict[str, Any] = {
+                logical: None
+                if merge.get(definition.tag) in (None, "")
+                else _plain_number(merge[definition.tag])
+                for logical, definition in self.fields.items()
+            }
+            names = [str(t.get("name")) for t in (body or {}).get("tags") or [] if isinstance(t, dict)]
+            held["tags"] = sorted(name for name in names if name.startswith(prefix))
+            out[remote_id] = held
+        return out
+
     def close(self) -> None:
         self.client.close()
         self.sdk.api_client.close()
 
 
 _plain_number = plain_merge_value
+
+
+def _filled(value: Any) -> bool:
+    """§4.2: an unset merge field is "" (an address: a dict of "" parts)."""
+    if isinstance(value, dict):
+        return any(part not in (None, "") for part in value.values())
+    return value not in (None, "")

@@ -15,6 +15,7 @@ from leadsync.sync.cli.app import EXIT_CONFIG, EXIT_FAILED, app, err
 # Imported for their commands, in the order ``leadsync --help`` lists them.
 from leadsync.sync.cli import check, pipeline, status, leads, quarantine  # noqa: F401
 from leadsync.sync.cli import analytics, demo, sandbox  # noqa: F401
+from leadsync.sync.cli import state, streams, undo  # noqa: F401
 
 # isort: on
 from leadsync.sync.logsetup import REDACTOR
