@@ -225,11 +225,17 @@ def score(
     )
 
 
+def _persons(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"{value} persons: use 1 or more (--dry-run writes none)")
+    return value
+
+
 LimitOpt = Annotated[
     int | None,
     typer.Option(
         "--limit",
-        min=1,
+        callback=_persons,
         help="Write at most this many persons, largest score change first; the rest stay for the next push.",
     ),
 ]
