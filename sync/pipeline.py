@@ -31,7 +31,15 @@ from leadsync.sync.readahead import read_ahead
 from leadsync.sync.rescore import rescore
 from leadsync.sync.scorebatch import RescoreCounts
 from leadsync.sync.store.models import SyncCursor, SyncRun
-from leadsync.sync.writeback import Plan, diff_rows, first_persons, mark_pending, plan_source, record_push
+from leadsync.sync.writeback import (
+    Plan,
+    adopt_values,
+    diff_rows,
+    first_persons,
+    mark_pending,
+    plan_source,
+    record_push,
+)
 
 __all__ = ["PushResult", "Reporter", "SourceResult", "pull_sources", "pull_stream", "push_sources", "score"]
 
@@ -281,6 +289,7 @@ def push_source(
     if dry_run:
         result.diff = diff_rows(source.name, source.platform.value, plans)
         return result
+    adopt_values(engine, source.name, plan.adopt, now=now)
     if not plans:
         return result
     run_id = _start_run(engine, source.name, "push", now)
@@ -341,7 +350,7 @@ def push_sources(
         for name, plan in plans.items():
             kept = [write for write in plan.writes if write.person_id in chosen]
             held_back[name] = len(plan.writes) - len(kept)
-            plans[name] = Plan(writes=kept, drift=plan.drift)
+            plans[name] = Plan(writes=kept, drift=plan.drift, adopt=plan.adopt)
     with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="push") as pool:
         futures = [
             pool.submit(

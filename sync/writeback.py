@@ -44,6 +44,7 @@ __all__ = [
     "Drift",
     "Plan",
     "PlannedWrite",
+    "adopt_values",
     "desired_values",
     "diff_rows",
     "first_persons",
@@ -117,8 +118,14 @@ class Drift:
 
 @dataclass
 class Plan:
+    """What to write, the drift found, and ``adopt``: (remote id, field, value) of values the
+    platform already holds as the scores want, which leadsync has no record of writing (a store
+    rebuilt from nothing): recorded as leadsync's (``adopt_values``), so that a later change by
+    someone else is drift, not news."""
+
     writes: list[PlannedWrite] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
+    adopt: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _number(value: str | None) -> float:
@@ -247,6 +254,15 @@ def _plan_identity(
     changed = (
         {k: want[k] for k in VALUE_FIELDS if differs(k)} if any(differs(k) for k in TRIGGER_FIELDS) else {}
     )
+    for name in TRIGGER_FIELDS:
+        if (
+            name not in changed
+            and name not in left
+            and fresh(name)
+            and same_value(name, observed[name], want[name])
+        ):  # type: ignore[index]
+            if name not in last or not same_value(name, last[name], want[name]):
+                plan.adopt.append((row.remote_id, name, want[name]))
     old: dict[str, str | None] = {k: held(k) for k in changed}
     new: dict[str, str | None] = dict(changed)
     if changed:
@@ -274,6 +290,8 @@ def _plan_identity(
                 if on_drift == "report":
                     continue
             if held_tags == [wanted] and pending is None:
+                if mine != wanted:
+                    plan.adopt.append((row.remote_id, key, wanted))
                 continue
             tags_add.append(wanted)
             stale = {*held_tags, *(t for t in maybe_tags if t.startswith(family))}
@@ -342,6 +360,26 @@ def diff_rows(source: str, platform: str, writes: Sequence[PlannedWrite]) -> lis
                 }
             )
     return rows
+
+
+def adopt_values(
+    engine: Engine, source: str, adopt: Sequence[tuple[str, str, str]], *, now: datetime
+) -> None:
+    """Record values the platform already holds as leadsync's own (``Plan.adopt``)."""
+    if not adopt:
+        return
+    rows = [
+        {"source": source, "remote_id": remote_id, "field": name, "value": value, "pushed_at": now}
+        for remote_id, name, value in adopt
+    ]
+    with engine.begin() as connection:
+        upsert(
+            connection,
+            WritebackState,
+            rows,
+            key=["source", "remote_id", "field"],
+            update=["value", "pushed_at"],
+        )
 
 
 def mark_pending(engine: Engine, source: str, plans: Sequence[PlannedWrite], *, now: datetime) -> None:
