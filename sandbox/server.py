@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from leadsync.sandbox.clock import SandboxClock
+from leadsync.sandbox.faults import Fault, FaultKind, FaultPlan, FaultSettings
 from leadsync.sandbox.platform import FAULT, EmulatorOptions, PlatformEmulator, json_response
 from leadsync.sandbox.ratelimit import ConcurrencyPolicy, LimitDecision
 from leadsync.sandbox.stats import PlatformStats
-from leadsync.sandbox.faults import Fault, FaultKind, FaultPlan, FaultSettings
 
 if TYPE_CHECKING:
     from leadsync.sandbox.world import World

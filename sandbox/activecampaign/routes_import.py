@@ -24,9 +24,9 @@ from aiohttp import web
 from leadsync.sandbox.activecampaign.common import read_json
 from leadsync.sandbox.activecampaign.events import touch
 from leadsync.sandbox.activecampaign.state import Contact, ImportBatch
+from leadsync.sandbox.faults import FaultKind
 from leadsync.sandbox.platform import FAULT, json_response
 from leadsync.sandbox.ratelimit import RollingWindowPolicy
-from leadsync.sandbox.faults import FaultKind
 
 if TYPE_CHECKING:
     from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator

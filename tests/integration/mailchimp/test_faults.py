@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from leadsync.connectors.base import ScoreUpdate
+from leadsync.sandbox.faults import FaultKind, FaultSettings
 from leadsync.sandbox.mailchimp.emulator import MailchimpEmulator
 from leadsync.sandbox.server import SandboxServer
-from leadsync.sandbox.faults import FaultKind, FaultSettings
 from tests.integration.mailchimp.conftest import connector_for, emulator_of, fresh_world, pull_all
 
 FAULTS = {

@@ -8,8 +8,8 @@ import pytest
 from leadsync.connectors.base import ScoreUpdate
 from leadsync.connectors.errors import FatalError
 from leadsync.connectors.mailchimp.connector import MailchimpConnector
-from leadsync.sandbox.server import SandboxServer
 from leadsync.sandbox.faults import Fault, FaultKind, FaultSettings
+from leadsync.sandbox.server import SandboxServer
 from tests.integration.mailchimp.conftest import connector_for, emulator_of, pull_all
 
 SCORED = datetime(2026, 11, 1, 12, 30, tzinfo=UTC)

@@ -119,7 +119,8 @@ def test_a_rebuilt_store_converges_and_other_writers_are_rewritten_or_reported(
         moved = [
             key
             for key in after
-            if key[0] in TAGGED and key in before
+            if key[0] in TAGGED
+            and key in before
             and _family(after[key]["tags"], "stage") != _family(before[key]["tags"], "stage")
         ]
         assert moved, "no stage tag changed: the test did not exercise tag replacement by a rebuilt store"
