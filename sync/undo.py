@@ -28,7 +28,7 @@ from leadsync.connectors.registry import connector_class
 from leadsync.sync.lease import LeaseKeeper
 from leadsync.sync.observed import LIFECYCLE_TAG, OWNED_TAGS, STAGE_TAG, same_value
 from leadsync.sync.store.models import Identity, SyncRun, WritebackAudit
-from leadsync.sync.writeback import PLATFORM_LIFECYCLE, PlannedWrite, record_push
+from leadsync.sync.writeback import PLATFORM_LIFECYCLE, PlannedWrite, own_tags, record_push
 
 __all__ = ["UndoItem", "UndoResult", "UnknownRun", "undo_run"]
 
@@ -121,8 +121,8 @@ def _decide(row: Any, email: str | None, held: Mapping[str, Any] | None, prefix:
         if OWNED_TAGS not in held:
             item.action, item.detail = "changed_since", "this platform holds no tags of leadsync's"
             return item
-        family = f"{prefix}{_TAG_FAMILY[row.field]}_"
-        now = sorted(tag for tag in held[OWNED_TAGS] if tag.startswith(family))
+        ours = own_tags(prefix, _TAG_FAMILY[row.field])
+        now = sorted(tag for tag in held[OWNED_TAGS] if tag in ours)
         item.now = ",".join(now) or None
         if now != [row.new_value]:
             item.action, item.detail = "changed_since", "the tags were changed since that run"

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, and_, delete, select
 
-from leadsync.config.scoring_model import LIFECYCLE_LEVELS
+from leadsync.config.scoring_model import LIFECYCLE_LEVELS, STAGES
 from leadsync.connectors.base import PushReport, ScoreUpdate
 from leadsync.connectors.catalog import LIFECYCLE_STAGE, STAGE_TAGS
 from leadsync.connectors.errors import BadRecord
@@ -49,6 +49,7 @@ __all__ = [
     "diff_rows",
     "first_persons",
     "mark_pending",
+    "own_tags",
     "plan_source",
     "plan_writes",
     "record_push",
@@ -70,6 +71,12 @@ def lifecycle_rank(value: str | None) -> int:
 
 def tag_name(prefix: str, kind: str, value: str) -> str:
     return f"{prefix}{kind}_{value}"
+
+
+def own_tags(prefix: str, kind: str) -> set[str]:
+    """Every tag of ``kind`` ("stage" or "lifecycle") leadsync can write: a tag someone else named
+    like ours ("leadsync_stage_partner") is not leadsync's, and leadsync never removes it."""
+    return {tag_name(prefix, kind, value) for value in (STAGES if kind == "stage" else LIFECYCLE_LEVELS)}
 
 
 def desired_values(score: Any, *, scored_at: datetime) -> dict[str, str]:
@@ -280,8 +287,10 @@ def _plan_identity(
         wanted = tag_name(prefix, kind, value)
         family = tag_name(prefix, kind, "")
         if fresh(key):
-            # leadsync's tags of this kind as the platform holds them: converge to exactly one
-            held_tags = sorted(t for t in observed[OWNED_TAGS] if t.startswith(family))  # type: ignore[index]
+            # leadsync's tags of this kind as the platform holds them: converge to exactly one. Only
+            # names leadsync can write count (a stage or lifecycle value): a tag someone else named
+            # like ours ("leadsync_stage_partner") is not leadsync's, and stays.
+            held_tags = sorted(t for t in observed[OWNED_TAGS] if t in own_tags(prefix, kind))  # type: ignore[index]
             mine = last.get(key)
             if mine is not None and not set(held_tags) <= {mine, *maybe_tags}:
                 plan.drift.append(

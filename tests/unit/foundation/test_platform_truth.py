@@ -134,6 +134,13 @@ def test_a_rebuilt_store_converges_to_one_tag_of_each_kind_and_adopts_what_alrea
     assert adopted == {"affinity", "engagement", "stage", "grade", "lifecycle", "tag:lifecycle"}
 
 
+def test_a_tag_named_like_ours_that_leadsync_cannot_write_is_left_alone(tmp_path: Path) -> None:
+    tags = sorted([STAGE, LIFECYCLE, "leadsync_stage_partner"])  # set by sales, not a stage of ours
+    plan = _plan(_store(tmp_path, pushed={}, observed=_observed(tags=tags), observed_at=NOW))
+    assert plan.writes == []
+    assert "leadsync_stage_partner" not in {tag for w in plan.writes for tag in w.update.tags_remove}
+
+
 def test_a_rebuilt_store_writes_what_differs_from_the_platform(tmp_path: Path) -> None:
     plan = _plan(_store(tmp_path, pushed={}, observed=_observed(engagement="7", tags=[]), observed_at=NOW))
     [write] = plan.writes
