@@ -164,6 +164,15 @@ class Connector(ABC):
     def streams(self) -> Sequence[str]:
         """The stream names this source pulls, in the order to pull them."""
 
+    def request_counts(self) -> dict[str, int]:
+        """Requests sent so far (every attempt), 429 answers and retries, from the connector's retry
+        policy (contract 1's name; read before and after a stream to measure it)."""
+        policy = getattr(self, "policy", None) or getattr(self, "retry", None)
+        stats = getattr(policy, "stats", None)
+        if stats is None:
+            return {"requests": 0, "throttled": 0, "retries": 0}
+        return {"requests": stats.attempts, "throttled": stats.rate_limited, "retries": stats.retries}
+
     def selected_streams(self) -> list[str]:
         """The streams to pull: the config's selection (``streams = [...]``), in pull order."""
         chosen = self.settings.streams

@@ -168,14 +168,20 @@ def pull_source(
     result = SourceResult(source.name)
     started = time.monotonic()
     run_id = _start_run(engine, source.name, "pull", utcnow())
+    # per stream: requests and records of this run (``leadsync streams`` shows the cost per run)
+    streams: dict[str, dict[str, int]] = {}
     try:
         with (
             LeaseKeeper(engine, f"source:{source.name}") as lease,
             _connector(config, source, environ) as connector,
         ):
             for stream in connector.selected_streams():
+                before = connector.request_counts()["requests"]
+                measured = streams.setdefault(stream, {"requests": 0, "records": 0})
                 with closing(pull_stream(engine, connector, source.name, stream, full=full)) as pages:
                     for counts in pages:
+                        measured["records"] += counts.contacts + counts.events
+                        measured["requests"] = connector.request_counts()["requests"] - before
                         result.contacts += counts.contacts
                         result.events += counts.events
                         result.quarantined += counts.quarantined
@@ -184,6 +190,7 @@ def pull_source(
                         # Stop between pages: what is committed stays committed, the rest comes next run.
                         if (stop and stop.is_set()) or lease.lost.is_set():
                             break
+                measured["requests"] = connector.request_counts()["requests"] - before
                 if (stop and stop.is_set()) or lease.lost.is_set():
                     result.ok = not lease.lost.is_set()
                     result.error = "lost the lease" if lease.lost.is_set() else "stopped"
@@ -199,7 +206,12 @@ def pull_source(
         engine,
         run_id,
         ok=result.ok,
-        counts={"contacts": result.contacts, "events": result.events, "quarantined": result.quarantined},
+        counts={
+            "contacts": result.contacts,
+            "events": result.events,
+            "quarantined": result.quarantined,
+            "streams": streams,
+        },
         error=result.error,
     )
     return result

@@ -162,6 +162,18 @@ def test_a_deselected_stream_makes_no_request_and_streams_shows_the_selection(
         one = _json(lead.run("streams", "mailchimp", "--json"))
         assert [row["stream"] for row in one] == ["members", "email_activity", "orders"]
         assert "email_activity" in lead.run("streams").stdout
+        # the cost per run is what the last pulls measured; a deselected stream was never measured
+        requests = {name: sum(n for route, n in table.items()) for name, table in called.items()}
+        measured = {(r["source"], r["stream"]): r for r in _json(lead.run("streams", "--json"))}
+        for (source, stream), row in measured.items():
+            if row["selected"]:
+                assert row["runs_measured"] == 1 and row["requests_per_run"] >= 1, row
+            else:
+                assert (
+                    row["requests_per_run"] is None and "not measured" in lead.run("streams", source).stdout
+                )
+        for source, total in requests.items():
+            assert sum(r["last_requests"] or 0 for (s, _), r in measured.items() if s == source) == total
 
         # an unknown stream in the config is a config error naming the value and the choices
         _set_sources(lead, hubspot={"streams": ["contacts", "emails"]})
