@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.dryrun import run_dry_run
 from bench.local import run_local
 from bench.naive import run_naive
 from bench.platforms import PLATFORMS, run_platform
@@ -31,11 +32,13 @@ FULL = {
     "persons": {"hubspot": 4000, "mailchimp": 4000, "activecampaign": 1000},
     "naive": {"pages": 5, "updates": 50},
     "local": {"persons": 100_000, "events": 2_000_000},
+    "dry_run": {"persons": 2000},
 }
 QUICK = {
     "persons": {"hubspot": 300, "mailchimp": 300, "activecampaign": 25},
     "naive": {"pages": 1, "updates": 10},
     "local": {"persons": 2_000, "events": 30_000},
+    "dry_run": {"persons": 300},
 }
 
 
@@ -63,7 +66,9 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def run(*, quick: bool, platforms: tuple[str, ...] = PLATFORMS, local: bool = True) -> dict[str, Any]:
+def run(
+    *, quick: bool, platforms: tuple[str, ...] = PLATFORMS, local: bool = True, dry_run: bool = True
+) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     started = time.perf_counter()
     figures: dict[str, Any] = {
@@ -85,6 +90,8 @@ def run(*, quick: bool, platforms: tuple[str, ...] = PLATFORMS, local: bool = Tr
                 after=lambda live: run_naive(live, **plan["naive"]),
             )
             figures["platforms"][name]["load_average_1m"] = round(os.getloadavg()[0], 2)
+        if dry_run:
+            figures["dry_run"] = run_dry_run(workdir, **plan["dry_run"], seed=SEED, latency_ms=LATENCY_MS)
         if local:
             figures["local"] = run_local(workdir, **plan["local"], seed=SEED)
     figures["machine"]["load_after"] = round(os.getloadavg()[0], 2)
@@ -102,8 +109,19 @@ def main() -> None:
         "--platform", action="append", choices=PLATFORMS, help="only this platform (repeatable)"
     )
     parser.add_argument("--no-local", action="store_true", help="skip the local (no network) measurements")
+    parser.add_argument("--no-dry-run", action="store_true", help="skip the dry-run timing (2,000 persons)")
+    parser.add_argument(
+        "--dry-run-only",
+        action="store_true",
+        help="only the dry-run timing (no platform runs, nothing local)",
+    )
     args = parser.parse_args()
-    figures = run(quick=args.quick, platforms=tuple(args.platform or PLATFORMS), local=not args.no_local)
+    figures = run(
+        quick=args.quick,
+        platforms=() if args.dry_run_only else tuple(args.platform or PLATFORMS),
+        local=not (args.no_local or args.dry_run_only),
+        dry_run=not args.no_dry_run,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")
     table = markdown(figures)

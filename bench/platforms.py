@@ -273,8 +273,12 @@ def _resync(
                 .group_by(WritebackAudit.field)
             ).all()
         )
+    after = stats()
     return {
         "seconds": round(time.perf_counter() - started, 3),
+        # ActiveCampaign's follow-up reads: an unchanged re-sync should make none (issue 23)
+        "tracking_log_requests": _route_requests(after, "/trackingLogs")
+        - _route_requests(before, "/trackingLogs"),
         "requests": totals["requests"],
         "write_requests": totals["write_requests"],
         "records_pulled": pull["records"],

@@ -50,6 +50,23 @@ def acceptance(figures: dict[str, Any]) -> list[dict[str, Any]]:
                 "figure": f"{resync['records_written']} records written, {resync['write_requests']} write requests",
             }
         )
+        tracking = resync.get("tracking_log_requests", 0)
+        checks.append(
+            {
+                "point": f"23.3 {name} re-sync: echoes cost nothing",
+                "holds": resync["persons_rescored"] == 0 and tracking == 0,
+                "figure": f"{resync['persons_rescored']} persons re-scored, {tracking} tracking-log requests",
+            }
+        )
+    dry = figures.get("dry_run")
+    if dry:
+        checks.append(
+            {
+                "point": f"19.10 dry run adds at most 10 s ({dry['persons_in_world']:,} persons)",
+                "holds": dry["dry_run_seconds"] <= 10,
+                "figure": f"{dry['dry_run_seconds']} s beside a pull of {dry['pull_seconds']} s",
+            }
+        )
     local = figures.get("local", {})
     if local:
         ingest = local["ingest"]["events_per_second"]
@@ -155,16 +172,28 @@ def markdown(figures: dict[str, Any]) -> str:
         "",
         "Unchanged re-sync (pull, score, push with nothing changed on the platform):",
         "",
-        "| platform | requests | write requests | records pulled again | persons re-scored | records written | fields written |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| platform | requests | write requests | records pulled again | persons re-scored | tracking-log requests | records written | fields written |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, run in platforms.items():
         r = run["resync"]
         fields = ", ".join(f"{k} {v}" for k, v in sorted(r.get("written_fields", {}).items())) or "none"
         lines.append(
             f"| {NAMES[name]} | {r['requests']} | {r['write_requests']} | {r['records_pulled']:,} "
-            f"| {r['persons_rescored']:,} | {r['records_written']} | {fields} |"
+            f"| {r['persons_rescored']:,} | {r.get('tracking_log_requests', 'n/a')} | {r['records_written']} | {fields} |"
         )
+    dry = figures.get("dry_run")
+    if dry:
+        lines += [
+            "",
+            f"`sync --dry-run` for {dry['persons_in_world']:,} persons ({dry['contacts']:,} contacts on the three "
+            f"platforms, {dry['latency_ms']:.0f} ms latency, no rate limits so that the pull is as short as it gets):",
+            "",
+            "| pull | dry run adds | of which score | plan (from the store) | print | contacts planned | values planned |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {dry['pull_seconds']} s | {dry['dry_run_seconds']} s | {dry['score_seconds']} s | {dry['plan_seconds']} s "
+            f"| {dry['render_seconds']} s | {dry['contacts_planned']:,} | {dry['values_planned']:,} |",
+        ]
     local = figures.get("local")
     if local:
         ingest, memory, store = local["ingest"], local["rescore_memory"], local.get("rescore_store")

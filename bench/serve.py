@@ -40,7 +40,9 @@ def _emulator(platform: str) -> type:
 class RemoteSandbox:
     """A ``bench.serve`` child process and its admin API (stats, reset, latency)."""
 
-    def __init__(self, platform: str, *, persons: int, seed: int, latency_ms: float) -> None:
+    def __init__(
+        self, platform: str, *, persons: int, seed: int, latency_ms: float, rate_limits: bool = True
+    ) -> None:
         self.platform = platform
         command = [
             sys.executable,
@@ -54,6 +56,8 @@ class RemoteSandbox:
             str(seed),
             "--latency-ms",
             str(latency_ms),
+            "--rate-limits",
+            "on" if rate_limits else "off",
         ]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline() if self.process.stdout else ""
@@ -62,8 +66,10 @@ class RemoteSandbox:
             raise RuntimeError(f"the {platform} sandbox did not start")
         ready = json.loads(line)
         self.url: str = ready["base_url"]
-        self.source_config: dict[str, Any] = ready["source_config"]
-        self.contacts: int = ready["contacts"]
+        # one platform: its source; "all": every platform's, in ``sources`` (and contacts per platform)
+        self.sources: list[dict[str, Any]] = ready.get("sources") or [ready["source_config"]]
+        self.source_config: dict[str, Any] = self.sources[0]
+        self.contacts: Any = ready["contacts"]
         self.admin = httpx.Client(base_url=self.url, timeout=30)
 
     def base_url(self, platform: str | None = None) -> str:
@@ -100,7 +106,10 @@ class RemoteSandbox:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve one platform's emulator for the benchmark.")
-    parser.add_argument("--platform", required=True, choices=("hubspot", "mailchimp", "activecampaign"))
+    parser.add_argument(
+        "--platform", required=True, choices=("hubspot", "mailchimp", "activecampaign", "all")
+    )
+    parser.add_argument("--rate-limits", choices=("on", "off"), default="on")
     parser.add_argument("--persons", type=int, required=True)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--latency-ms", type=float, default=50.0)
@@ -110,14 +119,29 @@ def main() -> None:
     from leadsync.sandbox.world import generate_world
 
     world = generate_world(args.persons, args.seed)
+    names = ["hubspot", "mailchimp", "activecampaign"] if args.platform == "all" else [args.platform]
     server = SandboxServer.for_world(
         world,
-        emulators=[_emulator(args.platform)],
-        ports={args.platform: 0},
-        rate_limits=True,
+        emulators=[_emulator(name) for name in names],
+        ports=dict.fromkeys(names, 0),
+        rate_limits=args.rate_limits == "on",
         latency_ms=args.latency_ms,
     )
     with server:
+        if args.platform == "all":
+            hosts = {name: server.state.hosts[name].emulator for name in names}
+            print(
+                json.dumps(
+                    {
+                        "base_url": server.base_url(names[0]),
+                        "sources": [hosts[n].source_config(server.base_url(n)) for n in names],
+                        "contacts": {n: len(world.persons_on(n)) for n in names},
+                    }
+                ),
+                flush=True,
+            )
+            sys.stdin.read()
+            return
         url = server.base_url(args.platform)
         emulator = server.state.hosts[args.platform].emulator
         print(

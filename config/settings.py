@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadsync.connectors.base import SourceSettings
+from leadsync.connectors.catalog import stream_names, unknown_streams
 from leadsync.connectors.errors import ConfigError
 from leadsync.connectors.records import EventType, Platform
 
@@ -105,6 +106,9 @@ class WritebackConfig(_Strict):
     field_prefix: str = "leadsync_"
     lifecycle: StrictBool = True
     dry_run: StrictBool = False
+    # The platform is the truth for leadsync's fields and tags: a value someone else changed there
+    # since leadsync wrote it is written again ("rewrite") or only reported by push ("report").
+    on_drift: Literal["rewrite", "report"] = "rewrite"
 
     @field_validator("field_prefix")
     @classmethod
@@ -227,6 +231,9 @@ class SourceConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     interval: Duration | None = None
     enabled: StrictBool = True
+    streams: list[str] | None = Field(
+        default=None, description="the streams to pull (`leadsync streams` lists them); default: all"
+    )
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -256,6 +263,18 @@ class SourceConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> SourceConfig:
+        if self.streams is not None:
+            choices = ", ".join(stream_names(self.platform))
+            unknown = unknown_streams(self.platform, self.streams)
+            if unknown:
+                raise ValueError(
+                    f"streams: unknown stream {unknown[0]!r} for {self.platform.value}; choices: {choices}"
+                )
+            if not self.streams:
+                raise ValueError(
+                    f"streams: select at least one stream ({choices}), or leave streams out for all; "
+                    "use enabled = false to turn the source off"
+                )
         if self.inline_secrets and not is_loopback(self.base_url):
             raise ValueError(
                 "inline_secrets are only accepted for a sandbox on loopback; put the secret in an "
@@ -429,5 +448,6 @@ def resolve_source(
         options=options,
         field_prefix=config.writeback.field_prefix,
         lifecycle_writeback=config.writeback.lifecycle,
+        streams=tuple(source.streams) if source.streams is not None else None,
         **timeout,
     )

@@ -10,7 +10,7 @@ contact, what was written and what failed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -23,6 +23,7 @@ from leadsync.connectors.retry import RetryPolicy
 __all__ = [
     "CheckResult",
     "Connector",
+    "ProfileField",
     "PullBatch",
     "PushFailure",
     "PushReport",
@@ -62,6 +63,7 @@ class SourceSettings:
     field_prefix: str = "leadsync_"
     lifecycle_writeback: bool = True
     timeout_s: float = 30.0
+    streams: tuple[str, ...] | None = None  # the selected streams (config ``streams``); None: all
 
     def __repr__(self) -> str:  # secrets never appear, even in debug output
         return f"SourceSettings(name={self.name!r}, platform={self.platform.value!r}, base_url={self.base_url!r})"
@@ -140,6 +142,25 @@ class PushFailure:
     retriable: bool = False
 
 
+@dataclass(frozen=True)
+class ProfileField:
+    """One profile field of the platform (``leadsync fields``): ``name`` is what a profile-field
+    mapping names (a HubSpot property, a Mailchimp merge tag, an ActiveCampaign perstag); ``filled``
+    of ``sampled`` contacts hold a value; ``owned``: one of leadsync's own fields."""
+
+    name: str
+    label: str
+    type: str
+    filled: int
+    sampled: int
+    owned: bool = False
+    group: str | None = None  # HubSpot property group, Mailchimp audience id
+
+    @property
+    def fill_rate(self) -> float | None:
+        return self.filled / self.sampled if self.sampled else None
+
+
 @dataclass
 class PushReport:
     written: list[str] = field(default_factory=list)
@@ -156,6 +177,9 @@ class Connector(ABC):
     def __init__(self, settings: SourceSettings, *, transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.transport = transport
+        # Contacts of this run whose only change since the last pull was leadsync's own write, as
+        # the pipeline found them in the store (``note_echoes``): no follow-up reads for them.
+        self.echoes: set[str] = set()
 
     @abstractmethod
     def check(self) -> CheckResult:
@@ -164,6 +188,16 @@ class Connector(ABC):
     @abstractmethod
     def streams(self) -> Sequence[str]:
         """The stream names this source pulls, in the order to pull them."""
+
+    def selected_streams(self) -> list[str]:
+        """The streams to pull: the config's selection (``streams = [...]``), in pull order."""
+        chosen = self.settings.streams
+        return [stream for stream in self.streams() if chosen is None or stream in chosen]
+
+    def note_echoes(self, remote_ids: Iterable[str]) -> None:
+        """The pipeline's word that these contacts, pulled in this run, changed only by leadsync's
+        own write (issue 23): a connector makes no follow-up reads for them."""
+        self.echoes.update(remote_ids)
 
     @abstractmethod
     def pull(self, stream: str, cursor: Any, *, full: bool = False) -> Iterator[PullBatch]:
@@ -193,6 +227,16 @@ class Connector(ABC):
                 totals["throttled"] += value.stats.rate_limited
                 totals["retries"] += value.stats.retries
         return totals
+
+    def read_owned(self, remote_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``read_fields`` plus, on platforms where leadsync tags, ``"tags"``: the sorted names of
+        leadsync's tags each contact carries now (``leadsync undo`` checks them before writing)."""
+        return {remote_id: dict(values) for remote_id, values in self.read_fields(remote_ids).items()}
+
+    def profile_fields(self, sample: int = 500) -> list[ProfileField]:
+        """The platform's contact profile fields with their type, and how many of (at most)
+        ``sample`` recently changed contacts hold a value in each."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its profile fields")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release HTTP clients."""

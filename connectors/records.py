@@ -105,6 +105,11 @@ class ContactRecord:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # What the platform holds in leadsync's own fields (logical name -> value as a string, None when
+    # unset) and, where leadsync tags, ``"tags"``: the sorted names of leadsync's tags the contact
+    # carries. None when this pull did not read them. Kept out of ``raw``: the platform is the truth
+    # for these (DESIGN.md "Operating at scale"), and a change to them alone is no news to scoring.
+    owned: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, bindparam, case, or_, select, update
+from sqlalchemy import Connection, Engine, Insert, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadsync.connectors.base import PullBatch
 from leadsync.connectors.errors import BadRecord
 from leadsync.connectors.records import ContactRecord, EventRecord
 from leadsync.sync.identity import ATTRIBUTE_FIELDS, checked_email
+from leadsync.sync.observed import ECHO_STATE_FIELDS, content_digest, is_echo
 from leadsync.sync.store import upsert
 from leadsync.sync.store.idlists import bound_ids, in_ids
 from leadsync.sync.store.models import (
@@ -32,22 +33,31 @@ from leadsync.sync.store.models import (
     Person,
     Quarantine,
     SyncCursor,
+    WritebackState,
 )
-from leadsync.sync.store.upsert import upsert_columns
+from leadsync.sync.store.upsert import insert_new_columns
 
 __all__ = ["IngestCounts", "event_columns", "ingest_batch", "jsonable"]
 
 
 @dataclass
 class IngestCounts:
+    """What one batch stored. ``changed``: contacts whose scoring inputs changed (or new ones);
+    ``echoes``: the remote ids of contacts whose only change was leadsync's own write
+    (``sync.observed``), which the pipeline passes on to the connector (no follow-up reads)."""
+
     contacts: int = 0
     events: int = 0
     quarantined: int = 0
+    changed: int = 0
+    echoes: list[str] = dataclasses.field(default_factory=list)
 
     def add(self, other: IngestCounts) -> None:
         self.contacts += other.contacts
         self.events += other.events
         self.quarantined += other.quarantined
+        self.changed += other.changed
+        self.echoes.extend(other.echoes)
 
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -73,7 +83,9 @@ def ingest_batch(engine: Engine, batch: PullBatch, *, source: str, now: datetime
         counts = IngestCounts()
         bad = list(batch.bad)
         good_contacts = _valid_contacts(batch.contacts, bad)
-        counts.contacts = _write_contacts(connection, source, good_contacts, now)
+        counts.contacts, counts.changed, counts.echoes = _write_contacts(
+            connection, source, good_contacts, now
+        )
         counts.events = _write_events(connection, source, batch.events, now)
         counts.quarantined = quarantine(connection, source, batch.stream, bad, now)
         if batch.cursor is not None:
@@ -157,18 +169,39 @@ def _valid_contacts(
 
 def _write_contacts(
     connection: Connection, source: str, contacts: list[tuple[str, ContactRecord]], now: datetime
-) -> int:
+) -> tuple[int, int, list[str]]:
+    """Store the contacts; returns (stored, changed, echoes). Only contacts whose scoring inputs
+    changed (``sync.observed.content_digest``) mark their person for re-scoring; every one is
+    stored, with what the platform holds in leadsync's own fields (``sync.observed``)."""
     if not contacts:
-        return 0
-    emails = sorted({email for email, _ in contacts})
-    upsert(
-        connection,
-        Person,
-        [{"email": email, "created_at": now, "updated_at": now} for email in emails],
-        key=["email"],
-        update=["updated_at"],
-    )
+        return 0, 0, []
     dialect = connection.dialect.name
+    remote_ids = [contact.remote_id for _, contact in contacts]
+    raws = {contact.remote_id: jsonable(contact.raw) for _, contact in contacts}
+    digests = {
+        contact.remote_id: content_digest(email, contact, raws[contact.remote_id])
+        for email, contact in contacts
+    }
+    known: dict[str, tuple[str | None, datetime | None]] = {
+        remote_id: (digest, observed_at)
+        for remote_id, digest, observed_at in connection.execute(
+            select(Attributes.remote_id, Attributes.digest, Attributes.observed_at).where(
+                Attributes.source == source, in_ids(Attributes.remote_id, dialect, remote_ids)
+            )
+        )
+    }
+    changed = [(e, c) for e, c in contacts if known.get(c.remote_id, (None, None))[0] != digests[c.remote_id]]
+    same = [(e, c) for e, c in contacts if known.get(c.remote_id, (None, None))[0] == digests[c.remote_id]]
+    emails = sorted({email for email, _ in contacts})
+    fresh_emails = sorted({email for email, _ in changed})
+    if fresh_emails:
+        upsert(
+            connection,
+            Person,
+            [{"email": email, "created_at": now, "updated_at": now} for email in fresh_emails],
+            key=["email"],
+            update=["updated_at"],
+        )
     person_ids: dict[str, int] = {
         email: pid
         for email, pid in connection.execute(
@@ -176,12 +209,12 @@ def _write_contacts(
         )
     }
     # An identity whose email changed leaves its old person: that person must be re-scored too.
-    remote_ids = [contact.remote_id for _, contact in contacts]
+    changed_ids = [contact.remote_id for _, contact in changed]
     previous = {
         pid
         for (pid,) in connection.execute(
             select(Identity.person_id).where(
-                Identity.source == source, in_ids(Identity.remote_id, dialect, remote_ids)
+                Identity.source == source, in_ids(Identity.remote_id, dialect, changed_ids)
             )
         )
         if pid is not None
@@ -191,7 +224,7 @@ def _write_contacts(
         connection.execute(
             update(Person).where(in_ids(Person.id, dialect, sorted(stale))).values(updated_at=now)
         )
-    mark_persons_changed(connection, [*{*person_ids.values(), *stale}], now)
+    mark_persons_changed(connection, [*{*(person_ids[email] for email in fresh_emails), *stale}], now)
     upsert(
         connection,
         Identity,
@@ -209,25 +242,60 @@ def _write_contacts(
         key=["source", "remote_id"],
         update=["platform", "email", "person_id", "seen_at"],
     )
-    attribute_columns = [*ATTRIBUTE_FIELDS, "created_at", "updated_at", "raw"]
-    upsert(
-        connection,
-        Attributes,
-        [
+    attribute_columns = [*ATTRIBUTE_FIELDS, "created_at", "updated_at", "raw", "digest"]
+    for read_owned in (True, False):  # a pull that did not read leadsync's fields keeps the last reading
+        rows = [
             {
                 "source": source,
                 "remote_id": contact.remote_id,
                 **{name: getattr(contact, name) for name in ATTRIBUTE_FIELDS},
                 "created_at": contact.created_at,
                 "updated_at": contact.updated_at,
-                "raw": jsonable(contact.raw),
+                "raw": raws[contact.remote_id],
+                "digest": digests[contact.remote_id],
+                **({"observed": contact.owned, "observed_at": now} if read_owned else {}),
             }
             for _, contact in contacts
-        ],
-        key=["source", "remote_id"],
-        update=attribute_columns,
-    )
-    return len(contacts)
+            if (contact.owned is not None) == read_owned
+        ]
+        if rows:
+            upsert(
+                connection,
+                Attributes,
+                rows,
+                key=["source", "remote_id"],
+                update=[*attribute_columns, *(("observed", "observed_at") if read_owned else ())],
+            )
+    echoes = _echoes(connection, source, same, known)
+    return len(contacts), len(changed), echoes
+
+
+def _echoes(
+    connection: Connection,
+    source: str,
+    same: list[tuple[str, ContactRecord]],
+    known: dict[str, tuple[str | None, datetime | None]],
+) -> list[str]:
+    """Among re-read contacts whose scoring inputs did not change, the echoes of leadsync's writes."""
+    ids = [contact.remote_id for _, contact in same if contact.owned is not None]
+    if not ids:
+        return []
+    pushed: dict[str, dict[str, tuple[str | None, datetime]]] = {}
+    for remote_id, name, value, pushed_at in connection.execute(
+        select(
+            WritebackState.remote_id, WritebackState.field, WritebackState.value, WritebackState.pushed_at
+        ).where(
+            WritebackState.source == source,
+            WritebackState.field.in_(ECHO_STATE_FIELDS),
+            in_ids(WritebackState.remote_id, connection.dialect.name, ids),
+        )
+    ):
+        pushed.setdefault(remote_id, {})[name] = (value, pushed_at)
+    return [
+        contact.remote_id
+        for _, contact in same
+        if is_echo(contact.owned, pushed.get(contact.remote_id, {}), known[contact.remote_id][1])
+    ]
 
 
 def event_columns(source: str, events: Sequence[EventRecord]) -> dict[str, list[Any]]:
@@ -260,10 +328,28 @@ def event_columns(source: str, events: Sequence[EventRecord]) -> dict[str, list[
 
 
 def _write_events(connection: Connection, source: str, events: Sequence[EventRecord], now: datetime) -> int:
+    """Store the events; only contacts with an event new to the store are marked for re-scoring (a
+    re-read event, from a look-back window or a contact re-read for an echo, is no news)."""
     if not events:
         return 0
-    upsert_columns(connection, Event, event_columns(source, events), key=["source", "source_id"])
-    mark_contacts_changed(connection, source, [*{event.remote_contact_id for event in events}], now)
+    table = Event.__table__  # type: ignore[attr-defined]
+    before = connection.execute(select(func.max(table.c.id))).scalar() or 0
+    inserted = insert_new_columns(
+        connection, Event, event_columns(source, events), key=["source", "source_id"]
+    )
+    if inserted == len(events):
+        contacts = {event.remote_contact_id for event in events}
+    elif inserted == 0:
+        contacts = set()
+    else:  # some were known (or the driver cannot tell): the new rows are the ones past ``before``
+        contacts = set(
+            connection.execute(
+                select(table.c.remote_contact_id)
+                .where(table.c.id > before, table.c.source == source)
+                .distinct()
+            ).scalars()
+        )
+    mark_contacts_changed(connection, source, [*contacts], now)
     return len(events)
 
 

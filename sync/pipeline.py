@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -32,7 +32,15 @@ from leadsync.sync.readahead import read_ahead
 from leadsync.sync.rescore import rescore
 from leadsync.sync.scorebatch import RescoreCounts
 from leadsync.sync.store.models import SyncCursor, SyncRun
-from leadsync.sync.writeback import PlannedWrite, mark_pending, plan_writes, record_push
+from leadsync.sync.writeback import (
+    Plan,
+    adopt_values,
+    diff_rows,
+    first_persons,
+    mark_pending,
+    plan_source,
+    record_push,
+)
 
 __all__ = ["PushResult", "Reporter", "SourceResult", "pull_sources", "pull_stream", "push_sources", "score"]
 
@@ -77,6 +85,10 @@ class SourceResult:
 
 @dataclass
 class PushResult:
+    """One source's push. ``held_back``: planned writes left for a later push by ``--limit``;
+    ``diff``: with ``dry_run``, one row per field to write (``sync.writeback.diff_rows``); ``drift``:
+    values of leadsync's that someone else changed on the platform, written again or reported."""
+
     source: str
     ok: bool = True
     planned: int = 0
@@ -84,7 +96,9 @@ class PushResult:
     failed: int = 0
     requests: int = 0
     dry_run: bool = False
+    held_back: int = 0
     diff: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
 
@@ -140,13 +154,16 @@ def pull_stream(
     """One stream from its committed cursor: each batch ingested with its cursor, in order, while the
     connector reads the next one (``sync.readahead``). Close it to stop between pages. ``ingest`` is
     ``sync.ingest.ingest_batch`` (the bench passes a timed wrapper); ``stored(batch)`` is called
-    after each batch is stored (progress)."""
+    after each batch is stored (progress). The echoes of leadsync's own writes the ingest finds are
+    passed on to the connector (``Connector.note_echoes``)."""
     cursor = None if full else load_cursor(engine, source, stream)
     with closing(
         read_ahead(connector.pull(stream, cursor, full=full), name=f"pull-{source}-{stream}")
     ) as batches:
         for batch in batches:
             counts = ingest(engine, batch, source=source, now=utcnow())
+            if counts.echoes:  # contacts that changed only by our own write: no follow-up reads
+                connector.note_echoes(counts.echoes)
             if stored is not None:
                 stored(batch)
             yield counts
@@ -165,12 +182,16 @@ def pull_source(
     result = SourceResult(source.name)
     started = time.monotonic()
     run_id = _start_run(engine, source.name, "pull", utcnow())
+    # per stream: requests and records of this run (``leadsync streams`` shows the cost per run)
+    streams: dict[str, dict[str, int]] = {}
     try:
         with (
             LeaseKeeper(engine, f"source:{source.name}") as lease,
             _connector(config, source, environ) as connector,
         ):
-            for stream in connector.streams():
+            for stream in connector.selected_streams():
+                before = connector.request_counts()["requests"]
+                measured = streams.setdefault(stream, {"requests": 0, "records": 0})
                 stored = (
                     partial(reporter.reading, source.name, stream) if reporter and reporter.reading else None
                 )
@@ -178,6 +199,8 @@ def pull_source(
                     pull_stream(engine, connector, source.name, stream, full=full, stored=stored)
                 ) as pages:
                     for counts in pages:
+                        measured["records"] += counts.contacts + counts.events
+                        measured["requests"] = connector.request_counts()["requests"] - before
                         result.contacts += counts.contacts
                         result.events += counts.events
                         result.quarantined += counts.quarantined
@@ -186,6 +209,7 @@ def pull_source(
                         # Stop between pages: what is committed stays committed, the rest comes next run.
                         if (stop and stop.is_set()) or lease.lost.is_set():
                             break
+                measured["requests"] = connector.request_counts()["requests"] - before
                 if (stop and stop.is_set()) or lease.lost.is_set():
                     result.ok = not lease.lost.is_set()
                     result.error = "lost the lease" if lease.lost.is_set() else "stopped"
@@ -205,7 +229,12 @@ def pull_source(
         engine,
         run_id,
         ok=result.ok,
-        counts={"contacts": result.contacts, "events": result.events, "quarantined": result.quarantined},
+        counts={
+            "contacts": result.contacts,
+            "events": result.events,
+            "quarantined": result.quarantined,
+            "streams": streams,
+        },
         error=result.error,
     )
     return result
@@ -253,6 +282,19 @@ def score(
     )
 
 
+def plan_push(engine: Engine, config: LeadsyncConfig, source: SourceConfig, *, now: datetime) -> Plan:
+    """What a push of ``source`` would write now, from the store alone (largest change first)."""
+    with engine.connect() as connection:
+        return plan_source(
+            connection,
+            source.name,
+            prefix=config.writeback.field_prefix,
+            lifecycle_writeback=config.writeback.lifecycle,
+            now=now,
+            on_drift=config.writeback.on_drift,
+        )
+
+
 def push_source(
     engine: Engine,
     config: LeadsyncConfig,
@@ -261,23 +303,33 @@ def push_source(
     dry_run: bool = False,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
+    plan: Plan | None = None,
+    now: datetime | None = None,
 ) -> PushResult:
+    """Push ``source``'s planned writes (``plan``: already made, e.g. cut by ``--limit``)."""
     result = PushResult(source.name, dry_run=dry_run)
-    now = utcnow()
-    with engine.connect() as connection:
-        plans = plan_writes(
-            connection,
-            source.name,
-            prefix=config.writeback.field_prefix,
-            lifecycle_writeback=config.writeback.lifecycle,
-            now=now,
-        )
+    now = now or utcnow()
+    if plan is None:
+        plan = plan_push(engine, config, source, now=now)
+    plans = plan.writes
     result.planned = len(plans)
+    result.drift = [asdict(drift) for drift in plan.drift]
+    for drift in plan.drift:
+        log.warning(
+            "%s: %s of %s was changed on the platform since leadsync wrote it (%r, was %r): %s",
+            source.name,
+            drift.field,
+            drift.remote_id,
+            drift.theirs,
+            drift.ours,
+            "writing it again" if drift.action == "rewrite" else "left as it is (on_drift = report)",
+        )
     if reporter and reporter.pushing:
         reporter.pushing(source.name, len(plans))
     if dry_run:
-        result.diff = [_diff(plan) for plan in plans]
+        result.diff = diff_rows(source.name, source.platform.value, plans)
         return result
+    adopt_values(engine, source.name, plan.adopt, now=now)
     if not plans:
         return result
     run_id = _start_run(engine, source.name, "push", now)
@@ -322,24 +374,39 @@ def push_sources(
     *,
     dry_run: bool = False,
     reporter: Reporter | None = None,
+    limit: int | None = None,
 ) -> list[PushResult]:
+    """Push the sources side by side. ``limit``: write at most that many persons over all of them,
+    largest score change first; the rest stay planned for the next push (a safe first rollout)."""
     sources = selected_sources(config, names)
     environ = dict(os.environ)
     if not sources:
         return []
+    now = utcnow()
+    plans = {source.name: plan_push(engine, config, source, now=now) for source in sources}
+    held_back: dict[str, int] = {}
+    if limit is not None:
+        chosen = first_persons([write for plan in plans.values() for write in plan.writes], limit)
+        for name, plan in plans.items():
+            kept = [write for write in plan.writes if write.person_id in chosen]
+            held_back[name] = len(plan.writes) - len(kept)
+            plans[name] = Plan(writes=kept, drift=plan.drift, adopt=plan.adopt)
     with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="push") as pool:
         futures = [
             pool.submit(
-                push_source, engine, config, source, dry_run=dry_run, reporter=reporter, environ=environ
+                push_source,
+                engine,
+                config,
+                source,
+                dry_run=dry_run,
+                reporter=reporter,
+                environ=environ,
+                plan=plans[source.name],
+                now=now,
             )
             for source in sources
         ]
-        return [future.result() for future in futures]
-
-
-def _diff(plan: PlannedWrite) -> dict[str, Any]:
-    return {
-        "remote_id": plan.update.remote_id,
-        "email": plan.update.email,
-        "changes": {name: {"from": plan.old.get(name), "to": value} for name, value in plan.new.items()},
-    }
+        results = [future.result() for future in futures]
+    for result in results:
+        result.held_back = held_back.get(result.source, 0)
+    return results

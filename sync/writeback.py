@@ -1,51 +1,68 @@
 """Change-only write-back: decide what to write to each identity, and remember what was written.
 
-The last successfully pushed value of every (source, remote id, field) lives in
-``writeback_state``; an update carries only the fields whose desired value differs from it. Every
-write (or failed attempt) lands in ``writeback_audit``. Lifecycle stages only move forward.
+The platform is the truth for the fields and tags leadsync owns (contract 3): a pull reads what
+each contact holds in them (``Attributes.observed``, see ``sync.observed``), and a plan compares the
+new scores with those values wherever they were read after leadsync's last write there; otherwise
+with the last value leadsync pushed (``writeback_state``). So a value someone else changed is
+written again (or only reported, ``[writeback] on_drift = "report"``), and a store rebuilt from
+nothing converges to one stage tag and one lifecycle tag per contact. An update carries only the
+fields whose value differs. Every write (or failed attempt) lands in ``writeback_audit``, with the
+value it replaced. Lifecycle stages only move forward.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, and_, delete, select
 
-from leadsync.config.scoring_model import LIFECYCLE_LEVELS
+from leadsync.config.scoring_model import LIFECYCLE_LEVELS, STAGES
 from leadsync.connectors.base import PushReport, ScoreUpdate
+from leadsync.connectors.catalog import LIFECYCLE_STAGE, STAGE_TAGS
 from leadsync.connectors.errors import BadRecord
+from leadsync.connectors.records import Platform
 from leadsync.sync.ingest import quarantine
+from leadsync.sync.observed import (
+    LIFECYCLE_TAG,
+    OWNED_TAGS,
+    PENDING,
+    STAGE_TAG,
+    TRIGGER_FIELDS,
+    same_value,
+)
 from leadsync.sync.store import upsert
 from leadsync.sync.store.models import Attributes, Identity, Score, WritebackAudit, WritebackState
 
 __all__ = [
     "TRIGGER_FIELDS",
     "VALUE_FIELDS",
+    "Drift",
+    "Plan",
     "PlannedWrite",
+    "adopt_values",
     "desired_values",
+    "diff_rows",
+    "first_persons",
     "mark_pending",
+    "own_tags",
+    "plan_source",
     "plan_writes",
     "record_push",
 ]
 
 # The fields leadsync writes and keeps the last pushed value of.
 VALUE_FIELDS = ("affinity", "engagement", "stage", "grade", "lifecycle", "reason")
-# Fields whose change alone justifies a write; the rest (the reason, scored_at) ride along with them.
-# The reason quotes points that decay by the minute: on its own, a new wording is not worth a write
-# (an unchanged re-sync must write nothing), and it goes out with the next change of a score.
-TRIGGER_FIELDS = ("affinity", "engagement", "stage", "grade", "lifecycle")
-STAGE_TAG = "tag:stage"
-LIFECYCLE_TAG = "tag:lifecycle"
 PLATFORM_LIFECYCLE = "platform_lifecycle"
-# Written (with the tags about to be added) just before a chunk goes to the platform, removed when
-# its outcome is recorded: if it is still there, a run died in between and the platform may hold
-# anything from the old to the new values, so the next plan re-sends that identity in full.
-PENDING = "pending"
+# ``PENDING`` (sync.observed) is written, with the tags about to be added, just before a chunk goes
+# to the platform, and removed when its outcome is recorded: if it is still there, a run died in
+# between and the platform may hold anything from the old to the new values, so the next plan
+# re-sends that identity in full.
+OnDrift = Literal["rewrite", "report"]
 
 
 def lifecycle_rank(value: str | None) -> int:
@@ -54,6 +71,12 @@ def lifecycle_rank(value: str | None) -> int:
 
 def tag_name(prefix: str, kind: str, value: str) -> str:
     return f"{prefix}{kind}_{value}"
+
+
+def own_tags(prefix: str, kind: str) -> set[str]:
+    """Every tag of ``kind`` ("stage" or "lifecycle") leadsync can write: a tag someone else named
+    like ours ("leadsync_stage_partner") is not leadsync's, and leadsync never removes it."""
+    return {tag_name(prefix, kind, value) for value in (STAGES if kind == "stage" else LIFECYCLE_LEVELS)}
 
 
 def desired_values(score: Any, *, scored_at: datetime) -> dict[str, str]:
@@ -71,11 +94,58 @@ def desired_values(score: Any, *, scored_at: datetime) -> dict[str, str]:
 
 @dataclass
 class PlannedWrite:
-    """One identity's update plus what the state will hold once it is written."""
+    """One identity's update plus what the state will hold once it is written. ``old`` is what the
+    write replaces: the platform's value where the last pull read it, else leadsync's last write.
+    ``size`` orders plans (largest score change first): |Δ affinity| + |Δ engagement|, a value
+    never written counting from 0; ``moves`` (stage, lifecycle and grade changes) breaks ties."""
 
     update: ScoreUpdate
     old: dict[str, str | None]
     new: dict[str, str | None] = field(default_factory=dict)
+    person_id: int | None = None
+    size: float = 0.0
+    moves: int = 0
+
+    @property
+    def order(self) -> tuple[float, int, str, str]:
+        return (-self.size, -self.moves, self.update.email, self.update.remote_id)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A value of leadsync's that someone else changed on the platform since leadsync wrote it."""
+
+    remote_id: str
+    email: str
+    field: str
+    ours: str | None
+    theirs: str | None
+    action: str  # "rewrite" (written again) | "report" (left as it is)
+
+
+@dataclass
+class Plan:
+    """What to write, the drift found, and ``adopt``: (remote id, field, value) of values the
+    platform already holds as the scores want, which leadsync has no record of writing (a store
+    rebuilt from nothing): recorded as leadsync's (``adopt_values``), so that a later change by
+    someone else is drift, not news."""
+
+    writes: list[PlannedWrite] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+    adopt: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _number(value: str | None) -> float:
+    try:
+        return float(value) if value not in (None, "") else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def plan_writes(
@@ -85,19 +155,38 @@ def plan_writes(
     prefix: str,
     lifecycle_writeback: bool,
     now: datetime,
+    on_drift: OnDrift = "rewrite",
 ) -> list[PlannedWrite]:
-    """Updates for every identity of ``source`` whose scores differ from what was last pushed."""
-    state: dict[str, dict[str, str | None]] = defaultdict(dict)
-    for remote_id, name, value in connection.execute(
-        select(WritebackState.remote_id, WritebackState.field, WritebackState.value).where(
-            WritebackState.source == source
-        )
+    """Updates for every identity of ``source`` whose scores differ from what the platform holds
+    (see ``plan_source``), largest change first."""
+    return plan_source(
+        connection, source, prefix=prefix, lifecycle_writeback=lifecycle_writeback, now=now, on_drift=on_drift
+    ).writes
+
+
+def plan_source(
+    connection: Connection,
+    source: str,
+    *,
+    prefix: str,
+    lifecycle_writeback: bool,
+    now: datetime,
+    on_drift: OnDrift = "rewrite",
+) -> Plan:
+    """What to write to each identity of ``source``, and the drift found on the way."""
+    state: dict[str, dict[str, tuple[str | None, datetime]]] = defaultdict(dict)
+    for remote_id, name, value, pushed_at in connection.execute(
+        select(
+            WritebackState.remote_id, WritebackState.field, WritebackState.value, WritebackState.pushed_at
+        ).where(WritebackState.source == source)
     ):
-        state[remote_id][name] = value
+        state[remote_id][name] = (value, pushed_at)
     rows = connection.execute(
         select(
             Identity.remote_id,
             Identity.email,
+            Identity.person_id,
+            Identity.platform,
             Score.affinity,
             Score.engagement,
             Score.stage,
@@ -105,6 +194,8 @@ def plan_writes(
             Score.lifecycle,
             Score.reason,
             Attributes.lifecycle_stage,
+            Attributes.observed,
+            Attributes.observed_at,
         )
         .join(Score, Score.person_id == Identity.person_id)
         .outerjoin(
@@ -112,57 +203,192 @@ def plan_writes(
             and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id),
         )
         .where(and_(Identity.source == source, Identity.email.is_not(None)))
-        .order_by(Identity.remote_id)
     )
-    plans: list[PlannedWrite] = []
+    plan = Plan()
     for row in rows:
-        score = row
-        last = state.get(row.remote_id, {})
-        want = desired_values(score, scored_at=now)
-        pending = last.get(PENDING)
-        maybe_tags = set(json.loads(pending)) if pending else set()
-        # engagement ticks with decay only past a whole point of hysteresis (scoring.engine.score_many)
-        if pending is not None or any(last.get(k) != want[k] for k in TRIGGER_FIELDS):
-            changed = {k: want[k] for k in VALUE_FIELDS if pending is not None or last.get(k) != want[k]}
-        else:
-            changed = {}
-        old: dict[str, str | None] = {k: last.get(k) for k in changed}
-        new: dict[str, str | None] = dict(changed)
-        if changed:
-            changed["scored_at"] = new["scored_at"] = want["scored_at"]
-            old["scored_at"] = last.get("scored_at")
-        tags_add: list[str] = []
-        tags_remove: list[str] = []
-        for key, kind, value in (
-            (STAGE_TAG, "stage", score.stage),
-            (LIFECYCLE_TAG, "lifecycle", score.lifecycle),
-        ):
-            wanted = tag_name(prefix, kind, value)
-            if last.get(key) != wanted or pending is not None:
-                tags_add.append(wanted)
-                # only ever tags leadsync itself set: the last pushed one, and any a dead run sent
-                stale = {last.get(key), *(t for t in maybe_tags if t.startswith(tag_name(prefix, kind, "")))}
-                tags_remove.extend(sorted(t for t in stale if t and t != wanted))
-                old[key], new[key] = last.get(key), wanted
-        platform_lifecycle = None
-        if lifecycle_writeback and lifecycle_rank(score.lifecycle) > lifecycle_rank(
-            last.get(PLATFORM_LIFECYCLE)
-        ):
-            platform_lifecycle = score.lifecycle  # forward only; the connector also checks the platform
-            old[PLATFORM_LIFECYCLE], new[PLATFORM_LIFECYCLE] = last.get(PLATFORM_LIFECYCLE), score.lifecycle
-        if not (changed or tags_add or platform_lifecycle):
-            continue
-        update = ScoreUpdate(
-            remote_id=row.remote_id,
-            email=row.email,
-            fields=changed,
-            lifecycle=platform_lifecycle,
-            lifecycle_seen=row.lifecycle_stage,
-            tags_add=tuple(tags_add),
-            tags_remove=tuple(tags_remove),
+        write = _plan_identity(
+            row, state.get(row.remote_id, {}), prefix, lifecycle_writeback, now, on_drift, plan
         )
-        plans.append(PlannedWrite(update=update, old=old, new=new))
-    return plans
+        if write is not None:
+            plan.writes.append(write)
+    plan.writes.sort(key=lambda w: w.order)
+    return plan
+
+
+def _plan_identity(
+    row: Any,
+    last_state: Mapping[str, tuple[str | None, datetime]],
+    prefix: str,
+    lifecycle_writeback: bool,
+    now: datetime,
+    on_drift: OnDrift,
+    plan: Plan,
+) -> PlannedWrite | None:
+    score = row
+    last = {name: value for name, (value, _) in last_state.items()}
+    observed: Mapping[str, Any] | None = row.observed
+    observed_at = _utc(row.observed_at)
+
+    def fresh(name: str) -> bool:
+        """Whether the platform's value of ``name`` was read after leadsync last wrote it."""
+        if observed is None or observed_at is None:
+            return False
+        key = OWNED_TAGS if name in (STAGE_TAG, LIFECYCLE_TAG) else name
+        if key not in observed:
+            return False
+        pushed = last_state.get(name)
+        return pushed is None or observed_at >= _utc(pushed[1])  # type: ignore[operator]
+
+    def held(name: str) -> str | None:
+        return observed[name] if fresh(name) else last.get(name)  # type: ignore[index]
+
+    want = desired_values(score, scored_at=now)
+    pending = last.get(PENDING)
+    maybe_tags = set(json.loads(pending)) if pending else set()
+    left: set[str] = set()  # fields another writer changed, left alone (on_drift = "report")
+    for name in TRIGGER_FIELDS:
+        if fresh(name) and name in last and not same_value(name, observed[name], last[name]):  # type: ignore[index]
+            plan.drift.append(
+                Drift(row.remote_id, row.email, name, last[name], observed[name], on_drift)  # type: ignore[index]
+            )
+            if on_drift == "report":
+                left.add(name)
+
+    def differs(name: str) -> bool:
+        return name not in left and (pending is not None or not same_value(name, held(name), want[name]))
+
+    # engagement ticks with decay only past a whole point of hysteresis (scoring.engine.score_many)
+    changed = (
+        {k: want[k] for k in VALUE_FIELDS if differs(k)} if any(differs(k) for k in TRIGGER_FIELDS) else {}
+    )
+    for name in TRIGGER_FIELDS:
+        if (
+            name not in changed
+            and name not in left
+            and fresh(name)
+            and same_value(name, observed[name], want[name])
+        ):  # type: ignore[index]
+            if name not in last or not same_value(name, last[name], want[name]):
+                plan.adopt.append((row.remote_id, name, want[name]))
+    old: dict[str, str | None] = {k: held(k) for k in changed}
+    new: dict[str, str | None] = dict(changed)
+    if changed:
+        changed["scored_at"] = new["scored_at"] = want["scored_at"]
+        old["scored_at"] = held("scored_at")
+    tags_add: list[str] = []
+    tags_remove: list[str] = []
+    tagged = Platform(row.platform) in STAGE_TAGS
+    for key, kind, value in (
+        (STAGE_TAG, "stage", score.stage),
+        (LIFECYCLE_TAG, "lifecycle", score.lifecycle),
+    ):
+        if not tagged:
+            break
+        wanted = tag_name(prefix, kind, value)
+        family = tag_name(prefix, kind, "")
+        if fresh(key):
+            # leadsync's tags of this kind as the platform holds them: converge to exactly one. Only
+            # names leadsync can write count (a stage or lifecycle value): a tag someone else named
+            # like ours ("leadsync_stage_partner") is not leadsync's, and stays.
+            held_tags = sorted(t for t in observed[OWNED_TAGS] if t in own_tags(prefix, kind))  # type: ignore[index]
+            mine = last.get(key)
+            if mine is not None and not set(held_tags) <= {mine, *maybe_tags}:
+                plan.drift.append(
+                    Drift(row.remote_id, row.email, key, mine, ",".join(held_tags) or None, on_drift)
+                )
+                if on_drift == "report":
+                    continue
+            if held_tags == [wanted] and pending is None:
+                if mine != wanted:
+                    plan.adopt.append((row.remote_id, key, wanted))
+                continue
+            tags_add.append(wanted)
+            stale = {*held_tags, *(t for t in maybe_tags if t.startswith(family))}
+            tags_remove.extend(sorted(t for t in stale if t != wanted))
+            old[key], new[key] = ",".join(held_tags) or None, wanted
+        elif last.get(key) != wanted or pending is not None:
+            tags_add.append(wanted)
+            # only ever tags leadsync itself set: the last pushed one, and any a dead run sent
+            stale = {last.get(key), *(t for t in maybe_tags if t.startswith(family))}
+            tags_remove.extend(sorted(t for t in stale if t and t != wanted))
+            old[key], new[key] = last.get(key), wanted
+    platform_lifecycle = None
+    if (
+        lifecycle_writeback
+        and Platform(row.platform) in LIFECYCLE_STAGE
+        and lifecycle_rank(score.lifecycle) > lifecycle_rank(last.get(PLATFORM_LIFECYCLE))
+    ):
+        platform_lifecycle = score.lifecycle  # forward only; the connector also checks the platform
+        old[PLATFORM_LIFECYCLE], new[PLATFORM_LIFECYCLE] = last.get(PLATFORM_LIFECYCLE), score.lifecycle
+    if not (changed or tags_add or tags_remove or platform_lifecycle):
+        return None
+    update = ScoreUpdate(
+        remote_id=row.remote_id,
+        email=row.email,
+        fields=changed,
+        lifecycle=platform_lifecycle,
+        lifecycle_seen=row.lifecycle_stage,
+        tags_add=tuple(tags_add),
+        tags_remove=tuple(tags_remove),
+    )
+    size = sum(abs(_number(want[k]) - _number(held(k))) for k in ("affinity", "engagement"))
+    moves = sum(1 for k in ("stage", "lifecycle", "grade") if not same_value(k, held(k), want[k]))
+    return PlannedWrite(update=update, old=old, new=new, person_id=row.person_id, size=size, moves=moves)
+
+
+def first_persons(writes: Sequence[PlannedWrite], limit: int) -> set[int | None]:
+    """The ``limit`` persons with the largest score change among ``writes`` (``push --limit``)."""
+    chosen: set[int | None] = set()
+    for write in sorted(writes, key=lambda w: w.order):
+        if len(chosen) >= limit:
+            break
+        chosen.add(write.person_id)
+    return chosen
+
+
+# The order fields are shown in; the rest after them.
+_SHOWN = (*VALUE_FIELDS, "scored_at", STAGE_TAG, LIFECYCLE_TAG, PLATFORM_LIFECYCLE)
+
+
+def diff_rows(source: str, platform: str, writes: Sequence[PlannedWrite]) -> list[dict[str, Any]]:
+    """What a dry run shows: one row per field to write, largest score change first."""
+    rank = {name: index for index, name in enumerate(_SHOWN)}
+    rows: list[dict[str, Any]] = []
+    for write in sorted(writes, key=lambda w: w.order):
+        for name in sorted(write.new, key=lambda n: rank.get(n, len(rank))):
+            rows.append(
+                {
+                    "email": write.update.email,
+                    "source": source,
+                    "platform": platform,
+                    "remote_id": write.update.remote_id,
+                    "field": name,
+                    "old": write.old.get(name),
+                    "new": write.new[name],
+                    "change": round(write.size, 2),
+                }
+            )
+    return rows
+
+
+def adopt_values(
+    engine: Engine, source: str, adopt: Sequence[tuple[str, str, str]], *, now: datetime
+) -> None:
+    """Record values the platform already holds as leadsync's own (``Plan.adopt``)."""
+    if not adopt:
+        return
+    rows = [
+        {"source": source, "remote_id": remote_id, "field": name, "value": value, "pushed_at": now}
+        for remote_id, name, value in adopt
+    ]
+    with engine.begin() as connection:
+        upsert(
+            connection,
+            WritebackState,
+            rows,
+            key=["source", "remote_id", "field"],
+            update=["value", "pushed_at"],
+        )
 
 
 def mark_pending(engine: Engine, source: str, plans: Sequence[PlannedWrite], *, now: datetime) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -29,6 +30,7 @@ from leadsync.connectors.activecampaign import normalize
 from leadsync.connectors.activecampaign.streams import (
     ACTIVITIES,
     CONTACT_IDS,
+    CONTACT_TAGS,
     CONTACTS,
     DEALS,
     FIELDS,
@@ -39,12 +41,14 @@ from leadsync.connectors.auth import HeaderToken
 from leadsync.connectors.base import (
     CheckResult,
     Connector,
+    ProfileField,
     PullBatch,
     PushReport,
     ScoreUpdate,
     SourceSettings,
     StreamTally,
 )
+from leadsync.connectors.catalog import stream_names
 from leadsync.connectors.errors import AuthError, BadRecord, ConfigError, RateLimited
 from leadsync.connectors.http import build_client, logging_hooks
 from leadsync.connectors.ratelimit import (
@@ -74,7 +78,7 @@ IMPORTS_PER_MINUTE = 100  # §7: multi-contact bulk imports per minute
 # margin costs 1 % of the budget, so 10 ms rather than the shared 50 ms default.
 SAFETY_MARGIN_S = 0.01
 DEFAULT_LOOKBACK = timedelta(hours=1)
-STREAMS = ("contacts", "activities", "tracking_logs", "deals")
+STREAMS = stream_names(Platform.ACTIVECAMPAIGN)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -168,6 +172,9 @@ class ActiveCampaignConnector(Connector):
             str(k).lower(): EventType(v) for k, v in (options.get("tracking_map") or {}).items()
         }
         self.clock = time.time  # wall clock for the tracking-log sweep schedule (injectable)
+        # What this run's contacts and activities streams delivered: the tracking-log follow-up reads
+        # (``_pull_tracking_logs``) start from it instead of walking both again (issue 23).
+        self._delivered: dict[str, _Delivered] = {}
         self._client: httpx.Client | None = None
         self._perstags: dict[str, str] | None = None
 
@@ -234,6 +241,10 @@ class ActiveCampaignConnector(Connector):
 
     def pull(self, stream: str, cursor: Any, *, full: bool = False) -> Iterator[PullBatch]:
         window = Window.start(cursor, lookback=self.lookback, full=full)
+        if stream in FOLLOWED:
+            self._delivered[stream] = _Delivered(
+                start=_since_of(cursor, full), resumed=window.resume is not None
+            )
         if stream == "contacts":
             yield from self._pull_contacts(window)
         elif stream == "activities":
@@ -273,6 +284,7 @@ class ActiveCampaignConnector(Connector):
                     values.setdefault(str(item["contact"]), {})[str(item.get("field"))] = str(
                         item.get("value") or ""
                     )
+            tags = _tags_by_contact(page.body or {})
             batch = PullBatch(stream="contacts")
             for raw in page.records:
                 try:
@@ -282,6 +294,8 @@ class ActiveCampaignConnector(Connector):
                         source=source,
                         perstag_of=perstags,
                         profile=self.profile,
+                        field_prefix=self.settings.field_prefix,
+                        tags=tags.get(str(raw.get("id")), []),
                     )
                 except BadRecord as bad:
                     batch.bad.append(bad)
@@ -291,6 +305,7 @@ class ActiveCampaignConnector(Connector):
                 if window.accept(record.remote_id, record.updated_at):
                     batch.contacts.append(record)
             batch.cursor = window.checkpoint(page.state)
+            self._delivered["contacts"].add(batch)
             yield tally.count(batch, len(page.records), page.remaining)  # §2: meta.total
         self._log_window("contacts", window)
 
@@ -311,6 +326,7 @@ class ActiveCampaignConnector(Connector):
                     lambda r: normalize.activity_event(r, source=source, table=self.activity_table),
                 )
             batch.cursor = window.checkpoint(page.state)
+            self._delivered["activities"].add(batch)
             yield tally.count(batch, len(page.records), page.remaining)
         self._log_window("activities", window)
 
@@ -322,6 +338,7 @@ class ActiveCampaignConnector(Connector):
         the contacts that changed (``filters[updated_after]``) or have new activities (``after``)
         since the window; whether a tracked event alone bumps ``udate`` is unconfirmed (§11.6),
         which is what the periodic sweep is for. The window drops what earlier runs emitted.
+        Which contacts a run between sweeps reads is ``_follow_up_candidates`` (issue 23).
 
         Runs between sweeps move ``since`` past the events of contacts they did not read, so a
         sweep accepts from ``swept_from`` instead: a stamp before which every event existed when
@@ -352,17 +369,13 @@ class ActiveCampaignConnector(Connector):
                     batch.cursor["sweep_started"] = started
                 else:
                     batch.cursor["swept_at"] = started
+                    self._note_followed(batch.cursor)
                     swept_from_next = self._sweep_began(window, batch.cursor, started)
                     if swept_from_next is not None:
                         batch.cursor["swept_from"] = swept_from_next
                 yield tally.count(batch, len(page.records), page.remaining)
         else:
-            candidates: set[str] = set()
-            bound = window.bound_text()
-            for page in self._pages(CONTACT_IDS, params={"filters[updated_after]": bound} if bound else None):
-                candidates.update(str(c.get("id")) for c in page.records)
-            for page in self._pages(ACTIVITIES, params={"after": bound} if bound else None):
-                candidates.update(str(a.get("subscriberid")) for a in page.records if a.get("subscriberid"))
+            candidates = self._follow_up_candidates(window, cursor)
             batch = PullBatch(stream="tracking_logs")
             self._tracking_logs_of(
                 sorted(candidates, key=lambda c: int(c) if c.isdigit() else 0), window, batch
@@ -370,8 +383,40 @@ class ActiveCampaignConnector(Connector):
             batch.cursor = {**window.checkpoint(None), "swept_at": swept_at}
             if cursor.get("swept_from"):
                 batch.cursor["swept_from"] = cursor["swept_from"]
+            self._note_followed(batch.cursor)
             yield StreamTally("contacts").count(batch, len(candidates), 0)
         self._log_window("tracking_logs", window)
+
+    def _follow_up_candidates(self, window: Window, cursor: Mapping[str, Any]) -> set[str]:
+        """The contacts whose tracking logs a run between sweeps reads (issue 23 changed this).
+
+        When this run's contacts and activities streams each ran whole, from exactly where they
+        were when the last tracking step finished (``followed`` in the cursor), what they delivered
+        is every change since: the contacts they brought, less the echoes of leadsync's own writes
+        (``note_echoes``), and the contacts of the new activities they brought. Otherwise (a stream
+        deselected, failed or resumed, or a tracking step that did not finish) both are walked
+        again from the window's bound, as before, still less the echoes.
+        """
+        followed = cursor.get("followed") or {}
+        runs = {name: self._delivered.get(name) for name in FOLLOWED}
+        if all(
+            run is not None and run.complete and not run.resumed and run.start == followed.get(name)
+            for name, run in runs.items()
+        ):
+            return (runs["contacts"].contacts - self.echoes) | runs["activities"].contacts  # type: ignore[union-attr]
+        candidates: set[str] = set()
+        bound = window.bound_text()
+        for page in self._pages(CONTACT_IDS, params={"filters[updated_after]": bound} if bound else None):
+            candidates.update(str(c.get("id")) for c in page.records if str(c.get("id")) not in self.echoes)
+        for page in self._pages(ACTIVITIES, params={"after": bound} if bound else None):
+            candidates.update(str(a.get("subscriberid")) for a in page.records if a.get("subscriberid"))
+        return candidates
+
+    def _note_followed(self, final: dict[str, Any]) -> None:
+        """A finished tracking step records where the contacts and activities streams stood."""
+        runs = [self._delivered.get(name) for name in FOLLOWED]
+        if all(run is not None and run.complete and not run.resumed for run in runs):
+            final["followed"] = {name: run.end for name, run in zip(FOLLOWED, runs, strict=True)}  # type: ignore[union-attr]
 
     def _sweep_began(self, window: Window, final: Mapping[str, Any], started: float) -> str | None:
         """A platform stamp no later than when this sweep began, as late as we can tell.
@@ -448,6 +493,56 @@ class ActiveCampaignConnector(Connector):
                 window.dropped_old,
             )
 
+    def read_owned(self, remote_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``read_fields`` plus leadsync's tags on each contact (``GET /contacts/{id}/contactTags``, §4)."""
+        from leadsync.connectors.activecampaign.writeback import Writer
+
+        held: dict[str, dict[str, Any]] = {k: dict(v) for k, v in self.read_fields(remote_ids).items()}
+        writer = Writer(self)
+        prefix = self.settings.field_prefix.lower()
+        for remote_id in remote_ids:
+            names = [
+                writer._tag_name(str(row.get("tag")))
+                for page in self._pages(CONTACT_TAGS, path_params={"id": remote_id})
+                for row in page.records
+            ]
+            held.setdefault(remote_id, {})["tags"] = sorted(n for n in names if n and n.startswith(prefix))
+        return held
+
+    # --- profile fields --------------------------------------------------------------------
+
+    def profile_fields(self, sample: int = 500) -> list[ProfileField]:
+        """Custom fields (§3) and their fill rate over the first ``sample`` contacts (by id: the
+        keyset walk of §2), whose values come side-loaded with ``include=fieldValues``."""
+        definitions = [custom for page in self._pages(FIELDS) for custom in page.records]
+        filled = {str(custom.get("id")): 0 for custom in definitions}
+        sampled = 0
+        params = {"include": "fieldValues"}
+        for page in self._pages(CONTACTS, params=params):
+            wanted = {str(c.get("id")) for c in page.records[: sample - sampled]}
+            sampled += len(wanted)
+            holding: dict[str, set[str]] = {}
+            for value in (page.body or {}).get("fieldValues") or []:
+                contact, field_id = str(value.get("contact")), str(value.get("field"))
+                if contact in wanted and field_id in filled and str(value.get("value") or "").strip():
+                    holding.setdefault(field_id, set()).add(contact)
+            for field_id, contacts in holding.items():
+                filled[field_id] += len(contacts)
+            if sampled >= sample:
+                break
+        prefix = self.settings.field_prefix.upper()
+        return [
+            ProfileField(
+                name=str(custom.get("perstag") or custom.get("id")),
+                label=str(custom.get("title") or custom.get("perstag") or ""),
+                type=str(custom.get("type") or "?"),
+                filled=filled[str(custom.get("id"))],
+                sampled=sampled,
+                owned=str(custom.get("perstag") or "").upper().startswith(prefix),
+            )
+            for custom in definitions
+        ]
+
     # --- push -------------------------------------------------------------------------------
 
     def ensure_fields(self) -> None:
@@ -476,3 +571,40 @@ class ActiveCampaignConnector(Connector):
                     held[logical] = value.get("value") or None
             out[remote_id] = held
         return out
+
+
+# The streams whose deliveries a tracking step follows up (``_follow_up_candidates``).
+FOLLOWED = ("contacts", "activities")
+
+
+def _since_of(cursor: Any, full: bool) -> str | None:
+    return None if full or not isinstance(cursor, Mapping) else cursor.get("since")
+
+
+@dataclass
+class _Delivered:
+    """What one run of the contacts or activities stream delivered: the contacts it brought (or the
+    contacts of the activities it brought), from which ``since`` to which, and whether it ran whole."""
+
+    start: str | None
+    resumed: bool
+    end: str | None = None
+    contacts: set[str] = field(default_factory=set)
+    complete: bool = False
+
+    def add(self, batch: PullBatch) -> None:
+        self.contacts.update(contact.remote_id for contact in batch.contacts)
+        self.contacts.update(event.remote_contact_id for event in batch.events)
+        if isinstance(batch.cursor, Mapping) and "resume" not in batch.cursor:
+            self.end, self.complete = batch.cursor.get("since"), True
+
+
+def _tags_by_contact(body: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Tag names per contact id from a page's side-loaded ``contactTags`` and ``tags`` (§2, §4)."""
+    names = {str(tag.get("id")): str(tag.get("tag") or "") for tag in body.get("tags") or []}
+    found: dict[str, list[str]] = {}
+    for row in body.get("contactTags") or []:
+        name = names.get(str(row.get("tag")))
+        if name:
+            found.setdefault(str(row.get("contact")), []).append(name)
+    return found

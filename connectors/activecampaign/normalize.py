@@ -9,10 +9,11 @@ tracking logs, deals).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from leadsync.connectors.base import WRITEBACK_FIELDS
 from leadsync.connectors.errors import BadRecord
 from leadsync.connectors.records import (
     ContactRecord,
@@ -104,9 +105,15 @@ def contact_record(
     source: str,
     perstag_of: Mapping[str, str],
     profile: Mapping[str, str] = PROFILE_PERSTAGS,
+    field_prefix: str | None = None,
+    tags: Sequence[str] | None = None,
 ) -> ContactRecord:
     """One ``contacts[]`` item. ``values`` maps field id -> value (from the side-loaded
-    ``fieldValues``); ``perstag_of`` maps field id -> personalisation tag."""
+    ``fieldValues``); ``perstag_of`` maps field id -> personalisation tag; ``tags`` are the names of
+    the contact's tags (side-loaded ``contactTags.tag``), None when not read.
+
+    With ``field_prefix``, leadsync's own custom fields (perstag ``<PREFIX><FIELD>``) and tags (named
+    with the prefix) go to ``ContactRecord.owned``, not to ``raw``."""
     remote_id = _id(raw, "contact")
     try:
         created = parse_ac_time(raw.get("cdate"))
@@ -123,6 +130,14 @@ def contact_record(
     for attribute, tag in profile.items():
         value = by_tag.pop(tag.upper(), None)
         profile_values[attribute] = value.strip() if isinstance(value, str) and value.strip() else None
+    owned: dict[str, Any] | None = None
+    if field_prefix is not None:
+        owned = {}
+        for logical in WRITEBACK_FIELDS:
+            value = by_tag.pop(f"{field_prefix}{logical}".upper(), None)
+            owned[logical] = value if value not in (None, "") else None
+        if tags is not None:
+            owned["tags"] = sorted(name for name in tags if name.lower().startswith(field_prefix.lower()))
     size_text = profile_values.pop("company_size")
     company_size = parse_count(size_text)  # §1: numbers are strings ("250", "1,200")
     if size_text and company_size is None:
@@ -146,6 +161,7 @@ def contact_record(
         created_at=created,
         updated_at=updated,
         raw=raw_rest,
+        owned=owned,
     )
 
 

@@ -24,14 +24,15 @@ _offset = partial(OffsetPaginator, limit_param="limit", total_path="meta.total")
 
 # §2: orders[id]=ASC + id_greater is the recommended way through contacts (offset gets slow);
 # meta.total then counts the contacts past the id sent (progress totals);
-# include=fieldValues side-loads the custom field values of the page (§2, [practice]).
+# include=fieldValues side-loads the custom field values of the page, contactTags.tag the contacts'
+# tags with their names (§2 [practice]): leadsync's own fields and tags are read with the contact.
 CONTACTS = StreamSpec(
     name="contacts",
     path="contacts",
     records_path="contacts",
     paginator_factory=partial(KeysetPaginator, param="id_greater", total_path="meta.total"),
     page_size=PAGE_SIZE,
-    params={"orders[id]": "ASC", "include": "fieldValues"},
+    params={"orders[id]": "ASC", "include": "fieldValues,contactTags.tag"},
     cursor_field="udate",
 )
 # The same walk without side-loading: only the ids matter (tracking logs are per contact).

@@ -33,6 +33,7 @@ from leadsync.connectors.base import (
     WRITEBACK_FIELDS,
     CheckResult,
     Connector,
+    ProfileField,
     PullBatch,
     PushFailure,
     PushReport,
@@ -40,6 +41,7 @@ from leadsync.connectors.base import (
     SourceSettings,
     StreamTally,
 )
+from leadsync.connectors.catalog import stream_names
 from leadsync.connectors.errors import AuthError, BadRecord, ConnectorError
 from leadsync.connectors.http import build_client
 from leadsync.connectors.hubspot import normalize, streams, writeback
@@ -220,7 +222,7 @@ class HubSpotConnector(Connector):
         return CheckResult(ok=True, detail=f"HubSpot portal {portal} reachable", account=str(portal))
 
     def streams(self) -> Sequence[str]:
-        return ("contacts", "email_events", "page_views", "deals")
+        return stream_names(Platform.HUBSPOT)
 
     # --- pull ------------------------------------------------------------------------------
 
@@ -254,7 +256,9 @@ class HubSpotConnector(Connector):
         since: int | None = state.get("since")
         seen: dict[str, int] = {k: int(v) for k, v in (state.get("seen") or {}).items()}
         counts: dict[str, list[int]] = {k: list(v) for k, v in (state.get("counts") or {}).items()}
-        counter_page_views = not self.events_api_available()
+        # Page views come from the events API when it is selected and available (hubspot.md §4.2),
+        # else from the contact's counter; a deselected page_views stream sends no probe at all.
+        counter_page_views = "page_views" not in self.selected_streams() or not self.events_api_available()
         floor = 0 if since is None else since - self.lookback_ms
 
         def gte(value: int) -> list[dict[str, Any]]:
@@ -271,6 +275,7 @@ class HubSpotConnector(Connector):
             )
             return {"filterGroups": gte(_ms(last))} if last else None
 
+        owned = {name: f"{self.settings.field_prefix}{name}" for name in WRITEBACK_FIELDS}
         paginator = SearchOffsetPaginator(page_size=200, on_cap=on_cap)
         high = since or 0
         tally = StreamTally("contacts")
@@ -279,7 +284,8 @@ class HubSpotConnector(Connector):
             streams.CONTACT_SEARCH,
             retry_policy=self.policy,
             limiter=self.search_limiter,
-            body={"filterGroups": gte(floor)},
+            # leadsync's own properties too: the platform is the truth for what they hold (contract 3)
+            body={"filterGroups": gte(floor), "properties": [*streams.CONTACT_PROPERTIES, *owned.values()]},
             paginator=paginator,
         ):
             batch = PullBatch("contacts")
@@ -292,7 +298,7 @@ class HubSpotConnector(Connector):
                 if rid in seen and seen[rid] >= stamp:
                     continue  # already delivered (overlap window or a re-anchored page)
                 try:
-                    record = normalize.contact(raw, source=self.settings.name)
+                    record = normalize.contact(raw, source=self.settings.name, owned=owned)
                     previous = counts.get(rid)
                     events, now_counts = normalize.counter_events(
                         raw,
@@ -438,6 +444,51 @@ class HubSpotConnector(Connector):
             "seen": {k: v for k, v in seen.items() if v >= high - self.lookback_ms},
         }
         yield tally.count(batch, read, 0)
+
+    # --- profile fields -------------------------------------------------------------------
+
+    def profile_fields(self, sample: int = 500) -> list[ProfileField]:
+        """Contact properties (hubspot.md §3) and their fill rate over the ``sample`` most recently
+        modified contacts (search, §2.5: properties go in the body, no URL length limit)."""
+        reply = self.policy.send(
+            self.client, self.client.build_request("GET", "/crm/v3/properties/contacts"), limiter=self.limiter
+        )
+        definitions = [p for p in (reply.body or {}).get("results") or [] if p.get("name")]
+        names = [str(p["name"]) for p in definitions]
+        filled = dict.fromkeys(names, 0)
+        sampled = 0
+        body = {
+            "filterGroups": [],
+            "sorts": [{"propertyName": "lastmodifieddate", "direction": "DESCENDING"}],
+            "properties": names,
+        }
+        for page in iter_pages(
+            self.client,
+            streams.CONTACT_SEARCH,
+            retry_policy=self.policy,
+            limiter=self.search_limiter,
+            body=body,
+        ):
+            for raw in page.records[: sample - sampled]:
+                sampled += 1
+                for name, value in (raw.get("properties") or {}).items():
+                    if name in filled and value not in (None, ""):  # §2.7: "" and null mean no value
+                        filled[name] += 1
+            if sampled >= sample:
+                break
+        prefix = self.settings.field_prefix
+        return [
+            ProfileField(
+                name=str(p["name"]),
+                label=str(p.get("label") or p["name"]),
+                type=str(p.get("type") or "?"),
+                filled=filled[str(p["name"])],
+                sampled=sampled,
+                owned=str(p["name"]).startswith(prefix),
+                group=p.get("groupName"),
+            )
+            for p in definitions
+        ]
 
     # --- write-back ------------------------------------------------------------------------
 
@@ -649,9 +700,4 @@ class HubSpotConnector(Connector):
         return out
 
 
-def _plain(value: Any) -> str | None:
-    """A property as the logical string: HubSpot stores numbers as "15" or "15.0"; "" means unset."""
-    if value in (None, ""):
-        return None
-    text = str(value)
-    return text[:-2] if text.endswith(".0") and text[:-2].lstrip("-").isdigit() else text
+_plain = normalize.plain_value

@@ -27,6 +27,7 @@ __all__ = [
     "email_event",
     "page_view",
     "parse_time",
+    "plain_value",
     "won_deal_events",
 ]
 
@@ -74,7 +75,18 @@ def _text(props: Mapping[str, Any], name: str) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def contact(raw: Mapping[str, Any], *, source: str) -> ContactRecord:
+def plain_value(value: Any) -> str | None:
+    """A property as leadsync's logical string: HubSpot stores numbers as "15" or "15.0" and ""
+    means unset (hubspot.md §2.7)."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    return text[:-2] if text.endswith(".0") and text[:-2].lstrip("-").isdigit() else text
+
+
+def contact(raw: Mapping[str, Any], *, source: str, owned: Mapping[str, str] | None = None) -> ContactRecord:
+    """One CRM contact. ``owned`` maps leadsync's logical fields to their property names, when the
+    pull asked for them: their values go to ``ContactRecord.owned``, not to ``raw``."""
     rid = raw.get("id")
     props = raw.get("properties")
     if not rid or not isinstance(props, Mapping):
@@ -82,6 +94,7 @@ def contact(raw: Mapping[str, Any], *, source: str) -> ContactRecord:
             "contact without an id or properties", record=dict(raw), remote_id=str(rid) if rid else None
         )
     # numemployees is an enumeration of ranges on real portals ("25-50", "1000+"): keep the floor.
+    mine = set(owned.values()) if owned else set()
     # Text we cannot read ("about fifty") leaves the size unknown and is kept in raw.
     size_text = _text(props, "numemployees")
     size = parse_count(size_text)
@@ -110,8 +123,13 @@ def contact(raw: Mapping[str, Any], *, source: str) -> ContactRecord:
         raw={
             k: v
             for k, v in props.items()
-            if (k not in PROFILE or (k == "numemployees" and size is None)) and v not in (None, "")
+            if (k not in PROFILE or (k == "numemployees" and size is None))
+            and v not in (None, "")
+            and k not in mine
         },
+        owned=None
+        if owned is None
+        else {logical: plain_value(props.get(name)) for logical, name in owned.items()},
     )
 
 

@@ -37,6 +37,7 @@ import httpx
 from leadsync.connectors.base import (
     CheckResult,
     Connector,
+    ProfileField,
     PullBatch,
     PushFailure,
     PushReport,
@@ -44,6 +45,7 @@ from leadsync.connectors.base import (
     SourceSettings,
     StreamTally,
 )
+from leadsync.connectors.catalog import stream_names
 from leadsync.connectors.errors import (
     BadRecord,
     ConfigError,
@@ -60,6 +62,7 @@ from leadsync.connectors.mailchimp.normalize import (
     member_events,
     order_event,
     parse_time,
+    plain_merge_value,
     proxy_opens,
     subscriber_hash,
 )
@@ -88,7 +91,7 @@ MAX_CONCURRENCY = 10
 # mailchimp.md §8.2: batch subscribe takes up to 500 members a request.
 BATCH_SIZE = 500
 LOOKBACK = timedelta(seconds=10)
-STREAMS = ("members", "email_activity", "orders")
+STREAMS = stream_names(Platform.MAILCHIMP)
 
 
 def _fmt(moment: datetime) -> str:
@@ -213,6 +216,7 @@ class MailchimpConnector(Connector):
 
     def _pull_members(self, state: dict[str, Any]) -> Iterator[PullBatch]:
         lists_state: dict[str, Any] = state.setdefault("lists", {})
+        owned_tags = {logical: definition.tag for logical, definition in self.fields.items()}
         list_ids = self._list_ids()
         tally = StreamTally("members")
         for number, list_id in enumerate(list_ids, start=1):
@@ -238,7 +242,10 @@ class MailchimpConnector(Connector):
                     try:
                         batch.contacts.append(
                             member_contact(
-                                member, source=self.settings.name, field_prefix=self.settings.field_prefix
+                                member,
+                                source=self.settings.name,
+                                field_prefix=self.settings.field_prefix,
+                                owned_tags=owned_tags,
                             )
                         )
                         batch.events.extend(member_events(member, source=self.settings.name))
@@ -411,6 +418,45 @@ class MailchimpConnector(Connector):
                     }
                 batch.cursor = copy.deepcopy(state)
             yield tally.count(batch, len(page.records), page.remaining)  # §4.1: total_items
+
+    # --- profile fields --------------------------------------------------------------------
+
+    def profile_fields(self, sample: int = 500) -> list[ProfileField]:
+        """Every audience's merge fields (mailchimp.md §5) and their fill rate over the ``sample``
+        most recently changed members of that audience."""
+        found: list[ProfileField] = []
+        owned = {definition.name for definition in self.fields.values()}
+        for list_id in self._list_ids():
+            definitions = self._existing_fields(list_id)
+            filled = {str(f.get("tag")): 0 for f in definitions}
+            body = self._send(
+                "GET",
+                f"lists/{list_id}/members",
+                params={
+                    "count": min(sample, 1000),  # §4.1: at most 1000 a page
+                    "sort_field": "last_changed",
+                    "sort_dir": "DESC",
+                    "fields": "members.merge_fields",
+                },
+            )
+            members = (body or {}).get("members") or []
+            for member in members:
+                for tag, value in (member.get("merge_fields") or {}).items():
+                    if tag in filled and _filled(value):
+                        filled[tag] += 1
+            found.extend(
+                ProfileField(
+                    name=str(f.get("tag")),
+                    label=str(f.get("name") or f.get("tag")),
+                    type=str(f.get("type") or "?"),
+                    filled=filled[str(f.get("tag"))],
+                    sampled=len(members),
+                    owned=f.get("name") in owned,
+                    group=list_id,
+                )
+                for f in definitions
+            )
+        return found
 
     # --- write-back -------------------------------------------------------------------------
 
@@ -699,13 +745,37 @@ class MailchimpConnector(Connector):
             }
         return out
 
+    def read_owned(self, remote_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Merge fields and leadsync's member tags as Mailchimp holds them, one member GET each."""
+        prefix = self.settings.field_prefix
+        out: dict[str, dict[str, Any]] = {}
+        for remote_id in remote_ids:
+            list_id, _, member = remote_id.partition(":")
+            body = self._send(
+                "GET", f"lists/{list_id}/members/{member}", params={"fields": "merge_fields,tags"}
+            )
+            merge = (body or {}).get("merge_fields") or {}
+            held: dict[str, Any] = {
+                logical: None
+                if merge.get(definition.tag) in (None, "")
+                else _plain_number(merge[definition.tag])
+                for logical, definition in self.fields.items()
+            }
+            names = [str(t.get("name")) for t in (body or {}).get("tags") or [] if isinstance(t, dict)]
+            held["tags"] = sorted(name for name in names if name.startswith(prefix))
+            out[remote_id] = held
+        return out
+
     def close(self) -> None:
         self.client.close()
         self.sdk.api_client.close()
 
 
-def _plain_number(value: Any) -> str:
-    """Merge values as logical strings: number fields come back as 15 or 15.0."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+_plain_number = plain_merge_value
+
+
+def _filled(value: Any) -> bool:
+    """§4.2: an unset merge field is "" (an address: a dict of "" parts)."""
+    if isinstance(value, dict):
+        return any(part not in (None, "") for part in value.values())
+    return value not in (None, "")

@@ -32,6 +32,7 @@ __all__ = [
     "member_remote_id",
     "order_event",
     "parse_time",
+    "plain_merge_value",
     "proxy_opens",
     "subscriber_hash",
 ]
@@ -92,9 +93,16 @@ def _size(value: Any) -> int | None:
 
 
 def member_contact(
-    member: Mapping[str, Any], *, source: str, field_prefix: str = "leadsync_"
+    member: Mapping[str, Any],
+    *,
+    source: str,
+    field_prefix: str = "leadsync_",
+    owned_tags: Mapping[str, str] | None = None,
 ) -> ContactRecord:
-    """One list member as a ``ContactRecord``. Raises BadRecord when it has no id or address."""
+    """One list member as a ``ContactRecord``. Raises BadRecord when it has no id or address.
+
+    leadsync's own merge fields (``owned_tags``: logical field -> merge tag, by default those the
+    prefix gives) and its own member tags (named with the prefix) go to ``owned``, not to ``raw``."""
     member_id, list_id = member.get("id"), member.get("list_id")
     email = normalise_email(
         member.get("email_address") if isinstance(member.get("email_address"), str) else None
@@ -118,13 +126,21 @@ def member_contact(
     address = merge.get("ADDRESS") if isinstance(merge.get("ADDRESS"), Mapping) else {}
     country = _text(location.get("country_code")) or _text(address.get("country"))
     stem = _tag_prefix(field_prefix)
+    if owned_tags is None:
+        owned_tags = _owned_merge_tags(field_prefix)
+    tag_names = [str(t.get("name")) for t in member.get("tags") or [] if isinstance(t, Mapping)]
+    owned: dict[str, Any] = {
+        logical: None if merge.get(tag) in (None, "") else plain_merge_value(merge[tag])
+        for logical, tag in owned_tags.items()
+    }
+    owned["tags"] = sorted(name for name in tag_names if name.startswith(field_prefix))
     raw = {
         "list_id": list_id,
         "status": member.get("status"),
         "member_rating": member.get("member_rating"),
         "vip": member.get("vip"),
         "stats": member.get("stats"),
-        "tags": [t.get("name") for t in member.get("tags") or [] if isinstance(t, Mapping)],
+        "tags": [name for name in tag_names if not name.startswith(field_prefix)],
         "source": member.get("source"),
         "contact_id": member.get("contact_id"),
         "merge_fields": {k: v for k, v in merge.items() if not str(k).startswith(stem)},
@@ -146,7 +162,21 @@ def member_contact(
         created_at=created,
         updated_at=updated,
         raw=raw,
+        owned=owned,
     )
+
+
+def plain_merge_value(value: Any) -> str:
+    """A merge value as leadsync's logical string: number fields come back as 15 or 15.0."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _owned_merge_tags(field_prefix: str) -> dict[str, str]:
+    from leadsync.connectors.mailchimp.writeback import field_defs  # local: see _tag_prefix
+
+    return {logical: definition.tag for logical, definition in field_defs(field_prefix).items()}
 
 
 def _tag_prefix(field_prefix: str) -> str:

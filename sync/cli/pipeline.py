@@ -6,7 +6,6 @@ import logging
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from leadsync.config.settings import LeadsyncConfig
@@ -67,12 +66,51 @@ def summary_table(
 def _results_json(pulls: list[Any], scores: Any, pushes: list[Any]) -> dict[str, Any]:
     from dataclasses import asdict
 
-    return {
+    results = {
         "pull": [asdict(r) for r in pulls],
         "score": None if scores is None else asdict(scores),
         "push": [asdict(r) for r in pushes],
         "ok": all(r.ok for r in pulls) and all(r.ok for r in pushes),
     }
+    if any(r.dry_run for r in pushes):
+        results["diff"] = dry_run_rows(pushes)
+    return results
+
+
+def dry_run_rows(pushes: list[Any]) -> list[dict[str, Any]]:
+    """Every source's dry-run rows in one list, largest score change first (then by email; each
+    contact's fields stay in their order)."""
+    rows = [row for r in pushes for row in r.diff]
+    return sorted(rows, key=lambda row: (-row["change"], row["email"]))
+
+
+SHOWN_ROWS = 60  # rows of a dry run printed as text; --json has them all
+
+
+def _short(value: Any, width: int = 48) -> str:
+    text = "-" if value is None else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def dry_run_table(pushes: list[Any]) -> tuple[Table | None, str | None]:
+    """The dry run as a table (email, platform, field, old -> new) and a note on what is left out."""
+    rows = dry_run_rows(pushes)
+    if not rows:
+        return None, None
+    contacts = {(row["source"], row["remote_id"]) for row in rows}
+    table = Table(title=f"would write {len(rows)} values to {len(contacts)} contacts, largest change first")
+    for column in ("email", "platform", "field", "old -> new"):
+        table.add_column(column, overflow="fold")
+    for row in rows[:SHOWN_ROWS]:
+        table.add_row(
+            row["email"], row["platform"], row["field"], f"{_short(row['old'])} -> {_short(row['new'])}"
+        )
+    note = (
+        f"... and {len(rows) - SHOWN_ROWS} more values (use --json for all)"
+        if len(rows) > SHOWN_ROWS
+        else None
+    )
+    return table, note
 
 
 def _finish(pulls: list[Any], scores: Any, pushes: list[Any], as_json: bool, engine: Any = None) -> None:
@@ -84,16 +122,29 @@ def _finish(pulls: list[Any], scores: Any, pushes: list[Any], as_json: bool, eng
                 pulls, scores, pushes, open_quarantine_count(engine) if engine is not None else None
             )
         )
+        if any(r.dry_run for r in pushes):
+            diff, note = dry_run_table(pushes)
+            if diff is not None:
+                out.print(diff)
+            if note:
+                out.print(note, highlight=False)
         for r in pushes:
-            if r.dry_run and r.diff:
-                out.print(f"[bold]{escape(r.source)}[/bold]: would write {len(r.diff)} contacts")
-                for item in r.diff[:20]:
-                    changes = ", ".join(
-                        f"{k}: {v['from']!r} -> {v['to']!r}" for k, v in item["changes"].items()
-                    )
-                    out.print(f"  {item['remote_id']}: {changes}", highlight=False, markup=False)
-                if len(r.diff) > 20:
-                    out.print(f"  ... and {len(r.diff) - 20} more (use --json for all)")
+            if r.held_back:
+                out.print(
+                    f"{r.source}: {r.held_back} contacts left for the next push (--limit)",
+                    highlight=False,
+                    markup=False,
+                )
+            for drift in r.drift:
+                action = (
+                    "written again" if drift["action"] == "rewrite" else "left as it is (on_drift = report)"
+                )
+                out.print(
+                    f"{r.source}: {drift['email']} {drift['field']} was changed on the platform to "
+                    f"{drift['theirs']!r} (leadsync wrote {drift['ours']!r}): {action}",
+                    highlight=False,
+                    markup=False,
+                )
     if not (all(r.ok for r in pulls) and all(r.ok for r in pushes)):
         raise typer.Exit(EXIT_FAILED)
 
@@ -121,6 +172,7 @@ def run_steps(
     everyone: bool = False,
     dry_run: bool = False,
     reporter: Any = None,
+    limit: int | None = None,
 ) -> tuple[list[Any], Any, list[Any]]:
     """Pull, score (with ``score``, the model) and push, as asked: what every pipeline command runs."""
     from leadsync.sync.pipeline import pull_sources, push_sources
@@ -130,7 +182,9 @@ def run_steps(
     pulls = pull_sources(engine, config, names, full=full, reporter=reporter) if pull else []
     counts = run_score(engine, score, everyone=everyone, reporter=reporter) if score is not None else None
     pushes = (
-        push_sources(engine, config, names, dry_run=dry_run or config.writeback.dry_run, reporter=reporter)
+        push_sources(
+            engine, config, names, dry_run=dry_run or config.writeback.dry_run, reporter=reporter, limit=limit
+        )
         if push
         else []
     )
@@ -177,18 +231,45 @@ def score(
     )
 
 
+def _persons(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"{value} persons: use 1 or more (--dry-run writes none)")
+    return value
+
+
+LimitOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        callback=_persons,
+        help="Write at most this many persons, largest score change first; the rest stay for the next push.",
+    ),
+]
+
+
 @app.command()
 def push(
     ctx: typer.Context,
     sources: SourcesArg = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")
+        bool,
+        typer.Option(
+            "--dry-run", help="Show what would be written (from the store: no request); write nothing."
+        ),
     ] = False,
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write changed scores, lifecycle stages and tags back to the platforms."""
     _pipeline_command(
-        ctx, as_json=as_json, scoring=False, pull=False, push=True, sources=sources, dry_run=dry_run
+        ctx,
+        as_json=as_json,
+        scoring=False,
+        pull=False,
+        push=True,
+        sources=sources,
+        dry_run=dry_run,
+        limit=limit,
     )
 
 
@@ -201,6 +282,7 @@ def sync(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Pull and score, but only show what would be written.")
     ] = False,
+    limit: LimitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Pull, score and push: one full run."""
@@ -214,6 +296,7 @@ def sync(
         sources=sources,
         full=full,
         dry_run=dry_run,
+        limit=limit,
     )
 
 

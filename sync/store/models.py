@@ -92,6 +92,14 @@ class Attributes(SQLModel, table=True):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     raw: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # A hash of everything above that scoring reads (``sync.observed.content_digest``): a re-read
+    # contact with the same digest changed only in what scoring ignores (leadsync's own fields, the
+    # platform's modification stamp), so it is not re-scored and its ``updated_at`` stays.
+    digest: str | None = None
+    # What the platform held in leadsync's own fields and tags at ``observed_at`` (the ingest's
+    # time): the platform is the truth for them (contract 3); None: never read.
+    observed: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    observed_at: datetime | None = None
 
 
 class Event(SQLModel, table=True):

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-__all__ = ["Columns", "insert_many", "upsert", "upsert_columns"]
+__all__ = ["Columns", "insert_many", "insert_new_columns", "upsert", "upsert_columns"]
 
 
 def _table(model: type[SQLModel] | Table) -> Table:
@@ -80,6 +80,33 @@ def upsert_columns(
     # executemany: the statement is compiled once and the driver streams the parameter sets.
     connection.execute(statement, _by_row(columns))
     return count
+
+
+def insert_new_columns(
+    connection: Connection, model: type[SQLModel] | Table, columns: Columns, *, key: Sequence[str]
+) -> int:
+    """Insert the rows of ``columns`` whose ``key`` is not stored yet (ON CONFLICT DO NOTHING).
+    Returns how many were inserted, or -1 when the driver cannot tell."""
+    count = _length(columns)
+    if not count:
+        return 0
+    table = _table(model)
+    if connection.dialect.name == "sqlite":
+        prepared = _sqlite_statement(connection.dialect, table, tuple(columns), tuple(key), ())
+        if prepared is not None:
+            sql, processors, defaults = prepared
+            result = connection.exec_driver_sql(sql, _values(columns, count, processors, defaults))
+            return int(result.rowcount)
+        insert = sqlite.insert
+    elif connection.dialect.name == "postgresql":
+        insert = postgresql.insert
+    else:  # pragma: no cover - the two dialects leadsync supports
+        raise NotImplementedError(
+            f"bulk insert is implemented for SQLite and PostgreSQL, not {connection.dialect.name}"
+        )
+    statement = insert(table).on_conflict_do_nothing(index_elements=list(key))
+    result = connection.execute(statement, _by_row(columns))
+    return int(result.rowcount) if result.rowcount is not None else -1
 
 
 def insert_many(

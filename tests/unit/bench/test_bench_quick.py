@@ -34,6 +34,10 @@ def test_given_quick_mode_when_run_then_json_and_markdown_hold_every_section(tmp
         assert run["naive"]["push"]["records_per_second"] > 0, name
         assert run["resync"]["records_written"] == 0, name
         assert run["resync"]["write_requests"] == 0, name
+        assert run["resync"]["persons_rescored"] == 0, name  # echoes of our writes are no news (issue 23)
+        assert run["resync"]["tracking_log_requests"] == 0, name
+    dry = figures["dry_run"]
+    assert dry["contacts_planned"] > 0 and 0 < dry["dry_run_seconds"] < dry["pull_seconds"] + 10
     local = figures["local"]
     assert local["ingest"]["events_per_second"] > 0
     assert local["rescore_store"]["persons"] == local["ingest"]["persons"]
