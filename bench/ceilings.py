@@ -51,14 +51,25 @@ RATE_WINDOW_S: dict[str, float] = {"hubspot": 10.0, "mailchimp": 0.0, "activecam
 
 # records per request at the endpoint's maximum page size, per stream the connector pulls
 PULL_PAGE: dict[str, dict[str, int]] = {
-    "hubspot": {"contacts": 200, "email_events": 1000, "page_views": 100, "deals": 100},
-    "mailchimp": {"members": 1000, "email_activity": 1000, "orders": 1000},
+    "hubspot": {
+        "contacts": 200,
+        "email_events": 1000,
+        "page_views": 100,
+        "meetings": 200,
+        "calls": 200,
+        "deals": 100,
+    },
+    "mailchimp": {"members": 1000, "email_activity": 1000, "orders": 1000, "carts": 1000},
     "activecampaign": {"contacts": 100, "activities": 100, "tracking_logs": 1, "deals": 100},
 }
 # Streams read one contact a request, counted in contacts swept: the requests to this route.
 SWEPT_ROUTE: dict[tuple[str, str], str] = {("activecampaign", "tracking_logs"): "/trackingLogs"}
 # requests/s for a stream when it differs from the platform's (HubSpot search: 5/s)
-STREAM_RATE: dict[tuple[str, str], float] = {("hubspot", "contacts"): 5.0}
+STREAM_RATE: dict[tuple[str, str], float] = {
+    ("hubspot", "contacts"): 5.0,
+    ("hubspot", "meetings"): 5.0,
+    ("hubspot", "calls"): 5.0,
+}
 PUSH_BATCH: dict[str, int] = {"hubspot": 100, "mailchimp": 500, "activecampaign": 250}
 PUSH_RATE: dict[str, float] = {"activecampaign": 100 / 60}  # §7: 100 bulk imports a minute
 

@@ -33,12 +33,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from leadsync.connectors.errors import ConfigError
-from leadsync.connectors.records import EventType
+from leadsync.connectors.records import CallOutcome, EventType, MeetingOutcome
 
 __all__ = [
     "AFFINITY_ATTRIBUTES",
     "EVENT_KEYS",
     "LIFECYCLE_LEVELS",
+    "OUTCOME_KEYS",
     "PRESETS",
     "STAGES",
     "AffinityRule",
@@ -75,8 +76,19 @@ PRESETS: tuple[str, ...] = ("default", "pardot", "points")
 #: An ``email_bounce`` whose ``properties["bounce_type"]`` says hard is scored under this key.
 HARD_BOUNCE = "email_hard_bounce"
 
-#: Keys allowed under ``[engagement.events]`` and in signal lists: every event type, plus hard bounces.
-EVENT_KEYS: tuple[str, ...] = (*(t.value for t in EventType), HARD_BOUNCE)
+#: An event of the type whose ``properties["outcome"]`` is the outcome is scored under the key. A
+#: model with no rule for a key weighs those events as their type (``meeting_booked``, ``call``), in
+#: points and in signal lists alike, so models written before outcomes existed score as they did.
+OUTCOME_KEYS: dict[str, tuple[EventType, str]] = {
+    "meeting_completed": (EventType.MEETING_BOOKED, MeetingOutcome.COMPLETED.value),
+    "meeting_no_show": (EventType.MEETING_BOOKED, MeetingOutcome.NO_SHOW.value),
+    "meeting_cancelled": (EventType.MEETING_BOOKED, MeetingOutcome.CANCELLED.value),
+    "call_not_connected": (EventType.CALL, CallOutcome.NOT_CONNECTED.value),
+}
+
+#: Keys allowed under ``[engagement.events]`` and in signal lists: every event type, plus hard
+#: bounces and the outcomes of meetings and calls.
+EVENT_KEYS: tuple[str, ...] = (*(t.value for t in EventType), HARD_BOUNCE, *OUTCOME_KEYS)
 
 #: Page categories are referred to as ``page:<name>`` in signal lists.
 PAGE_PREFIX = "page:"

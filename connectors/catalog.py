@@ -50,6 +50,16 @@ CATALOG: dict[Platform, tuple[StreamInfo, ...]] = {
             "events API e_visited_page, Enterprise only (hubspot.md §4.2)",
             events=(E.PAGE_VIEW,),
         ),
+        StreamInfo(
+            "meetings",
+            "CRM meetings with their outcome and contacts (search on hs_lastmodifieddate, hubspot.md §4.4)",
+            events=(E.MEETING_BOOKED,),
+        ),
+        StreamInfo(
+            "calls",
+            "CRM calls and their contacts (search on hs_lastmodifieddate, hubspot.md §4.4)",
+            events=(E.CALL,),
+        ),
         StreamInfo("deals", "won deals and their contacts", events=(E.DEAL_WON,)),
     ),
     Platform.MAILCHIMP: (
@@ -64,7 +74,8 @@ CATALOG: dict[Platform, tuple[StreamInfo, ...]] = {
             "opens, clicks and bounces per sent campaign (mailchimp.md §7)",
             events=(E.EMAIL_OPEN, E.EMAIL_CLICK, E.EMAIL_BOUNCE),
         ),
-        StreamInfo("orders", "e-commerce orders", events=(E.PURCHASE,)),
+        StreamInfo("orders", "each store's e-commerce orders (mailchimp.md §7)", events=(E.PURCHASE,)),
+        StreamInfo("carts", "each store's abandoned carts (mailchimp.md §7)", events=(E.CART_ABANDONED,)),
     ),
     Platform.ACTIVECAMPAIGN: (
         StreamInfo(

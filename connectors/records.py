@@ -15,11 +15,17 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "CALL_OUTCOMES",
+    "CallOutcome",
     "ContactRecord",
     "EventRecord",
     "EventType",
+    "MEETING_OUTCOMES",
+    "MeetingOutcome",
     "Platform",
     "Profile",
+    "call_outcome",
+    "meeting_outcome",
     "normalise_email",
     "parse_count",
 ]
@@ -51,6 +57,86 @@ class EventType(StrEnum):
     PURCHASE = "purchase"
     DEAL_WON = "deal_won"
     SOCIAL_INTERACTION = "social_interaction"
+    # Appended, not inserted: a type's code in scoring is its position in this enum.
+    CALL = "call"
+
+
+class MeetingOutcome(StrEnum):
+    """What became of a ``meeting_booked`` event, in ``properties["outcome"]``.
+
+    The model can weigh outcomes apart (``meeting_completed``, ``meeting_no_show``,
+    ``meeting_cancelled`` in scoring models); scheduled and rescheduled meetings score as booked.
+    """
+
+    SCHEDULED = "scheduled"
+    COMPLETED = "completed"
+    RESCHEDULED = "rescheduled"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+
+
+#: Spellings platforms use for a meeting's outcome, normalised (HubSpot's ``hs_meeting_outcome``
+#: is ``SCHEDULED``, ``COMPLETED``, ``RESCHEDULED``, ``NO_SHOW`` or ``CANCELED``, hubspot.md §4.4).
+MEETING_OUTCOMES: dict[str, MeetingOutcome] = {
+    "scheduled": MeetingOutcome.SCHEDULED,
+    "completed": MeetingOutcome.COMPLETED,
+    "rescheduled": MeetingOutcome.RESCHEDULED,
+    "no_show": MeetingOutcome.NO_SHOW,
+    "noshow": MeetingOutcome.NO_SHOW,
+    "cancelled": MeetingOutcome.CANCELLED,
+    "canceled": MeetingOutcome.CANCELLED,
+}
+
+
+class CallOutcome(StrEnum):
+    """What became of a ``call`` event, in ``properties["outcome"]``: the model can leave calls
+    that never reached the person (``call_not_connected``) out of engagement."""
+
+    COMPLETED = "completed"
+    NOT_CONNECTED = "not_connected"
+
+
+#: HubSpot's ``hs_call_status`` values (hubspot.md §4.4 lists the property, its values are
+#: unconfirmed there; these are the ones public HubSpot integrations read), normalised. Calls still
+#: in progress (``QUEUED``, ``RINGING``, ``CONNECTING``, ``IN_PROGRESS``, ``CALLING_CRM_USER``) and
+#: unknown values count as completed: a logged call is a conversation unless it says otherwise.
+CALL_OUTCOMES: dict[str, CallOutcome] = {
+    "completed": CallOutcome.COMPLETED,
+    "no_answer": CallOutcome.NOT_CONNECTED,
+    "busy": CallOutcome.NOT_CONNECTED,
+    "failed": CallOutcome.NOT_CONNECTED,
+    "canceled": CallOutcome.NOT_CONNECTED,
+    "cancelled": CallOutcome.NOT_CONNECTED,
+    "not_connected": CallOutcome.NOT_CONNECTED,
+}
+
+
+def _outcome_key(value: Any) -> str:
+    return str(value).strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def call_outcome(value: Any) -> tuple[CallOutcome, bool]:
+    """A platform's call status and whether it was recognised (default: completed, see above)."""
+    if value is None or not str(value).strip():
+        return CallOutcome.COMPLETED, True
+    key = _outcome_key(value)
+    if key in ("queued", "ringing", "connecting", "in_progress", "calling_crm_user"):
+        return CallOutcome.COMPLETED, True
+    known = CALL_OUTCOMES.get(key)
+    return (known, True) if known is not None else (CallOutcome.COMPLETED, False)
+
+
+def meeting_outcome(value: Any) -> tuple[MeetingOutcome, bool]:
+    """A platform's meeting outcome and whether it was recognised.
+
+    Documented default: a missing or unknown outcome is ``scheduled`` (the meeting was booked, what
+    became of it is not known); callers keep the platform's own word beside it. Values are matched
+    without regard to case, spaces or hyphens (``"No-show"``, ``"NO_SHOW"``).
+    """
+    if value is None or not str(value).strip():
+        return MeetingOutcome.SCHEDULED, True
+    known = MEETING_OUTCOMES.get(_outcome_key(value))
+    return (known, True) if known is not None else (MeetingOutcome.SCHEDULED, False)
 
 
 def normalise_email(email: str | None) -> str | None:

@@ -11,7 +11,9 @@ kind       int8      ``EVENT_TYPES.index(event.type)``
 at         float64   UTC time, seconds since 1970-01-01
 campaign   int64     campaign code (equal codes = same campaign), -1 when none
 url        int64     index into ``urls`` (the page of a view, the link of a click), -1 when none
-flags      uint8     ``MACHINE`` (platform says bot), ``HARD_BOUNCE`` (bounce type hard)
+flags      uint8     ``MACHINE`` (platform says bot), ``HARD_BOUNCE`` (bounce type hard), and on a
+                     meeting or a call its outcome (``OUTCOME_FLAGS``; none: a meeting scheduled,
+                     rescheduled or of unknown outcome, a completed call)
 =========  ========  ===========================================================================
 
 ``EventColumns.from_records`` builds them from ``EventRecord``s; the store can build them straight
@@ -27,16 +29,19 @@ from typing import Any
 
 import numpy as np
 
-from leadsync.connectors.records import EventRecord, EventType
+from leadsync.connectors.records import CallOutcome, EventRecord, EventType, MeetingOutcome
 
 __all__ = [
     "EVENT_TYPES",
     "HARD_BOUNCE",
     "MACHINE",
+    "OUTCOME_FLAGS",
+    "OUTCOME_TYPES",
     "EventColumns",
     "EventColumnsBuilder",
     "epoch_seconds",
     "is_hard_bounce",
+    "outcome_flag",
 ]
 
 #: Event type codes: the position in this tuple.
@@ -45,6 +50,18 @@ _CODE = {t: i for i, t in enumerate(EVENT_TYPES)}
 
 MACHINE = 1
 HARD_BOUNCE = 2
+
+#: Per event type whose ``properties["outcome"]`` scoring reads, each normalised outcome
+#: (``connectors.records.MeetingOutcome``, ``CallOutcome``) that has a flag of its own.
+OUTCOME_FLAGS: dict[EventType, dict[str, int]] = {
+    EventType.MEETING_BOOKED: {
+        MeetingOutcome.COMPLETED.value: 4,
+        MeetingOutcome.NO_SHOW.value: 8,
+        MeetingOutcome.CANCELLED.value: 16,
+    },
+    EventType.CALL: {CallOutcome.NOT_CONNECTED.value: 32},
+}
+OUTCOME_TYPES = frozenset(OUTCOME_FLAGS)
 
 
 def epoch_seconds(moment: datetime) -> float:
@@ -65,6 +82,15 @@ def is_hard_bounce(properties: dict[str, Any]) -> bool:
         return True
     kind = properties.get("bounce_type")
     return isinstance(kind, str) and "hard" in kind.lower()
+
+
+def outcome_flag(kind: EventType | str, properties: dict[str, Any]) -> int:
+    """The flag of a meeting's or call's ``properties["outcome"]`` (as connectors normalise it); 0
+    for a meeting scheduled, rescheduled or of unknown outcome (it scores as booked), a completed
+    call, and any other event."""
+    outcome = properties.get("outcome")
+    flags = OUTCOME_FLAGS.get(EventType(kind))
+    return flags.get(outcome, 0) if flags is not None and isinstance(outcome, str) else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +216,9 @@ class EventColumnsBuilder:
         url: str | None = None,
         machine: bool = False,
         hard_bounce: bool = False,
+        outcome: int = 0,
     ) -> None:
+        """``outcome``: a meeting's or call's outcome flag (``outcome_flag``), 0 for anything else."""
         self._person.append(person)
         self._kind.append(_CODE[EventType(kind)])
         self._at.append(epoch_seconds(at) if isinstance(at, datetime) else float(at))
@@ -198,7 +226,7 @@ class EventColumnsBuilder:
             -1 if campaign is None else self._campaigns.setdefault(campaign, len(self._campaigns))
         )
         self._url.append(-1 if url is None else self._urls.setdefault(url, len(self._urls)))
-        self._flags.append((MACHINE if machine else 0) | (HARD_BOUNCE if hard_bounce else 0))
+        self._flags.append((MACHINE if machine else 0) | (HARD_BOUNCE if hard_bounce else 0) | outcome)
 
     def add_record(self, person: int, event: EventRecord) -> None:
         props = event.properties
@@ -212,6 +240,7 @@ class EventColumnsBuilder:
             url=None if url is None else str(url),
             machine=bool(props.get("machine")),
             hard_bounce=event.type == EventType.EMAIL_BOUNCE and is_hard_bounce(props),
+            outcome=outcome_flag(event.type, props) if event.type in OUTCOME_TYPES else 0,
         )
 
     def build(self) -> EventColumns:

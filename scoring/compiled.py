@@ -1,8 +1,10 @@
 """A validated ``ScoringModel`` turned into lookup arrays for the vectorised engine.
 
 Every event falls into one *channel*: its event type, except that a hard bounce has its own
-channel (``email_hard_bounce``) and a page view whose URL matches a page category goes to
-``page:<name>``. Channels carry the per-kind numbers (points, half-life, caps) as arrays indexed by
+channel (``email_hard_bounce``), so does a meeting or call with an outcome of its own
+(``meeting_completed``, ``meeting_no_show``, ``meeting_cancelled``, ``call_not_connected``; a model
+without a rule for one weighs those events as their type, in points and in signal lists) and a
+page view whose URL matches a page category goes to ``page:<name>``. Channels carry the per-kind numbers (points, half-life, caps) as arrays indexed by
 channel code, so the engine never looks at the model inside a loop over events.
 """
 
@@ -17,6 +19,7 @@ import numpy as np
 from leadsync.config.scoring_model import (
     HARD_BOUNCE,
     LIFECYCLE_LEVELS,
+    OUTCOME_KEYS,
     PAGE_PREFIX,
     STAGES,
     AffinityRule,
@@ -24,7 +27,7 @@ from leadsync.config.scoring_model import (
     ScoringModel,
 )
 from leadsync.connectors.records import EventType
-from leadsync.scoring.columns import EVENT_TYPES
+from leadsync.scoring.columns import EVENT_TYPES, OUTCOME_FLAGS
 
 __all__ = ["AffinityMatcher", "CompiledModel", "Condition", "DisqualifierSpec", "StageSpec", "compile_model"]
 
@@ -115,6 +118,7 @@ class CompiledModel:
     scored: np.ndarray  # bool[C]: has non-zero points (appears in contributions)
     type_channel: np.ndarray  # int64[n event types]
     hard_bounce_channel: int
+    outcome_channels: tuple[tuple[int, int, int], ...]  # (event type code, outcome flag, channel)
     page_channels: tuple[int, ...]
     page_patterns: tuple[tuple[re.Pattern[str], ...], ...]
     # scores
@@ -164,11 +168,16 @@ def compile_model(model: ScoringModel) -> CompiledModel:
 
 def _compile(model: ScoringModel) -> CompiledModel:
     eng = model.engagement
-    keys: list[str] = [t.value for t in EVENT_TYPES] + [HARD_BOUNCE]
+    keys: list[str] = [t.value for t in EVENT_TYPES] + [HARD_BOUNCE, *OUTCOME_KEYS]
     keys += [f"{PAGE_PREFIX}{name}" for name in eng.pages]
     index = {k: i for i, k in enumerate(keys)}
     rules: dict[str, EventRule] = dict(eng.events)
     rules.update({f"{PAGE_PREFIX}{name}": page for name, page in eng.pages.items()})
+    # An outcome the model does not name is weighed as its event type (see the module docstring).
+    inherit = {key: kind.value for key, (kind, _) in OUTCOME_KEYS.items() if key not in eng.events}
+    for key, parent in inherit.items():
+        if parent in eng.events:
+            rules[key] = eng.events[parent]
 
     n = len(keys)
     points = np.zeros(n)
@@ -179,7 +188,7 @@ def _compile(model: ScoringModel) -> CompiledModel:
     labels = []
     for i, k in enumerate(keys):
         rule = rules.get(k)
-        labels.append(_channel_label(k, rule))
+        labels.append(_channel_label(k, None if k in inherit else rule))
         if rule is None:
             continue
         points[i] = rule.points
@@ -196,6 +205,7 @@ def _compile(model: ScoringModel) -> CompiledModel:
             return None
         m = np.zeros(n, dtype=bool)
         m[[index[k] for k in signal_keys]] = True
+        m[[index[k] for k, parent in inherit.items() if parent in signal_keys]] = True
         return m
 
     stages = []
@@ -252,6 +262,10 @@ def _compile(model: ScoringModel) -> CompiledModel:
         scored=points != 0,
         type_channel=type_channel,
         hard_bounce_channel=index[HARD_BOUNCE],
+        outcome_channels=tuple(
+            (EVENT_TYPES.index(kind), OUTCOME_FLAGS[kind][outcome], index[key])
+            for key, (kind, outcome) in OUTCOME_KEYS.items()
+        ),
         page_channels=tuple(index[f"{PAGE_PREFIX}{name}"] for name in eng.pages),
         page_patterns=tuple(
             tuple(re.compile(p, re.IGNORECASE) for p in page.patterns) for page in eng.pages.values()

@@ -39,6 +39,8 @@ def assign_channels(events: EventColumns, compiled: CompiledModel) -> np.ndarray
     channel = compiled.type_channel[events.kind]
     hard = (events.kind == _BOUNCE) & ((events.flags & HARD_BOUNCE) != 0)
     channel[hard] = compiled.hard_bounce_channel
+    for kind, flag, outcome_channel in compiled.outcome_channels:
+        channel[(events.kind == kind) & ((events.flags & flag) != 0)] = outcome_channel
     if compiled.page_channels:
         plain = compiled.type_channel[_PAGE_VIEW]
         # one regex pass per distinct URL; the extra last entry serves url == -1

@@ -110,10 +110,12 @@ class Snapshot:
         return self.affinity + self.engagement
 
     def scores(self) -> dict[str, np.ndarray]:
+        """The scores the backtest ranks leads by; ``stage`` as its order (awareness 0 … action 3)."""
         return {
             "total": self.total,
             "affinity": self.affinity,
             "engagement": self.engagement,
+            "stage": np.array([STAGES.index(name) for name in self.stage], dtype=np.float64),
             "composite": self.composite,
         }
 

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from leadsync.connectors.base import PullBatch
 from leadsync.connectors.errors import BadRecord
-from leadsync.connectors.records import ContactRecord, EventRecord
+from leadsync.connectors.records import ContactRecord, EventRecord, EventType
 from leadsync.sync.identity import ATTRIBUTE_FIELDS, checked_email
 from leadsync.sync.observed import ECHO_STATE_FIELDS, content_digest, is_echo
 from leadsync.sync.store import upsert
@@ -35,9 +35,9 @@ from leadsync.sync.store.models import (
     SyncCursor,
     WritebackState,
 )
-from leadsync.sync.store.upsert import insert_new_columns
+from leadsync.sync.store.upsert import insert_new_columns, upsert_columns
 
-__all__ = ["IngestCounts", "event_columns", "ingest_batch", "jsonable"]
+__all__ = ["MUTABLE_TYPES", "IngestCounts", "event_columns", "ingest_batch", "jsonable"]
 
 
 @dataclass
@@ -327,28 +327,46 @@ def event_columns(source: str, events: Sequence[EventRecord]) -> dict[str, list[
     }
 
 
+#: Events whose record can change after it was first read: a meeting's outcome or time, a call's
+#: status, a cart's last update. A re-read of one of these replaces the stored row; every other
+#: event is written once and a re-read of it changes nothing (the hot path, no UPDATE).
+MUTABLE_TYPES = frozenset({EventType.MEETING_BOOKED, EventType.CALL, EventType.CART_ABANDONED})
+_MUTABLE_COLUMNS = ("type", "occurred_at", "url", "campaign", "machine", "properties")
+
+
 def _write_events(connection: Connection, source: str, events: Sequence[EventRecord], now: datetime) -> int:
     """Store the events; only contacts with an event new to the store are marked for re-scoring (a
     re-read event, from a look-back window or a contact re-read for an echo, is no news)."""
     if not events:
         return 0
-    table = Event.__table__  # type: ignore[attr-defined]
-    before = connection.execute(select(func.max(table.c.id))).scalar() or 0
-    inserted = insert_new_columns(
-        connection, Event, event_columns(source, events), key=["source", "source_id"]
-    )
-    if inserted == len(events):
-        contacts = {event.remote_contact_id for event in events}
-    elif inserted == 0:
-        contacts = set()
-    else:  # some were known (or the driver cannot tell): the new rows are the ones past ``before``
-        contacts = set(
-            connection.execute(
-                select(table.c.remote_contact_id)
-                .where(table.c.id > before, table.c.source == source)
-                .distinct()
-            ).scalars()
+    changing = [event for event in events if event.type in MUTABLE_TYPES]
+    fixed = [event for event in events if event.type not in MUTABLE_TYPES] if changing else events
+    contacts: set[str] = set()
+    if fixed:
+        table = Event.__table__  # type: ignore[attr-defined]
+        before = connection.execute(select(func.max(table.c.id))).scalar() or 0
+        inserted = insert_new_columns(
+            connection, Event, event_columns(source, fixed), key=["source", "source_id"]
         )
+        if inserted == len(fixed):
+            contacts = {event.remote_contact_id for event in fixed}
+        elif inserted:  # some were known (or the driver cannot tell): the new rows are past ``before``
+            contacts = set(
+                connection.execute(
+                    select(table.c.remote_contact_id)
+                    .where(table.c.id > before, table.c.source == source)
+                    .distinct()
+                ).scalars()
+            )
+    if changing:  # read again only once they changed on the platform (their streams' cursors)
+        upsert_columns(
+            connection,
+            Event,
+            event_columns(source, changing),
+            key=["source", "source_id"],
+            update=list(_MUTABLE_COLUMNS),
+        )
+        contacts.update(event.remote_contact_id for event in changing)
     mark_contacts_changed(connection, source, [*contacts], now)
     return len(events)
 

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from leadsync.config.scoring_model import ScoringModel
 from leadsync.connectors.records import EventType, Profile
 from leadsync.scoring import EVENT_TYPES, EventColumns, Previous, score_many
-from leadsync.scoring.columns import HARD_BOUNCE, MACHINE, is_hard_bounce
+from leadsync.scoring.columns import HARD_BOUNCE, MACHINE, OUTCOME_TYPES, is_hard_bounce, outcome_flag
 from leadsync.sync.gcpause import collector_paused
 from leadsync.sync.identity import ATTRIBUTE_FIELDS, IdentityAttributes, merge_profile
 from leadsync.sync.store import upsert
@@ -214,6 +214,8 @@ _BOUNCE = EventType.EMAIL_BOUNCE.value
 
 
 _BOUNCE_CODE = EVENT_TYPES.index(EventType.EMAIL_BOUNCE)
+_OUTCOMES = tuple(kind.value for kind in OUTCOME_TYPES)
+_OUTCOME_CODES = np.array(sorted(EVENT_TYPES.index(kind) for kind in OUTCOME_TYPES), dtype=np.int8)
 
 
 def load_event_columns(connection: Connection, person_ids: Sequence[int], now: datetime) -> EventColumns:
@@ -221,7 +223,8 @@ def load_event_columns(connection: Connection, person_ids: Sequence[int], now: d
 
     One scan of the event table per source, its rows read from the driver's cursor straight into
     numpy columns: type codes come from SQL, SQLite's time text is parsed by numpy in one call, and
-    properties are read for bounces only, the one kind whose scoring looks at them. Contacts are
+    properties are read for bounces, meetings and calls only, the kinds whose scoring looks at them
+    (hard or soft; the outcome). Contacts are
     matched to persons in a dict, not joined in SQL: the join cost as much as reading the rows.
     """
     contacts = contact_positions(connection, person_ids)
@@ -270,7 +273,7 @@ def scan_events(
             Event.campaign,
             Event.url,
             type_coerce(Event.machine, Integer),
-            case((Event.type == _BOUNCE, type_coerce(Event.properties, String)), else_=None),
+            case((Event.type.in_((_BOUNCE, *_OUTCOMES)), type_coerce(Event.properties, String)), else_=None),
             # ``source || ''``: a plain ``source = ?`` made SQLite walk the (source, source_id) index
             # and fetch each row by id, in random order, instead of scanning the table (or the id range)
         ).where(Event.source.concat("") == source)
@@ -332,7 +335,7 @@ def _event_arrays(
         if not rows:
             return None
     # one column at a time: ``zip(*rows)`` over 50,000 rows was the slowest step of the load
-    kinds, campaign_names, url_names, machines, bounces = (
+    kinds, campaign_names, url_names, machines, read_properties = (
         list(map(itemgetter(k), rows)) for k in (1, 3, 4, 5, 6)
     )
     kind = np.fromiter(map(_KIND_CODES.get, kinds, repeat(-1)), dtype=np.int8, count=len(rows))
@@ -341,11 +344,14 @@ def _event_arrays(
     campaign = np.fromiter(map(campaigns.__getitem__, campaign_names), dtype=np.int64, count=len(rows))
     url = np.fromiter(map(urls.__getitem__, url_names), dtype=np.int64, count=len(rows))
     flags = np.where(np.array(machines, dtype=bool), MACHINE, 0).astype(np.uint8)
-    for i in np.flatnonzero(kind == _BOUNCE_CODE).tolist():
-        properties = bounces[i]
+    outcomes = np.isin(kind, _OUTCOME_CODES)
+    for i in np.flatnonzero((kind == _BOUNCE_CODE) | outcomes).tolist():
+        properties = read_properties[i]
         if isinstance(properties, str):  # SQLite hands JSON back as text, PostgreSQL as values
             properties = json.loads(properties)
-        if is_hard_bounce(properties or {}):
+        if outcomes[i]:
+            flags[i] |= outcome_flag(EVENT_TYPES[kind[i]], properties or {})
+        elif is_hard_bounce(properties or {}):
             flags[i] |= HARD_BOUNCE
     return person, kind, at, campaign, url, flags
 

@@ -4,12 +4,20 @@ Streams, in pull order:
 
 * ``contacts`` - CRM search on ``lastmodifieddate`` ascending, with a look-back overlap and
   de-duplication by (id, lastmodifieddate); past 10,000 results the paginator re-anchors on the
-  last timestamp seen (hubspot.md §2.5). Counter increases (``hs_analytics_num_page_views``
-  unless the events API is available, ``num_conversion_events``) become events (DESIGN.md).
+  last timestamp seen (hubspot.md §2.5). A rise of ``hs_analytics_num_page_views`` (unless the
+  events API is available) becomes counter events (DESIGN.md). A rise of ``num_conversion_events``
+  fetches those contacts' form-submission history (contacts v1 batch read, 100 a request, every
+  tier, hubspot.md §4.3): one event per submission with its form, page and time, typed by the form
+  and page (demo request, trial, download ...); where that read is refused (403) or gone (404), the
+  counter stands in, as before.
 * ``email_events`` - the legacy Email Events API since the cursor (§4.1), linked to contacts by
   recipient (batch read by email for recipients not seen in this run).
 * ``page_views`` - the events API ``e_visited_page`` with URLs, Enterprise only (§4.2); empty
   when the account answers 403 (the counters stand in).
+* ``meetings``, ``calls`` - CRM search on ``hs_lastmodifieddate`` ascending (hubspot.md §4.4),
+  with the same overlap and de-duplication, and each page's contacts from the associations v4
+  batch read (search returns no associations): one ``meeting_booked`` (with its outcome) or
+  ``call`` event per associated contact; one with no contact is quarantined.
 * ``deals`` - won deals (stages with probability 1.0 in the deal pipelines) with their contacts.
 
 Reads use the shared httpx client and the one page loop (``connectors.streams``); writes (field
@@ -42,7 +50,7 @@ from leadsync.connectors.base import (
     StreamTally,
 )
 from leadsync.connectors.catalog import stream_names
-from leadsync.connectors.errors import AuthError, BadRecord, ConnectorError
+from leadsync.connectors.errors import AuthError, BadRecord, ConnectorError, NotFound
 from leadsync.connectors.http import build_client
 from leadsync.connectors.hubspot import normalize, streams, writeback
 from leadsync.connectors.hubspot.sdk import HubSpotSdk, to_dict
@@ -51,7 +59,7 @@ from leadsync.connectors.ratelimit import UNLIMITED, Limiter, RollingWindowLimit
 from leadsync.connectors.records import Platform
 from leadsync.connectors.redaction import Redactor
 from leadsync.connectors.retry import Action, ErrorRule, RetryPolicy, response_json
-from leadsync.connectors.streams import iter_pages
+from leadsync.connectors.streams import StreamSpec, iter_pages
 
 __all__ = ["HubSpotConnector"]
 
@@ -59,7 +67,9 @@ log = logging.getLogger("leadsync.connectors.hubspot")
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"  # hubspot.md, "Base URL"
 PROBE_PATH = "/account-info/v3/details"
-TOKEN_PATH = "/oauth/v1/token"  # hubspot.md §1
+# hubspot.md §1: OAuth v1 is deprecated on 2027-02-16; its dated successor takes the same form fields
+# in the body (https://developers.hubspot.com/docs/api-reference/2026-03/authentication/oauth-tokens/refresh-oauth-token).
+TOKEN_PATH = "/oauth/2026-03/token"
 TEN_SECONDLY = {"free": 100, "starter": 100, "professional": 190, "enterprise": 190}  # hubspot.md §5
 OAUTH_TEN_SECONDLY = 110  # hubspot.md §5: public apps, per installing account
 SEARCH_PER_SECOND = 5  # hubspot.md §2.5
@@ -175,6 +185,8 @@ class HubSpotConnector(Connector):
         )
         self._email_to_id: dict[str, str] = {}
         self._events_api: bool | None = None
+        self._form_history: bool | None = None  # None: not tried yet this run
+        self._form_names: dict[str, str] | None = None
         self._fields_ready = False
         self._stage_order: list[str] | None = None
 
@@ -234,6 +246,8 @@ class HubSpotConnector(Connector):
             yield from self._pull_email_events(state)
         elif stream == "page_views":
             yield from self._pull_page_views(state)
+        elif stream in streams.ENGAGEMENTS:
+            yield from self._pull_engagements(stream, state)
         elif stream == "deals":
             yield from self._pull_deals(state)
         else:
@@ -289,6 +303,7 @@ class HubSpotConnector(Connector):
             paginator=paginator,
         ):
             batch = PullBatch("contacts")
+            risen: dict[str, tuple[Any, int]] = {}  # contact id -> (record, forms counted before)
             for raw in page.records:
                 rid = str(raw.get("id"))
                 modified = normalize.parse_time(
@@ -299,13 +314,13 @@ class HubSpotConnector(Connector):
                     continue  # already delivered (overlap window or a re-anchored page)
                 try:
                     record = normalize.contact(raw, source=self.settings.name, owned=owned)
-                    previous = counts.get(rid)
-                    events, now_counts = normalize.counter_events(
-                        raw,
-                        tuple(previous) if previous else None,
-                        source=self.settings.name,
-                        page_views=counter_page_views,
+                    before_views, before_forms = counts.get(rid) or (0, 0)
+                    events, views = normalize.page_view_counter_events(
+                        raw, before_views, source=self.settings.name, enabled=counter_page_views
                     )
+                    if normalize.form_count(raw) > before_forms:
+                        risen[rid] = (raw, before_forms)  # its submissions are read below, for the page
+                    now_counts = (views, before_forms)
                 except BadRecord as bad:
                     batch.bad.append(bad)
                     continue
@@ -316,10 +331,154 @@ class HubSpotConnector(Connector):
                     self._email_to_id[record.email] = rid
                 batch.contacts.append(record)
                 batch.events.extend(events)
+            self._form_events(risen, counts, batch)
             horizon = high - self.lookback_ms
             seen = {k: v for k, v in seen.items() if v >= horizon}
             batch.cursor = {"since": high, "seen": dict(seen), "counts": counts}
             yield tally.count(batch, len(page.records), page.remaining)  # §2.5: search gives "total"
+
+    # --- form submissions (hubspot.md §4.3) --------------------------------------------------
+
+    def _form_events(
+        self, risen: dict[str, tuple[Any, int]], counts: dict[str, list[int]], batch: PullBatch
+    ) -> None:
+        """Events for the contacts whose form counter rose: their submission history where it can be
+        read, the counter otherwise; ``counts`` remembers how many submissions each stands for."""
+        if not risen:
+            return
+        histories = self._form_histories(sorted(risen, key=int))
+        names = self._forms() if histories is not None else {}
+        for rid, (raw, before) in risen.items():
+            if histories is not None and rid in histories:
+                events, total, bad = normalize.form_submission_events(
+                    raw, histories[rid], before, source=self.settings.name, form_names=names
+                )
+                batch.bad.extend(bad)
+            else:
+                events, total = normalize.form_counter_events(raw, before, source=self.settings.name)
+            batch.events.extend(events)
+            counts[rid] = [counts.get(rid, [0, 0])[0], total]
+
+    def _form_histories(self, contact_ids: list[str]) -> dict[str, list[dict[str, Any]]] | None:
+        """The ``form-submissions`` of each contact (100 vids a request); None when the portal
+        refuses the read (403) or no longer has it (404): the counters stand in."""
+        if self._form_history is False:
+            return None
+        out: dict[str, list[dict[str, Any]]] = {}
+        spec = streams.CONTACT_FORM_SUBMISSIONS
+        for start in range(0, len(contact_ids), BATCH_SIZE):
+            chunk = contact_ids[start : start + BATCH_SIZE]
+            request = spec.first_request(params={"vid": chunk}).build(self.client)
+            try:
+                reply = self.policy.send(self.client, request, limiter=self.limiter)
+            except (AuthError, NotFound) as exc:
+                if exc.status == 401:
+                    raise
+                log.warning(
+                    "%s: the form-submission history cannot be read (%s); form submissions come from "
+                    "the num_conversion_events counter, without pages or form names",
+                    self.settings.name,
+                    exc.status,
+                )
+                self._form_history = False
+                return None
+            for vid, profile in (reply.body or {}).items() if isinstance(reply.body, dict) else ():
+                items = profile.get("form-submissions") if isinstance(profile, dict) else None
+                if isinstance(items, list):
+                    out[str(profile.get("canonical-vid") or vid)] = [i for i in items if isinstance(i, dict)]
+        self._form_history = True
+        return out
+
+    def _forms(self) -> dict[str, str]:
+        """Form names by id (Forms API v3); empty when the token lacks the ``forms`` scope."""
+        if self._form_names is None:
+            try:
+                self._form_names = {
+                    str(form.get("id")): str(form.get("name") or "")
+                    for page in iter_pages(
+                        self.client, streams.FORMS, retry_policy=self.policy, limiter=self.limiter
+                    )
+                    for form in page.records
+                    if isinstance(form, dict) and form.get("id")
+                }
+            except (AuthError, NotFound) as exc:
+                if exc.status == 401:
+                    raise
+                log.warning("%s: form names cannot be read (%s); submissions keep their page title",
+                            self.settings.name, exc.status)  # fmt: skip
+                self._form_names = {}
+        return self._form_names
+
+    # --- meetings and calls (hubspot.md §4.4) ---------------------------------------------------
+
+    def _pull_engagements(self, stream: str, state: dict[str, Any]) -> Iterator[PullBatch]:
+        search, associations, events_of = streams.ENGAGEMENTS[stream]
+        since: int | None = state.get("since")
+        seen: dict[str, int] = {k: int(v) for k, v in (state.get("seen") or {}).items()}
+        floor = 0 if since is None else since - self.lookback_ms
+
+        def gte(value: int) -> list[dict[str, Any]]:
+            return [
+                {"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(value)}]}
+            ]
+
+        def modified(raw: Any) -> datetime | None:
+            return normalize.parse_time(
+                (raw.get("properties") or {}).get("hs_lastmodifieddate") or raw.get("updatedAt")
+            )
+
+        def on_cap(records: Sequence[Any]) -> dict[str, Any] | None:
+            last = modified(records[-1]) if records else None  # hubspot.md §2.5: re-anchor past 10,000
+            return {"filterGroups": gte(_ms(last))} if last else None
+
+        high = since or 0
+        for page in iter_pages(
+            self.client,
+            search,
+            retry_policy=self.policy,
+            limiter=self.search_limiter,
+            body={"filterGroups": gte(floor)},
+            paginator=SearchOffsetPaginator(page_size=200, on_cap=on_cap),
+        ):
+            batch = PullBatch(stream)
+            fresh: list[tuple[Any, int]] = []
+            for raw in page.records:
+                oid = str(raw.get("id"))
+                when = modified(raw)
+                stamp = _ms(when) if when else 0
+                if oid in seen and seen[oid] >= stamp:
+                    continue
+                fresh.append((raw, stamp))
+            linked = self._associated_contacts(associations, [str(raw.get("id")) for raw, _ in fresh])
+            for raw, stamp in fresh:
+                oid = str(raw.get("id"))
+                try:
+                    batch.events.extend(events_of(raw, linked.get(oid, []), source=self.settings.name))
+                except BadRecord as bad:
+                    batch.bad.append(bad)
+                seen[oid] = stamp
+                high = max(high, stamp)
+            seen = {k: v for k, v in seen.items() if v >= high - self.lookback_ms}
+            batch.cursor = {"since": high, "seen": dict(seen)}
+            yield batch
+
+    def _associated_contacts(self, spec: StreamSpec, ids: list[str]) -> dict[str, list[str]]:
+        """Contact ids per record (associations v4 batch read, 100 inputs a request). An id with no
+        contact is absent (the API lists it among a 207's errors)."""
+        out: dict[str, list[str]] = {}
+        for start in range(0, len(ids), BATCH_SIZE):
+            request = spec.first_request(
+                body={"inputs": [{"id": i} for i in ids[start : start + BATCH_SIZE]]}
+            )
+            reply = self.policy.send(self.client, request.build(self.client), limiter=self.limiter)
+            for row in (reply.body or {}).get("results") or []:
+                source = str(((row or {}).get("from") or {}).get("id") or "")
+                targets = [
+                    str(t.get("toObjectId")) for t in row.get("to") or [] if t.get("toObjectId") is not None
+                ]
+                if source and targets:
+                    out.setdefault(source, []).extend(targets)
+        return out
 
     def _resolve_recipients(self, emails: set[str]) -> None:
         """Link email events to contacts: batch read by email for recipients not seen yet (§2.2)."""

@@ -12,8 +12,11 @@ Streams:
 * ``email_activity``: opens, clicks and bounces per sent campaign (``/reports/{id}/email-activity``
   with ``since``), opens flagged as machine from ``open-details``' ``is_proxy_open``; cursor per
   campaign.
-* ``orders``: e-commerce orders as ``purchase`` events (no server-side time filter exists, so
-  the whole collection is read and filtered against the cursor).
+* ``orders``, ``carts``: each store's e-commerce orders and abandoned carts as ``purchase`` and
+  ``cart_abandoned`` events of the member of the store's audience with the customer's email (no
+  server-side time filter exists, so each collection is read whole and filtered against the
+  cursor; a cart that changes is read again). An order or cart whose email is no member of that
+  audience is quarantined; stores of audiences outside the configured ``lists`` are skipped.
 
 Incremental reads go back :data:`LOOKBACK` before the cursor and drop what was already delivered
 (the cursor keeps the keys seen inside that window), so a second pull with nothing changed
@@ -58,6 +61,7 @@ from leadsync.connectors.http import build_client, logging_hooks
 from leadsync.connectors.mailchimp import streams as S
 from leadsync.connectors.mailchimp.normalize import (
     activity_events,
+    cart_event,
     member_contact,
     member_events,
     order_event,
@@ -79,7 +83,7 @@ from leadsync.connectors.ratelimit import ConcurrencyLimiter, shared_limiter
 from leadsync.connectors.records import EventRecord, Platform
 from leadsync.connectors.redaction import Redactor
 from leadsync.connectors.retry import Action, ErrorRule, RetryPolicy, response_json
-from leadsync.connectors.streams import iter_offset_pages_concurrently, iter_pages, iter_records
+from leadsync.connectors.streams import StreamSpec, iter_offset_pages_concurrently, iter_pages, iter_records
 
 __all__ = ["LOOKBACK", "MailchimpConnector"]
 
@@ -162,6 +166,7 @@ class MailchimpConnector(Connector):
         self.fields = field_defs(settings.field_prefix)
         self._field_lock = threading.Lock()
         self._ready_lists: set[str] = set()
+        self._member_cache: dict[str, dict[str, bool]] = {}  # list id -> subscriber hash -> a member
 
     def __repr__(self) -> str:
         return f"MailchimpConnector(source={self.settings.name!r})"
@@ -209,7 +214,9 @@ class MailchimpConnector(Connector):
         if stream == "email_activity":
             return self._pull_activity(state)
         if stream == "orders":
-            return self._pull_orders(state)
+            return self._pull_store_records("orders", S.STORE_ORDERS, state)
+        if stream == "carts":
+            return self._pull_store_records("carts", S.STORE_CARTS, state)
         raise ValueError(f"unknown Mailchimp stream {stream!r}; streams: {', '.join(STREAMS)}")
 
     # --- members ---
@@ -371,39 +378,77 @@ class MailchimpConnector(Connector):
         batch.cursor = copy.deepcopy(state)
         return batch
 
-    # --- orders ---
+    # --- e-commerce: orders and carts ---
 
-    def _pull_orders(self, state: dict[str, Any]) -> Iterator[PullBatch]:
-        stores = {
-            str(s["id"]): str(s.get("list_id") or "")
-            for s in iter_records(self.client, S.STORES, retry_policy=self.policy, limiter=self.limiter)
+    def _stores(self) -> dict[str, str]:
+        """Store id -> its audience, for the stores of the audiences this source pulls."""
+        lists = set(self.settings.options.get("lists") or [])
+        return {
+            str(store["id"]): str(store.get("list_id") or "")
+            for store in iter_records(self.client, S.STORES, retry_policy=self.policy, limiter=self.limiter)
+            if not lists or store.get("list_id") in lists
         }
+
+    def _pull_store_records(
+        self, stream: str, spec: StreamSpec, state: dict[str, Any]
+    ) -> Iterator[PullBatch]:
+        """Every store's orders (``purchase``) or carts (``cart_abandoned``), one batch a page; the
+        cursor moves with the last page only (the collections are not sorted by time)."""
         since = parse_time(state.get("since"))
         seen: dict[str, str] = dict(state.get("seen") or {})
         newest = since
-        pages = list(
-            iter_offset_pages_concurrently(
+        stores = self._stores()
+        pages = [
+            (store_id, list_id, page)
+            for store_id, list_id in stores.items()
+            for page in iter_offset_pages_concurrently(
                 self.client,
-                S.ORDERS,
+                spec,
                 retry_policy=self.policy,
                 limiter=self.limiter,
                 concurrency=self.concurrency,
+                path_params={"store_id": store_id},
             )
-        )
-        # Orders cannot be filtered by time on the server; the cursor moves once all are read.
-        tally = StreamTally("orders")
-        for number, page in enumerate(pages, start=1):
-            batch = PullBatch("orders")
-            for order in page.records:
-                list_id = stores.get(str(order.get("store_id")), "")
+        ]
+        # Orders and carts cannot be filtered by time on the server; the cursor moves once all are read.
+        tally = StreamTally(stream)
+        if not pages:
+            yield PullBatch(stream, cursor=copy.deepcopy(state) if state else None)
+            return
+        for number, (store_id, list_id, page) in enumerate(pages, start=1):
+            batch = PullBatch(stream)
+            fresh: list[EventRecord] = []
+            for record in page.records:
                 try:
-                    event: EventRecord = order_event(order, source=self.settings.name, list_id=list_id)
+                    if stream == "carts":
+                        event = cart_event(
+                            record, source=self.settings.name, store_id=store_id, list_id=list_id
+                        )
+                    else:
+                        event = order_event(
+                            {**record, "store_id": store_id}, source=self.settings.name, list_id=list_id
+                        )
                 except BadRecord as exc:
                     batch.bad.append(exc)
                     continue
+                stamp = _fmt(event.occurred_at)
                 if since is not None and event.occurred_at < since - LOOKBACK:
                     continue
-                if event.source_id in seen:
+                if seen.get(event.source_id) == stamp:
+                    continue  # delivered already (a cart read again only once it changed)
+                fresh.append(event)
+            members = self._members_exist(list_id, {e.remote_contact_id.split(":", 1)[1] for e in fresh})
+            for event in fresh:
+                if not members.get(event.remote_contact_id.split(":", 1)[1], False):
+                    what = "cart" if stream == "carts" else "order"
+                    batch.bad.append(
+                        BadRecord(
+                            f"{what} {event.properties.get(what + '_id')} of store {store_id}: its customer's "
+                            f"email is no member of audience {list_id}",
+                            record=dict(event.properties),
+                            remote_id=event.source_id,
+                        )
+                    )
                     continue
                 seen[event.source_id] = _fmt(event.occurred_at)
                 batch.events.append(event)
@@ -457,6 +502,29 @@ class MailchimpConnector(Connector):
                 for f in definitions
             )
         return found
+
+    def _members_exist(self, list_id: str, hashes: set[str]) -> dict[str, bool]:
+        """Whether each subscriber hash is a member of ``list_id`` (§4: GET the member; 404 = none),
+        asked side by side within the connection limit and remembered for the run."""
+        known = self._member_cache.setdefault(list_id, {})
+        todo = sorted(h for h in hashes if h not in known)
+
+        def exists(subscriber_hash: str) -> bool:
+            request = S.MEMBER.first_request(
+                path_params={"list_id": list_id, "subscriber_hash": subscriber_hash}
+            )
+            try:
+                self.policy.send(self.client, request.build(self.client), limiter=self.limiter)
+            except NotFound:
+                return False
+            return True
+
+        if todo:
+            with ThreadPoolExecutor(
+                min(self.concurrency, len(todo)), thread_name_prefix="mailchimp-member"
+            ) as pool:
+                known.update(zip(todo, pool.map(exists, todo), strict=True))
+        return {h: known[h] for h in hashes}
 
     # --- write-back -------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ __all__ = [
     "member_contact",
     "member_events",
     "member_remote_id",
+    "cart_event",
     "order_event",
     "parse_time",
     "plain_merge_value",
@@ -307,5 +308,40 @@ def order_event(order: Mapping[str, Any], *, source: str, list_id: str) -> Event
             "currency": order.get("currency_code"),
             "order_id": str(order_id),
             "campaign": order.get("campaign_id") or None,
+        },
+    )
+
+
+def cart_event(cart: Mapping[str, Any], *, source: str, store_id: str, list_id: str) -> EventRecord:
+    """A store's cart as a ``cart_abandoned`` of the member of the store's audience (§7): a cart the
+    store still reports was not checked out (a checkout turns it into an order). Its time is its
+    last change (``updated_at``), so a cart filled again later moves; the source id has no time."""
+    cart_id = cart.get("id")
+    customer = cart.get("customer") if isinstance(cart.get("customer"), Mapping) else {}
+    email = normalise_email(
+        customer.get("email_address") if isinstance(customer.get("email_address"), str) else None
+    )
+    if not cart_id or email is None:
+        raise BadRecord("cart without id or customer email_address", record=dict(cart))
+    try:
+        at = parse_time(cart.get("updated_at")) or parse_time(cart.get("created_at"))
+    except ValueError:
+        at = None
+    if at is None:
+        raise BadRecord("cart without updated_at or created_at", record=dict(cart), remote_id=str(cart_id))
+    return EventRecord(
+        source=source,
+        platform=P,
+        source_id=f"cart:{store_id}:{cart_id}",
+        type=EventType.CART_ABANDONED,
+        occurred_at=at,
+        remote_contact_id=member_remote_id(list_id, subscriber_hash(email)),
+        email=email,
+        properties={
+            "amount": cart.get("order_total"),
+            "currency": cart.get("currency_code"),
+            "cart_id": str(cart_id),
+            "store_id": store_id,
+            "campaign": cart.get("campaign_id") or None,
         },
     )

@@ -287,6 +287,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/reports/{campaign_id}/open-details", "reports", "get_campaign_open_details"),
     Operation("GET", "/ecommerce/stores", "ecommerce", "stores"),
     Operation("GET", "/ecommerce/orders", "ecommerce", "orders"),
+    # mailchimp.md §7: per store, the orders and the abandoned carts
+    Operation("GET", "/ecommerce/stores/{store_id}/orders", "ecommerce", "get_store_orders"),
+    Operation("GET", "/ecommerce/stores/{store_id}/carts", "ecommerce", "get_store_carts"),
 )
 
 # mailchimp.md §11: array query parameters must be Python lists, or the SDK splits the string

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from functools import partial
 
-from leadsync.connectors.pagination import OffsetPaginator
+from leadsync.connectors.pagination import OffsetPaginator, SinglePagePaginator
 from leadsync.connectors.streams import StreamSpec
 
 __all__ = [
     "CAMPAIGNS",
     "EMAIL_ACTIVITY",
     "LISTS",
+    "MEMBER",
     "MEMBERS",
     "MERGE_FIELDS",
     "OPEN_DETAILS",
-    "ORDERS",
+    "STORE_CARTS",
+    "STORE_ORDERS",
     "STORES",
 ]
 
@@ -93,11 +95,34 @@ STORES = StreamSpec(
     page_size=1000,
     params={"fields": "stores.id,stores.list_id,total_items"},
 )
-ORDERS = StreamSpec(
+
+# §7 (spec getEcommerceStoresIdOrders, getEcommerceStoresIdCarts): per store, offset paged, no time
+# filter on the server; the carts a store reported and nobody checked out.
+STORE_ORDERS = StreamSpec(
     "orders",
-    "ecommerce/orders",
+    "ecommerce/stores/{store_id}/orders",
     "orders",
     _offset,
     page_size=1000,
     params={"exclude_fields": "orders._links,orders.lines,_links"},
+    primary_key=("store_id", "id"),
+)
+STORE_CARTS = StreamSpec(
+    "carts",
+    "ecommerce/stores/{store_id}/carts",
+    "carts",
+    _offset,
+    page_size=1000,
+    params={"exclude_fields": "carts._links,carts.lines,_links"},
+    cursor_field="updated_at",
+    primary_key=("store_id", "id"),
+)
+
+# §4: one member by subscriber hash (404 when the audience has no such member).
+MEMBER = StreamSpec(
+    "member",
+    "lists/{list_id}/members/{subscriber_hash}",
+    "",
+    SinglePagePaginator,
+    params={"fields": "id,status"},
 )

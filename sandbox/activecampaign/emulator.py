@@ -8,7 +8,9 @@ Routes (each module holds one concept):
   contact's ``fieldValues``, ``contactTags``, ``trackingLogs`` and ``deals``;
 * ``routes_fields``: ``/fields``, ``/fieldRels``, ``/fieldValues``, ``/tags``, ``/contactTags``;
 * ``routes_engagement``: ``/activities`` and ``/deals``;
-* ``routes_import``: ``/import/bulk_import`` and ``/import/info``.
+* ``routes_import``: ``/import/bulk_import`` and ``/import/info``;
+* ``routes_account``: the API root, ``/lists``, ``/contactLists``, ``/contactTags`` (account-wide),
+  ``/campaigns``, ``/messages`` and ``/automations``, read-only.
 
 Unknown query parameters are ignored, as the real API does (§11.2); ``extra={"ignore_params":
 [...]}`` makes it ignore supported ones too. 5 requests per second per account with
@@ -32,6 +34,7 @@ from aiohttp import web
 
 from leadsync.sandbox.activecampaign.common import parse_filter_time
 from leadsync.sandbox.activecampaign.events import add_events, add_person, build_state
+from leadsync.sandbox.activecampaign.routes_account import account_routes
 from leadsync.sandbox.activecampaign.routes_contacts import contact_routes
 from leadsync.sandbox.activecampaign.routes_engagement import engagement_routes
 from leadsync.sandbox.activecampaign.routes_fields import field_routes, tag_routes
@@ -71,7 +74,14 @@ class ActiveCampaignEmulator(PlatformEmulator):
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/api/3/users/me", self.users_me)
-        for routes in (contact_routes, field_routes, tag_routes, engagement_routes, import_routes):
+        for routes in (
+            contact_routes,
+            field_routes,
+            tag_routes,
+            engagement_routes,
+            import_routes,
+            account_routes,
+        ):
             app.add_routes(routes(self))
 
     def authenticate(self, request: web.Request) -> web.StreamResponse | None:

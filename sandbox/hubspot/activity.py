@@ -8,23 +8,29 @@
   event for the Enterprise-only events API (§4.2);
 * a form submission (and the other conversions a HubSpot form records: demo request, content
   download, webinar registration, trial sign-up) raises ``num_conversion_events`` and sets the
-  recent-conversion properties (§4.3);
+  recent-conversion properties (§4.3), and is kept in the contact's ``form-submissions`` history
+  with its form, page and time (contacts v1 API, see ``routes/legacy.py``); each form it names
+  exists in the Forms API;
+* a meeting booked becomes a meeting (§4.4) associated with the contact, with its time, title and
+  ``hs_meeting_outcome``; a call becomes a call with its direction, status and duration; both
+  belong to one of the portal's sales owners;
 * a won deal or a purchase becomes a deal in stage ``closedwon`` associated with the contact,
   whose lifecycle stage becomes ``customer`` (HubSpot's default lifecycle sync on closed-won deals).
 
 Events HubSpot does not expose to an API client of this kind (social interactions, abandoned
-carts, meetings booked outside the CRM) change nothing.
+carts) change nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from leadsync.sandbox.hubspot.state import CrmObject, HubSpotState, iso, ms
 
-__all__ = ["PORTAL_APP_ID", "add_person", "apply_change", "apply_event"]
+__all__ = ["OWNERS", "PORTAL_APP_ID", "add_owners", "add_person", "apply_change", "apply_event", "form_id"]
 
 PORTAL_APP_ID = 113  # appId HubSpot gives its own marketing-email tool (tap-hubspot fixtures; unconfirmed)
 SESSION_GAP = timedelta(minutes=30)
@@ -45,6 +51,50 @@ CONVERSIONS = {
     "trial_started": "Start a free trial",
 }
 OUTCOMES = {"deal_won", "purchase"}
+# world outcome -> hs_meeting_outcome (hubspot.md §4.4)
+MEETING_OUTCOME = {
+    "scheduled": "SCHEDULED",
+    "completed": "COMPLETED",
+    "rescheduled": "RESCHEDULED",
+    "no_show": "NO_SHOW",
+    "cancelled": "CANCELED",
+}
+MEETING_LENGTH = timedelta(minutes=30)
+BOOKED_AHEAD = timedelta(days=2)  # a meeting record is created when it is booked, before it happens
+# The portal's sales team (GET /crm/v3/owners): id, user id, first and last name, email.
+OWNERS: tuple[tuple[str, int, str, str], ...] = (
+    ("41000001", 9100001, "Sam", "Seller"),
+    ("41000002", 9100002, "Alex", "Closer"),
+    ("41000003", 9100003, "Robin", "Prospector"),
+)
+_SANDBOX_UUID = uuid.UUID("6f1c2a4e-93d3-4b4f-9a57-1eadc0ffee00")
+
+
+def form_id(name: str) -> str:
+    """A form's GUID, stable for its name."""
+    return str(uuid.uuid5(_SANDBOX_UUID, f"form:{name}"))
+
+
+def add_owners(state: HubSpotState, when: datetime) -> None:
+    with state.lock:
+        state.owners = [
+            {
+                "id": oid,
+                "email": f"{first.lower()}.{last.lower()}@sandbox-seller.example.com",
+                "firstName": first,
+                "lastName": last,
+                "userId": user_id,
+                "createdAt": iso(when),
+                "updatedAt": iso(when),
+                "archived": False,
+                "teams": [{"id": "51000001", "name": "Sales", "primary": True}],
+            }
+            for oid, user_id, first, last in OWNERS
+        ]
+
+
+def _owner_of(contact: CrmObject) -> str:
+    return OWNERS[_stable_int(f"owner:{contact.id}") % len(OWNERS)][0]
 
 
 def _val(obj: Any, name: str, default: Any = None) -> Any:
@@ -108,6 +158,10 @@ def apply_event(state: HubSpotState, event: Any, campaigns: dict[str, Any]) -> N
             _page_view(state, contact, event, at)
         elif kind in CONVERSIONS:
             _conversion(state, contact, event, kind, at)
+        elif kind == "meeting_booked":
+            _meeting(state, contact, event, at)
+        elif kind == "call":
+            _call(state, contact, event, at)
         elif kind in OUTCOMES:
             _won_deal(state, contact, event, at)
         else:
@@ -234,6 +288,78 @@ def _conversion(state: HubSpotState, contact: CrmObject, event: Any, kind: str, 
     p.setdefault("first_conversion_date", stamp)
     p["recent_conversion_event_name"] = name
     p["recent_conversion_date"] = stamp
+    form = state.forms.get(name)
+    if form is None:
+        form = state.forms[name] = {"id": form_id(name), "name": name, "createdAt": at, "updatedAt": at}
+    url = _val(event, "url")
+    title = _page_title(url)
+    submission: dict[str, Any] = {
+        "conversion-id": str(uuid.uuid5(_SANDBOX_UUID, f"conversion:{_val(event, 'id')}")),
+        "timestamp": ms(at),
+        "form-id": form["id"],
+        "portal-id": 0,  # filled by the emulator (it knows the portal id)
+        "title": title or name,
+        "form-type": "HUBSPOT",
+        "contact-associated-by": ["EMAIL"],
+        "meta-data": [],
+    }
+    if url:  # a submission made through the API may carry no page (hubspot.md §4.3; Airbyte fixture)
+        submission["page-url"] = url
+        submission["canonical-url"] = url
+        submission["page-title"] = title
+    state.form_submissions.setdefault(contact.id, []).append(submission)
+
+
+def _page_title(url: str | None) -> str | None:
+    if not url:
+        return None
+    slug = url.rstrip("/").rsplit("/", 1)[-1]
+    words = slug.replace("-", " ").strip() if "." not in slug else "Home"
+    return f"{words.capitalize()} | Example" if words else "Example"
+
+
+def _meeting(state: HubSpotState, contact: CrmObject, event: Any, at: datetime) -> None:
+    props = _val(event, "properties") or {}
+    outcome = MEETING_OUTCOME.get(str(props.get("outcome") or "scheduled"), "SCHEDULED")
+    title = str(props.get("title") or "Meeting")
+    booked = max(at - BOOKED_AHEAD, contact.created_at)
+    meeting = state.create(
+        "meetings",
+        {
+            "hs_timestamp": iso(at),
+            "hs_meeting_title": f"{title} - {contact.properties.get('company') or contact.properties.get('email')}",
+            "hs_meeting_body": f"{title} booked from the sandbox world",
+            "hs_meeting_start_time": iso(at),
+            "hs_meeting_end_time": iso(at + MEETING_LENGTH),
+            "hs_meeting_location": "Video call",
+            "hs_meeting_outcome": outcome,
+            "hubspot_owner_id": _owner_of(contact),
+        },
+        booked,
+    )
+    state.touch(meeting, at)  # the outcome is logged when the meeting happens
+    meeting.associations["contacts"] = [contact.id]
+    contact.associations.setdefault("meetings", []).append(meeting.id)
+
+
+def _call(state: HubSpotState, contact: CrmObject, event: Any, at: datetime) -> None:
+    props = _val(event, "properties") or {}
+    connected = str(props.get("outcome") or "completed") == "completed"
+    call = state.create(
+        "calls",
+        {
+            "hs_timestamp": iso(at),
+            "hs_call_title": f"Call with {contact.properties.get('firstname') or contact.properties.get('email')}",
+            "hs_call_body": "Logged from the sandbox world",
+            "hs_call_direction": str(props.get("direction") or "OUTBOUND"),
+            "hs_call_status": "COMPLETED" if connected else "NO_ANSWER",
+            "hs_call_duration": str(int(props.get("duration_s") or 0) * 1000),  # hubspot.md §4.4: in ms
+            "hubspot_owner_id": _owner_of(contact),
+        },
+        at,
+    )
+    call.associations["contacts"] = [contact.id]
+    contact.associations.setdefault("calls", []).append(call.id)
 
 
 def _won_deal(state: HubSpotState, contact: CrmObject, event: Any, at: datetime) -> None:

@@ -2,16 +2,21 @@
 
 Routes (one module per resource under ``sandbox/hubspot/routes/``):
 
-* CRM objects v3 for contacts and deals: list (``after`` = next id, ≤ 100), get, create, PATCH,
-  batch read/update/upsert (≤ 100 inputs, 207 with ``numErrors``/``errors``), search (``after`` =
-  offset, ≤ 200 a page, the 10,000-result cap answering 400, its own 5/s bucket, no rate headers);
+* CRM objects v3 for contacts, deals, meetings and calls: list (``after`` = next id, ≤ 100), get,
+  create, PATCH, batch read/update/upsert (≤ 100 inputs, 207 with ``numErrors``/``errors``), search
+  (``after`` = offset, ≤ 200 a page, the 10,000-result cap answering 400, its own 5/s bucket, no
+  rate headers); associations v4 batch read (meetings and calls to contacts);
 * properties v3 and property groups (list, get, create; ``lifecyclestage`` with its options);
 * the legacy Email Events API ``/email/public/v1/events`` (offset + ``hasMore``);
 * the events API ``/events/v3/events`` (page views; Enterprise tier only, 403 otherwise; the
-  ``tier`` option picks the tier) and deal pipelines;
-* OAuth ``/oauth/v1/token`` (refresh grant; 30-minute access tokens, ``expire_tokens`` fault).
+  ``tier`` option picks the tier) and deal pipelines (list, one, its stages);
+* contacts v1 batch and profile reads with the form-submission history (option ``contacts_v1``
+  false: 404, as a removed API), forms v3, owners v3, lists v3 (search, get, memberships);
+* OAuth ``/oauth/2026-03/token`` and ``/oauth/v1/token`` until its 2027-02-16 shutdown on the
+  sandbox clock (refresh grant; 30-minute access tokens, ``expire_tokens`` fault).
 
-Option ``missing_scopes`` (``extra``): scopes the token lacks; a request needing one is answered 403
+Option ``token_ttl_s`` (``extra``): OAuth access tokens' lifetime (1800 s). Option
+``missing_scopes`` (``extra``): scopes the token lacks; a request needing one is answered 403
 ``MISSING_SCOPES`` naming it in ``errors[0].context.requiredGranularScopes`` (hubspot.md §5).
 
 State lives in ``state.py``; what each world event becomes is in ``activity.py``.
@@ -28,14 +33,18 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from leadsync.sandbox.hubspot.activity import add_person, apply_change, apply_event
+from leadsync.sandbox.hubspot.activity import add_owners, add_person, apply_change, apply_event
+from leadsync.sandbox.hubspot.routes.associations import AssociationRoutes
 from leadsync.sandbox.hubspot.routes.crm import CrmRoutes
+from leadsync.sandbox.hubspot.routes.directory import DirectoryRoutes
 from leadsync.sandbox.hubspot.routes.engagement import EngagementRoutes
-from leadsync.sandbox.hubspot.routes.oauth import TOKEN_PATH, OAuthRoutes
+from leadsync.sandbox.hubspot.routes.legacy_contacts import LegacyContactRoutes
+from leadsync.sandbox.hubspot.routes.oauth import TOKEN_PATHS, OAuthRoutes
 from leadsync.sandbox.hubspot.routes.properties import PropertyRoutes
 from leadsync.sandbox.hubspot.state import HubSpotState
 from leadsync.sandbox.platform import PRINCIPAL, PlatformEmulator, RateRule, json_response
@@ -85,8 +94,14 @@ class HubSpotEmulator(PlatformEmulator):
         self.daily_used = 0
         self._tokens: dict[str, float] = {}
         self._tokens_lock = threading.Lock()
+        self.token_grants: dict[str, int] = {}  # token endpoint path -> tokens issued (tests read it)
         self.state = HubSpotState()
         self._load_world()
+
+    @property
+    def world_start(self) -> datetime:
+        start = getattr(self.world, "start", None)
+        return start if isinstance(start, datetime) else self.clock.now()
 
     # --- world -----------------------------------------------------------------------------
 
@@ -95,6 +110,7 @@ class HubSpotEmulator(PlatformEmulator):
         return {getattr(c, "id", None): c for c in campaigns}
 
     def _load_world(self) -> None:
+        add_owners(self.state, self.world_start)
         for person in _on_hubspot_persons(self.world):
             add_person(self.state, person)
         campaigns = self._campaigns()
@@ -139,6 +155,15 @@ class HubSpotEmulator(PlatformEmulator):
                     1 for e in self.state.email_events if e["recipient"] == contact.properties.get("email")
                 ),
                 "page_view_events": sum(1 for e in self.state.web_events if e["objectId"] == contact.id),
+                "meetings": [
+                    self.state.objects["meetings"][m].to_json(["hs_timestamp", "hs_meeting_outcome"])
+                    for m in contact.associations.get("meetings", [])
+                ],
+                "calls": [
+                    self.state.objects["calls"][c].to_json(["hs_timestamp", "hs_call_status"])
+                    for c in contact.associations.get("calls", [])
+                ],
+                "form_submissions": list(self.state.form_submissions.get(contact.id, [])),
                 "backward_lifecycle_attempts": [
                     a for a in self.state.backward_lifecycle_attempts if a["id"] == contact.id
                 ],
@@ -156,6 +181,9 @@ class HubSpotEmulator(PlatformEmulator):
         CrmRoutes(self).add(app)
         PropertyRoutes(self).add(app)
         EngagementRoutes(self).add(app)
+        AssociationRoutes(self).add(app)
+        LegacyContactRoutes(self).add(app)
+        DirectoryRoutes(self).add(app)
         OAuthRoutes(self).add(app)
         app.router.add_post("/_sandbox/hubspot/item-failures", self.admin_item_failures)
         app.router.add_get("/_sandbox/hubspot/state", self.admin_state)
@@ -164,7 +192,7 @@ class HubSpotEmulator(PlatformEmulator):
         return f"{request.scheme}://{request.host}{request.path}"
 
     def authenticate(self, request: web.Request) -> web.StreamResponse | None:
-        if request.path == TOKEN_PATH:  # the token endpoint authenticates with the form fields
+        if request.path in TOKEN_PATHS:  # the token endpoints authenticate with the form fields
             request[PRINCIPAL] = f"portal:{self.portal_id}"
             request[AUTH_KIND] = "token_endpoint"
             return None
@@ -207,12 +235,21 @@ class HubSpotEmulator(PlatformEmulator):
         return None
 
     def required_scope(self, request: web.Request) -> str | None:
-        """The scope a contacts request needs (hubspot.md §1): read, write, or the schema write."""
+        """The scope a request needs (hubspot.md §1): contacts read or write, the schema write; the
+        engagements and the v1 contact reads need contacts read; forms, owners and lists their own."""
         path = request.path
         if path.startswith("/crm/v3/properties/contacts"):
             return "crm.schemas.contacts.write" if request.method != "GET" else "crm.schemas.contacts.read"
-        if path.startswith("/crm/v3/objects/contacts"):
+        if path.startswith(("/crm/v3/objects/contacts", "/crm/v3/objects/meetings", "/crm/v3/objects/calls")):
             return "crm.objects.contacts.write" if self.is_write(request) else "crm.objects.contacts.read"
+        if path.startswith(("/contacts/v1/", "/crm/v4/associations/")):
+            return "crm.objects.contacts.read"
+        if path.startswith("/marketing/v3/forms"):
+            return "forms"
+        if path.startswith("/crm/v3/owners"):
+            return "crm.objects.owners.read"
+        if path.startswith("/crm/v3/lists"):
+            return "crm.lists.read"
         return None
 
     def token_kind(self, token: str) -> str | None:
@@ -328,6 +365,10 @@ class HubSpotEmulator(PlatformEmulator):
                     "tier": self.tier,
                     "contacts": len(self.state.objects["contacts"]),
                     "deals": len(self.state.objects["deals"]),
+                    "meetings": len(self.state.objects["meetings"]),
+                    "calls": len(self.state.objects["calls"]),
+                    "form_submissions": sum(len(v) for v in self.state.form_submissions.values()),
+                    "token_grants": dict(self.token_grants),
                     "email_events": len(self.state.email_events),
                     "web_events": len(self.state.web_events),
                     "backward_lifecycle_attempts": self.state.backward_lifecycle_attempts,

@@ -1,7 +1,7 @@
 """The portal's built-in definitions: contact properties, their groups, lifecycle stages, deal stages.
 
 Facts: hubspot.md §3 (Properties API, ``lifecyclestage`` options and order), §4.3 (contact
-properties useful for scoring; names verified in real property lists). Only the properties the
+properties useful for scoring; names verified in real property lists), §4.4 (meetings and calls). Only the properties the
 emulator fills or a connector may ask for are defined; HubSpot portals hold hundreds more.
 """
 
@@ -15,8 +15,12 @@ __all__ = [
     "DEAL_STAGES",
     "LIFECYCLE_STAGES",
     "PropertyDef",
+    "CALL_STATUSES",
+    "MEETING_OUTCOMES",
+    "builtin_call_properties",
     "builtin_contact_properties",
     "builtin_deal_properties",
+    "builtin_meeting_properties",
 ]
 
 # hubspot.md §3: the 8 default internal values, in stage order (portals may customise them).
@@ -40,6 +44,28 @@ DEAL_STAGES: tuple[tuple[str, str, str], ...] = (
     ("contractsent", "Contract Sent", "0.9"),
     ("closedwon", "Closed Won", "1.0"),
     ("closedlost", "Closed Lost", "0.0"),
+)
+
+# hubspot.md §4.4: hs_meeting_outcome (values unconfirmed there; the five every public integration
+# reads) and hs_call_status (values unconfirmed; the ones HubSpot's calling tools log).
+MEETING_OUTCOMES: tuple[tuple[str, str], ...] = (
+    ("SCHEDULED", "Scheduled"),
+    ("COMPLETED", "Completed"),
+    ("RESCHEDULED", "Rescheduled"),
+    ("NO_SHOW", "No Show"),
+    ("CANCELED", "Canceled"),
+)
+CALL_STATUSES: tuple[tuple[str, str], ...] = (
+    ("BUSY", "Busy"),
+    ("CALLING_CRM_USER", "Calling CRM user"),
+    ("CANCELED", "Canceled"),
+    ("COMPLETED", "Completed"),
+    ("CONNECTING", "Connecting"),
+    ("FAILED", "Failed"),
+    ("IN_PROGRESS", "In progress"),
+    ("NO_ANSWER", "No answer"),
+    ("QUEUED", "Queued"),
+    ("RINGING", "Ringing"),
 )
 
 BUILTIN_GROUPS: tuple[tuple[str, str], ...] = (
@@ -237,5 +263,57 @@ def builtin_deal_properties() -> dict[str, PropertyDef]:
         _p("hs_object_id", "Record ID", "number", "number", di, ro=True),
         _p("createdate", "Create Date", "datetime", "date", di, ro=True),
         _p("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", di, ro=True),
+    ]
+    return {d.name: d for d in defs}
+
+
+def _engagement_common(group: str) -> list[PropertyDef]:
+    """hubspot.md §4.4: every engagement object has hs_timestamp, an owner, and the search
+    defaults hs_createdate, hs_lastmodifieddate, hs_object_id."""
+    return [
+        _p("hs_timestamp", "Activity date", "datetime", "date", group),
+        _p("hubspot_owner_id", "Activity assigned to", "enumeration", "select", group),
+        _p("hs_object_id", "Record ID", "number", "number", group, ro=True),
+        _p("hs_createdate", "Create Date", "datetime", "date", group, ro=True),
+        _p("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", group, ro=True),
+    ]
+
+
+def builtin_meeting_properties() -> dict[str, PropertyDef]:
+    mi = "meeting_information"
+    defs = _engagement_common(mi) + [
+        _p("hs_meeting_title", "Meeting name", "string", "text", mi),
+        _p("hs_meeting_body", "Meeting description", "string", "textarea", mi),
+        _p("hs_meeting_start_time", "Start time", "datetime", "date", mi),
+        _p("hs_meeting_end_time", "End time", "datetime", "date", mi),
+        _p("hs_meeting_location", "Location", "string", "text", mi),
+        _p(
+            "hs_meeting_outcome",
+            "Meeting outcome",
+            "enumeration",
+            "select",
+            mi,
+            options=_options(MEETING_OUTCOMES),
+        ),
+    ]
+    return {d.name: d for d in defs}
+
+
+def builtin_call_properties() -> dict[str, PropertyDef]:
+    ci = "call_information"
+    defs = _engagement_common(ci) + [
+        _p("hs_call_title", "Call title", "string", "text", ci),
+        _p("hs_call_body", "Call notes", "string", "textarea", ci),
+        _p(
+            "hs_call_direction",
+            "Call direction",
+            "enumeration",
+            "select",
+            ci,
+            options=_options((("INBOUND", "Inbound"), ("OUTBOUND", "Outbound"))),
+        ),
+        _p("hs_call_duration", "Call duration", "number", "number", ci),
+        _p("hs_call_status", "Call status", "enumeration", "select", ci, options=_options(CALL_STATUSES)),
+        _p("hs_call_disposition", "Call outcome", "string", "text", ci),
     ]
     return {d.name: d for d in defs}

@@ -1,8 +1,9 @@
-"""What one HubSpot portal holds: CRM records, property definitions, email and web events, tokens.
+"""What one HubSpot portal holds: CRM records (contacts, deals, meetings, calls), property
+definitions, email and web events, form submissions and the forms, owners, tokens.
 
 All property values are strings (hubspot.md §2); ``""`` clears a value and ``None`` is ignored
 (§2.7); ``lifecyclestage`` only moves forward in the stage order (§3). Every write stamps
-``lastmodifieddate`` (deals: ``hs_lastmodifieddate``) with the sandbox clock.
+``lastmodifieddate`` (deals, meetings, calls: ``hs_lastmodifieddate``) with the sandbox clock.
 
 The state is shared by the aiohttp handlers and the clock-advance thread, so every public method
 takes ``self.lock``.
@@ -24,8 +25,10 @@ from leadsync.sandbox.hubspot.schema import (
     FIELD_TYPES_BY_TYPE,
     LIFECYCLE_STAGES,
     PropertyDef,
+    builtin_call_properties,
     builtin_contact_properties,
     builtin_deal_properties,
+    builtin_meeting_properties,
 )
 
 __all__ = ["CrmObject", "HubSpotState", "ItemError", "RequestError", "email_problem", "iso", "parse_time"]
@@ -37,8 +40,27 @@ OBJECT_TYPES = {
     "deals": "deals",
     "0-3": "deals",
     "deal": "deals",
+    # hubspot.md §4.4: engagement objects; object type ids as HubSpot numbers them
+    "meetings": "meetings",
+    "0-47": "meetings",
+    "meeting": "meetings",
+    "calls": "calls",
+    "0-48": "calls",
+    "call": "calls",
 }
-MODIFIED = {"contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
+MODIFIED = {
+    "contacts": "lastmodifieddate",
+    "deals": "hs_lastmodifieddate",
+    "meetings": "hs_lastmodifieddate",
+    "calls": "hs_lastmodifieddate",
+}
+# hubspot.md §4.4: engagements are created at hs_createdate (search default properties)
+CREATED = {
+    "contacts": "createdate",
+    "deals": "createdate",
+    "meetings": "hs_createdate",
+    "calls": "hs_createdate",
+}
 
 
 def iso(when: datetime) -> str:
@@ -157,6 +179,8 @@ class HubSpotState:
         self.properties: dict[str, dict[str, PropertyDef]] = {
             "contacts": builtin_contact_properties(),
             "deals": builtin_deal_properties(),
+            "meetings": builtin_meeting_properties(),
+            "calls": builtin_call_properties(),
         }
         self.groups: dict[str, dict[str, dict[str, Any]]] = {
             "contacts": {
@@ -171,17 +195,42 @@ class HubSpotState:
                     "archived": False,
                 }
             },
+            "meetings": {
+                "meeting_information": {
+                    "name": "meeting_information",
+                    "label": "Meeting information",
+                    "displayOrder": 0,
+                    "archived": False,
+                }
+            },
+            "calls": {
+                "call_information": {
+                    "name": "call_information",
+                    "label": "Call information",
+                    "displayOrder": 0,
+                    "archived": False,
+                }
+            },
         }
-        self.objects: dict[str, dict[str, CrmObject]] = {"contacts": {}, "deals": {}}
+        self.objects: dict[str, dict[str, CrmObject]] = {
+            "contacts": {},
+            "deals": {},
+            "meetings": {},
+            "calls": {},
+        }
         self.by_email: dict[str, str] = {}
         self.email_events: list[dict[str, Any]] = []
         self._email_sorted: list[dict[str, Any]] = []
         self._email_keys: list[tuple[int, str]] = []
         self.web_events: list[dict[str, Any]] = []
-        self.next_id = {"contacts": 101, "deals": 5001}
+        self.next_id = {"contacts": 101, "deals": 5001, "meetings": 70001, "calls": 80001}
         # person id (world) -> contact id
         self.person_contact: dict[str, str] = {}
         self.forms_seen: dict[str, set[str]] = {}  # contact id -> form names (num_unique_conversion_events)
+        # contact id -> its form submissions, as the contacts v1 API shows them (``form-submissions``)
+        self.form_submissions: dict[str, list[dict[str, Any]]] = {}
+        self.forms: dict[str, dict[str, Any]] = {}  # form name -> the form (id, name, times)
+        self.owners: list[dict[str, Any]] = []
         # what the admin endpoint shows and tests assert on
         self.backward_lifecycle_attempts: list[dict[str, str]] = []
         self.writes: list[dict[str, Any]] = []
@@ -237,7 +286,7 @@ class HubSpotState:
             self.next_id[object_type] += 1
             modified = MODIFIED[object_type]
             values: dict[str, str | None] = {k: v for k, v in props.items() if v is not None}
-            values.update({"hs_object_id": oid, "createdate": iso(when), modified: iso(when)})
+            values.update({"hs_object_id": oid, CREATED[object_type]: iso(when), modified: iso(when)})
             obj = CrmObject(oid, object_type, values, when, when)
             self.objects[object_type][oid] = obj
             if object_type == "contacts" and values.get("email"):

@@ -26,7 +26,16 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from leadsync.sandbox.mailchimp.routes import ecommerce, lists, members, merge_fields, reports, segments
+from leadsync.sandbox.mailchimp.routes import (
+    automations,
+    batches,
+    ecommerce,
+    lists,
+    members,
+    merge_fields,
+    reports,
+    segments,
+)
 from leadsync.sandbox.mailchimp.shapes import fmt_time, subscriber_hash
 from leadsync.sandbox.mailchimp.state import MailchimpState
 from leadsync.sandbox.mailchimp.worldmap import apply_changes, apply_world, build_state
@@ -89,7 +98,7 @@ class MailchimpEmulator(PlatformEmulator):
         app.router.add_get("/3.0/ping", self.ping)
         app.router.add_get("/3.0/", self.root)
         app.router.add_get("/3.0", self.root)
-        for module in (lists, members, merge_fields, reports, ecommerce, segments):
+        for module in (lists, members, merge_fields, reports, ecommerce, segments, batches, automations):
             app.add_routes(module.routes(self))
 
     def authenticate(self, request: web.Request) -> web.StreamResponse | None:

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Activity",
     "Audience",
+    "Batch",
     "CampaignState",
+    "Cart",
     "FeedItem",
     "MAX_MERGE_FIELDS",
     "MAX_TAG_LENGTH",
@@ -391,6 +393,38 @@ class Order:
     product: str = "Sandbox subscription"
 
 
+@dataclass
+class Cart:
+    """An e-commerce cart the store reported and nobody checked out (mailchimp.md §7)."""
+
+    id: str
+    store_id: str
+    email: str
+    customer_id: str
+    total: float
+    currency: str
+    created_at: datetime
+    updated_at: datetime
+    campaign_id: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    product: str = "Sandbox subscription"
+
+
+@dataclass
+class Batch:
+    """A ``POST /batches`` request and what became of it (mailchimp.md §8.1)."""
+
+    id: str
+    operations: list[dict[str, Any]]
+    submitted_at: datetime
+    status: str = "pending"
+    finished_operations: int = 0
+    errored_operations: int = 0
+    completed_at: datetime | None = None
+    results: bytes | None = None  # the gzipped tar of the results, once finished
+
+
 class MailchimpState:
     """Everything one Mailchimp account holds in the sandbox."""
 
@@ -403,6 +437,8 @@ class MailchimpState:
         self.feeds: dict[tuple[str, str], list[FeedItem]] = {}
         self.stores: dict[str, dict[str, Any]] = {}
         self.orders: list[Order] = []
+        self.carts: list[Cart] = []
+        self.batches: dict[str, Batch] = {}
         self.tag_ids: dict[str, int] = {}
         self.person_hashes: dict[str, str] = {}  # world person id -> subscriber hash
         self.synced_tag_writes = 0  # tag writes with is_syncing (automations do not fire, §6)

@@ -13,6 +13,8 @@ is a sent campaign to the main audience. World events become what Mailchimp real
 * ``email_unsubscribe`` / ``email_spam_report``: the member's status becomes ``unsubscribed``
   (reason ``abuse`` for a spam report), ``last_changed`` moves, the feed gets ``unsub``;
 * ``purchase``: an e-commerce order in the sandbox store (the purchase outcome);
+* ``cart_abandoned``: a cart in the sandbox store that was never checked out (and, as before, a
+  custom event in the member's activity feed);
 * anything else: a custom event in the member's activity feed (``activity_type: event``).
 
 Opens and clicks do not move ``last_changed`` (UNCONFIRMED either way, §7); status changes do.
@@ -30,6 +32,7 @@ from leadsync.sandbox.mailchimp.state import (
     Activity,
     Audience,
     CampaignState,
+    Cart,
     FeedItem,
     MailchimpState,
     MergeField,
@@ -246,6 +249,22 @@ def _apply_event(state: MailchimpState, event: Event, main: Audience) -> None:
         member.revenue += amount
         feed.append(FeedItem("order", at, extra={"order_id": order_id, "order_total": round(amount, 2)}))
     else:
+        if kind is EventType.CART_ABANDONED:
+            amount = float(props.get("amount") or 0.0)
+            state.carts.append(
+                Cart(
+                    id=str(props.get("cart_id") or f"cart-{event.id}"),
+                    store_id=STORE_ID,
+                    email=member.email,
+                    customer_id=key,
+                    total=round(amount, 2),
+                    currency=str(props.get("currency") or "USD"),
+                    created_at=at - timedelta(minutes=20),  # the visitor filled it, then left
+                    updated_at=at,
+                    first_name=str(member.merge_fields.get("FNAME") or ""),
+                    last_name=str(member.merge_fields.get("LNAME") or ""),
+                )
+            )
         # §7: custom events appear in the feed as activity_type "event" with event_name/properties.
         properties = {k: str(v) for k, v in props.items()}
         if event.url:

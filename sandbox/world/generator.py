@@ -3,7 +3,7 @@
 ``generate_world(contacts, seed)`` draws people (personas with fit, intent and a buying-stage
 progression kept hidden), puts each on one to three platforms, and simulates ``days`` of
 engagement before ``now``: the campaigns each platform sent and how each person answered them, site
-visits, forms, meetings, trials, carts, purchases and won deals. ``extend_world`` continues the same
+visits, forms, meetings (with their outcome), sales calls, trials, carts, purchases and won deals. ``extend_world`` continues the same
 process past ``world.now`` and ``apply_delta`` merges the result in (the sandbox's "advance the
 clock with new activity" admin endpoint).
 
@@ -14,14 +14,18 @@ How behaviour is driven:
   cold (back to awareness); only decision-stage people who fit convert.
 * Engagement at any moment follows the stage: deeper stages read and click more email, visit
   more, and visit pricing/demo/compare pages; entering decision brings demo requests, meetings,
-  trials and abandoned carts; entering action brings the purchase or the won deal.
+  sales calls, trials and abandoned carts; entering action brings the purchase or the won deal.
+* Meetings end completed, no-show, cancelled or rescheduled (the keener the person, the likelier
+  completed); sellers call hand-raisers, and cold-call some who fit, and not every call connects.
 * Machines: a quarter of people read mail in a client that pre-fetches images (an open one to
   three seconds after every delivery, ``machine: true``); a few sit behind a security gateway
   that clicks every link within seconds.
 
 Determinism: every person draws from their own ``random.Random`` seeded by (seed, person number),
 campaigns from one seeded by (seed, platform, week), so the same seed gives the same world byte
-for byte, on any machine and any day (``now`` defaults to a constant).
+for byte, on any machine and any day (``now`` defaults to a constant). Meeting outcomes and calls
+draw from generators of their own (seeded by the person and the moment), so adding them left every
+other draw of a world as it was.
 """
 
 from __future__ import annotations
@@ -88,7 +92,8 @@ HUBSPOT, MAILCHIMP, ACTIVECAMPAIGN = Platform.HUBSPOT, Platform.MAILCHIMP, Platf
 PLATFORM_EVENT_TYPES: dict[Platform, frozenset[EventType]] = {
     # hubspot.md §4.1 legacy email events (SENT, OPEN, CLICK, BOUNCE, SPAMREPORT, STATUSCHANGE for
     # unsubscribes); §4.3 page-view counters and form conversions (num_conversion_events), of which
-    # gated downloads and demo requests are named forms; §4.4 meetings; deals (num_associated_deals).
+    # gated downloads and demo requests are named forms; §4.4 meetings and calls; deals
+    # (num_associated_deals).
     HUBSPOT: frozenset(
         {
             E.EMAIL_SENT,
@@ -102,6 +107,7 @@ PLATFORM_EVENT_TYPES: dict[Platform, frozenset[EventType]] = {
             E.CONTENT_DOWNLOAD,
             E.DEMO_REQUEST,
             E.MEETING_BOOKED,
+            E.CALL,
             E.DEAL_WON,
         }
     ),
@@ -602,6 +608,7 @@ class _History:
     orders: int = 0
     carts: int = 0
     meetings: int = 0
+    calls: int = 0
 
     @classmethod
     def of(cls, person: Person, events: list[Event]) -> _History:
@@ -626,6 +633,8 @@ class _History:
                 history.orders += 1
             elif kind is E.CART_ABANDONED:
                 history.carts += 1
+            elif kind is E.CALL:
+                history.calls += 1
             else:
                 history.meetings += 1
         return history
@@ -640,6 +649,7 @@ _HISTORY_TYPES = frozenset(
         E.PURCHASE,
         E.CART_ABANDONED,
         E.MEETING_BOOKED,
+        E.CALL,
     }
 )
 
@@ -700,6 +710,7 @@ class _Simulation:
         for seg_start, seg_end, seg_stage in segments:
             self._web(seg_start, seg_end, seg_stage)
             self._content(seg_start, seg_end, seg_stage)
+            self._cold_calls(seg_start, seg_end, seg_stage)
         previous = stage
         for ts, new_stage in changes:
             if new_stage is Stage.DECISION:
@@ -895,6 +906,7 @@ class _Simulation:
                     url=CONTACT_SALES,
                     properties={"form": "contact-sales"},
                 )
+                self._follow_up_calls(t + 300)
         if ACTIVECAMPAIGN in self.on and rng.random() < (0.3 if persona == "competitor" else 0.4):
             # The product reports sign-ups through AC event tracking (activecampaign.md §5).
             self.emit(
@@ -924,15 +936,71 @@ class _Simulation:
         )
         if rng.random() < 0.7:  # sales books the demo: a HubSpot meeting (hubspot.md §4.4)
             self._meeting(t + rng.randint(DAY, 5 * DAY), "Product demo")
+        self._follow_up_calls(t + 240)
 
     def _meeting(self, t: int, title: str) -> None:
         self.history.meetings += 1
+        meeting_id = f"{self.person.id}-m{self.history.meetings}"
+        at = self._office_time(t, t - DAY, t + DAY)
         self.emit(
-            self._office_time(t, t - DAY, t + DAY),
+            at,
             HUBSPOT,
             E.MEETING_BOOKED,
-            properties={"meeting_id": f"{self.person.id}-m{self.history.meetings}", "title": title},
+            properties={
+                "meeting_id": meeting_id,
+                "title": title,
+                "outcome": self._meeting_outcome(meeting_id, title, at),
+            },
         )
+
+    def _meeting_outcome(self, meeting_id: str, title: str, at: int) -> str:
+        """What became of the meeting (hubspot.md §4.4 ``hs_meeting_outcome``): keen people turn up."""
+        if at > self.end - DAY:
+            return "scheduled"  # not held yet, or not logged yet
+        draw = random.Random(f"{meeting_id}/outcome/{at}").random()
+        held = 0.95 if title == "Proposal review" else 0.45 + 0.45 * self.hidden.intent
+        if draw < held:
+            return "completed"
+        rest = (draw - held) / (1.0 - held)
+        return "no_show" if rest < 0.45 else "cancelled" if rest < 0.8 else "rescheduled"
+
+    # --- sales calls (hubspot.md §4.4): follow-ups of hand-raisers, and cold calls ---
+
+    def _call(self, rng: random.Random, t: int, *, connect: float) -> bool:
+        """One logged call at ``t``; True when it connected."""
+        self.history.calls += 1
+        connected = rng.random() < connect
+        moved = _in_office_hours(t, self.offset, rng)  # the call's own generator, not the person's
+        self.emit(
+            moved if t <= moved < t + DAY else t,
+            HUBSPOT,
+            E.CALL,
+            properties={
+                "call_id": f"{self.person.id}-k{self.history.calls}",
+                "direction": "OUTBOUND",
+                "outcome": "completed" if connected else "not_connected",
+                "duration_s": rng.randint(240, 2400) if connected else rng.randint(0, 40),
+            },
+        )
+        return connected
+
+    def _follow_up_calls(self, t: int) -> None:
+        """A seller calls a hand-raiser within a day or two, and once more if nobody answered."""
+        if HUBSPOT not in self.on:
+            return
+        rng = random.Random(f"{self.person.id}/follow-up/{t}")
+        when = t + rng.randint(HOUR, 2 * DAY)
+        if not self._call(rng, when, connect=0.45 + 0.4 * self.hidden.intent):
+            self._call(rng, when + rng.randint(DAY, 3 * DAY), connect=0.5)
+
+    def _cold_calls(self, seg_start: int, seg_end: int, stage: Stage) -> None:
+        """Outbound prospecting: people who look like the buyer persona get the odd call, at any
+        stage, and few of them answer."""
+        if HUBSPOT not in self.on or self.hidden.fit < 0.5:
+            return
+        rng = random.Random(f"{self.person.id}/cold-calls/{seg_start}/{seg_end}")
+        for arrival in _poisson_times(rng, seg_start, seg_end, 0.004):
+            self._call(rng, arrival, connect=0.2 + 0.2 * _STAGE_DEPTH[stage] / 3)
 
     def _self_serve(self) -> bool:
         size = self.person.company_size
@@ -949,6 +1017,7 @@ class _Simulation:
             amount = int(min(250_000, max(3_000, (6_000 + size * rng.uniform(6, 20)))) // 500 * 500)
             if crm is HUBSPOT:
                 self._meeting(ts - rng.randint(2 * DAY, 10 * DAY), "Proposal review")
+                self._follow_up_calls(ts - 2 * DAY)
             self.history.deals += 1
             self.emit(
                 ts,

@@ -5,6 +5,7 @@ use them skip, saying why, when ``../shared/specs`` is absent.
 
     validator = OpenAPIValidator.load("hubspot", ["contacts.json", "properties.json"])
     problems = validator.validate("GET", "/crm/v3/objects/contacts", 200, body)
+    problems += validator.validate_request("POST", "/crm/v3/objects/contacts/search", request_body)
 
 Each platform's contract test decides which spec defects to allow (``allow`` callbacks).
 """
@@ -57,6 +58,7 @@ class Operation:
     pattern: re.Pattern[str]
     responses: dict[str, Any]
     spec_uri: str
+    request_body: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,6 +66,7 @@ class OpenAPIValidator:
     operations: list[Operation]
     registry: Registry
     covered: set[tuple[str, str, str]] = field(default_factory=set)
+    covered_requests: set[tuple[str, str]] = field(default_factory=set)
 
     @classmethod
     def load(cls, platform: str, files: Iterable[str], *, strip_prefix: str = "") -> OpenAPIValidator:
@@ -82,7 +85,12 @@ class OpenAPIValidator:
                     if method.lower() in {"get", "post", "put", "patch", "delete"}:
                         operations.append(
                             Operation(
-                                method.upper(), template, re.compile(regex), op.get("responses", {}), uri
+                                method.upper(),
+                                template,
+                                re.compile(regex),
+                                op.get("responses", {}),
+                                uri,
+                                op.get("requestBody") or {},
                             )
                         )
         # Literal paths before templated ones (/contacts/search before /contacts/{id}).
@@ -121,6 +129,35 @@ class OpenAPIValidator:
         validator = jsonschema.Draft202012Validator(schema, registry=self.registry)
         return [
             f"{method} {op.template} {status}: {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:300]}"
+            for e in validator.iter_errors(body)
+        ]
+
+    def validate_request(
+        self, method: str, path: str, body: Any, *, media: str = "application/json"
+    ) -> list[str]:
+        """Problems of a request body (JSON, or form fields as a dict) against the operation's
+        ``requestBody`` schema for ``media``; none when the spec declares no schema for it."""
+        op = self.find(method, path)
+        if op is None:
+            return [f"{method} {path}: no operation in the spec"]
+        request_body = op.request_body
+        if "$ref" in request_body:
+            request_body = self._resolve(op.spec_uri, request_body["$ref"])
+        content = (request_body or {}).get("content") or {}
+        declared = content.get(media) or next(
+            (v for k, v in content.items() if media.split("/")[-1] in k), None
+        )
+        if declared is None or "schema" not in declared:
+            return []
+        schema = declared["schema"]
+        if "$ref" in schema and schema["$ref"].startswith("#"):
+            schema = {**schema, "$ref": op.spec_uri + schema["$ref"]}
+        else:
+            schema = {**schema, "$id": op.spec_uri}
+        self.covered_requests.add((method.upper(), op.template))
+        validator = jsonschema.Draft202012Validator(schema, registry=self.registry)
+        return [
+            f"{method} {op.template} request: {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:300]}"
             for e in validator.iter_errors(body)
         ]
 

@@ -55,6 +55,15 @@ EXPECTED = {
     ("GET", "/import/bulk_import", "200"),
     ("GET", "/import/info", "200"),
     ("GET", "/import/info", "400"),
+    # what other clients call (issue 21)
+    ("GET", "/lists", "200"),
+    ("GET", "/lists/{id}", "200"),
+    ("GET", "/lists/{id}", "404"),
+    ("GET", "/campaigns", "200"),
+    ("GET", "/campaigns/{id}", "200"),
+    ("GET", "/messages", "200"),
+    ("GET", "/messages/{id}", "200"),
+    ("GET", "/automations", "200"),
 }
 
 
@@ -115,6 +124,17 @@ def test_given_every_emulated_operation_when_validated_then_the_spec_accepts_eve
             call("POST", "import/bulk_import", json={"contacts": [{"email": "not-an-email"}]})
             call("GET", "import/bulk_import")
             call("GET", "import/info")
+            assert call("GET", "").status_code == 200  # the API root (not in the spec)
+            call("GET", "lists")
+            call("GET", "lists/1")
+            call("GET", "lists/999999")
+            call("GET", "contactLists")
+            call("GET", "contactTags")
+            campaign = call("GET", "campaigns").json()["campaigns"][0]["id"]
+            call("GET", f"campaigns/{campaign}")
+            message = call("GET", "messages").json()["messages"][0]["id"]
+            call("GET", f"messages/{message}")
+            call("GET", "automations")
             assert Writer(connector).ensure_fields()
     problems = log.problems(validator)
     assert not problems, "\n".join(problems[:30])

@@ -161,7 +161,7 @@ def test_a_storm_of_every_fault_kind_ends_equal_to_a_clean_run(
             "bulk_import_limit",
         }, kinds
         assert injected >= 30
-        token_calls = server.stats()["hubspot"]["by_route"].get("POST /oauth/v1/token", 0)
+        token_calls = server.stats()["hubspot"]["by_route"].get("POST /oauth/2026-03/token", 0)
         assert token_calls >= 2, "the expired OAuth token was not refreshed"
         _assert_equal_to_clean(cli, server, clean, figures)
 

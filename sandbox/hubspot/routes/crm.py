@@ -1,4 +1,5 @@
-"""CRM objects v3 (contacts and deals): list, get, create, update, batch read/update/upsert, search.
+"""CRM objects v3 (contacts, deals, meetings, calls): list, get, create, update, batch read/update/
+upsert, search.
 
 Facts: hubspot.md §2 (contacts v3), §2.5 (search), §5 (207 Multi-Status), §10 (checklist).
 """
@@ -32,13 +33,18 @@ _DEAL_DEFAULTS = [
     "hs_lastmodifieddate",
     "hs_object_id",
 ]
+_ENGAGEMENT_DEFAULTS = ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"]  # hubspot.md §4.4
 DEFAULT_LIST_PROPERTIES = {
     "contacts": ["firstname", "lastname", "email", "createdate", "lastmodifieddate", "hs_object_id"],
     "deals": _DEAL_DEFAULTS,
+    "meetings": _ENGAGEMENT_DEFAULTS,
+    "calls": _ENGAGEMENT_DEFAULTS,
 }
 DEFAULT_SEARCH_PROPERTIES = {  # hubspot.md §2.5
     "contacts": ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
     "deals": _DEAL_DEFAULTS,
+    "meetings": _ENGAGEMENT_DEFAULTS,
+    "calls": _ENGAGEMENT_DEFAULTS,
 }
 
 

@@ -1,5 +1,5 @@
 """Engagement: the legacy Email Events API (hubspot.md §4.1), the events API (§4.2, Enterprise
-only) and the deal pipelines (which stages are won)."""
+only) and the deal pipelines (which stages are won): the list, one pipeline, its stages."""
 
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ class EngagementRoutes:
         app.router.add_get("/events/v3/events/", self.web_events)
         app.router.add_get("/events/v3/events/event-types", self.event_types)
         app.router.add_get("/crm/v3/pipelines/{objectType}", self.pipelines)
+        app.router.add_get("/crm/v3/pipelines/{objectType}/{pipelineId}", self.pipeline)
+        app.router.add_get("/crm/v3/pipelines/{objectType}/{pipelineId}/stages", self.stages)
+        app.router.add_get("/crm/v3/pipelines/{objectType}/{pipelineId}/stages/{stageId}", self.stage)
 
     async def email_events(self, request: web.Request) -> web.Response:
         q = request.query
@@ -147,9 +150,8 @@ class EngagementRoutes:
             return error(403, "This endpoint requires an Enterprise subscription.", "MISSING_SCOPES")
         return json_response({"eventTypes": ["e_visited_page", "e_submitted_form", "e_clicked_link"]})
 
-    async def pipelines(self, request: web.Request) -> web.Response:
-        if request.match_info["objectType"] not in ("deals", "0-3"):
-            return error(400, "Pipelines are emulated for deals only")
+    @staticmethod
+    def _pipeline() -> dict[str, Any]:
         stamp = "2019-08-06T02:41:52.000Z"
         stages = [
             {
@@ -166,18 +168,43 @@ class EngagementRoutes:
             }
             for i, (sid, label, prob) in enumerate(DEAL_STAGES)
         ]
-        return json_response(
-            {
-                "results": [
-                    {
-                        "id": "default",
-                        "label": "Sales Pipeline",
-                        "displayOrder": 0,
-                        "archived": False,
-                        "createdAt": stamp,
-                        "updatedAt": stamp,
-                        "stages": stages,
-                    }
-                ]
-            }
-        )
+        return {
+            "id": "default",
+            "label": "Sales Pipeline",
+            "displayOrder": 0,
+            "archived": False,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "stages": stages,
+        }
+
+    def _found(self, request: web.Request) -> dict[str, Any] | web.Response:
+        if request.match_info["objectType"] not in ("deals", "0-3"):
+            return error(400, "Pipelines are emulated for deals only")
+        pipeline = self._pipeline()
+        if request.match_info.get("pipelineId", "default") != pipeline["id"]:
+            return error(
+                404, f"Pipeline {request.match_info['pipelineId']} does not exist.", "OBJECT_NOT_FOUND"
+            )
+        return pipeline
+
+    async def pipelines(self, request: web.Request) -> web.Response:
+        found = self._found(request)
+        return found if isinstance(found, web.Response) else json_response({"results": [found]})
+
+    async def pipeline(self, request: web.Request) -> web.Response:
+        found = self._found(request)
+        return found if isinstance(found, web.Response) else json_response(found)
+
+    async def stages(self, request: web.Request) -> web.Response:
+        found = self._found(request)
+        return found if isinstance(found, web.Response) else json_response({"results": found["stages"]})
+
+    async def stage(self, request: web.Request) -> web.Response:
+        found = self._found(request)
+        if isinstance(found, web.Response):
+            return found
+        for stage in found["stages"]:
+            if stage["id"] == request.match_info["stageId"]:
+                return json_response(stage)
+        return error(404, f"Stage {request.match_info['stageId']} does not exist.", "OBJECT_NOT_FOUND")

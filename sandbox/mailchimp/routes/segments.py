@@ -1,5 +1,6 @@
-"""Tags as static segments: look a tag up by name, create one, add and remove members in bulk
-(mailchimp.md §6; the spec's ``/lists/{list_id}/segments`` and ``/tag-search``).
+"""Tags as static segments: list them, read one and its members, look a tag up by name, create
+one, add and remove members in bulk (mailchimp.md §6; the spec's ``/lists/{list_id}/segments``
+and ``/tag-search``).
 
 Tags and static segments are one thing in Mailchimp ("static segments are now known as tags",
 spec), so a segment's id is its tag's id. The bulk endpoint has no ``is_syncing``: every write
@@ -8,11 +9,13 @@ through it counts as one that would fire tag automations.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from leadsync.sandbox.mailchimp.routes.common import Api, BadRequest, audience_or_404, handler, ok, parse_body
-from leadsync.sandbox.mailchimp.shapes import fmt_time
-from leadsync.sandbox.mailchimp.state import Audience
+from leadsync.sandbox.mailchimp.shapes import fmt_time, page_params
+from leadsync.sandbox.mailchimp.state import Audience, Member
 
 __all__ = ["routes"]
 
@@ -47,8 +50,91 @@ def _emails(body: dict[str, object], field: str) -> list[str]:
     return value
 
 
+def _members_of(audience: Audience, name: str, query: Any) -> list[Member]:
+    """Members holding the tag; cleaned, transactional and unsubscribed ones only when asked
+    (the spec's ``include_cleaned``, ``include_transactional``, ``include_unsubscribed``)."""
+    shown = {"subscribed", "pending", "archived"}
+    for status, flag in (
+        ("cleaned", "include_cleaned"),
+        ("transactional", "include_transactional"),
+        ("unsubscribed", "include_unsubscribed"),
+    ):
+        if str(query.get(flag, "false")).lower() == "true":
+            shown.add(status)
+    return [m for m in audience.members.values() if name in m.tags and m.status in shown]
+
+
 def routes(api: Api) -> list[web.RouteDef]:
     state = api.state
+
+    def render_segment(audience: Audience, name: str, tag_id: int, query: Any) -> dict[str, Any]:
+        members = _members_of(audience, name, query)
+        added = [m.tags[name][1] for m in members]
+        created = min(added, default=None) or state.clock.now()
+        return {
+            "id": tag_id,
+            "name": name,
+            "member_count": len(members),
+            "type": "static",
+            "created_at": fmt_time(created),
+            "updated_at": fmt_time(max(added, default=created)),
+            "options": {"match": "any", "conditions": []},
+            "list_id": audience.id,
+            "_links": [],
+        }
+
+    def segment_or_404(audience: Audience, raw_id: str) -> tuple[str, int]:
+        try:
+            segment_id = int(raw_id)
+        except ValueError:
+            raise BadRequest(404, "The requested resource could not be found.") from None
+        for name, tag_id in _list_tags(audience).items():
+            if tag_id == segment_id:
+                return name, tag_id
+        raise BadRequest(404, "The requested resource could not be found.")
+
+    def list_segments(request: web.Request, _: bytes) -> web.Response:
+        audience = audience_or_404(api, request.match_info["list_id"])
+        count, offset = page_params(request.query)
+        kind = request.query.get("type")
+        found = (
+            []
+            if kind not in (None, "", "static")
+            else sorted(_list_tags(audience).items(), key=lambda t: t[1])
+        )
+        return ok(
+            {
+                "segments": [
+                    render_segment(audience, name, tag_id, request.query)
+                    for name, tag_id in found[offset : offset + count]
+                ],
+                "list_id": audience.id,
+                "total_items": len(found),
+                "_links": [],
+            },
+            request.query,
+        )
+
+    def get_segment(request: web.Request, _: bytes) -> web.Response:
+        audience = audience_or_404(api, request.match_info["list_id"])
+        name, tag_id = segment_or_404(audience, request.match_info["segment_id"])
+        return ok(render_segment(audience, name, tag_id, request.query), request.query)
+
+    def segment_members(request: web.Request, _: bytes) -> web.Response:
+        audience = audience_or_404(api, request.match_info["list_id"])
+        name, _ = segment_or_404(audience, request.match_info["segment_id"])
+        count, offset = page_params(request.query)
+        members = _members_of(audience, name, request.query)
+        return ok(
+            {
+                "members": [
+                    m.render(audience.id, audience.merge_fields) for m in members[offset : offset + count]
+                ],
+                "total_items": len(members),
+                "_links": [],
+            },
+            request.query,
+        )
 
     def tag_search(request: web.Request, _: bytes) -> web.Response:
         audience = audience_or_404(api, request.match_info["list_id"])
@@ -138,6 +224,9 @@ def routes(api: Api) -> list[web.RouteDef]:
     base = "/3.0/lists/{list_id}"
     return [
         web.get(base + "/tag-search", handler(api, tag_search)),
+        web.get(base + "/segments", handler(api, list_segments)),
         web.post(base + "/segments", handler(api, create_segment)),
+        web.get(base + "/segments/{segment_id}", handler(api, get_segment)),
         web.post(base + "/segments/{segment_id}", handler(api, add_remove)),
+        web.get(base + "/segments/{segment_id}/members", handler(api, segment_members)),
     ]

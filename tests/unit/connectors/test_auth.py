@@ -75,7 +75,7 @@ def oauth(clock: FakeClock, tokens: Script, **kwargs: Any) -> OAuthRefresh:
         "client_id": "client-1",
         "client_secret": "client-secret-xyz",
         "refresh_token": "refresh-abc",
-        "token_url": "https://api.hubapi.com/oauth/v1/token",
+        "token_url": "https://api.hubapi.com/oauth/2026-03/token",
         "source": "hubspot",
         "credential_env": "HUBSPOT_REFRESH_TOKEN",
         "clock": clock,
@@ -86,12 +86,12 @@ def oauth(clock: FakeClock, tokens: Script, **kwargs: Any) -> OAuthRefresh:
 
 
 def test_the_token_request_is_a_form_encoded_refresh_token_grant(clock: FakeClock) -> None:
-    # hubspot.md §1: POST /oauth/v1/token, application/x-www-form-urlencoded.
+    # hubspot.md §1: POST /oauth/2026-03/token (v1's successor, same fields), form-encoded.
     tokens = Script([token_response("access-1")])
     auth = oauth(clock, tokens)
     assert auth.token() == "access-1"
     request = tokens.requests[0]
-    assert (request.method, str(request.url)) == ("POST", "https://api.hubapi.com/oauth/v1/token")
+    assert (request.method, str(request.url)) == ("POST", "https://api.hubapi.com/oauth/2026-03/token")
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
     assert parse_qs(request.content.decode()) == {
         "grant_type": ["refresh_token"],

@@ -44,7 +44,7 @@ def test_given_comments_and_key_order_changed_when_fingerprinted_then_it_is_the_
 def test_given_a_changed_copy_when_fingerprinted_then_it_differs_from_the_original() -> None:
     model = load_model("default")
     before = model.fingerprint
-    changed = model.model_copy(update={"version": 2})
+    changed = model.model_copy(update={"version": model.version + 1})
     assert changed.fingerprint != before
     assert model.fingerprint == before
 
