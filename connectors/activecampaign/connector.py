@@ -37,6 +37,7 @@ from leadsync.connectors.activecampaign.streams import (
     TRACKING_LOGS,
 )
 from leadsync.connectors.activecampaign.window import Window
+from leadsync.connectors.activecampaign.writeback import FIELD_TYPES, Writer
 from leadsync.connectors.auth import HeaderToken
 from leadsync.connectors.base import (
     CheckResult,
@@ -495,7 +496,6 @@ class ActiveCampaignConnector(Connector):
 
     def read_owned(self, remote_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``read_fields`` plus leadsync's tags on each contact (``GET /contacts/{id}/contactTags``, §4)."""
-        from leadsync.connectors.activecampaign.writeback import Writer
 
         held: dict[str, dict[str, Any]] = {k: dict(v) for k, v in self.read_fields(remote_ids).items()}
         writer = Writer(self)
@@ -546,18 +546,15 @@ class ActiveCampaignConnector(Connector):
     # --- push -------------------------------------------------------------------------------
 
     def ensure_fields(self) -> None:
-        from leadsync.connectors.activecampaign.writeback import Writer
 
         Writer(self).ensure_fields()
 
     def push(self, updates: Sequence[ScoreUpdate]) -> PushReport:
-        from leadsync.connectors.activecampaign.writeback import Writer
 
         return Writer(self).push(updates)
 
     def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
         """Custom field values as ActiveCampaign holds them, one ``fieldValues`` GET per contact."""
-        from leadsync.connectors.activecampaign.writeback import FIELD_TYPES, Writer
 
         writer = Writer(self)
         field_of = {str(field_id): logical for logical, field_id in writer.ensure_fields().items()}

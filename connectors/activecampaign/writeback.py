@@ -27,14 +27,42 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from leadsync.connectors.activecampaign.streams import CONTACT_TAGS, FIELDS, TAGS
 from leadsync.connectors.base import WRITEBACK_FIELDS, PushFailure, PushReport, ScoreUpdate
 from leadsync.connectors.errors import ConnectorError, FatalError, NotFound, RetriableError
 
 if TYPE_CHECKING:
-    from leadsync.connectors.activecampaign.connector import ActiveCampaignConnector
+    from collections.abc import Iterator
+
+    from leadsync.connectors.base import SourceSettings
+    from leadsync.connectors.ratelimit import Limiter
+    from leadsync.connectors.retry import Reply, RetryPolicy
+
+
+class AccountClient(Protocol):
+    """What a push needs from the ActiveCampaign connector: its settings, requests through its
+    retry policy and limiter, and its page loop. The connector passes itself; taking this protocol
+    instead of the connector class keeps the import one way (connector -> writeback)."""
+
+    settings: SourceSettings
+    retry: RetryPolicy
+    import_limiter: Limiter
+    field_ids: dict[str, int] | None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        limiter: Limiter | None = None,
+    ) -> Reply: ...
+
+    def _pages(self, spec: Any, **kwargs: Any) -> Iterator[Any]: ...
+
 
 __all__ = [
     "FIELD_TYPES",
@@ -87,7 +115,7 @@ def encode_value(logical: str, value: Any) -> str:
 class Writer:
     """One push (or ensure_fields) for one connector."""
 
-    def __init__(self, connector: ActiveCampaignConnector) -> None:
+    def __init__(self, connector: AccountClient) -> None:
         self.c = connector
         self.prefix = connector.settings.field_prefix
         self.options = connector.settings.options

@@ -432,6 +432,7 @@ class HubSpotConnector(Connector):
             return {"filterGroups": gte(_ms(last))} if last else None
 
         high = since or 0
+        tally = StreamTally(stream)
         for page in iter_pages(
             self.client,
             search,
@@ -460,7 +461,7 @@ class HubSpotConnector(Connector):
                 high = max(high, stamp)
             seen = {k: v for k, v in seen.items() if v >= high - self.lookback_ms}
             batch.cursor = {"since": high, "seen": dict(seen)}
-            yield batch
+            yield tally.count(batch, len(page.records), page.remaining)  # §2.5: search gives "total"
 
     def _associated_contacts(self, spec: StreamSpec, ids: list[str]) -> dict[str, list[str]]:
         """Contact ids per record (associations v4 batch read, 100 inputs a request). An id with no

@@ -11,7 +11,7 @@ from aiohttp import web
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator
+    from leadsync.sandbox.activecampaign.host import AccountHost
 
 __all__ = [
     "Paging",
@@ -45,7 +45,7 @@ def _int(text: str | None, default: int) -> int:
         return default
 
 
-def param(emulator: ActiveCampaignEmulator, request: web.Request, name: str) -> str | None:
+def param(emulator: AccountHost, request: web.Request, name: str) -> str | None:
     """A query parameter, or None when absent or when the emulator is told to ignore it.
 
     activecampaign.md §11.2: unsupported ``filters[...]`` are silently ignored by the real API;

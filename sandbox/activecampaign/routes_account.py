@@ -22,7 +22,7 @@ from leadsync.sandbox.activecampaign.common import Paging, message_404, path_id
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator
+    from leadsync.sandbox.activecampaign.host import AccountHost
 
 __all__ = ["MAIN_LIST_ID", "account_routes"]
 
@@ -30,7 +30,7 @@ MAIN_LIST_ID = 1
 SENDER = ("Leadsync Sandbox", "hello@leadsync.invalid")
 
 
-def account_routes(emu: ActiveCampaignEmulator) -> list[web.RouteDef]:
+def account_routes(emu: AccountHost) -> list[web.RouteDef]:
     state, render = emu.state, emu.render
     base = render.base
 

@@ -21,14 +21,14 @@ from leadsync.sandbox.activecampaign.state import Contact
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator
+    from leadsync.sandbox.activecampaign.host import AccountHost
 
 __all__ = ["contact_routes"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-def contact_routes(emu: ActiveCampaignEmulator) -> list[web.RouteDef]:
+def contact_routes(emu: AccountHost) -> list[web.RouteDef]:
     state, render = emu.state, emu.render
 
     async def list_contacts(request: web.Request) -> web.Response:
@@ -252,7 +252,7 @@ def contact_routes(emu: ActiveCampaignEmulator) -> list[web.RouteDef]:
     ]
 
 
-def _ordered(emu: ActiveCampaignEmulator, request: web.Request, rows: list[Contact]) -> list[Contact]:
+def _ordered(emu: AccountHost, request: web.Request, rows: list[Contact]) -> list[Contact]:
     # §2: orders[...] take ASC/DESC (the spec enum is lowercase, doc examples uppercase): accept both.
     for name, key in (
         ("orders[id]", lambda c: c.id),
@@ -265,9 +265,7 @@ def _ordered(emu: ActiveCampaignEmulator, request: web.Request, rows: list[Conta
     return sorted(rows, key=lambda c: c.id)
 
 
-def _apply_contact(
-    emu: ActiveCampaignEmulator, contact: Contact, data: dict[str, Any], now: Any
-) -> web.Response | None:
+def _apply_contact(emu: AccountHost, contact: Contact, data: dict[str, Any], now: Any) -> web.Response | None:
     """Write the given attributes and field values; only keys present change (§2: empty strings overwrite)."""
     state = emu.state
     changed = False  # a contact attribute changed
@@ -301,7 +299,7 @@ def _apply_contact(
     return None
 
 
-def _contact_with_values(emu: ActiveCampaignEmulator, contact: Contact) -> dict[str, Any]:
+def _contact_with_values(emu: AccountHost, contact: Contact) -> dict[str, Any]:
     values = emu.state.values_of(contact.id)
     body = emu.render.contact(contact, value_ids=[v.id for v in values])
     return {"fieldValues": [emu.render.field_value(v) for v in values], "contact": body}

@@ -10,12 +10,12 @@ from leadsync.sandbox.activecampaign.common import Paging, param, parse_filter_t
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator
+    from leadsync.sandbox.activecampaign.host import AccountHost
 
 __all__ = ["engagement_routes"]
 
 
-def engagement_routes(emu: ActiveCampaignEmulator) -> list[web.RouteDef]:
+def engagement_routes(emu: AccountHost) -> list[web.RouteDef]:
     state, render = emu.state, emu.render
 
     async def list_activities(request: web.Request) -> web.Response:

@@ -20,7 +20,7 @@ from leadsync.sandbox.activecampaign.state import CustomField, FieldRel
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator
+    from leadsync.sandbox.activecampaign.host import AccountHost
 
 __all__ = ["field_routes", "tag_routes"]
 
@@ -31,7 +31,7 @@ FIELD_TYPES = frozenset(
 )
 
 
-def field_routes(emu: ActiveCampaignEmulator) -> list[web.RouteDef]:
+def field_routes(emu: AccountHost) -> list[web.RouteDef]:
     state, render = emu.state, emu.render
 
     def fields_body(rows: list[CustomField], total: int) -> dict[str, Any]:
@@ -181,7 +181,7 @@ def field_routes(emu: ActiveCampaignEmulator) -> list[web.RouteDef]:
     ]
 
 
-def tag_routes(emu: ActiveCampaignEmulator) -> list[web.RouteDef]:
+def tag_routes(emu: AccountHost) -> list[web.RouteDef]:
     state, render = emu.state, emu.render
 
     async def list_tags(request: web.Request) -> web.Response:

@@ -29,7 +29,7 @@ from leadsync.sandbox.platform import FAULT, json_response
 from leadsync.sandbox.ratelimit import RollingWindowPolicy
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.activecampaign.emulator import ActiveCampaignEmulator
+    from leadsync.sandbox.activecampaign.host import AccountHost
 
 __all__ = ["MAX_IMPORT_BYTES", "MAX_IMPORT_CONTACTS", "import_routes"]
 
@@ -42,7 +42,7 @@ _RATE_MESSAGE = (
 )
 
 
-def import_routes(emu: ActiveCampaignEmulator) -> list[web.RouteDef]:
+def import_routes(emu: AccountHost) -> list[web.RouteDef]:
     state = emu.state
     multi = RollingWindowPolicy("bulk_import_multi", 100, 60.0)  # §7: 100 req/min multi-contact
     single = RollingWindowPolicy("bulk_import_single", 20, 60.0)  # §7: 20 req/min single-contact

@@ -19,7 +19,7 @@ from leadsync.sandbox.hubspot.state import RequestError, iso
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+    from leadsync.sandbox.hubspot.host import PortalHost
 
 __all__ = ["AssociationRoutes", "ASSOCIATION_TYPE_IDS"]
 
@@ -36,7 +36,7 @@ ASSOCIATION_TYPE_IDS: dict[tuple[str, str], int] = {
 
 
 class AssociationRoutes:
-    def __init__(self, emulator: HubSpotEmulator) -> None:
+    def __init__(self, emulator: PortalHost) -> None:
         self.emu = emulator
         self.state = emulator.state
 

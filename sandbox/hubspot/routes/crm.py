@@ -17,7 +17,7 @@ from leadsync.sandbox.hubspot.state import CrmObject, ItemError, RequestError, e
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+    from leadsync.sandbox.hubspot.host import PortalHost
 
 __all__ = ["CrmRoutes"]
 
@@ -49,7 +49,7 @@ DEFAULT_SEARCH_PROPERTIES = {  # hubspot.md §2.5
 
 
 class CrmRoutes:
-    def __init__(self, emulator: HubSpotEmulator) -> None:
+    def __init__(self, emulator: PortalHost) -> None:
         self.emu = emulator
         self.state = emulator.state
 

@@ -23,7 +23,7 @@ from leadsync.sandbox.hubspot.state import CrmObject, RequestError, iso
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+    from leadsync.sandbox.hubspot.host import PortalHost
 
 __all__ = ["DirectoryRoutes"]
 
@@ -53,7 +53,7 @@ def _paging(request: web.Request, after: int, limit: int, total: int) -> dict[st
 
 
 class DirectoryRoutes:
-    def __init__(self, emulator: HubSpotEmulator) -> None:
+    def __init__(self, emulator: PortalHost) -> None:
         self.emu = emulator
         self.state = emulator.state
 

@@ -15,7 +15,7 @@ from leadsync.sandbox.hubspot.state import parse_time
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+    from leadsync.sandbox.hubspot.host import PortalHost
 
 __all__ = ["EngagementRoutes"]
 
@@ -36,7 +36,7 @@ def _decode(token: str) -> int:
 
 
 class EngagementRoutes:
-    def __init__(self, emulator: HubSpotEmulator) -> None:
+    def __init__(self, emulator: PortalHost) -> None:
         self.emu = emulator
         self.state = emulator.state
 

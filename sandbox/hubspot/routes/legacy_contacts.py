@@ -25,7 +25,7 @@ from leadsync.sandbox.hubspot.state import CrmObject, ms
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+    from leadsync.sandbox.hubspot.host import PortalHost
 
 __all__ = ["LegacyContactRoutes"]
 
@@ -34,7 +34,7 @@ MODES = ("all", "none", "newest", "oldest")
 
 
 class LegacyContactRoutes:
-    def __init__(self, emulator: HubSpotEmulator) -> None:
+    def __init__(self, emulator: PortalHost) -> None:
         self.emu = emulator
         self.state = emulator.state
 

@@ -22,7 +22,7 @@ from leadsync.sandbox.hubspot.routes.common import error
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+    from leadsync.sandbox.hubspot.host import PortalHost
 
 __all__ = ["OAuthRoutes", "TOKEN_PATH", "TOKEN_PATHS", "V1_SHUTDOWN", "V1_TOKEN_PATH"]
 
@@ -34,7 +34,7 @@ ACCESS_TOKEN_TTL_S = 1800  # hubspot.md §1: access tokens live 30 minutes (foll
 
 
 class OAuthRoutes:
-    def __init__(self, emulator: HubSpotEmulator) -> None:
+    def __init__(self, emulator: PortalHost) -> None:
         self.emu = emulator
 
     def add(self, app: web.Application) -> None:

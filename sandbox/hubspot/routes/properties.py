@@ -11,13 +11,13 @@ from leadsync.sandbox.hubspot.state import RequestError
 from leadsync.sandbox.platform import json_response
 
 if TYPE_CHECKING:
-    from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+    from leadsync.sandbox.hubspot.host import PortalHost
 
 __all__ = ["PropertyRoutes"]
 
 
 class PropertyRoutes:
-    def __init__(self, emulator: HubSpotEmulator) -> None:
+    def __init__(self, emulator: PortalHost) -> None:
         self.emu = emulator
         self.state = emulator.state
 
