@@ -180,7 +180,11 @@ def test_a_deselected_stream_makes_no_request_and_streams_shows_the_selection(
 
         # an unknown stream in the config is a config error naming the value and the choices
         _set_sources(lead, hubspot={"streams": ["contacts", "emails"]})
-        _bad(lead.run("pull", check=False), "'emails'", "contacts, email_events, page_views, meetings, calls, deals")
+        _bad(
+            lead.run("pull", check=False),
+            "'emails'",
+            "contacts, email_events, page_views, meetings, calls, deals",
+        )
         _bad(lead.run("streams", "nosuch", check=False))
 
 
