@@ -118,6 +118,13 @@ class WritebackConfig(_Strict):
         return value
 
 
+class HistoryConfig(_Strict):
+    """Run history (``leadsync runs``): finished runs older than ``keep_days`` are deleted at the
+    start of pipeline runs; the audit of what was written is kept."""
+
+    keep_days: int = Field(default=90, ge=1)
+
+
 class ScoringConfig(_Strict):
     model: str = "default"  # a preset name (default, pardot, points) or a path to a model file
 
@@ -306,6 +313,7 @@ class LeadsyncConfig(_Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     writeback: WritebackConfig = Field(default_factory=WritebackConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     path: Path | None = Field(default=None, exclude=True)
 

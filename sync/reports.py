@@ -54,6 +54,8 @@ def source_status(engine: Engine, config: LeadsyncConfig, *, now: datetime) -> l
             next_run = None
             if run is not None:
                 last_run = {
+                    "step": run.step,
+                    "trigger": run.trigger,
                     "command": run.command,
                     "started_at": _utc(run.started_at),
                     "finished_at": _utc(run.finished_at),

@@ -88,6 +88,7 @@ class RunCounts:
     throttled: int = 0  # 429 answers
     retries: int = 0
     deadlock_retries: int = 0
+    undo_of: int = 0  # an undo run: the push run it undid
     # per stream: {"requests": n, "records": n}
     streams: dict[str, dict[str, int]] = field(default_factory=dict)
 

@@ -175,10 +175,11 @@ def run_steps(
     limit: int | None = None,
 ) -> tuple[list[Any], Any, list[Any]]:
     """Pull, score (with ``score``, the model) and push, as asked: what every pipeline command runs."""
-    from leadsync.sync.pipeline import pull_sources, push_sources
+    from leadsync.sync.pipeline import prune_history, pull_sources, push_sources
     from leadsync.sync.pipeline import score as run_score
 
     names = sources or ()
+    prune_history(engine, config)
     pulls = pull_sources(engine, config, names, full=full, reporter=reporter) if pull else []
     counts = run_score(engine, score, everyone=everyone, reporter=reporter) if score is not None else None
     pushes = (

@@ -150,17 +150,20 @@ def test_a_deselected_stream_makes_no_request_and_streams_shows_the_selection(
         assert not [r for r in called["activecampaign"] if "trackingLogs" in r], called["activecampaign"]
 
         shown = {(row["source"], row["stream"]): row for row in _json(lead.run("streams", "--json"))}
-        assert len(shown) == 11
+        assert len(shown) == 14
         assert [k for k, row in shown.items() if not row["selected"]] == [
             ("hubspot", "page_views"),
+            ("hubspot", "meetings"),
+            ("hubspot", "calls"),
             ("mailchimp", "email_activity"),
+            ("mailchimp", "carts"),
             ("activecampaign", "tracking_logs"),
         ]
         assert "engagement" in shown[("mailchimp", "email_activity")]["feeds"]
         assert "stage: action" in shown[("hubspot", "deals")]["feeds"]
         assert "affinity" in shown[("activecampaign", "contacts")]["feeds"]
         one = _json(lead.run("streams", "mailchimp", "--json"))
-        assert [row["stream"] for row in one] == ["members", "email_activity", "orders"]
+        assert [row["stream"] for row in one] == ["members", "email_activity", "orders", "carts"]
         assert "email_activity" in lead.run("streams").stdout
         # the cost per run is what the last pulls measured; a deselected stream was never measured
         requests = {name: sum(n for route, n in table.items()) for name, table in called.items()}
@@ -177,7 +180,11 @@ def test_a_deselected_stream_makes_no_request_and_streams_shows_the_selection(
 
         # an unknown stream in the config is a config error naming the value and the choices
         _set_sources(lead, hubspot={"streams": ["contacts", "emails"]})
-        _bad(lead.run("pull", check=False), "'emails'", "contacts, email_events, page_views, deals")
+        _bad(
+            lead.run("pull", check=False),
+            "'emails'",
+            "contacts, email_events, page_views, meetings, calls, deals",
+        )
         _bad(lead.run("streams", "nosuch", check=False))
 
 
@@ -252,7 +259,7 @@ def test_state_shows_each_cursor_and_reset_rereads_from_the_start(world: Any, tm
         _bad(
             lead.run("state", "reset", "hubspot", "--stream", "emails", "--yes", check=False),
             "'emails'",
-            "contacts, email_events, page_views, deals",
+            "contacts, email_events, page_views, meetings, calls, deals",
         )
         _bad(lead.run("state", "nosuch", check=False), "'nosuch'")
 

@@ -268,7 +268,9 @@ def test_streams_in_config_select_and_an_unknown_one_names_the_value_and_the_cho
     assert load_config(_config(tmp_path, "")).sources[0].streams is None
     with pytest.raises(ConfigError) as bad:
         load_config(_config(tmp_path, "streams = ['contacts', 'emails']"))
-    assert "'emails'" in str(bad.value) and "contacts, email_events, page_views, deals" in str(bad.value)
+    assert "'emails'" in str(
+        bad.value
+    ) and "contacts, email_events, page_views, meetings, calls, deals" in str(bad.value)
     assert "sources[0].streams" in str(bad.value)
     with pytest.raises(ConfigError, match="at least one stream"):
         load_config(_config(tmp_path, "streams = []"))
