@@ -4,18 +4,23 @@ sandbox saw them), and a run whose process is gone is closed as interrupted by t
 
 from __future__ import annotations
 
+import json
+import signal
 import socket
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from leadsync.config.scoring_model import load_model
 from leadsync.config.settings import load_config
+from leadsync.sandbox.world import generate_world
 from leadsync.sync.lease import acquire
 from leadsync.sync.pipeline import pull_sources, push_sources, score
 from leadsync.sync.runs import ALL_SOURCES, Step, Trigger, list_runs, start_run
@@ -144,6 +149,73 @@ def test_a_run_whose_process_is_gone_is_marked_interrupted_by_the_next_run_and_n
             with engine.connect() as connection:
                 assert connection.execute(select(SyncRun).where(SyncRun.status == "running")).all() == []
             status = lead.run("status").stdout
-            assert "running" not in status and "syncing" not in status, status
+            assert "syncing now" not in status and "No daemon is running" in status, status
         finally:
             engine.dispose()
+
+
+def test_status_shows_the_next_run_only_while_a_daemon_runs_and_never_a_killed_one_as_syncing(
+    world: Any, tmp_path: Path
+) -> None:
+    from tests.integration.pipeline.test_daemon import Daemon
+
+    with serve(world) as server:
+        lead = Leadsync.create(server, tmp_path / "store")
+        status = json.loads(lead.run("status", "--json").stdout)
+        assert all(item["daemon"] is False and item["next_run"] is None for item in status), status
+        # 300 ms per ActiveCampaign request keeps the daemon pulling it while the test looks
+        httpx.post(
+            f"{server.base_url('activecampaign')}/_sandbox/latency", json={"ms": 300}
+        ).raise_for_status()
+        daemon = Daemon(lead)
+        try:
+            daemon.wait_started()
+            engine = make_engine(f"sqlite:///{lead.db}")
+            deadline = time.monotonic() + 60
+            while not list_runs(engine, sources=["activecampaign"], limit=1):
+                assert time.monotonic() < deadline, daemon.log
+                time.sleep(0.1)
+            engine.dispose()
+            status = {item["source"]: item for item in json.loads(lead.run("status", "--json").stdout)}
+            assert all(item["daemon"] is True and item["next_run"] is not None for item in status.values())
+            syncing = status["activecampaign"]
+            assert syncing["syncing"] and syncing["last_run"]["status"] == "running", syncing
+            assert syncing["lease"]["holder"].split(":")[1] == str(daemon.process.pid), syncing
+            text = " ".join(lead.run("status").stdout.split())
+            assert "daemon running" in text and "No daemon" not in text, text
+            assert "syncing now" in text, text
+            daemon.process.send_signal(signal.SIGKILL)
+            daemon.process.wait(timeout=10)
+        finally:
+            if daemon.process.poll() is None:
+                daemon.process.kill()
+        # killed mid-pull: its heartbeat and lease are left behind, unexpired, but its process is gone
+        status = {item["source"]: item for item in json.loads(lead.run("status", "--json").stdout)}
+        assert all(item["daemon"] is False and item["next_run"] is None for item in status.values()), status
+        assert not any(item["syncing"] for item in status.values()), status
+        assert status["activecampaign"]["last_run"]["status"] == "interrupted", status
+        text = " ".join(lead.run("status").stdout.split())
+        assert "No daemon is running" in text and "syncing now" not in text, text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_status_json_carries_counts_under_10kb_for_2000_contacts_and_verbose_adds_the_lists(
+    tmp_path: Path,
+) -> None:
+    with serve(generate_world(2_000, 7)) as server:
+        lead = Leadsync.create(server, tmp_path / "store")
+        lead.run("pull", timeout=540)
+        lead.run("score", timeout=300)  # nothing pushed: every contact has writes pending
+        done = lead.run("status", "--json")
+        status = json.loads(done.stdout)
+        size = len(done.stdout.encode())
+        print(f"status --json for 2,000 contacts: {size} bytes")
+        assert size < 10_000, size
+        assert sum(item["identities"] for item in status) >= 2_000
+        assert sum(item["pending_writes"] for item in status) >= 2_000
+        for item in status:
+            assert isinstance(item["pending_writes"], int) and isinstance(item["quarantined"], int)
+            assert "cursors" not in item and item["streams"], item
+        verbose = json.loads(lead.run("status", "--json", "--verbose").stdout)
+        assert all(item["cursors"] for item in verbose)
