@@ -90,6 +90,13 @@ class _Strict(BaseModel):
 
 class StoreConfig(_Strict):
     url: str = "sqlite:///leadsync.db"
+    # How long a write waits while another program holds the store locked, then fails (a store error).
+    lock_timeout: Duration = 30.0
+
+    @field_validator("lock_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
 
 
 class ScheduleConfig(_Strict):

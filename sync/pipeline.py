@@ -42,6 +42,7 @@ from leadsync.sync.runs import (
     recorded_run,
 )
 from leadsync.sync.scorebatch import RescoreCounts
+from leadsync.sync.store.faults import StoreError
 from leadsync.sync.store.models import SyncCursor
 from leadsync.sync.writeback import (
     Plan,
@@ -242,10 +243,13 @@ def pull_source(
 
 def _failure(what: str, source: str, exc: Exception) -> tuple[bool, str]:
     """``(ok, error)`` of a step that raised: a stop request (``Stopped``, raised where a wait was
-    cut short) is not a failure; leadsync's errors are one line; anything else is logged with its
-    traceback, never hidden."""
+    cut short) is not a failure; a store fault is raised on (the command stops with it, exit 2);
+    leadsync's other errors are one line; anything else is logged with its traceback, never
+    hidden."""
     if type(exc).__name__ == "Stopped":
         return True, "stopped"
+    if isinstance(exc, StoreError):
+        raise exc  # the store itself failed: no other step or source can go on (exit 2)
     if isinstance(exc, (ConnectorError, LeadsyncError)):
         log.error("%s %s failed: %s", what, source, exc)
         return False, str(exc)
