@@ -395,15 +395,18 @@ def push_source(
     trigger: Trigger = Trigger.COMMAND,
 ) -> PushResult:
     """Push ``source``'s planned writes (``plan``: already made, e.g. cut by ``--limit``), recorded
-    as a push run (a dry run writes nothing and records none)."""
+    as a push run (a dry run, or a push with nothing to write, makes no request and records none)."""
     result = PushResult(source.name, dry_run=dry_run)
     now = now or utcnow()
     if plan is None:
         plan = plan_push(engine, config, source, now=now)
+    _plan_result(source, plan, result, reporter)
     if dry_run:
-        _plan_result(source, plan, result, reporter)
         result.diff = diff_rows(source.name, source.platform.value, plan.writes)
         return result
+    adopt_values(engine, source.name, plan.adopt, now=now)
+    if not plan.writes:
+        return result  # nothing to write: no request, no run recorded (the daemon pushes every cycle)
     holder = _begin(engine, source.name)
     with recorded_run(
         engine,
@@ -413,10 +416,9 @@ def push_source(
         command=_command(Step.PUSH, trigger),
         worker=holder,
     ) as run:
-        _plan_result(source, plan, result, reporter)
         run.counts.planned = result.planned
         try:
-            _push_plan(engine, source, config, plan, result, run, holder, environ, reporter, now)
+            _push_plan(engine, source, config, plan, result, run, holder, environ, reporter)
         except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
             result.ok, result.error = _failure("push to", source.name, exc)
         run.counts.written, run.counts.write_failures = result.written, result.failed
@@ -454,12 +456,8 @@ def _push_plan(
     holder: str,
     environ: Mapping[str, str] | None,
     reporter: Reporter | None,
-    now: datetime,
 ) -> None:
-    adopt_values(engine, source.name, plan.adopt, now=now)
     plans = plan.writes
-    if not plans:
-        return
     with (
         LeaseKeeper(engine, f"source:{source.name}", holder=holder),
         _connector(config, source, environ) as connector,

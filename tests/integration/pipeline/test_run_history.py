@@ -80,7 +80,7 @@ def test_each_step_records_its_run_with_trigger_worker_and_the_sandboxs_counts(
             assert score_run["source"] == ALL_SOURCES and score_run["status"] == "ok"
             assert score_run["counts"]["persons_scored"] == scored.scored > 0
 
-            pushes = push_sources(engine, config)
+            pushes = push_sources(engine, config, ["hubspot", "activecampaign"])
             assert all(r.ok and r.written > 0 for r in pushes), pushes
             push_runs = {run["source"]: run for run in list_runs(engine, step=Step.PUSH)}
             with engine.connect() as connection:
@@ -97,7 +97,7 @@ def test_each_step_records_its_run_with_trigger_worker_and_the_sandboxs_counts(
                         {r.remote_id for r in audited}
                     ) == pushed.written
 
-            # the daemon's runs say so
+            # the daemon's runs say so (it pushes mailchimp's first writes)
             Daemon(engine, config, load_model("default")).run_source("mailchimp")
             newest = list_runs(engine, sources=["mailchimp"], limit=2)
             assert [(r["step"], r["trigger"], r["command"]) for r in newest] == [
@@ -105,6 +105,9 @@ def test_each_step_records_its_run_with_trigger_worker_and_the_sandboxs_counts(
                 ("pull", "daemon", "daemon"),
             ]
             assert list_runs(engine, step=Step.SCORE, limit=1)[0]["trigger"] == Trigger.DAEMON.value
+            # a push with nothing to write makes no request and records no run
+            assert push_sources(engine, config, ["mailchimp"])[0].planned == 0
+            assert list_runs(engine, sources=["mailchimp"], limit=1)[0]["trigger"] == "daemon"
         finally:
             engine.dispose()
 
