@@ -72,7 +72,7 @@ def detail(run: dict[str, Any]) -> str:
     elif run["step"] == "score":
         parts = [f"{c.get('persons_scored', 0)} scored", f"{c.get('persons_changed', 0)} changed"]
     else:
-        parts = [f"{c.get('written', 0)} of {c.get('planned', 0)} written"]
+        parts = [f"{c.get('written', 0)} of {c.get('planned', 0)} persons written"]
         if c.get("write_failures"):
             parts.append(f"{c['write_failures']} failed")
         if c.get("undo_of"):
@@ -188,8 +188,8 @@ def show(
         print_json(run)
         return
     lines = [
-        f"run {run['id']}: {run['step']} of {_source(run['source'])}, triggered by {run['trigger']} "
-        f"({run['command']}), worker {run['worker'] or '-'}",
+        f"run {run['id']}: {run['step']} of {_source(run['source'])}; trigger {run['trigger']}"
+        f"{' (undo)' if run['command'] == 'undo' else ''}; worker {run['worker'] or '-'}",
         f"started {when(run['started_at'])}, finished {when(run['finished_at'])} ({_took(run['seconds'])}): "
         f"{run['status']}",
         detail(run),

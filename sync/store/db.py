@@ -133,7 +133,8 @@ def head_revision() -> str:
 def _probe_folder(folder: Path) -> None:
     """Create, fill and remove a file beside the store: raises OSError (EACCES, EROFS, ENOSPC) when
     the folder cannot be written or the disk has no room."""
-    folder.mkdir(parents=True, exist_ok=True)
+    while not folder.exists() and folder.parent != folder:  # created on first run: probe its parent
+        folder = folder.parent
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".leadsync-check-") as probe:
         probe.write(b"\0" * PROBE_BYTES)
         probe.flush()
