@@ -90,6 +90,13 @@ class _Strict(BaseModel):
 
 class StoreConfig(_Strict):
     url: str = "sqlite:///leadsync.db"
+    # How long a write waits while another program holds the store locked, then fails (a store error).
+    lock_timeout: Duration = 30.0
+
+    @field_validator("lock_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
 
 
 class ScheduleConfig(_Strict):
@@ -116,6 +123,13 @@ class WritebackConfig(_Strict):
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,19}", value):
             raise ValueError("use 1 to 20 lowercase letters, digits or underscores, starting with a letter")
         return value
+
+
+class HistoryConfig(_Strict):
+    """Run history (``leadsync runs``): finished runs older than ``keep_days`` are deleted at the
+    start of pipeline runs; the audit of what was written is kept."""
+
+    keep_days: int = Field(default=90, ge=1)
 
 
 class ScoringConfig(_Strict):
@@ -306,6 +320,7 @@ class LeadsyncConfig(_Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     writeback: WritebackConfig = Field(default_factory=WritebackConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     path: Path | None = Field(default=None, exclude=True)
 

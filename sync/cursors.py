@@ -98,13 +98,13 @@ def describe(value: Any) -> tuple[datetime | None, str]:
 def _last_success(engine: Engine, source: str) -> datetime | None:
     with engine.connect() as connection:
         rows = connection.execute(
-            select(SyncRun.finished_at, SyncRun.command, SyncRun.counts)
+            select(SyncRun.finished_at, SyncRun.step, SyncRun.counts)
             .where(SyncRun.source == source, SyncRun.status == "ok")
             .order_by(desc(SyncRun.id))
             .limit(50)
         ).all()
-    for finished_at, command, _ in rows:
-        if command == "pull":
+    for finished_at, step, _ in rows:
+        if step == "pull":
             return (
                 finished_at if finished_at is None or finished_at.tzinfo else finished_at.replace(tzinfo=UTC)
             )

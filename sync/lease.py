@@ -22,7 +22,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 from leadsync.connectors.errors import LeadsyncError
 from leadsync.sync.store.models import Lease
 
-__all__ = ["LeaseHeld", "LeaseKeeper", "acquire", "holder_id", "process_gone", "release", "renew"]
+__all__ = [
+    "DAEMON_LEASE",
+    "LeaseHeld",
+    "LeaseKeeper",
+    "acquire",
+    "daemon_heartbeat",
+    "holder_id",
+    "live_daemons",
+    "process_gone",
+    "release",
+    "renew",
+]
+
+# A running daemon holds a lease of its own, ``daemon:<holder>``, renewed while it lives: its
+# heartbeat. ``status`` reads it to tell whether runs are scheduled at all.
+DAEMON_LEASE = "daemon:"
 
 log = logging.getLogger("leadsync.lease")
 
@@ -171,3 +186,22 @@ class LeaseKeeper:
         if not self.lost.is_set():
             release(self.engine, self.name, self.holder)
         log.info("lease %s held by %s from %.6f to %.6f", self.name, self.holder, self._since, time.time())
+
+
+def daemon_heartbeat(engine: Engine, *, ttl: timedelta = timedelta(seconds=60)) -> LeaseKeeper:
+    """The lease a daemon holds while it runs (``with daemon_heartbeat(engine): ...``)."""
+    holder = holder_id()
+    return LeaseKeeper(engine, f"{DAEMON_LEASE}{holder}", holder=holder, ttl=ttl)
+
+
+def live_daemons(engine: Engine, *, now: datetime | None = None) -> list[dict[str, object]]:
+    """The daemons running on this store: a fresh heartbeat whose process is not known to be gone."""
+    now = now or datetime.now(UTC)
+    table = Lease.__table__  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        rows = connection.execute(select(table).where(table.c.name.startswith(DAEMON_LEASE))).all()
+    return [
+        {"holder": row.holder, "since": _utc(row.acquired_at), "expires_at": _utc(row.expires_at)}
+        for row in rows
+        if _utc(row.expires_at) > now and not process_gone(row.holder)
+    ]

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
 from leadsync.config.scoring_model import ScoringModel
 from leadsync.config.settings import LeadsyncConfig, SourceConfig, resolve_source
@@ -27,11 +27,23 @@ from leadsync.connectors.base import Connector, PullBatch, PushReport
 from leadsync.connectors.errors import ConnectorError, LeadsyncError
 from leadsync.connectors.registry import connector_class
 from leadsync.sync.ingest import IngestCounts, ingest_batch
-from leadsync.sync.lease import LeaseKeeper
+from leadsync.sync.lease import LeaseKeeper, holder_id
 from leadsync.sync.readahead import read_ahead
 from leadsync.sync.rescore import rescore
+from leadsync.sync.runs import (
+    ALL_SOURCES,
+    Outcome,
+    Run,
+    RunCounts,
+    Step,
+    Trigger,
+    mark_interrupted,
+    prune_runs,
+    recorded_run,
+)
 from leadsync.sync.scorebatch import RescoreCounts
-from leadsync.sync.store.models import SyncCursor, SyncRun
+from leadsync.sync.store.faults import StoreError
+from leadsync.sync.store.models import SyncCursor
 from leadsync.sync.writeback import (
     Plan,
     adopt_values,
@@ -42,7 +54,18 @@ from leadsync.sync.writeback import (
     record_push,
 )
 
-__all__ = ["PushResult", "Reporter", "SourceResult", "pull_sources", "pull_stream", "push_sources", "score"]
+__all__ = [
+    "PushResult",
+    "Reporter",
+    "SourceResult",
+    "prune_history",
+    "pull_source",
+    "pull_sources",
+    "pull_stream",
+    "push_source",
+    "push_sources",
+    "score",
+]
 
 log = logging.getLogger("leadsync.pipeline")
 
@@ -108,25 +131,21 @@ def selected_sources(config: LeadsyncConfig, names: Sequence[str]) -> list[Sourc
     return [source for source in config.sources if source.enabled]
 
 
-def _start_run(engine: Engine, source: str, command: str, now: datetime) -> int:
-    with engine.begin() as connection:
-        result = connection.execute(
-            SyncRun.__table__.insert().values(
-                source=source, command=command, started_at=now, status="running", counts={}
-            )  # type: ignore[attr-defined]
-        )
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+def _begin(engine: Engine, source: str) -> str:
+    """What every run does first: close the run records of processes that are gone (so ``status``
+    never shows a dead process as syncing), and return the holder id the run and its lease share
+    (``sync.runs.mark_interrupted`` matches a running record against its source's lease holder)."""
+    mark_interrupted(engine, source=source)
+    return holder_id()
 
 
-def _finish_run(
-    engine: Engine, run_id: int, *, ok: bool, counts: Mapping[str, Any], error: str | None
-) -> None:
-    with engine.begin() as connection:
-        connection.execute(
-            update(SyncRun)
-            .where(SyncRun.id == run_id)
-            .values(finished_at=utcnow(), status="ok" if ok else "failed", counts=dict(counts), error=error)
-        )
+def prune_history(engine: Engine, config: LeadsyncConfig) -> int:
+    """Delete the run records older than ``[history] keep_days`` (done at the start of pipeline
+    commands and of each daemon cycle)."""
+    pruned = prune_runs(engine, older_than=timedelta(days=config.history.keep_days))
+    if pruned:
+        log.info("pruned %d run records older than %d days", pruned, config.history.keep_days)
+    return pruned
 
 
 def load_cursor(engine: Engine, source: str, stream: str) -> Any:
@@ -178,66 +197,111 @@ def pull_source(
     stop: threading.Event | None = None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
+    trigger: Trigger = Trigger.COMMAND,
 ) -> SourceResult:
+    """Pull every selected stream of ``source`` under its lease, recorded as a pull run."""
     result = SourceResult(source.name)
     started = time.monotonic()
-    run_id = _start_run(engine, source.name, "pull", utcnow())
-    # per stream: requests and records of this run (``leadsync streams`` shows the cost per run)
-    streams: dict[str, dict[str, int]] = {}
-    try:
-        with (
-            LeaseKeeper(engine, f"source:{source.name}") as lease,
-            _connector(config, source, environ) as connector,
-        ):
-            for stream in connector.selected_streams():
-                before = connector.request_counts()["requests"]
-                measured = streams.setdefault(stream, {"requests": 0, "records": 0})
-                stored = (
-                    partial(reporter.reading, source.name, stream) if reporter and reporter.reading else None
-                )
-                with closing(
-                    pull_stream(engine, connector, source.name, stream, full=full, stored=stored)
-                ) as pages:
-                    for counts in pages:
-                        measured["records"] += counts.contacts + counts.events
-                        measured["requests"] = connector.request_counts()["requests"] - before
-                        result.contacts += counts.contacts
-                        result.events += counts.events
-                        result.quarantined += counts.quarantined
-                        if reporter and reporter.pulled:
-                            reporter.pulled(source.name, stream, counts)
-                        # Stop between pages: what is committed stays committed, the rest comes next run.
-                        if (stop and stop.is_set()) or lease.lost.is_set():
-                            break
-                measured["requests"] = connector.request_counts()["requests"] - before
-                if (stop and stop.is_set()) or lease.lost.is_set():
-                    result.ok = not lease.lost.is_set()
-                    result.error = "lost the lease" if lease.lost.is_set() else "stopped"
-                    break
-                if reporter and reporter.stream_done:
-                    reporter.stream_done(source.name, stream)
-    except LeadsyncError as exc:
-        result.ok, result.error = False, str(exc)
-        log.error("pull of %s failed: %s", source.name, exc)
-    except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
-        result.ok, result.error = False, f"unexpected {type(exc).__name__}: {exc}"
-        log.exception("pull of %s failed unexpectedly", source.name)
-    result.seconds = time.monotonic() - started
+    holder = _begin(engine, source.name)
+    with recorded_run(
+        engine,
+        source=source.name,
+        step=Step.PULL,
+        trigger=trigger,
+        command=_command(Step.PULL, trigger),
+        worker=holder,
+    ) as run:
+        counts = run.counts
+        try:
+            with (
+                LeaseKeeper(engine, f"source:{source.name}", holder=holder) as lease,
+                _connector(config, source, environ) as connector,
+            ):
+                try:
+                    _pull_streams(engine, connector, source, result, counts, lease, full, stop, reporter)
+                finally:
+                    counts.add_requests({}, connector.request_counts())
+        except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
+            result.ok, result.error = _failure("pull of", source.name, exc)
+        finally:
+            result.seconds = time.monotonic() - started
+            counts.contacts, counts.events, counts.quarantined = (
+                result.contacts,
+                result.events,
+                result.quarantined,
+            )
+            counts.upserted = result.contacts + result.events
+            counts.records_read = counts.upserted + result.quarantined
+        if result.error == "stopped":
+            run.outcome = Outcome.STOPPED
+        elif not result.ok:
+            run.error = result.error
     if reporter and reporter.source_done:
         reporter.source_done(source.name, result.ok)
-    _finish_run(
-        engine,
-        run_id,
-        ok=result.ok,
-        counts={
-            "contacts": result.contacts,
-            "events": result.events,
-            "quarantined": result.quarantined,
-            "streams": streams,
-        },
-        error=result.error,
-    )
     return result
+
+
+def _failure(what: str, source: str, exc: Exception) -> tuple[bool, str]:
+    """``(ok, error)`` of a step that raised: a stop request (``Stopped``, raised where a wait was
+    cut short) is not a failure; a store fault is raised on (the command stops with it, exit 2);
+    leadsync's other errors are one line; anything else is logged with its traceback, never
+    hidden."""
+    if type(exc).__name__ == "Stopped":
+        return True, "stopped"
+    if isinstance(exc, StoreError):
+        raise exc  # the store itself failed: no other step or source can go on (exit 2)
+    if isinstance(exc, (ConnectorError, LeadsyncError)):
+        log.error("%s %s failed: %s", what, source, exc)
+        return False, str(exc)
+    log.exception("%s %s failed unexpectedly", what, source)
+    return False, f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _command(step: Step, trigger: Trigger) -> str:
+    """The ``command`` of a run record: the daemon's runs say so, a command's name their step."""
+    return "daemon" if trigger is Trigger.DAEMON else step.value
+
+
+def _pull_streams(
+    engine: Engine,
+    connector: Connector,
+    source: SourceConfig,
+    result: SourceResult,
+    counts: RunCounts,
+    lease: LeaseKeeper,
+    full: bool,
+    stop: threading.Event | None,
+    reporter: Reporter | None,
+) -> None:
+    for stream in connector.selected_streams():
+        before = connector.request_counts()["requests"]
+        # per stream: requests and records of this run (``leadsync streams`` shows the cost per run)
+        counts.add_stream(stream)
+        measured = counts.streams[stream]
+        stored = partial(reporter.reading, source.name, stream) if reporter and reporter.reading else None
+        try:
+            with closing(
+                pull_stream(engine, connector, source.name, stream, full=full, stored=stored)
+            ) as pages:
+                for batch in pages:
+                    measured["records"] += batch.contacts + batch.events
+                    measured["requests"] = connector.request_counts()["requests"] - before
+                    result.contacts += batch.contacts
+                    result.events += batch.events
+                    result.quarantined += batch.quarantined
+                    if reporter and reporter.pulled:
+                        reporter.pulled(source.name, stream, batch)
+                    # Stop between pages: what is committed stays committed, the rest comes next run.
+                    if (stop and stop.is_set()) or lease.lost.is_set():
+                        break
+        finally:
+            measured["requests"] = connector.request_counts()["requests"] - before
+        if (stop and stop.is_set()) or lease.lost.is_set():
+            result.ok = not lease.lost.is_set()
+            result.error = "lost the lease" if lease.lost.is_set() else "stopped"
+            return
+        if reporter and reporter.stream_done:
+            reporter.stream_done(source.name, stream)
 
 
 def pull_sources(
@@ -248,6 +312,7 @@ def pull_sources(
     full: bool = False,
     stop: threading.Event | None = None,
     reporter: Reporter | None = None,
+    trigger: Trigger = Trigger.COMMAND,
 ) -> list[SourceResult]:
     """Pull the sources concurrently: each platform's limits are separate, so they do not compete."""
     sources = selected_sources(config, names)
@@ -257,7 +322,15 @@ def pull_sources(
     with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="pull") as pool:
         futures = [
             pool.submit(
-                pull_source, engine, config, source, full=full, stop=stop, reporter=reporter, environ=environ
+                pull_source,
+                engine,
+                config,
+                source,
+                full=full,
+                stop=stop,
+                reporter=reporter,
+                environ=environ,
+                trigger=trigger,
             )
             for source in sources
         ]
@@ -271,15 +344,29 @@ def score(
     now: datetime | None = None,
     everyone: bool = False,
     reporter: Reporter | None = None,
+    trigger: Trigger = Trigger.COMMAND,
 ) -> RescoreCounts:
-    return rescore(
+    """Re-score the persons whose data changed (``everyone``: all), recorded as a score run of
+    every source (``sync.runs.ALL_SOURCES``)."""
+    holder = _begin(engine, ALL_SOURCES)
+    with recorded_run(
         engine,
-        model,
-        now=now or utcnow(),
-        everyone=everyone,
-        progress=reporter.scored if reporter else None,
-        planned=reporter.scoring if reporter else None,
-    )
+        source=ALL_SOURCES,
+        step=Step.SCORE,
+        trigger=trigger,
+        command=_command(Step.SCORE, trigger),
+        worker=holder,
+    ) as run:
+        counts = rescore(
+            engine,
+            model,
+            now=now or utcnow(),
+            everyone=everyone,
+            progress=reporter.scored if reporter else None,
+            planned=reporter.scoring if reporter else None,
+        )
+        run.counts.persons_scored, run.counts.persons_changed = counts.scored, counts.changed
+    return counts
 
 
 def plan_push(engine: Engine, config: LeadsyncConfig, source: SourceConfig, *, now: datetime) -> Plan:
@@ -305,14 +392,45 @@ def push_source(
     environ: Mapping[str, str] | None = None,
     plan: Plan | None = None,
     now: datetime | None = None,
+    trigger: Trigger = Trigger.COMMAND,
 ) -> PushResult:
-    """Push ``source``'s planned writes (``plan``: already made, e.g. cut by ``--limit``)."""
+    """Push ``source``'s planned writes (``plan``: already made, e.g. cut by ``--limit``), recorded
+    as a push run (a dry run, or a push with nothing to write, makes no request and records none)."""
     result = PushResult(source.name, dry_run=dry_run)
     now = now or utcnow()
     if plan is None:
         plan = plan_push(engine, config, source, now=now)
-    plans = plan.writes
-    result.planned = len(plans)
+    _plan_result(source, plan, result, reporter)
+    if dry_run:
+        result.diff = diff_rows(source.name, source.platform.value, plan.writes)
+        return result
+    adopt_values(engine, source.name, plan.adopt, now=now)
+    if not plan.writes:
+        return result  # nothing to write: no request, no run recorded (the daemon pushes every cycle)
+    holder = _begin(engine, source.name)
+    with recorded_run(
+        engine,
+        source=source.name,
+        step=Step.PUSH,
+        trigger=trigger,
+        command=_command(Step.PUSH, trigger),
+        worker=holder,
+    ) as run:
+        run.counts.planned = result.planned
+        try:
+            _push_plan(engine, source, config, plan, result, run, holder, environ, reporter)
+        except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
+            result.ok, result.error = _failure("push to", source.name, exc)
+        run.counts.written, run.counts.write_failures = result.written, result.failed
+        if result.error == "stopped":
+            run.outcome = Outcome.STOPPED
+        elif not result.ok:
+            run.error = result.error
+    return result
+
+
+def _plan_result(source: SourceConfig, plan: Plan, result: PushResult, reporter: Reporter | None) -> None:
+    result.planned = len(plan.writes)
     result.drift = [asdict(drift) for drift in plan.drift]
     for drift in plan.drift:
         log.warning(
@@ -325,46 +443,39 @@ def push_source(
             "writing it again" if drift.action == "rewrite" else "left as it is (on_drift = report)",
         )
     if reporter and reporter.pushing:
-        reporter.pushing(source.name, len(plans))
-    if dry_run:
-        result.diff = diff_rows(source.name, source.platform.value, plans)
-        return result
-    adopt_values(engine, source.name, plan.adopt, now=now)
-    if not plans:
-        return result
-    run_id = _start_run(engine, source.name, "push", now)
-    try:
-        with LeaseKeeper(engine, f"source:{source.name}"), _connector(config, source, environ) as connector:
+        reporter.pushing(source.name, len(plan.writes))
+
+
+def _push_plan(
+    engine: Engine,
+    source: SourceConfig,
+    config: LeadsyncConfig,
+    plan: Plan,
+    result: PushResult,
+    run: Run,
+    holder: str,
+    environ: Mapping[str, str] | None,
+    reporter: Reporter | None,
+) -> None:
+    plans = plan.writes
+    with (
+        LeaseKeeper(engine, f"source:{source.name}", holder=holder),
+        _connector(config, source, environ) as connector,
+    ):
+        try:
             connector.ensure_fields()
             for start in range(0, len(plans), PUSH_CHUNK):
                 chunk = plans[start : start + PUSH_CHUNK]
                 mark_pending(engine, source.name, chunk, now=utcnow())
-                report: PushReport = connector.push([plan.update for plan in chunk])
-                record_push(engine, source.name, chunk, report, run_id=run_id, now=utcnow())
+                report: PushReport = connector.push([write.update for write in chunk])
+                record_push(engine, source.name, chunk, report, run_id=run.id, now=utcnow())
                 result.written += len(report.written)
                 result.failed += len(report.failed)
                 result.requests += report.requests
                 if reporter and reporter.pushed:
                     reporter.pushed(source.name, len(chunk))
-    except (ConnectorError, LeadsyncError) as exc:
-        result.ok, result.error = False, str(exc)
-        log.error("push to %s failed: %s", source.name, exc)
-    except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
-        result.ok, result.error = False, f"unexpected {type(exc).__name__}: {exc}"
-        log.exception("push to %s failed unexpectedly", source.name)
-    _finish_run(
-        engine,
-        run_id,
-        ok=result.ok,
-        counts={
-            "planned": result.planned,
-            "written": result.written,
-            "failed": result.failed,
-            "requests": result.requests,
-        },
-        error=result.error,
-    )
-    return result
+        finally:
+            run.counts.add_requests({}, connector.request_counts())
 
 
 def push_sources(
@@ -375,6 +486,7 @@ def push_sources(
     dry_run: bool = False,
     reporter: Reporter | None = None,
     limit: int | None = None,
+    trigger: Trigger = Trigger.COMMAND,
 ) -> list[PushResult]:
     """Push the sources side by side. ``limit``: write at most that many persons over all of them,
     largest score change first; the rest stay planned for the next push (a safe first rollout)."""
@@ -403,6 +515,7 @@ def push_sources(
                 environ=environ,
                 plan=plans[source.name],
                 now=now,
+                trigger=trigger,
             )
             for source in sources
         ]

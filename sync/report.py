@@ -65,6 +65,8 @@ def gather(
         data.runs = [
             {
                 "source": run.source,
+                "step": run.step,
+                "trigger": run.trigger,
                 "command": run.command,
                 "started_at": run.started_at,
                 "finished_at": run.finished_at,
@@ -292,7 +294,7 @@ def _health(runs: list[dict[str, Any]]) -> str:
             f"{k} {v}" for k, v in sorted(last["counts"].items()) if isinstance(v, (int, float))
         )
         rows.append(
-            f'<tr><td class="l">{_e(source)}</td><td class="l">{_e(last["command"])}</td><td>{_when(last["started_at"])}</td>'
+            f'<tr><td class="l">{_e(source)}</td><td class="l">{_e(last.get("step") or last["command"])}</td><td>{_when(last["started_at"])}</td>'
             f'<td class="{css}">{_e(last["status"])}</td><td>{status.get("ok", 0)}</td><td>{status.get("failed", 0)}</td>'
             f'<td class="l">{_e(counts)}</td><td class="l">{_e(last["error"] or "")}</td></tr>'
         )

@@ -31,38 +31,75 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 @dataclass
 class SourceStatus:
+    """One source's status: counts only (a few hundred bytes whatever the account's size); the raw
+    cursors, which can hold per-contact positions, only with ``verbose``."""
+
     source: str
     platform: str
     last_run: dict[str, Any] | None
-    next_run: datetime | None
-    cursors: dict[str, Any]
+    next_run: datetime | None  # None unless a daemon is running
     identities: int
     events: int
     pending_writes: int
     quarantined: int
     lease: dict[str, Any] | None = field(default=None)
+    syncing: bool = False  # a live process holds the source's lease now
+    daemon: bool = False  # a daemon is running on this store (its heartbeat is fresh)
+    last_success: datetime | None = None  # the end of the last pull that ended ok
+    streams: dict[str, str] = field(default_factory=dict)  # per stream: its cursor in plain words
+    cursors: dict[str, Any] | None = None  # the raw cursors (``verbose``)
 
 
-def source_status(engine: Engine, config: LeadsyncConfig, *, now: datetime) -> list[SourceStatus]:
+def _run_summary(run: Any) -> dict[str, Any]:
+    counts = {k: v for k, v in dict(run.counts or {}).items() if k != "streams"}
+    return {
+        "id": run.id,
+        "step": run.step,
+        "trigger": run.trigger,
+        "command": run.command,
+        "started_at": _utc(run.started_at),
+        "finished_at": _utc(run.finished_at),
+        "status": run.status,
+        "counts": counts,
+        "error": run.error,
+    }
+
+
+def source_status(
+    engine: Engine, config: LeadsyncConfig, *, now: datetime, verbose: bool = False
+) -> list[SourceStatus]:
+    """Per source: its last run, whether it is syncing now, and, while a daemon runs, when it runs
+    next. A run whose process is gone is closed as interrupted first (``sync.runs``), so a dead
+    process is never shown as syncing."""
+    from leadsync.sync.cursors import describe
+    from leadsync.sync.lease import live_daemons, process_gone
+    from leadsync.sync.runs import mark_interrupted
+
+    mark_interrupted(engine, now=now)
+    daemon = bool(live_daemons(engine, now=now))
     statuses: list[SourceStatus] = []
     with engine.connect() as connection:
         for source in config.sources:
             run = connection.execute(
                 select(SyncRun).where(SyncRun.source == source.name).order_by(desc(SyncRun.id)).limit(1)
             ).first()
-            last_run = None
+            last_pull = connection.execute(
+                select(SyncRun.started_at, SyncRun.finished_at)
+                .where(SyncRun.source == source.name, SyncRun.step == "pull")
+                .order_by(desc(SyncRun.id))
+                .limit(1)
+            ).first()
+            last_success = connection.execute(
+                select(SyncRun.finished_at)
+                .where(SyncRun.source == source.name, SyncRun.step == "pull", SyncRun.status == "ok")
+                .order_by(desc(SyncRun.id))
+                .limit(1)
+            ).scalar()
             next_run = None
-            if run is not None:
-                last_run = {
-                    "command": run.command,
-                    "started_at": _utc(run.started_at),
-                    "finished_at": _utc(run.finished_at),
-                    "status": run.status,
-                    "counts": run.counts,
-                    "error": run.error,
-                }
-                interval = source.interval or config.schedule.interval
-                next_run = (_utc(run.finished_at) or _utc(run.started_at)) + timedelta(seconds=interval)  # type: ignore[operator]
+            if daemon and source.enabled:
+                interval = timedelta(seconds=source.interval or config.schedule.interval)
+                last = None if last_pull is None else _utc(last_pull.started_at)
+                next_run = now if last is None else max(now, last + interval)
             cursors = {
                 stream: value
                 for stream, value in connection.execute(
@@ -91,20 +128,28 @@ def source_status(engine: Engine, config: LeadsyncConfig, *, now: datetime) -> l
             )
             lease_row = connection.execute(select(Lease).where(Lease.name == f"source:{source.name}")).first()
             lease = None
-            if lease_row is not None and _utc(lease_row.expires_at) > now:  # type: ignore[operator]
+            if (
+                lease_row is not None
+                and _utc(lease_row.expires_at) > now  # type: ignore[operator]
+                and not process_gone(lease_row.holder)
+            ):
                 lease = {"holder": lease_row.holder, "expires_at": _utc(lease_row.expires_at)}
             statuses.append(
                 SourceStatus(
-                    source.name,
-                    source.platform.value,
-                    last_run,
-                    next_run,
-                    cursors,
-                    identities,
-                    events,
-                    pending,
-                    quarantine,
-                    lease,
+                    source=source.name,
+                    platform=source.platform.value,
+                    last_run=None if run is None else _run_summary(run),
+                    next_run=next_run,
+                    identities=identities,
+                    events=events,
+                    pending_writes=pending,
+                    quarantined=quarantine,
+                    lease=lease,
+                    syncing=lease is not None,
+                    daemon=daemon,
+                    last_success=_utc(last_success),
+                    streams={stream: describe(value)[1] for stream, value in cursors.items()},
+                    cursors=cursors if verbose else None,
                 )
             )
     return statuses

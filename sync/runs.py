@@ -20,11 +20,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, delete, desc, select, update
+from sqlalchemy import Engine, delete, desc, func, select, update
 
 from leadsync.connectors.errors import LeadsyncError
 from leadsync.sync.lease import holder_id, process_gone
-from leadsync.sync.store.models import Lease, SyncRun, WritebackAudit
+from leadsync.sync.store.models import Identity, Lease, SyncRun, WritebackAudit
 
 __all__ = [
     "ALL_SOURCES",
@@ -88,6 +88,7 @@ class RunCounts:
     throttled: int = 0  # 429 answers
     retries: int = 0
     deadlock_retries: int = 0
+    undo_of: int = 0  # an undo run: the push run it undid
     # per stream: {"requests": n, "records": n}
     streams: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -323,11 +324,29 @@ def get_run(engine: Engine, run_id: int, *, writes_limit: int | None = None) -> 
         row = connection.execute(select(SyncRun).where(SyncRun.id == run_id)).first()
         if row is None:
             return None
-        audit = select(WritebackAudit).where(WritebackAudit.run_id == run_id).order_by(WritebackAudit.id)
+        audit = (
+            select(
+                WritebackAudit.remote_id,
+                WritebackAudit.field,
+                WritebackAudit.old_value,
+                WritebackAudit.new_value,
+                WritebackAudit.status,
+                WritebackAudit.error,
+                WritebackAudit.at,
+                Identity.email,
+            )
+            .outerjoin(
+                Identity,
+                (Identity.source == WritebackAudit.source) & (Identity.remote_id == WritebackAudit.remote_id),
+            )
+            .where(WritebackAudit.run_id == run_id)
+            .order_by(WritebackAudit.id)
+        )
         if writes_limit is not None:
             audit = audit.limit(writes_limit)
         writes = [
             {
+                "email": w.email,
                 "remote_id": w.remote_id,
                 "field": w.field,
                 "old": w.old_value,
@@ -338,7 +357,10 @@ def get_run(engine: Engine, run_id: int, *, writes_limit: int | None = None) -> 
             }
             for w in connection.execute(audit).all()
         ]
-    return {**_as_dict(row), "writes": writes}
+        total = connection.execute(
+            select(func.count()).select_from(WritebackAudit).where(WritebackAudit.run_id == run_id)
+        ).scalar_one()
+    return {**_as_dict(row), "writes_total": total, "writes": writes}
 
 
 def prune_runs(engine: Engine, *, older_than: timedelta, now: datetime | None = None) -> int:

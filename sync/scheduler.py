@@ -28,7 +28,8 @@ from sqlalchemy import Engine
 from leadsync.config.scoring_model import ScoringModel
 from leadsync.config.settings import LeadsyncConfig
 from leadsync.connectors.errors import LeadsyncError
-from leadsync.sync.pipeline import pull_source, push_source, score
+from leadsync.sync.pipeline import prune_history, pull_source, push_source, score
+from leadsync.sync.runs import Trigger
 
 __all__ = ["Daemon"]
 
@@ -68,14 +69,15 @@ class Daemon:
     def run_source(self, name: str) -> dict[str, Any]:
         """Pull one source, score what changed, push that source. A plain id in, counts out."""
         source = self.config.source(name)
-        pulled = pull_source(self.engine, self.config, source, stop=self.stop)
+        prune_history(self.engine, self.config)
+        pulled = pull_source(self.engine, self.config, source, stop=self.stop, trigger=Trigger.DAEMON)
         if not pulled.ok and pulled.error != "stopped":
             raise LeadsyncError(f"pull of {name} failed: {pulled.error}")
         if self.stop.is_set():
             return {"pulled": pulled.contacts + pulled.events}
         with self._score_lock:
-            scored = score(self.engine, self.model)
-        pushed = push_source(self.engine, self.config, source)
+            scored = score(self.engine, self.model, trigger=Trigger.DAEMON)
+        pushed = push_source(self.engine, self.config, source, trigger=Trigger.DAEMON)
         if not pushed.ok:
             raise LeadsyncError(f"push to {name} failed: {pushed.error}")
         return {"pulled": pulled.contacts + pulled.events, "scored": scored.scored, "written": pushed.written}

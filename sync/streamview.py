@@ -66,7 +66,7 @@ def _measured(engine: Engine, source: str) -> list[Mapping[str, Any]]:
     with engine.connect() as connection:
         rows = connection.execute(
             select(SyncRun.counts)
-            .where(SyncRun.source == source, SyncRun.command == "pull")
+            .where(SyncRun.source == source, SyncRun.step == "pull")
             .order_by(desc(SyncRun.id))
             .limit(50)
         ).scalars()

@@ -6,7 +6,7 @@ holds now and, for each value, puts the replaced one back only if the platform s
 that run wrote: a value someone else (or a later run) has changed since is left alone and
 reported. The lifecycle stage moves forward only (hubspot.md §3), so undo never moves it back.
 
-Undo is itself a run (command ``undo``) with its own audit rows, and what it writes becomes
+Undo is itself a push run (command ``undo``) with its own audit rows, and what it writes becomes
 leadsync's record of the platform's values. The next push writes the current scores again: stop
 the daemon, or deselect the source, first if the run should stay undone.
 """
@@ -25,8 +25,9 @@ from leadsync.config.settings import LeadsyncConfig, resolve_source
 from leadsync.connectors.base import ScoreUpdate
 from leadsync.connectors.errors import ConfigError, LeadsyncError
 from leadsync.connectors.registry import connector_class
-from leadsync.sync.lease import LeaseKeeper
+from leadsync.sync.lease import LeaseKeeper, holder_id
 from leadsync.sync.observed import LIFECYCLE_TAG, OWNED_TAGS, STAGE_TAG, same_value
+from leadsync.sync.runs import Outcome, RunCounts, Step, Trigger, finish_run, mark_interrupted, start_run
 from leadsync.sync.store.models import Identity, SyncRun, WritebackAudit
 from leadsync.sync.writeback import PLATFORM_LIFECYCLE, PlannedWrite, own_tags, record_push
 
@@ -70,7 +71,10 @@ def _push_runs(engine: Engine, limit: int = 10) -> list[int]:
     with engine.connect() as connection:
         return list(
             connection.execute(
-                select(SyncRun.id).where(SyncRun.command == "push").order_by(desc(SyncRun.id)).limit(limit)
+                select(SyncRun.id)
+                .where(SyncRun.step == Step.PUSH.value)
+                .order_by(desc(SyncRun.id))
+                .limit(limit)
             ).scalars()
         )
 
@@ -82,8 +86,8 @@ def _find_run(engine: Engine, run_id: int) -> Any:
     choices = f"recent push runs: {', '.join(map(str, recent))}" if recent else "no push run is recorded yet"
     if run is None:
         raise UnknownRun(f"no run {run_id}; {choices}")
-    if run.command != "push":
-        raise UnknownRun(f"run {run_id} is a {run.command} run, and undo takes a push run; {choices}")
+    if run.step != Step.PUSH.value:
+        raise UnknownRun(f"run {run_id} is a {run.step} run, and undo takes a push run; {choices}")
     return run
 
 
@@ -155,14 +159,21 @@ def undo_run(
         plans = _undo_plans(result.items)
         if not plans:
             return result
-        from leadsync.sync.pipeline import _finish_run, _start_run
-
-        started = now or datetime.now(UTC)
-        result.undo_run_id = _start_run(engine, source.name, "undo", started)
+        holder = holder_id()
+        mark_interrupted(engine, source=source.name)
+        result.undo_run_id = start_run(
+            engine,
+            source=source.name,
+            step=Step.PUSH,
+            trigger=Trigger.COMMAND,
+            command="undo",
+            worker=holder,
+            now=now or datetime.now(UTC),
+        )
         report = None
         error: str | None = None
         try:
-            with LeaseKeeper(engine, f"source:{source.name}"):
+            with LeaseKeeper(engine, f"source:{source.name}", holder=holder):
                 report = connector.push([plan.update for plan in plans])
                 record_push(
                     engine, source.name, plans, report, run_id=result.undo_run_id, now=datetime.now(UTC)
@@ -177,17 +188,22 @@ def undo_run(
                     done = report is not None and item.remote_id not in failed
                     item.action = "restored" if done else "failed"
             result.requests = report.requests if report is not None else 0
-            _finish_run(
+            counts = RunCounts(
+                planned=len(plans),
+                written=len(plans) - len(failed) if report is not None else 0,
+                write_failures=len(failed),
+                requests=result.requests,
+                undo_of=run_id,
+            )
+            ok = report is not None and not failed
+            finish_run(
                 engine,
                 result.undo_run_id,
-                ok=report is not None and not failed,
-                counts={
-                    "undo_of": run_id,
-                    "restored": result.count("restored"),
-                    "changed_since": result.count("changed_since"),
-                    "failed": result.count("failed"),
-                },
-                error=error if report is None else None,
+                outcome=Outcome.OK if ok else Outcome.FAILED,
+                counts=counts,
+                error=error
+                if report is None
+                else (None if ok else f"{len(failed)} contacts could not be restored"),
             )
     return result
 

@@ -75,9 +75,9 @@ def print_error(exc: LeadsyncError) -> int:
     The message is text, never console markup: a config key such as ``[sources.secrets]`` in it
     is printed as it is (every string that comes from a user, a config or a platform is escaped).
     """
-    label = "config error" if isinstance(exc, ConfigError) else "error"
+    label = getattr(exc, "label", "config error" if isinstance(exc, ConfigError) else "error")
     err.print(f"[red]{label}:[/red] {escape(REDACTOR.text(str(exc)))}", highlight=False)
-    return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED
+    return getattr(exc, "exit_code", EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED)
 
 
 @contextmanager
@@ -114,7 +114,7 @@ ModelOpt = Annotated[
 def engine_for(config: LeadsyncConfig) -> Any:
     from leadsync.sync.store import make_engine
 
-    return make_engine(config.store.url)
+    return make_engine(config.store.url, lock_timeout=config.store.lock_timeout)
 
 
 def model_for(config: LeadsyncConfig, option: str | None) -> Any:

@@ -120,19 +120,16 @@ def probe_source(config: LeadsyncConfig, source: Any) -> dict[str, Any]:
 
 
 def _check_store(config: LeadsyncConfig) -> tuple[bool, str]:
+    """Open the store, read its schema version, check its pages and that it takes a write (see
+    ``sync.store.db.inspect_store``): a read-only, damaged or foreign file, an unwritable folder, a
+    full disk or a store locked past ``store.lock_timeout`` is reported with what to do."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from leadsync.sync.store import sqlite_path
+    from leadsync.sync.store.db import inspect_store
 
     try:
-        url = make_url(config.store.url)
+        make_url(config.store.url)
     except ArgumentError:
         return False, f"store.url: not a database URL: {config.store.url!r}"
-    path = sqlite_path(config.store.url)
-    if path is not None:
-        folder = path.parent if str(path.parent) else Path(".")
-        if not folder.exists() or not os.access(folder, os.W_OK):
-            return False, f"store.url: cannot create {path}: folder {folder} is missing or not writable"
-        return True, f"SQLite at {path}" + ("" if path.exists() else " (created on first run)")
-    return True, f"{url.get_backend_name()} at {url.render_as_string(hide_password=True)}"
+    return inspect_store(config.store.url, lock_timeout=config.store.lock_timeout)

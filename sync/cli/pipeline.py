@@ -175,10 +175,11 @@ def run_steps(
     limit: int | None = None,
 ) -> tuple[list[Any], Any, list[Any]]:
     """Pull, score (with ``score``, the model) and push, as asked: what every pipeline command runs."""
-    from leadsync.sync.pipeline import pull_sources, push_sources
+    from leadsync.sync.pipeline import prune_history, pull_sources, push_sources
     from leadsync.sync.pipeline import score as run_score
 
     names = sources or ()
+    prune_history(engine, config)
     pulls = pull_sources(engine, config, names, full=full, reporter=reporter) if pull else []
     counts = run_score(engine, score, everyone=everyone, reporter=reporter) if score is not None else None
     pushes = (
@@ -303,6 +304,7 @@ def sync(
 @app.command()
 def daemon(ctx: typer.Context, model: ModelOpt = None) -> None:
     """Sync every source on its schedule until SIGTERM or Ctrl-C (which finish the current page, then exit)."""
+    from leadsync.sync.lease import daemon_heartbeat
     from leadsync.sync.scheduler import Daemon
 
     if ctx.parent is not None and ctx.parent.params.get("log_level") == "WARNING":
@@ -311,5 +313,7 @@ def daemon(ctx: typer.Context, model: ModelOpt = None) -> None:
         config = ctx.obj.load()
         if not any(source.enabled for source in config.sources):
             raise ConfigError("no enabled sources to schedule", file=str(config.path), key="sources")
-        runner = Daemon(engine_for(config), config, model_for(config, model))
-        runner.run()
+        engine = engine_for(config)
+        runner = Daemon(engine, config, model_for(config, model))
+        with daemon_heartbeat(engine):  # `status` tells from it whether a daemon runs
+            runner.run()

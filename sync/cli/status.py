@@ -1,6 +1,9 @@
-"""``status``: per source, the last run, the next run, counts, pending writes and quarantine."""
+"""``status``: per source, the last run, whether it syncs now, the next run (while a daemon runs),
+counts, pending writes and quarantine."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -9,21 +12,43 @@ from leadsync.sync.cli.app import JsonOpt, app, engine_for, errors, out, print_j
 
 
 @app.command()
-def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Show, per source, the last run and its result, the next run, cursors, counts, pending writes and quarantine."""
+def status(
+    ctx: typer.Context,
+    as_json: JsonOpt = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", help="Add each source's raw cursors (they can hold per-contact positions)."
+        ),
+    ] = False,
+) -> None:
+    """Show, per source, the last run and its result, whether it is syncing, the next run (when a
+    daemon is running), counts, pending writes and quarantine. `--json` carries counts only."""
+    from sqlalchemy.engine import make_url
+
+    from leadsync.sync.lease import live_daemons
     from leadsync.sync.pipeline import utcnow
     from leadsync.sync.reports import source_status
 
     with errors():
         config = ctx.obj.load()
         engine = engine_for(config)
-        statuses = source_status(engine, config, now=utcnow())
+        now = utcnow()
+        statuses = source_status(engine, config, now=now, verbose=verbose)
+        daemons = live_daemons(engine, now=now)
     if as_json:
         from dataclasses import asdict
 
-        print_json([asdict(item) for item in statuses])
+        items = []
+        for item in statuses:
+            data = asdict(item)
+            if not verbose:
+                data.pop("cursors")
+            items.append(data)
+        print_json(items)
         return
-    table = Table(title=f"leadsync status: {config.store.url}")
+    store = make_url(config.store.url).render_as_string(hide_password=True)
+    table = Table(title=f"leadsync status: {store}")
     for column in (
         "source",
         "last run",
@@ -41,21 +66,31 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         result = run.get("status", "never run")
         if run.get("error"):
             notes.append(f"{item.source}: {run['error']}")
-        if item.lease:
-            result += " (running)"
+        if item.syncing and item.lease:
+            result += " (syncing now)"
             notes.append(
                 f"{item.source}: being synced by {item.lease['holder']} until {when(item.lease['expires_at'])}"
             )
         table.add_row(
             item.source,
-            f"{run.get('command', '')} {when(run.get('started_at'))}".strip(),
+            f"{run.get('step', '')} {when(run.get('started_at'))}".strip(),
             result,
-            when(item.next_run),
+            when(item.next_run) if daemons else "no daemon",
             str(item.identities),
             str(item.events),
             str(item.pending_writes),
             str(item.quarantined),
         )
     out.print(table)
+    if daemons:
+        for daemon in daemons:
+            out.print(f"  daemon running: {daemon['holder']} since {when(daemon['since'])}", highlight=False)
+    else:
+        out.print(
+            "  No daemon is running: nothing syncs until you run `leadsync sync` or start "
+            "`leadsync daemon` (see the systemd unit in docs/).",
+            highlight=False,
+            markup=False,
+        )
     for note in notes:
-        out.print(f"  {note}", highlight=False)
+        out.print(f"  {note}", highlight=False, markup=False)

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlmodel import create_engine
 
-__all__ = ["make_engine", "migrate", "sqlite_path"]
+from leadsync.sync.store.faults import BUSY_TIMEOUT_S, StoreError, store_error, store_name
+
+__all__ = ["head_revision", "inspect_store", "make_engine", "migrate", "sqlite_path"]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -31,10 +35,18 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def _create_private_file(path: Path) -> None:
+    """Create the store file readable by its owner only; an existing one loses any group and other
+    permission bits, and keeps its owner's (a file made read-only stays read-only: a store fault)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    os.chmod(path, 0o600)
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        try:
+            os.chmod(path, mode & 0o700)
+        except PermissionError:  # not the owner, or an immutable file: SQLite says what it can do
+            pass
 
 
 def json_text(value: Any) -> str:
@@ -47,16 +59,29 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
-def make_engine(url: str, *, migrate_schema: bool = True) -> Engine:
+def make_engine(url: str, *, migrate_schema: bool = True, lock_timeout: float = BUSY_TIMEOUT_S) -> Engine:
+    """The store's engine. A store fault (read-only, damaged, not a database, unwritable folder, full
+    disk, locked past ``lock_timeout`` seconds) raises ``StoreError`` here or at any later statement
+    (``sync.store.faults``)."""
     path = sqlite_path(url)
     if path is not None:
-        _create_private_file(path)
+        try:
+            _create_private_file(path)
+        except OSError as exc:
+            raise (store_error(exc, url) or exc) from exc
     is_sqlite = make_url(url).get_backend_name() == "sqlite"
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": 30} if is_sqlite else {},
+        connect_args={"check_same_thread": False, "timeout": lock_timeout} if is_sqlite else {},
         json_serializer=json_text,
     )
+
+    @event.listens_for(engine, "handle_error")
+    def _store_fault(context):  # type: ignore[no-untyped-def]
+        fault = store_error(context.original_exception, url, lock_timeout=lock_timeout)
+        if fault is not None:
+            raise fault from context.original_exception
+
     if is_sqlite:
 
         @event.listens_for(engine, "connect")
@@ -66,7 +91,7 @@ def make_engine(url: str, *, migrate_schema: bool = True) -> Engine:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
             cursor.close()
 
     if migrate_schema:
@@ -90,3 +115,77 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+PROBE_BYTES = 1 << 20  # ``inspect_store`` writes this much beside the store to prove the disk has room
+
+
+def head_revision() -> str:
+    """The schema revision this leadsync migrates to."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return str(ScriptDirectory.from_config(config).get_current_head())
+
+
+def _probe_folder(folder: Path) -> None:
+    """Create, fill and remove a file beside the store: raises OSError (EACCES, EROFS, ENOSPC) when
+    the folder cannot be written or the disk has no room."""
+    while not folder.exists() and folder.parent != folder:  # created on first run: probe its parent
+        folder = folder.parent
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".leadsync-check-") as probe:
+        probe.write(b"\0" * PROBE_BYTES)
+        probe.flush()
+        os.fsync(probe.fileno())
+
+
+def inspect_store(url: str, *, lock_timeout: float = BUSY_TIMEOUT_S) -> tuple[bool, str]:
+    """What ``leadsync check`` says of the store: open it, read its schema version, check its pages
+    (SQLite's ``quick_check``), make a write that is rolled back, and prove its folder and disk take
+    a write. ``(ok, detail)``; a fault's detail is the one line a command would fail with."""
+    path = sqlite_path(url)
+    name = store_name(url)
+    try:
+        if path is not None:
+            try:
+                _probe_folder(path.parent)
+            except OSError as exc:
+                raise (store_error(exc, url) or exc) from exc
+            if not path.exists():
+                return True, f"SQLite at {path} (created on first run)"
+        engine = make_engine(url, migrate_schema=False, lock_timeout=lock_timeout)
+        try:
+            with engine.connect() as connection:
+                if path is not None:
+                    found = [row[0] for row in connection.exec_driver_sql("PRAGMA quick_check").all()]
+                    if found != ["ok"]:
+                        raise StoreError(
+                            f"store {name} is damaged (SQLite's quick_check: {'; '.join(found[:3])}): "
+                            "restore it from a backup, or move it aside and run `leadsync sync` to rebuild "
+                            "the store from the platforms",
+                            kind="damaged",
+                            store=name,
+                        )
+                tables = set(inspect(connection).get_table_names())
+                version = (
+                    connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+                    if "alembic_version" in tables
+                    else None
+                )
+            if version is not None:
+                with engine.connect() as connection, connection.begin() as transaction:
+                    connection.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+                    transaction.rollback()
+        finally:
+            engine.dispose()
+    except StoreError as exc:
+        return False, str(exc)
+    head = head_revision()
+    where = f"SQLite at {path}" if path is not None else name
+    if version is None:
+        return True, f"{where}: empty (the schema is created on first run)"
+    if version == head:
+        return True, f"{where}: schema version {version} (current), readable and writable"
+    return True, f"{where}: schema version {version}; this leadsync upgrades it to {head} on its next run"

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+
 from tests.integration.pipeline.harness import Leadsync, platform_view, serve, store_state
 
 KILLS = 12
@@ -55,6 +57,12 @@ def test_sigkill_at_random_moments_converges(world: Any, pipeline_world: Any, tm
         assert '"ok": true' in rerun.stdout, rerun.stdout + rerun.stderr
         got_store = store_state(lead)
         got_platform = platform_view(server, emails)
+        engine = lead.engine()
+        with engine.connect() as connection:
+            outcomes = [row[0] for row in connection.execute(text("SELECT status FROM syncrun"))]
+        engine.dispose()
+        # every killed run's record was closed by a later run: none is left "running"
+        assert "running" not in outcomes and outcomes.count("interrupted") >= 1, outcomes
 
     print(f"uninterrupted run {uninterrupted_s:.1f}s; killed at {moments} s after start")
     for key in ("persons", "identities", "event_count", "events", "scores", "writeback_state"):

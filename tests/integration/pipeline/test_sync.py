@@ -89,13 +89,18 @@ def test_change_only_writeback_audit_dry_run_and_status(world: Any, tmp_path: Pa
         status = _json(lead.run("status", "--json"))
         assert [s["source"] for s in status] == ["hubspot", "mailchimp", "activecampaign"]
         for item in status:
-            assert item["last_run"]["status"] == "ok" and item["last_run"]["command"] in {"pull", "push"}
-            assert item["next_run"] is not None and item["cursors"], item
+            assert item["last_run"]["status"] == "ok" and item["last_run"]["step"] in {"pull", "push"}
+            # no daemon runs: no next run; the cursors in words (the raw ones only with --verbose)
+            assert item["next_run"] is None and item["daemon"] is False and item["streams"], item
+            assert "cursors" not in item and item["last_success"] is not None, item
             assert item["identities"] == planned[item["source"]] and item["events"] > 0
             assert item["pending_writes"] == 0 and item["lease"] is None
         text = lead.run("status").stdout
         for word in ("hubspot", "mailchimp", "activecampaign", "last run", "next run", "to write"):
             assert word in text, text
+        assert "No daemon is running" in " ".join(text.split()), text
+        verbose = _json(lead.run("status", "--json", "--verbose"))
+        assert all(item["cursors"] for item in verbose), verbose
 
         # Acceptance 3: the world moves on; only persons whose values changed are pushed.
         advanced = httpx.post(server.base_url("hubspot") + "/_sandbox/clock/advance", json={"days": 3}).json()
