@@ -3,6 +3,10 @@
 Each step is usable on its own (``leadsync pull``, ``score``, ``push``) and ``sync`` runs the three.
 A source that fails (bad credentials, platform down) is reported and the others go on; it catches
 up on the next run from its last committed cursor. A source is only ever worked on under its lease.
+
+A stop request (SIGTERM/SIGINT, ``connectors.stopping``) ends a pull or a push between two requests
+(``Stopped``): its result says ``error="stopped"``, the pages and batches it committed stay, a
+pull's cursor stays at the last committed page, and a push batch cut short keeps its PENDING mark.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy import Engine, select, update
 
 from leadsync.config.scoring_model import ScoringModel
 from leadsync.config.settings import LeadsyncConfig, SourceConfig, resolve_source
+from leadsync.connectors import stopping
 from leadsync.connectors.base import Connector, PullBatch, PushReport
 from leadsync.connectors.errors import ConnectorError, LeadsyncError
 from leadsync.connectors.registry import connector_class
@@ -180,10 +185,12 @@ def pull_source(
     environ: Mapping[str, str] | None = None,
 ) -> SourceResult:
     result = SourceResult(source.name)
+    stop = stop if stop is not None else stopping.event()
     started = time.monotonic()
     run_id = _start_run(engine, source.name, "pull", utcnow())
     # per stream: requests and records of this run (``leadsync streams`` shows the cost per run)
     streams: dict[str, dict[str, int]] = {}
+    stream = "-"
     try:
         with (
             LeaseKeeper(engine, f"source:{source.name}") as lease,
@@ -216,6 +223,9 @@ def pull_source(
                     break
                 if reporter and reporter.stream_done:
                     reporter.stream_done(source.name, stream)
+    except stopping.Stopped as stop_request:  # mid page: read again next run, the cursor is before it
+        result.error = "stopped"
+        log.info("pull of %s stopped in stream %s: %s", source.name, stream, stop_request)
     except LeadsyncError as exc:
         result.ok, result.error = False, str(exc)
         log.error("pull of %s failed: %s", source.name, exc)
@@ -337,6 +347,7 @@ def push_source(
         with LeaseKeeper(engine, f"source:{source.name}"), _connector(config, source, environ) as connector:
             connector.ensure_fields()
             for start in range(0, len(plans), PUSH_CHUNK):
+                stopping.check()
                 chunk = plans[start : start + PUSH_CHUNK]
                 mark_pending(engine, source.name, chunk, now=utcnow())
                 report: PushReport = connector.push([plan.update for plan in chunk])
@@ -346,6 +357,9 @@ def push_source(
                 result.requests += report.requests
                 if reporter and reporter.pushed:
                     reporter.pushed(source.name, len(chunk))
+    except stopping.Stopped as stop_request:  # mid chunk: it stays PENDING, sent in full next time
+        result.error = "stopped"
+        log.info("push to %s stopped after %d writes: %s", source.name, result.written, stop_request)
     except (ConnectorError, LeadsyncError) as exc:
         result.ok, result.error = False, str(exc)
         log.error("push to %s failed: %s", source.name, exc)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Connection, Engine, func, select
 
+from leadsync.connectors import stopping
 from leadsync.scoring import EventColumns
 from leadsync.sync.scorebatch import (
     RescoreCounts,
@@ -157,6 +159,10 @@ def _start(url: str, job: ScoringJob) -> None:
     from leadsync.sync.store import make_engine
 
     global _engine, _job
+    # A stop is this process's to decide: Ctrl-C reaches the whole process group, and systemd
+    # (without KillMode=mixed) signals every process of the unit. A worker ends with its pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _engine = make_engine(url, migrate_schema=False)
     _job = job
 
@@ -249,6 +255,8 @@ def rescore_in_processes(
         # one batch queued per worker, not all: each carries its events
         pending: dict[Future[tuple[RescoreCounts, int, float]], int] = {}
         for start, stop in batch_bounds(len(person_ids)):
+            if stopping.requested():
+                break  # the batches in flight are finished below; the rest keep their marks
             if len(pending) > workers:
                 _collect(pending, counts, peaks, progress)
             pending[pool.submit(_score, list(person_ids[start:stop]), events.person_range(start, stop))] = (
@@ -256,6 +264,7 @@ def rescore_in_processes(
             )
         while pending:
             _collect(pending, counts, peaks, progress)
+    stopping.check()
     counts.worker_peak_rss_mb = round(sum(peaks.values()), 1)
     return counts
 
