@@ -126,3 +126,5 @@ class Daemon:
                 pass
             self.scheduler.shutdown(wait=True)
             log.info("daemon stopped")
+            if signals.received:
+                signals.exit_process(0)  # committed and flushed: no slow interpreter teardown

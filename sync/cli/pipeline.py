@@ -223,7 +223,7 @@ def _pipeline_command(
         highlight=False,
         markup=False,
     )
-    raise typer.Exit(signals.exit_code)
+    signals.exit_process(signals.exit_code)
 
 
 @app.command()
