@@ -325,7 +325,7 @@ def sync(
 
 @app.command()
 def daemon(ctx: typer.Context, model: ModelOpt = None) -> None:
-    """Sync every source on its schedule until SIGTERM or Ctrl-C (it stops within 4 s, exit 0)."""
+    """Sync every source on its schedule until SIGTERM or Ctrl-C (it stops within 5 s, exit 0)."""
     from leadsync.sync.scheduler import Daemon
 
     if ctx.parent is not None and ctx.parent.params.get("log_level") == "WARNING":
