@@ -26,6 +26,7 @@ import os
 import resource
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from datetime import datetime
@@ -159,12 +160,20 @@ def _start(url: str, job: ScoringJob) -> None:
     from leadsync.sync.store import make_engine
 
     global _engine, _job
-    # A stop is this process's to decide: Ctrl-C reaches the whole process group, and systemd
-    # (without KillMode=mixed) signals every process of the unit. A worker ends with its pool.
+    # Ctrl-C reaches the whole process group: stopping is the parent's to decide (sync.shutdown),
+    # and a worker ends with its pool. A parent gone without closing the pool (its grace period ran
+    # out, or it was killed) is noticed within a second, so no worker outlives it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     _engine = make_engine(url, migrate_schema=False)
     _job = job
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """End this worker once ``parent`` is gone (the worker is then re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)
 
 
 def _ready() -> None:

@@ -7,6 +7,7 @@ The signal tests send real signals to this process; the handlers are put back af
 from __future__ import annotations
 
 import os
+import select as io_select
 import signal
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from leadsync.connectors.base import PullBatch
 from leadsync.connectors.records import ContactRecord, Platform
 from leadsync.sync.ingest import ingest_batch
 from leadsync.sync.rescore import rescore
+from leadsync.sync.rescore_workers import _exit_with_parent
 from leadsync.sync.shutdown import SignalStop, signal_exit_code
 from leadsync.sync.store import make_engine
 from leadsync.sync.store.models import ChangedPerson, Score
@@ -101,3 +103,25 @@ def test_a_stopped_rescore_keeps_what_it_wrote_and_the_rest_is_scored_next_time(
     assert counts.scored == 3
     assert scored() == (5, 0)
     engine.dispose()
+
+
+def test_a_rescore_worker_ends_when_its_parent_is_gone() -> None:
+    # child forks a "worker" that watches it, then exits without closing anything (os._exit, as
+    # after the grace period); the worker must end on its own. It holds the pipe's write end, so
+    # reading here sees EOF once it has ended.
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked processes
+        os.close(read_end)
+        parent = os.getpid()
+        if os.fork() == 0:
+            _exit_with_parent(parent, every_s=0.05)
+            os._exit(3)  # unreachable: _exit_with_parent never returns
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    ready, _, _ = io_select.select([read_end], [], [], 5.0)
+    try:
+        assert ready and os.read(read_end, 1) == b"", "the orphaned worker is still running"
+    finally:
+        os.close(read_end)
