@@ -33,6 +33,8 @@ than we think are free, the difference is booked as phantom requests made now. A
 through pauses every thread of the limiter for ``Retry-After`` (or ``pause_on_429_s``).
 
 All limiters are thread-safe. ``clock`` and ``sleep`` are injectable so tests run on a fake clock.
+Every wait gives way to a stop request (``connectors.stopping``): it raises ``Stopped`` at once
+(the default ``sleep``), or within ``STOP_POLL_S`` where it waits on a condition or a semaphore.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
+from leadsync.connectors import stopping
 from leadsync.connectors._headers import header_int, parse_retry_after
 
 __all__ = [
@@ -59,6 +62,11 @@ __all__ = [
     "UNLIMITED",
     "shared_limiter",
 ]
+
+# How often a wait for a completion or a free connection looks at the stop request (those waits
+# are woken by other threads, not by the signal).
+STOP_POLL_S = 0.1
+WAITING = "in the rate limiter's wait"
 
 
 class Permit:
@@ -148,7 +156,7 @@ class RollingWindowLimiter:
         remaining_header: str | None = None,
         pause_on_429_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleeper(WAITING),
         name: str = "",
     ) -> None:
         if max_requests < 1:
@@ -173,6 +181,7 @@ class RollingWindowLimiter:
         waited = 0.0
         with self._cond:
             while True:
+                stopping.check(WAITING)
                 now = self._clock()
                 self._expire(now)
                 if now < self._paused_until:
@@ -188,7 +197,7 @@ class RollingWindowLimiter:
                 else:
                     # Every slot is in flight: the earliest a slot frees is a window after one of
                     # them completes, so wait for a completion first.
-                    self._cond.wait(timeout=self.window_s)
+                    self._cond.wait(timeout=min(self.window_s, STOP_POLL_S))
                     continue
                 # Sleeping on the injected clock, outside the lock. Nothing that happens meanwhile
                 # can free a slot earlier: completions and phantoms are stamped later than the
@@ -263,7 +272,8 @@ class ConcurrencyLimiter:
 
     def acquire(self) -> Permit:
         start = time.monotonic()
-        self._sem.acquire()
+        while not self._sem.acquire(timeout=STOP_POLL_S):
+            stopping.check(WAITING)
         with self._lock:
             self._in_flight += 1
             self.stats.acquired += 1

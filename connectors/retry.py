@@ -26,6 +26,9 @@ httpx flow; the policy then only checks that it happened once); 403 fails with `
 
 All requests are retried the same way whatever their method: connectors only send idempotent
 writes (batch upserts by id, PUTs, ``contact/sync``).
+
+A stop request (SIGTERM/SIGINT, ``connectors.stopping``) ends a back-off at once, and no attempt
+starts after it: ``Stopped`` is raised instead, and neither retried nor classified.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from leadsync.connectors import stopping
 from leadsync.connectors._headers import parse_retry_after
 from leadsync.connectors._jsonpath import get_path
 from leadsync.connectors.auth import RefreshableAuth
@@ -57,7 +61,7 @@ from leadsync.connectors.errors import (
     RateLimited,
     RetriableError,
 )
-from leadsync.connectors.ratelimit import Limiter
+from leadsync.connectors.ratelimit import Limiter, Permit
 from leadsync.connectors.redaction import Redactor
 
 __all__ = [
@@ -252,7 +256,8 @@ class RetryPolicy:
     backoff_max_s: float = 60.0
     rate_limited_wait_s: float | None = None
     clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
+    # a back-off ends at once on a stop request
+    sleep: Callable[[float], None] = stopping.sleeper("in a retry back-off")
     rand: Callable[[], float] = random.random
     redactor: Redactor = field(default_factory=Redactor)
     stats: RetryStats = field(default_factory=RetryStats, compare=False)
@@ -367,8 +372,8 @@ class RetryPolicy:
         refresh_auth: Callable[[], None] | None,
         call: _Call,
     ) -> Any:
+        permit = self._permit(limiter)
         self.stats.add(attempts=1)
-        permit = limiter.acquire() if limiter is not None else None
         try:
             try:
                 return fn()
@@ -402,8 +407,8 @@ class RetryPolicy:
         expect_json: bool,
         call: _Call,
     ) -> Reply:
+        permit = self._permit(limiter)
         self.stats.add(attempts=1)
-        permit = limiter.acquire() if limiter is not None else None
         try:
             try:
                 response = client.send(request)
@@ -435,6 +440,19 @@ class RetryPolicy:
             self._refresh_or_fail(client, request, response, resolution, call)
         self._raise_for(resolution, request, response, None)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _permit(limiter: Limiter | None) -> Permit | None:
+        """The limiter's permit for one attempt; no attempt starts once a stop was requested, even
+        after a long wait for the permit (``connectors.stopping``)."""
+        stopping.check()
+        if limiter is None:
+            return None
+        permit = limiter.acquire()
+        if stopping.requested():
+            permit.release()
+            raise stopping.Stopped("stopped in the rate limiter's wait")
+        return permit
 
     def _raise_for(
         self,

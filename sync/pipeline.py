@@ -3,6 +3,10 @@
 Each step is usable on its own (``leadsync pull``, ``score``, ``push``) and ``sync`` runs the three.
 A source that fails (bad credentials, platform down) is reported and the others go on; it catches
 up on the next run from its last committed cursor. A source is only ever worked on under its lease.
+
+A stop request (SIGTERM/SIGINT, ``connectors.stopping``) ends a pull or a push between two requests
+(``Stopped``): its result says ``error="stopped"``, the pages and batches it committed stay, a
+pull's cursor stays at the last committed page, and a push batch cut short keeps its PENDING mark.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy import Engine, select
 
 from leadsync.config.scoring_model import ScoringModel
 from leadsync.config.settings import LeadsyncConfig, SourceConfig, resolve_source
+from leadsync.connectors import stopping
 from leadsync.connectors.base import Connector, PullBatch, PushReport
 from leadsync.connectors.errors import ConnectorError, LeadsyncError
 from leadsync.connectors.registry import connector_class
@@ -201,6 +206,7 @@ def pull_source(
 ) -> SourceResult:
     """Pull every selected stream of ``source`` under its lease, recorded as a pull run."""
     result = SourceResult(source.name)
+    stop = stop if stop is not None else stopping.event()
     started = time.monotonic()
     holder = _begin(engine, source.name)
     with recorded_run(
@@ -221,6 +227,9 @@ def pull_source(
                     _pull_streams(engine, connector, source, result, counts, lease, full, stop, reporter)
                 finally:
                     counts.add_requests({}, connector.request_counts())
+        except stopping.Stopped as stop_request:  # mid page: read again next run, the cursor is before it
+            result.error = "stopped"
+            log.info("pull of %s stopped: %s", source.name, stop_request)
         except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
             result.ok, result.error = _failure("pull of", source.name, exc)
         finally:
@@ -419,6 +428,9 @@ def push_source(
         run.counts.planned = result.planned
         try:
             _push_plan(engine, source, config, plan, result, run, holder, environ, reporter)
+        except stopping.Stopped as stop_request:  # mid chunk: it stays PENDING, sent in full next time
+            result.error = "stopped"
+            log.info("push to %s stopped after %d writes: %s", source.name, result.written, stop_request)
         except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
             result.ok, result.error = _failure("push to", source.name, exc)
         run.counts.written, run.counts.write_failures = result.written, result.failed
@@ -465,6 +477,7 @@ def _push_plan(
         try:
             connector.ensure_fields()
             for start in range(0, len(plans), PUSH_CHUNK):
+                stopping.check()
                 chunk = plans[start : start + PUSH_CHUNK]
                 mark_pending(engine, source.name, chunk, now=utcnow())
                 report: PushReport = connector.push([write.update for write in chunk])

@@ -10,6 +10,10 @@ table has no index on the contact: see ``Event``), then scored and written a bat
 time, one transaction per batch (``sync.scorebatch.score_chunk``). From ``PARALLEL_FROM`` persons on, worker
 processes share the scan and the batches (``sync.rescore_workers``).
 
+A stop request (SIGTERM/SIGINT, ``connectors.stopping``) ends a re-score between two batches: the
+batches written stay, and the persons not reached keep their change marks, so the next re-score
+takes them on.
+
 A re-score claims the change marks before it reads anyone's data (``claim_marks``) and clears only
 marks still claimed: a page committed meanwhile takes the claim back, and the person is scored again
 next time.
@@ -23,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, or_, select, update
 
 from leadsync.config.scoring_model import ScoringModel
+from leadsync.connectors import stopping
 from leadsync.scoring import ENGINE_VERSION
 from leadsync.sync.rescore_workers import rescore_in_processes, worker_count
 from leadsync.sync.scorebatch import RescoreCounts, ScoringJob, batch_bounds, load_event_columns, score_chunk
@@ -96,6 +101,7 @@ def rescore(
         events = load_event_columns(connection, person_ids, now).sorted_by_person()
     counts = RescoreCounts()
     for start, stop in batch_bounds(len(person_ids)):
+        stopping.check()  # between batches: each one is its own transaction
         chunk = person_ids[start:stop]
         counts.add(score_chunk(engine, job, chunk, events.person_range(start, stop)))
         if progress:

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from datetime import datetime
@@ -35,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Connection, Engine, func, select
 
+from leadsync.connectors import stopping
 from leadsync.scoring import EventColumns
 from leadsync.sync.scorebatch import (
     RescoreCounts,
@@ -157,8 +160,20 @@ def _start(url: str, job: ScoringJob) -> None:
     from leadsync.sync.store import make_engine
 
     global _engine, _job
+    # Ctrl-C reaches the whole process group: stopping is the parent's to decide (sync.shutdown),
+    # and a worker ends with its pool. A parent gone without closing the pool (its grace period ran
+    # out, or it was killed) is noticed within a second, so no worker outlives it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     _engine = make_engine(url, migrate_schema=False)
     _job = job
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """End this worker once ``parent`` is gone (the worker is then re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)
 
 
 def _ready() -> None:
@@ -249,6 +264,8 @@ def rescore_in_processes(
         # one batch queued per worker, not all: each carries its events
         pending: dict[Future[tuple[RescoreCounts, int, float]], int] = {}
         for start, stop in batch_bounds(len(person_ids)):
+            if stopping.requested():
+                break  # the batches in flight are finished below; the rest keep their marks
             if len(pending) > workers:
                 _collect(pending, counts, peaks, progress)
             pending[pool.submit(_score, list(person_ids[start:stop]), events.person_range(start, stop))] = (
@@ -256,6 +273,7 @@ def rescore_in_processes(
             )
         while pending:
             _collect(pending, counts, peaks, progress)
+    stopping.check()
     counts.worker_peak_rss_mb = round(sum(peaks.values()), 1)
     return counts
 

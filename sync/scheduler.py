@@ -3,8 +3,14 @@
 Safe defaults as the APScheduler user guide recommends: explicit job ids with
 ``replace_existing``, ``coalesce`` (a backlog of missed runs becomes one run), ``max_instances=1``
 and a misfire grace time from the config. A failing job is logged and simply runs again at its
-next time; the others are not affected. SIGTERM or SIGINT sets a stop flag that the pull loop
-checks between pages, so the current page is committed and the process exits promptly.
+next time; the others are not affected.
+
+SIGTERM or SIGINT stops the daemon within ``sync.shutdown.GRACE_S`` (4 s), and it exits 0: the
+stop request (``connectors.stopping``) ends every wait at once and lets no new request start, so a
+pull stops between two requests (its cursor at the last committed page), a push between two batches
+and a re-score between two batches; running jobs then end and the scheduler shuts down. A request
+still in flight when the grace period ends is given up (the next run repeats it). A second signal
+exits at once (``128 + signal``).
 
 Two daemons on one store never work on the same source at once: every pull and push runs under the
 source's lease (``sync.lease``); the second daemon's job logs who holds it and tries next time.
@@ -13,11 +19,10 @@ source's lease (``sync.lease``); the second daemon's job logs who holds it and t
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
@@ -27,9 +32,11 @@ from sqlalchemy import Engine
 
 from leadsync.config.scoring_model import ScoringModel
 from leadsync.config.settings import LeadsyncConfig
+from leadsync.connectors import stopping
 from leadsync.connectors.errors import LeadsyncError
 from leadsync.sync.pipeline import prune_history, pull_source, push_source, score
 from leadsync.sync.runs import Trigger
+from leadsync.sync.shutdown import SignalStop
 
 __all__ = ["Daemon"]
 
@@ -69,18 +76,30 @@ class Daemon:
     def run_source(self, name: str) -> dict[str, Any]:
         """Pull one source, score what changed, push that source. A plain id in, counts out."""
         source = self.config.source(name)
+        done: dict[str, Any] = {}
+        if self.stop.is_set():
+            return {"stopped": True}
         prune_history(self.engine, self.config)
         pulled = pull_source(self.engine, self.config, source, stop=self.stop, trigger=Trigger.DAEMON)
         if not pulled.ok and pulled.error != "stopped":
             raise LeadsyncError(f"pull of {name} failed: {pulled.error}")
+        done["pulled"] = pulled.contacts + pulled.events
         if self.stop.is_set():
-            return {"pulled": pulled.contacts + pulled.events}
-        with self._score_lock:
-            scored = score(self.engine, self.model, trigger=Trigger.DAEMON)
+            return {**done, "stopped": True}
+        try:
+            with self._score_lock:
+                scored = score(self.engine, self.model, trigger=Trigger.DAEMON)
+        except stopping.Stopped:  # between two batches: the rest keep their change marks
+            log.info("score stopped between two batches (after the pull of %s)", name)
+            return {**done, "stopped": True}
+        done["scored"] = scored.scored
+        if self.stop.is_set():
+            return {**done, "stopped": True}
         pushed = push_source(self.engine, self.config, source, trigger=Trigger.DAEMON)
         if not pushed.ok:
             raise LeadsyncError(f"push to {name} failed: {pushed.error}")
-        return {"pulled": pulled.contacts + pulled.events, "scored": scored.scored, "written": pushed.written}
+        done["written"] = pushed.written
+        return {**done, "stopped": True} if pushed.error == "stopped" else done
 
     def _on_event(self, event: JobExecutionEvent) -> None:
         if event.exception is not None:
@@ -88,21 +107,26 @@ class Daemon:
         else:
             log.info("job %s done: %s", event.job_id, event.retval)
 
-    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
-        if not self.stop.is_set():
-            log.warning("stopping: finishing the current page (signal %s)", signum)
+    def request_stop(self, signum: int | None = None) -> None:
+        """Stop every job between two requests (the process-wide stop request), then the loop."""
+        stopping.request()
         self.stop.set()
 
     def run(self, *, install_signals: bool = True, on_started: Callable[[], None] | None = None) -> None:
-        """Run until SIGTERM/SIGINT (or ``request_stop``), then wait for running jobs to commit."""
-        if install_signals:
-            signal.signal(signal.SIGTERM, self.request_stop)
-            signal.signal(signal.SIGINT, self.request_stop)
-        self.scheduler.start()
-        log.info("daemon started: %s", ", ".join(job.name for job in self.scheduler.get_jobs()))
-        if on_started:
-            on_started()
-        while not self.stop.wait(0.5):
-            pass
-        self.scheduler.shutdown(wait=True)
-        log.info("daemon stopped")
+        """Run until SIGTERM/SIGINT (or ``request_stop``), then wait for running jobs to end.
+
+        With ``install_signals`` (the ``daemon`` command), the first signal stops the daemon and
+        it exits 0 within ``GRACE_S`` whatever it was doing; a second exits at once.
+        """
+        signals = SignalStop(clean_exit=lambda _signum: 0, on_stop=self.request_stop)
+        with signals if install_signals else nullcontext():
+            self.scheduler.start()
+            log.info("daemon started: %s", ", ".join(job.name for job in self.scheduler.get_jobs()))
+            if on_started:
+                on_started()
+            while not self.stop.wait(0.5):
+                pass
+            self.scheduler.shutdown(wait=True)
+            log.info("daemon stopped")
+            if signals.received:
+                signals.exit_process(0)  # committed and flushed: no slow interpreter teardown

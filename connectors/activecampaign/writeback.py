@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from leadsync.connectors import stopping
 from leadsync.connectors.activecampaign.streams import CONTACT_TAGS, FIELDS, TAGS
 from leadsync.connectors.base import WRITEBACK_FIELDS, PushFailure, PushReport, ScoreUpdate
 from leadsync.connectors.errors import ConnectorError, FatalError, NotFound, RetriableError
@@ -301,7 +302,8 @@ class Writer:
             batch = queue[0]
             delay = batch.next_poll - time.monotonic()
             if delay > 0:
-                time.sleep(delay)
+                # ends at once on a stop; the queued import stays PENDING (sync.writeback)
+                stopping.sleep(delay, where="while polling a bulk import")
             try:
                 reply = self.c.request("GET", "import/info", params={"batchId": batch.batch_id})
             except ConnectorError as exc:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from leadsync.config.settings import LeadsyncConfig
+from leadsync.connectors import stopping
 from leadsync.connectors.errors import ConfigError
 from leadsync.sync.cli.app import (
     EXIT_FAILED,
@@ -17,6 +19,7 @@ from leadsync.sync.cli.app import (
     SourcesArg,
     app,
     engine_for,
+    err,
     errors,
     model_for,
     out,
@@ -24,6 +27,7 @@ from leadsync.sync.cli.app import (
 )
 from leadsync.sync.cli.progress import progress_bars, reporter_for
 from leadsync.sync.cli.tables import Column, fitted_table, status_text
+from leadsync.sync.shutdown import SignalStop
 
 SUMMARY_COLUMNS = (Column("source"), Column("step"), Column("result"), Column("detail", fold=True))
 
@@ -181,12 +185,17 @@ def run_steps(
     names = sources or ()
     prune_history(engine, config)
     pulls = pull_sources(engine, config, names, full=full, reporter=reporter) if pull else []
-    counts = run_score(engine, score, everyone=everyone, reporter=reporter) if score is not None else None
+    counts = None
+    if score is not None and not stopping.requested():
+        try:
+            counts = run_score(engine, score, everyone=everyone, reporter=reporter)
+        except stopping.Stopped:  # between two batches: those written stay, the rest keep their marks
+            pass
     pushes = (
         push_sources(
             engine, config, names, dry_run=dry_run or config.writeback.dry_run, reporter=reporter, limit=limit
         )
-        if push
+        if push and not stopping.requested()
         else []
     )
     return pulls, counts, pushes
@@ -195,13 +204,27 @@ def run_steps(
 def _pipeline_command(
     ctx: typer.Context, *, as_json: bool, model: str | None = None, scoring: bool, **steps: Any
 ) -> None:
-    with errors():
+    # SIGTERM/SIGINT: stop between two requests, show what was done, exit 143/130 (sync.shutdown)
+    results: tuple[list[Any], Any, list[Any]] = ([], None, [])
+    with SignalStop() as signals, errors():
         config = ctx.obj.load()
         scoring_model = model_for(config, model) if scoring else None
         engine = engine_for(config)
-        with progress_bars(not as_json) as progress:
+        with progress_bars(not as_json) as progress, suppress(stopping.Stopped):
             results = run_steps(engine, config, score=scoring_model, reporter=reporter_for(progress), **steps)
-    _finish(*results, as_json, engine)
+    if not signals.received:
+        _finish(*results, as_json, engine)
+        return
+    try:
+        _finish(*results, as_json, engine)
+    except typer.Exit:
+        pass
+    err.print(
+        f"stopped by {signals.name}: what was done is committed; the next run goes on from there",
+        highlight=False,
+        markup=False,
+    )
+    signals.exit_process(signals.exit_code)
 
 
 @app.command()
@@ -303,7 +326,7 @@ def sync(
 
 @app.command()
 def daemon(ctx: typer.Context, model: ModelOpt = None) -> None:
-    """Sync every source on its schedule until SIGTERM or Ctrl-C (which finish the current page, then exit)."""
+    """Sync every source on its schedule until SIGTERM or Ctrl-C (it stops within 5 s, exit 0)."""
     from leadsync.sync.lease import daemon_heartbeat
     from leadsync.sync.scheduler import Daemon
 
