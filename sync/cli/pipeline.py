@@ -301,8 +301,17 @@ def sync(
 
 
 @app.command()
-def daemon(ctx: typer.Context, model: ModelOpt = None) -> None:
+def daemon(
+    ctx: typer.Context,
+    model: ModelOpt = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="Serve /metrics and /healthz on this port (off by default)."),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="The address --metrics-port listens on.")] = "127.0.0.1",
+) -> None:
     """Sync every source on its schedule until SIGTERM or Ctrl-C (which finish the current page, then exit)."""
+    from leadsync.sync.health import monitoring
     from leadsync.sync.scheduler import Daemon
 
     if ctx.parent is not None and ctx.parent.params.get("log_level") == "WARNING":
@@ -312,4 +321,5 @@ def daemon(ctx: typer.Context, model: ModelOpt = None) -> None:
         if not any(source.enabled for source in config.sources):
             raise ConfigError("no enabled sources to schedule", file=str(config.path), key="sources")
         runner = Daemon(engine_for(config), config, model_for(config, model))
-        runner.run()
+        with monitoring(runner, runner.engine, config, port=metrics_port, host=metrics_host):
+            runner.run()
