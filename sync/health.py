@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -113,20 +114,7 @@ class HealthServer:
             PlatformCollector(registry=registry)
         self.registry = registry
         self._metrics_app = make_wsgi_app(registry)
-        try:
-            self.server = make_server(host, port, self._app, ThreadingWSGIServer, handler_class=_QuietHandler)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(
-                    f"port {port} on {host} is already in use; stop what holds it or choose another port",
-                    key="--metrics-port",
-                ) from None
-            raise ConfigError(
-                f"cannot serve metrics on {host} port {port}: {exc.strerror or exc}",
-                key="--metrics-host" if exc.errno in {errno.EADDRNOTAVAIL, None} else "--metrics-port",
-            ) from None
-        except (UnicodeError, ValueError) as exc:  # a malformed host name
-            raise ConfigError(f"{host!r} is not a host to listen on ({exc})", key="--metrics-host") from None
+        self.server = _bind(host, port, self._app)
         self.host = host
         self.port = int(self.server.server_address[1])
         self._thread: threading.Thread | None = None
@@ -158,6 +146,39 @@ class HealthServer:
         self.server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _bind(host: str, port: int, app: Callable[..., Any]) -> Any:
+    """The WSGI server on ``host`` (a name, an IPv4 or IPv6 address) and ``port``, or a ConfigError
+    naming the option to change."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(
+            f"{host!r} is not an address this machine can listen on ({getattr(exc, 'strerror', None) or exc})",
+            key="--metrics-host",
+        ) from None
+
+    class Server(ThreadingWSGIServer):
+        address_family = family
+
+    try:
+        return make_server(str(address[0]), port, app, Server, handler_class=_QuietHandler)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} on {host} is already in use; stop what holds it or choose another port",
+                key="--metrics-port",
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise ConfigError(
+                f"port {port} on {host} needs privileges; choose a port above 1023", key="--metrics-port"
+            ) from None
+        raise ConfigError(
+            f"cannot listen on {host} port {port}: {exc.strerror or exc}", key="--metrics-host"
+        ) from None
 
 
 def scheduler_alive(daemon: Any) -> Alive:

@@ -39,7 +39,8 @@ log = logging.getLogger("leadsync.metrics")
 
 FAILED = ("failed", "interrupted")  # an interrupted run's process died: it did not finish its work
 FINISHED = ("ok", *FAILED)  # "stopped" (asked to stop) and "running" count neither way
-SOURCE_STEPS = ("pull", "push")  # the steps that work on one source (score covers every source: "*")
+SOURCE_STEPS = ("pull", "push")
+PENDING_WAIT_S = 5.0  # the steps that work on one source (score covers every source: "*")
 
 
 def effective_step() -> Any:
@@ -262,6 +263,8 @@ class StoreCollector(Collector):
         self._pending = pending
         self._pending_every = pending_every
         self._pending_cache: tuple[float, dict[str, int]] | None = None
+        self._pending_thread: threading.Thread | None = None
+        self._pending_lock = threading.Lock()
         self._clock = clock
         self._runs = _RunTotals()
         self._audit_lock = threading.Lock()
@@ -352,7 +355,7 @@ class StoreCollector(Collector):
         if pending is not None:
             family = GaugeMetricFamily(
                 "leadsync_pending_writes",
-                "Contacts the next push of each source would write (refreshed at most once a minute).",
+                "Contacts the next push of each source would write (counted again at most once a minute).",
                 labels=["source"],
             )
             for source, count in sorted(pending.items()):
@@ -414,12 +417,34 @@ class StoreCollector(Collector):
         return family
 
     def _pending_writes(self) -> dict[str, int] | None:
+        """The last count, refreshed on a thread when older than ``pending_every``: planning takes
+        about a second per 4,000 contacts, longer than a scrape should wait. The first scrape waits
+        up to ``PENDING_WAIT_S`` for the first count; until there is one the metric is left out."""
         if self._pending is None:
             return None
-        now = self._clock()
-        if self._pending_cache is None or now - self._pending_cache[0] >= self._pending_every:
-            self._pending_cache = (now, self._pending())
-        return self._pending_cache[1]
+        with self._pending_lock:
+            cache = self._pending_cache
+            stale = cache is None or self._clock() - cache[0] >= self._pending_every
+            if stale and (self._pending_thread is None or not self._pending_thread.is_alive()):
+                self._pending_thread = threading.Thread(
+                    target=self._refresh_pending, name="pending", daemon=True
+                )
+                self._pending_thread.start()
+            thread = self._pending_thread
+        if cache is None and thread is not None:
+            thread.join(PENDING_WAIT_S)
+        cache = self._pending_cache
+        return None if cache is None else cache[1]
+
+    def _refresh_pending(self) -> None:
+        assert self._pending is not None
+        started = self._clock()
+        try:
+            counts = self._pending()
+        except Exception:  # noqa: BLE001 - a scrape thread's error: logged, the last count stays
+            log.exception("metrics: counting pending writes failed")
+            return
+        self._pending_cache = (started, counts)
 
 
 def pending_writes(engine: Engine, config: Any) -> Callable[[], dict[str, int]]:

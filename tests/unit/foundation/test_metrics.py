@@ -278,3 +278,57 @@ def test_health_server_serves_both_paths_and_refuses_a_port_in_use(engine) -> No
         taken.listen()
         with pytest.raises(ConfigError, match="already in use"):
             HealthServer(engine, config, alive=lambda: (True, "running"), port=taken.getsockname()[1])
+
+
+def test_pending_writes_are_counted_at_most_once_a_minute_and_never_hold_up_a_scrape(engine) -> None:
+    import threading
+
+    now = [0.0]
+    calls: list[float] = []
+    release = threading.Event()
+    release.set()
+
+    def pending() -> dict[str, int]:
+        calls.append(now[0])
+        release.wait(10)
+        return {"hubspot": len(calls)}
+
+    collector = StoreCollector(engine, pending=pending, clock=lambda: now[0])
+    assert _value(_scrape(collector), "leadsync_pending_writes", source="hubspot") == 1  # the first waits
+    now[0] = 30.0
+    assert _value(_scrape(collector), "leadsync_pending_writes", source="hubspot") == 1
+    assert calls == [0.0]
+    now[0] = 61.0
+    release.clear()  # a slow count: the scrape answers with the last one meanwhile
+    assert _value(_scrape(collector), "leadsync_pending_writes", source="hubspot") == 1
+    release.set()
+    collector._pending_thread.join(5)
+    assert _value(_scrape(collector), "leadsync_pending_writes", source="hubspot") == 2
+    assert calls == [0.0, 61.0]
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("nosuch.invalid", "--metrics-host: 'nosuch.invalid' is not an address this machine can listen on"),
+        ("192.0.2.1", "--metrics-host: cannot listen on 192.0.2.1 port"),  # TEST-NET-1: not this machine's
+    ],
+)
+def test_a_host_that_cannot_be_listened_on_names_metrics_host(engine, host: str, message: str) -> None:
+    config = LeadsyncConfig.model_validate({"sources": [{"name": "hubspot", "platform": "hubspot"}]})
+    with pytest.raises(ConfigError, match=message):
+        HealthServer(engine, config, alive=lambda: (True, "running"), port=0, host=host)
+
+
+def test_health_server_listens_on_ipv6_loopback(engine) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    config = LeadsyncConfig.model_validate({"sources": [{"name": "hubspot", "platform": "hubspot"}]})
+    try:
+        server = HealthServer(engine, config, alive=lambda: (True, "running"), port=0, host="::1").start()
+    except ConfigError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    try:
+        assert httpx.get(f"http://[::1]:{server.port}/healthz", timeout=10).status_code == 200
+    finally:
+        server.close()
