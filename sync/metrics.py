@@ -33,23 +33,30 @@ from sqlalchemy.exc import SQLAlchemyError
 from leadsync.sync.logsetup import REDACTOR
 from leadsync.sync.store.models import Quarantine, SyncRun, WritebackAudit
 
-__all__ = ["SourceHealth", "StoreCollector", "effective_step", "source_health"]
+__all__ = ["SourceHealth", "StoreCollector", "effective_step", "pending_writes", "source_health", "step_of"]
 
 log = logging.getLogger("leadsync.metrics")
 
 FAILED = ("failed", "interrupted")  # an interrupted run's process died: it did not finish its work
 FINISHED = ("ok", *FAILED)  # "stopped" (asked to stop) and "running" count neither way
-SOURCE_STEPS = ("pull", "push")
-PENDING_WAIT_S = 5.0  # the steps that work on one source (score covers every source: "*")
+SOURCE_STEPS = ("pull", "push")  # the steps that work on one source (score covers every source: "*")
+STEP_COMMANDS = ("pull", "score", "push", "undo")
+PENDING_WAIT_S = 5.0
 
 
 def effective_step() -> Any:
-    """The step of a run row: older rows named it only in ``command`` (their ``step`` is the
-    column's default, ``pull``); newer rows carry it in ``step``."""
+    """The step of a run row, in SQL (for WHERE clauses; queries group by ``command`` and ``step``
+    and use ``step_of``, as PostgreSQL does not match a GROUP BY expression holding parameters)."""
     return case(
-        (SyncRun.command.in_(("pull", "score", "push", "undo")), SyncRun.command),  # type: ignore[attr-defined]
+        (SyncRun.command.in_(STEP_COMMANDS), SyncRun.command),  # type: ignore[attr-defined]
         else_=SyncRun.step,
     )
+
+
+def step_of(command: str | None, step: str | None) -> str:
+    """The step of a run row: older rows named it only in ``command`` (their ``step`` is the
+    column's default, ``pull``); newer rows carry it in ``step``."""
+    return command if command in STEP_COMMANDS else (step or "pull")  # type: ignore[return-value]
 
 
 def _count(key: str) -> Any:
@@ -89,6 +96,10 @@ class SourceHealth:
         }
 
 
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
 def _iso(moment: datetime) -> str:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat(timespec="seconds")
 
@@ -98,33 +109,37 @@ def source_health(engine: Engine, sources: Sequence[str]) -> dict[str, SourceHea
 
     Pull and push are counted apart (a push that works does not hide pulls that keep failing); a
     source's streak is its longer one."""
-    step = effective_step().label("step")
     per_source = SyncRun.source.in_(list(sources))  # type: ignore[attr-defined]
     source_runs = and_(per_source, effective_step().in_(SOURCE_STEPS))
+    last_ok: dict[tuple[str, str], tuple[int, datetime | None]] = {}
     with engine.connect() as connection:
-        last_ok: dict[tuple[str, str], tuple[int, datetime | None]] = {
-            (row.source, row.step): (row.last_id, row.last_at)
-            for row in connection.execute(
-                select(
-                    SyncRun.source,
-                    step,
-                    func.max(SyncRun.id).label("last_id"),
-                    func.max(SyncRun.finished_at).label("last_at"),
-                )
-                .where(source_runs, SyncRun.status == "ok")
-                .group_by(SyncRun.source, step)
+        for row in connection.execute(
+            select(
+                SyncRun.source,
+                SyncRun.command,
+                SyncRun.step,
+                func.max(SyncRun.id).label("last_id"),
+                func.max(SyncRun.finished_at).label("last_at"),
             )
-        }
+            .where(source_runs, SyncRun.status == "ok")
+            .group_by(SyncRun.source, SyncRun.command, SyncRun.step)
+        ):
+            key = (row.source, step_of(row.command, row.step))
+            last_id, last_at = last_ok.get(key, (0, None))
+            last_ok[key] = (max(last_id, row.last_id), _later(last_at, row.last_at))
         failed = connection.execute(
-            select(SyncRun.id, SyncRun.source, step, SyncRun.error, SyncRun.finished_at)
+            select(
+                SyncRun.id, SyncRun.source, SyncRun.command, SyncRun.step, SyncRun.error, SyncRun.finished_at
+            )
             .where(source_runs, SyncRun.status.in_(FAILED))  # type: ignore[attr-defined]
             .order_by(SyncRun.id)
         ).all()
     # Only failures after the last success of their source and step count; history is pruned by age.
     streaks: dict[tuple[str, str], list[Any]] = {}
     for row in failed:
-        if row.id > last_ok.get((row.source, row.step), (0, None))[0]:
-            streaks.setdefault((row.source, row.step), []).append(row)
+        key = (row.source, step_of(row.command, row.step))
+        if row.id > last_ok.get(key, (0, None))[0]:
+            streaks.setdefault(key, []).append(row)
     health: dict[str, SourceHealth] = {}
     for source in sources:
         rows = max((streaks.get((source, s), []) for s in SOURCE_STEPS), key=len)
@@ -160,7 +175,6 @@ class _RunTotals:
         self.totals: dict[tuple[str, str, str, str], list[int]] = {}  # [runs, *sums]
 
     def update(self, connection: Any, sums: Sequence[Any]) -> None:
-        step = effective_step().label("step")
         newest = connection.execute(select(func.max(SyncRun.id))).scalar_one_or_none() or 0
         if newest < self.last_id:  # a new store (rebuilt from nothing): count from the start
             self.last_id, self.running, self.totals = 0, set(), {}
@@ -182,7 +196,8 @@ class _RunTotals:
         rows = connection.execute(
             select(
                 SyncRun.source,
-                step,
+                SyncRun.command,
+                SyncRun.step,
                 SyncRun.trigger,
                 SyncRun.status,
                 func.count().label("n"),
@@ -192,11 +207,11 @@ class _RunTotals:
                 SyncRun.status != "running",
                 or_(new_range, SyncRun.id.in_(done_before)),  # type: ignore[union-attr]
             )
-            .group_by(SyncRun.source, step, SyncRun.trigger, SyncRun.status)
+            .group_by(SyncRun.source, SyncRun.command, SyncRun.step, SyncRun.trigger, SyncRun.status)
         ).all()
         for row in rows:
             entry = self.totals.setdefault(
-                (row.source, row.step, row.trigger, row.status), [0] * (1 + len(sums))
+                (row.source, step_of(row.command, row.step), row.trigger, row.status), [0] * (1 + len(sums))
             )
             entry[0] += row.n
             for i in range(len(sums)):
@@ -290,22 +305,29 @@ class StoreCollector(Collector):
     # --- the queries ---
 
     def _store_metrics(self) -> Iterator[Metric]:
-        step = effective_step().label("step")
         sums = _run_sums()
         with self.engine.connect() as connection:
             with self._runs.lock:
                 self._runs.update(connection, [expr for _, _, expr in sums])
                 totals = {key: list(values) for key, values in self._runs.totals.items()}
-            running = connection.execute(
-                select(SyncRun.source, step, func.count().label("n"))
+            running: dict[tuple[str, str], int] = {}
+            for row in connection.execute(
+                select(SyncRun.source, SyncRun.command, SyncRun.step, func.count().label("n"))
                 .where(SyncRun.status == "running")
-                .group_by(SyncRun.source, step)
-            ).all()
-            last_ok = connection.execute(
-                select(SyncRun.source, step, func.max(SyncRun.finished_at).label("at"))
+                .group_by(SyncRun.source, SyncRun.command, SyncRun.step)
+            ):
+                key = (row.source, step_of(row.command, row.step))
+                running[key] = running.get(key, 0) + row.n
+            last_ok: dict[tuple[str, str], datetime | None] = {}
+            for row in connection.execute(
+                select(
+                    SyncRun.source, SyncRun.command, SyncRun.step, func.max(SyncRun.finished_at).label("at")
+                )
                 .where(SyncRun.status == "ok")
-                .group_by(SyncRun.source, step)
-            ).all()
+                .group_by(SyncRun.source, SyncRun.command, SyncRun.step)
+            ):
+                key = (row.source, step_of(row.command, row.step))
+                last_ok[key] = _later(last_ok.get(key), row.at)
             quarantined = connection.execute(
                 select(Quarantine.source, func.count().label("n"))
                 .where(Quarantine.resolved_at.is_(None))  # type: ignore[union-attr]
@@ -332,8 +354,8 @@ class StoreCollector(Collector):
             "When the last successful run of each source and step finished (Unix time).",
             labels=["source", "step"],
         )
-        for row in last_ok:
-            success.add_metric([row.source, row.step], _timestamp(row.at))
+        for (source, step_name), at in sorted(last_ok.items()):
+            success.add_metric([source, step_name], _timestamp(at))
         yield success
         yield self._writes()
         streaks = GaugeMetricFamily(
@@ -363,7 +385,7 @@ class StoreCollector(Collector):
             yield family
 
     def _run_metrics(
-        self, totals: dict[tuple[str, str, str, str], list[int]], running_rows: Sequence[Any]
+        self, totals: dict[tuple[str, str, str, str], list[int]], running_runs: dict[tuple[str, str], int]
     ) -> Iterator[Metric]:
         total = CounterMetricFamily(
             "leadsync_runs",
@@ -383,8 +405,8 @@ class StoreCollector(Collector):
                 failed[(source, step)] = failed.get((source, step), 0) + values[0]
         for (source, step), count in sorted(failed.items()):
             failures.add_metric([source, step], count)
-        for row in running_rows:
-            running.add_metric([row.source, row.step], row.n)
+        for (source, step), count in sorted(running_runs.items()):
+            running.add_metric([source, step], count)
         yield total
         yield failures
         yield running

@@ -14,17 +14,16 @@ from leadsync.connectors.errors import ConfigError
 from leadsync.sync.alerts import Alert, AlertMonitor, Notifier
 from leadsync.sync.logsetup import REDACTOR
 from leadsync.sync.runs import Outcome, RunCounts, Step, Trigger, finish_run, start_run
-from leadsync.sync.store import make_engine
+from tests.unit.foundation.test_metrics import store
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 SECRET = "pat-na1-unit-secret-4242"
 
 
-@pytest.fixture
-def engine(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    yield engine
-    engine.dispose()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    with store(request.param, tmp_path) as engine:
+        yield engine
 
 
 def _config(**alerts) -> LeadsyncConfig:

@@ -4,6 +4,8 @@ failure streaks, counters that never go down, the health answer and a port that 
 from __future__ import annotations
 
 import socket
+import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,11 +25,38 @@ from leadsync.sync.store.models import Quarantine, WritebackAudit
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def engine(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    yield engine
-    engine.dispose()
+PG_ADMIN = "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3"
+
+
+@contextmanager
+def store(kind: str, tmp_path):
+    """A fresh migrated store: SQLite in ``tmp_path``, or a new PostgreSQL database (skipped when
+    there is no psycopg or no server on 127.0.0.1:5432)."""
+    if kind == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+        yield engine
+        engine.dispose()
+        return
+    psycopg = pytest.importorskip("psycopg")
+    name = f"leadsync_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc}")
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    with store(request.param, tmp_path) as engine:
+        yield engine
 
 
 def _new_run(engine, source, step, outcome, *, counts=None, trigger=Trigger.DAEMON, started=NOW, error=None):
