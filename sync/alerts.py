@@ -302,7 +302,9 @@ class AlertMonitor:
             self._wake.clear()
 
     def close(self) -> None:
+        """Stop checking. Waits at most a second: a check in flight (a credential probe) must not
+        hold up the daemon's exit; the thread is a daemon thread and ends with the process."""
         self._closed.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=1)
