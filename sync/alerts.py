@@ -97,7 +97,12 @@ class Notifier:
     configured channel took it."""
 
     def __init__(
-        self, alerts: AlertsConfig, *, secret_variables: set[str], environ: Mapping[str, str]
+        self,
+        alerts: AlertsConfig,
+        *,
+        secret_variables: set[str],
+        environ: Mapping[str, str],
+        file: str | None = None,
     ) -> None:
         self.alerts = alerts
         self.secret_variables = secret_variables
@@ -107,7 +112,7 @@ class Notifier:
             self.url = self.environ.get(alerts.url_env) or None
             if self.url is None:
                 raise ConfigError(
-                    f"the environment variable {alerts.url_env} is not set", key="alerts.url_env"
+                    f"the environment variable {alerts.url_env} is not set", file=file, key="alerts.url_env"
                 )
             REDACTOR.add(self.url)  # a webhook URL is a credential: never logged
         elif self.url is not None:
@@ -157,8 +162,11 @@ class Notifier:
         return True
 
     def _post(self, payload: dict[str, Any]) -> bool:
+        # Slack reads "&", "<" and ">" in text as markup; they are escaped as its formatting guide
+        # says (https://api.slack.com/reference/surfaces/formatting#escaping).
+        text = payload["text"].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         try:
-            answer = httpx.post(str(self.url), json=payload, timeout=self.alerts.timeout)
+            answer = httpx.post(str(self.url), json={**payload, "text": text}, timeout=self.alerts.timeout)
         except httpx.HTTPError as exc:
             log.error("alert POST failed: %s; trying again at the next check", REDACTOR.text(str(exc)))
             return False
@@ -191,7 +199,12 @@ class AlertMonitor:
         environ = dict(os.environ) if environ is None else dict(environ)
         secret_variables = {variable for source in config.sources for variable in source.secrets.values()}
         if notify is None:
-            notify = Notifier(self.alerts, secret_variables=secret_variables, environ=environ)
+            notify = Notifier(
+                self.alerts,
+                secret_variables=secret_variables,
+                environ=environ,
+                file=None if config.path is None else str(config.path),
+            )
         self.notify = notify
         self.probe = probe or (lambda source: probe_credentials(config, source, environ))
         self.poll_s = poll_s

@@ -163,3 +163,30 @@ def test_alerts_config_is_checked() -> None:
         _config(failures=0)
     with pytest.raises(ConfigError, match="SLACK_WEBHOOK is not set"):
         Notifier(_config(url=None, url_env="SLACK_WEBHOOK").alerts, secret_variables=set(), environ={})
+
+
+def test_webhook_text_is_escaped_as_slack_reads_it() -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    bodies: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        notifier = Notifier(_config(url=url).alerts, secret_variables=set(), environ={})
+        assert notifier(Alert("failing", "hubspot", "error <html> & more"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert bodies[0]["text"] == "error &lt;html&gt; &amp; more" and bodies[0]["kind"] == "failing"
