@@ -190,3 +190,22 @@ def test_webhook_text_is_escaped_as_slack_reads_it() -> None:
         server.shutdown()
         server.server_close()
     assert bodies[0]["text"] == "error &lt;html&gt; &amp; more" and bodies[0]["kind"] == "failing"
+
+
+def test_a_check_in_flight_does_not_hold_up_the_daemons_exit(engine) -> None:
+    import threading
+    import time
+
+    probing = threading.Event()
+
+    def slow_probe(source) -> None:
+        probing.set()
+        time.sleep(10)  # a platform that does not answer
+
+    monitor = AlertMonitor(engine, _config(), notify=Recorder(), probe=slow_probe)
+    _run(engine, "hubspot", Outcome.FAILED, "timeout")
+    monitor.start()
+    assert probing.wait(10)
+    started = time.monotonic()
+    monitor.close()
+    assert time.monotonic() - started < 2

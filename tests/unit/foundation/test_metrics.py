@@ -361,3 +361,37 @@ def test_health_server_listens_on_ipv6_loopback(engine) -> None:
         assert httpx.get(f"http://[::1]:{server.port}/healthz", timeout=10).status_code == 200
     finally:
         server.close()
+
+
+def test_monitoring_serves_while_the_daemon_runs_and_stops_within_2s(engine) -> None:
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from leadsync.sync.health import monitoring
+
+    config = LeadsyncConfig.model_validate(
+        {
+            "alerts": {"url": "http://127.0.0.1:9/hook"},
+            "sources": [{"name": "hubspot", "platform": "hubspot", "secrets": {"token": "T"}}],
+        }
+    )
+    scheduler = BackgroundScheduler()
+    daemon = SimpleNamespace(stop=threading.Event(), scheduler=scheduler)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with monitoring(daemon, engine, config, port=port):
+        url = f"http://127.0.0.1:{port}/healthz"
+        assert httpx.get(url, timeout=10).json()["reasons"] == ["scheduler not running"]
+        scheduler.start()
+        assert httpx.get(url, timeout=10).status_code == 200
+        daemon.stop.set()
+        assert httpx.get(url, timeout=10).json()["scheduler"] == "stopping"
+        scheduler.shutdown()
+        started = time.monotonic()
+    assert time.monotonic() - started < 2
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url, timeout=2)
