@@ -132,6 +132,53 @@ class HistoryConfig(_Strict):
     keep_days: int = Field(default=90, ge=1)
 
 
+class AlertsConfig(_Strict):
+    """``[alerts]``: who hears of a source that keeps failing or whose credentials are refused.
+
+    ``failures``: runs in a row that make a source failing (``/healthz`` answers 503 and an alert
+    goes out, once per streak). ``command`` runs with the alert as JSON on stdin; ``url`` or
+    ``url_env`` (the environment variable holding a secret webhook URL, such as Slack's) gets the
+    same JSON POSTed, a Slack-compatible ``{"text": ...}`` with more keys beside it.
+    """
+
+    failures: int = Field(default=3, ge=1, le=1000)
+    command: str | list[str] | None = None
+    url: str | None = None
+    url_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout: Duration = 10.0
+    credentials: StrictBool = True  # alert when a failed run's source refuses its credentials
+    recovered: StrictBool = True  # and say so when a source that was alerted on succeeds again
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in {"http", "https"}:
+            raise ValueError(f"{value!r} is not an http or https URL")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if value is not None and not (value if isinstance(value, list) else value.strip()):
+            raise ValueError("an empty command; leave it out to send no alert by command")
+        return value
+
+    @model_validator(mode="after")
+    def _one_url(self) -> AlertsConfig:
+        if self.url is not None and self.url_env is not None:
+            raise ValueError("give url or url_env, not both")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.command or self.url or self.url_env)
+
+
 class ScoringConfig(_Strict):
     model: str = "default"  # a preset name (default, pardot, points) or a path to a model file
 
@@ -321,6 +368,7 @@ class LeadsyncConfig(_Strict):
     writeback: WritebackConfig = Field(default_factory=WritebackConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     path: Path | None = Field(default=None, exclude=True)
 

@@ -71,6 +71,9 @@ class PlatformEmulator(ABC):
         self.world = world
         self.clock = clock
         self.options = options or EmulatorOptions()
+        # ``/_sandbox/credentials``: the account's credentials were revoked (a deleted private app,
+        # a removed API user, a regenerated key). Each emulator then refuses them in its own shape.
+        self.credentials_revoked = False
 
     # --- HTTP -------------------------------------------------------------------------------
 
@@ -113,6 +116,12 @@ class PlatformEmulator(ABC):
 
     def expire_tokens(self) -> None:  # noqa: B027 - optional hook
         """Make every issued access token invalid (only platforms with expiring tokens care)."""
+
+    def revoke_credentials(self, revoked: bool = True) -> None:
+        """Refuse (``revoked``) or accept again the credentials the sandbox config carries."""
+        self.credentials_revoked = revoked
+        if revoked:
+            self.expire_tokens()
 
     def inspect(self, email: str) -> dict[str, Any] | None:
         """What the platform holds for this email (admin endpoint), or None when unknown."""

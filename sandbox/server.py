@@ -256,6 +256,17 @@ def _admin_routes(state: SandboxState, host: EmulatorHost) -> list[web.RouteDef]
         )
         return json_response(result)
 
+    async def get_credentials(_: web.Request) -> web.Response:
+        return json_response({"platform": host.name, "revoked": host.emulator.credentials_revoked})
+
+    async def set_credentials(request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        revoked = body.get("revoked", True) if isinstance(body, dict) else None
+        if not isinstance(revoked, bool):
+            return json_response({"error": "'revoked' must be true or false"}, status=400)
+        host.emulator.revoke_credentials(revoked)
+        return json_response({"platform": host.name, "revoked": revoked})
+
     async def person(request: web.Request) -> web.Response:
         email = request.match_info["email"]
         views = {name: h.emulator.inspect(email) for name, h in state.hosts.items()}
@@ -274,6 +285,8 @@ def _admin_routes(state: SandboxState, host: EmulatorHost) -> list[web.RouteDef]
         web.get("/_sandbox/clock", clock),
         web.post("/_sandbox/clock/advance", advance),
         web.get("/_sandbox/persons/{email}", person),
+        web.get("/_sandbox/credentials", get_credentials),
+        web.post("/_sandbox/credentials", set_credentials),
     ]
 
 

@@ -86,7 +86,8 @@ class ActiveCampaignEmulator(PlatformEmulator):
 
     def authenticate(self, request: web.Request) -> web.StreamResponse | None:
         # activecampaign.md §1 and §12: header Api-Token; unauthenticated → 403 {"message": ...}.
-        if request.headers.get("Api-Token") != self.api_token:
+        token = request.headers.get("Api-Token")
+        if token != self.api_token or self.credentials_revoked:
             return json_response({"message": "No Result found for User with api token"}, status=403)
         request[PRINCIPAL] = "account:sandbox"
         return None

@@ -253,6 +253,8 @@ class HubSpotEmulator(PlatformEmulator):
         return None
 
     def token_kind(self, token: str) -> str | None:
+        if self.credentials_revoked:  # a deleted private app or uninstalled OAuth app: 401 (§1)
+            return None
         if token == self.private_app_token:
             return "private_app"
         with self._tokens_lock:

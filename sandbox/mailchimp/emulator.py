@@ -104,7 +104,8 @@ class MailchimpEmulator(PlatformEmulator):
     def authenticate(self, request: web.Request) -> web.StreamResponse | None:
         # mailchimp.md §1: Basic with any username and the key as password, or Bearer <key>.
         key = _key_from(request.headers.get("Authorization", ""))
-        if key != self.api_key:
+        # mailchimp.md §1: a key dies when its user is removed; a revoked key is an invalid one.
+        if key != self.api_key or (key is not None and self.credentials_revoked):
             return self.problem(
                 401,
                 "Your request did not include an API key."

@@ -325,8 +325,17 @@ def sync(
 
 
 @app.command()
-def daemon(ctx: typer.Context, model: ModelOpt = None) -> None:
+def daemon(
+    ctx: typer.Context,
+    model: ModelOpt = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve /metrics and /healthz on this port (off by default)."),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="The address --metrics-port listens on.")] = "127.0.0.1",
+) -> None:
     """Sync every source on its schedule until SIGTERM or Ctrl-C (it stops within 5 s, exit 0)."""
+    from leadsync.sync.health import monitoring
     from leadsync.sync.lease import daemon_heartbeat
     from leadsync.sync.scheduler import Daemon
 
@@ -338,5 +347,8 @@ def daemon(ctx: typer.Context, model: ModelOpt = None) -> None:
             raise ConfigError("no enabled sources to schedule", file=str(config.path), key="sources")
         engine = engine_for(config)
         runner = Daemon(engine, config, model_for(config, model))
-        with daemon_heartbeat(engine):  # `status` tells from it whether a daemon runs
+        with (
+            daemon_heartbeat(engine),  # `status` tells from it whether a daemon runs
+            monitoring(runner, engine, config, port=metrics_port, host=metrics_host),
+        ):
             runner.run()

@@ -61,7 +61,7 @@ class OAuthRoutes:
             return error(400, "Only the refresh_token grant is emulated", "BAD_GRANT_TYPE")
         if fields.get("client_id") != app["client_id"] or fields.get("client_secret") != app["client_secret"]:
             return error(400, "missing or invalid client_id / client_secret", "BAD_CLIENT_ID")
-        if fields.get("refresh_token") != app["refresh_token"]:
+        if fields.get("refresh_token") != app["refresh_token"] or self.emu.credentials_revoked:
             return error(400, "missing or unknown refresh token", "BAD_REFRESH_TOKEN")
         access = "CO" + secrets.token_urlsafe(48)
         ttl = int(self.emu.options.extra.get("token_ttl_s", ACCESS_TOKEN_TTL_S))  # tests shorten it
