@@ -183,7 +183,8 @@ def report(
     horizon: HorizonOpt = "90d",
     model: ModelOpt = None,
 ) -> None:
-    """Write one self-contained HTML report: score distributions, conversion by grade, lift, funnel, sync health."""
+    """Write one self-contained HTML report: whom to call first, score distributions, conversion by grade,
+    lift, funnel, sync health."""
     from leadsync.sync.analytics import parse_horizon
     from leadsync.sync.pipeline import utcnow
     from leadsync.sync.report import gather, render
@@ -194,7 +195,13 @@ def report(
         window = parse_horizon(horizon)
         moment = None if as_of is None else _as_of(as_of, engine, window)
         data = gather(
-            engine, model_for(config, model), now=utcnow(), outcome=outcome, as_of=moment, horizon=window
+            engine,
+            model_for(config, model),
+            now=utcnow(),
+            config=config,
+            outcome=outcome,
+            as_of=moment,
+            horizon=window,
         )
         out_file.write_text(render(data), encoding="utf-8")
     out.print(
