@@ -147,6 +147,14 @@ _ENV.filters["num"] = lambda v, digits=3: "n/a" if v is None else f"{v:.{digits}
 _ENV.filters["when"] = lambda m: "-" if m is None else m.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _breakable(text: str) -> Markup:
+    """Escaped text that may wrap before an "@" and after a "_" (emails, lifecycle names), not mid-word."""
+    return Markup.escape(text).replace("@", Markup("<wbr>@")).replace("_", Markup("_<wbr>"))
+
+
+_ENV.filters["breakable"] = _breakable
+
+
 def _source_health(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per source (score runs: "all sources"), newest run first in ``runs``."""
     per: dict[str, list[dict[str, Any]]] = {}

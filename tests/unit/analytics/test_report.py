@@ -161,7 +161,7 @@ def test_report_opens_with_whom_to_call_linked_to_their_platforms():
     assert text.index('id="call"') < text.index('id="distributions"')
     assert '<a href="https://app.hubspot.com/contacts/42/record/0-1/101" rel="noreferrer">HubSpot</a>' in text
     assert "Mailchimp (no link)" in text and "set [sources.options] dc for mailchimp" in text
-    assert "Ada Lovelace" in text and "ada@example.com" in text
+    assert "Ada Lovelace" in text and "ada<wbr>@example.com" in text  # may wrap before the @ only
 
 
 def test_report_names_lifecycles_in_the_one_vocabulary():
@@ -200,3 +200,9 @@ def test_report_of_an_empty_store_says_what_to_do():
 )
 def test_histogram_puts_100_in_the_last_bin(values, expected):
     assert histogram(values) == expected
+
+
+def test_emails_and_lifecycle_names_wrap_only_at_their_separators_and_stay_escaped():
+    from leadsync.sync.report import _breakable
+
+    assert str(_breakable("a_b@<x>")) == "a_<wbr>b<wbr>@&lt;x&gt;"
