@@ -118,7 +118,9 @@ def distributions(affinity: Sequence[float], engagement: Sequence[float]) -> str
             ax.bar_label(bars, labels=[f"{c:,}" if c else "" for c in counts], padding=2, fontsize=8)
             median = float(np.median(values)) if len(values) else None
             if median is not None:
-                ax.axvline(median, color="#333333", linestyle="--", linewidth=1, zorder=0.5)  # behind the counts
+                ax.axvline(
+                    median, color="#333333", linestyle="--", linewidth=1, zorder=0.5
+                )  # behind the counts
             ax.set_title(f"{name.capitalize()}" + ("" if median is None else f" (median {median:.0f})"))
             ax.set_xlabel(f"{name} score (0-100)")
             ax.set_xticks(edges)

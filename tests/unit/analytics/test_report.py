@@ -141,39 +141,45 @@ def _data(with_backtest: bool = True) -> ReportData:
     )
 
 
-def test_report_is_well_formed_offline_and_has_a_chart_in_every_chart_section():
-    checker = check(render(_data()))
+@pytest.fixture(scope="module")
+def page() -> str:
+    """One rendering shared by the tests that only read it (matplotlib takes about a second)."""
+    return render(_data())
+
+
+def test_report_is_well_formed_offline_and_has_a_chart_in_every_chart_section(page):
+    checker = check(page)
     assert list(checker.sections) == list(SECTIONS)
     for section in CHARTS:
         assert checker.sections[section] >= 1, section
 
 
-def test_report_shows_figures_and_escapes_text():
-    text = render(_data())
+def test_report_shows_figures_and_escapes_text(page):
+    text = page
     assert "default &lt;&amp;&gt;" in text and "HTTP 500 &lt;boom&gt;" in text
     assert "A1: 100.0%" in text and "1 of 1" in text  # heatmap cell A1: 1 of 1 converted
     assert "failed" in text and "mailchimp" in text
     assert "pricing page &lt;twice&gt; &amp; a demo request" in text
 
 
-def test_report_opens_with_whom_to_call_linked_to_their_platforms():
-    text = render(_data())
+def test_report_opens_with_whom_to_call_linked_to_their_platforms(page):
+    text = page
     assert text.index('id="call"') < text.index('id="distributions"')
     assert '<a href="https://app.hubspot.com/contacts/42/record/0-1/101" rel="noreferrer">HubSpot</a>' in text
     assert "Mailchimp (no link)" in text and "set [sources.options] dc for mailchimp" in text
     assert "Ada Lovelace" in text and "ada<wbr>@example.com" in text  # may wrap before the @ only
 
 
-def test_report_names_lifecycles_in_the_one_vocabulary():
-    text = render(_data())
+def test_report_names_lifecycles_in_the_one_vocabulary(page):
+    text = page
     for level in LIFECYCLE_LEVELS:
         assert f'<td class="l">{level}</td>' in text, level
     assert "At marketing_qualified_lead or above" in text
     assert "MQL" not in text
 
 
-def test_chart_ids_are_unique_across_the_page():
-    text = render(_data())
+def test_chart_ids_are_unique_across_the_page(page):
+    text = page
     ids = re.findall(r'\bid="([^"]+)"', text)
     assert len(ids) == len(set(ids)), [i for i in ids if ids.count(i) > 1][:5]
     for reference in set(re.findall(r'(?:href="|url\()#([^")]+)', text)):
