@@ -173,7 +173,8 @@ def heatmap(cells: dict[str, tuple[int, int]], *, letters: str = "ABCD", digits:
 
 def lift(curves: dict[str, list[dict[str, float]]], base_rate: float | None) -> str:
     """Left: cumulative gains (share of converters reached, leads taken best first, one point per
-    decile) against the random baseline. Right: cumulative lift per decile against 1 (random)."""
+    decile) against the random baseline. Right: cumulative lift (the converter rate of the leads
+    taken so far over the average rate) per decile, against 1 (random)."""
     with _figure("lift", (9.4, 3.9)) as figure:
         gains, lifts = figure.subplots(1, 2)
         deciles = np.arange(1, 11) / 10
@@ -206,10 +207,10 @@ def lift(curves: dict[str, list[dict[str, float]]], base_rate: float | None) -> 
         gains.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         gains.set_ylabel("converters reached")
         gains.set_title("Cumulative gains")
-        lifts.set_ylabel("lift (converter rate / average)")
+        lifts.set_ylabel("lift (their rate / average rate)")
         lifts.set_ylim(bottom=0)
         lifts.set_title(
-            "Lift by decile" + ("" if base_rate is None else f" (average rate {100 * base_rate:.1f}%)")
+            "Cumulative lift" + ("" if base_rate is None else f" (average rate {100 * base_rate:.1f}%)")
         )
         handles, labels = gains.get_legend_handles_labels()
         figure.legend(handles, labels, loc="outside right upper", frameon=False)
