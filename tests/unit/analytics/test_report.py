@@ -212,3 +212,37 @@ def test_emails_and_lifecycle_names_wrap_only_at_their_separators_and_stay_escap
     from leadsync.sync.report import _breakable
 
     assert str(_breakable("a_b@<x>")) == "a_<wbr>b<wbr>@&lt;x&gt;"
+
+
+def test_sync_health_marks_each_outcome_and_counts_429s(page):
+    assert "ok (2)" in page and "failed (1)" in page  # the runs' legend, one mark per run
+    assert "429 answers per run" in page
+    # the per-source table: hubspot's two pulls read 3 records and met 2 429s
+    assert re.search(
+        r"<td class=\"l\">hubspot</td><td>2</td>.*?<td>3</td><td>0</td><td>0</td><td>2</td>", page
+    )
+
+
+@pytest.mark.parametrize(
+    ("run", "step", "records"),
+    [
+        ({"step": "push", "command": "sync", "counts": {"written": 4}}, "push", 4),
+        ({"step": "score", "command": "score", "counts": {"persons_scored": 9}}, "score", 9),
+        ({"step": "pull", "command": "pull", "counts": {"records_read": 12}}, "pull", 12),
+        # rows recorded before run history had steps: the step in `command`, records per stream
+        ({"step": "pull", "command": "push", "counts": {"written": 3}}, "push", 3),
+        (
+            {
+                "step": "pull",
+                "command": "pull",
+                "counts": {"streams": {"a": {"records": 5}, "b": {"records": 2}}},
+            },
+            "pull",
+            7,
+        ),
+    ],
+)
+def test_run_records_read_both_current_and_older_run_rows(run, step, records):
+    from leadsync.sync.reportcharts import run_records, run_step
+
+    assert (run_step(run), run_records(run)) == (step, records)
