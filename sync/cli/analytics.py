@@ -174,10 +174,22 @@ def _sandbox_advice(config: Any, exc: TooFewOutcomes) -> str:
     )
 
 
+def _html_out(path: Path) -> Path:
+    if path.is_dir():
+        raise typer.BadParameter(
+            f"{str(path)!r} is a folder; name the HTML file to write, e.g. {path / 'report.html'}"
+        )
+    if not path.parent.is_dir():
+        raise typer.BadParameter(f"{str(path)!r}: the folder {str(path.parent)!r} does not exist")
+    return path
+
+
 @app.command()
 def report(
     ctx: typer.Context,
-    out_file: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+    out_file: Annotated[Path, typer.Option("--out", callback=_html_out, help="HTML file to write.")] = Path(
+        "report.html"
+    ),
     outcome: OutcomeOpt = "customer",
     as_of: AsOfOpt = None,
     horizon: HorizonOpt = "90d",
@@ -203,7 +215,12 @@ def report(
             as_of=moment,
             horizon=window,
         )
-        out_file.write_text(render(data), encoding="utf-8")
+        try:
+            out_file.write_text(render(data), encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"--out {str(out_file)!r}: cannot write it: {exc.strerror}", key="--out"
+            ) from None
     out.print(
         f"Wrote {out_file}" + (f" ({data.backtest_note})" if data.backtest_note else "") + ".", markup=False
     )
