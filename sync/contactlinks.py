@@ -4,9 +4,11 @@ Each platform's pattern, and where it comes from:
 
 * HubSpot: ``https://app.hubspot.com/contacts/{portal_id}/record/0-1/{contact_id}``. ``0-1`` is the
   object type id of contacts (https://developers.hubspot.com/docs/api/crm/understanding-the-crm,
-  "object type ID values"); the record page under the account's Hub ID is the address HubSpot's app
-  shows for a contact record. The Hub ID is not in the API's base URL, so it comes from the source's
-  ``options.portal_id`` (``leadsync check`` prints it: "HubSpot portal N reachable").
+  "object type ID values"). The path itself is practice, not API reference: it is the address
+  HubSpot's app shows for a contact record, and the API reference documents no record-page URL
+  (a contact's ``url`` field is only "The URL associated with the object", HubSpot fact sheet §2).
+  The Hub ID is not in the API's base URL, so it comes from the source's ``options.portal_id``
+  (``leadsync check`` prints it: "HubSpot portal N reachable").
 * Mailchimp: ``https://{dc}.admin.mailchimp.com/lists/members/view?id={web_id}``: the Marketing API
   reference describes a list member's ``web_id`` as "The ID used in the Mailchimp web application.
   View this member in your Mailchimp account at https://{dc}.admin.mailchimp.com/lists/members/view?id={web_id}"
