@@ -215,6 +215,9 @@ class HubSpotOptions(_Throttled):
         le=4,
         description="batch updates in flight at once (the rate limiter still paces them)",
     )
+    portal_id: int | None = Field(
+        default=None, ge=1, description="the account's Hub ID: the report links each contact to its record"
+    )
 
     def disables_limits(self) -> bool:
         return not self.rate_limit
@@ -229,6 +232,11 @@ class MailchimpOptions(_Throttled):
     bulk_tags: StrictBool = Field(
         default=False,
         description="tag 500 members a request; tag automations then fire (one member a request does not)",
+    )
+    dc: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2}[0-9]{1,3}$",
+        description="data centre (us6) for the report's member links; default: from base_url",
     )
 
 
@@ -248,6 +256,11 @@ class ActiveCampaignOptions(_Throttled):
     bulk_rate_wait_s: float | None = Field(default=None, gt=0)
     import_poll_s: float | None = Field(default=None, gt=0)
     import_timeout_s: float | None = Field(default=None, gt=0)
+    account: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="account name ({account}.activehosted.com) for the report's contact links; default: from base_url",
+    )
 
     @field_validator("activity_map", "tracking_map")
     @classmethod

@@ -4,6 +4,7 @@ and the tests)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,22 @@ UNTHROTTLED: dict[str, dict[str, Any]] = {
 }
 
 
+def _account_options(name: str, emulator: Any) -> dict[str, Any]:
+    """The emulated accounts' identifiers that the report builds contact links from (a Hub ID, a data
+    centre, an account name). The links have the real platforms' form for these pretend accounts, so
+    they show what a real config gives; they do not open the sandbox."""
+    if name == "hubspot":
+        return {"portal_id": int(emulator.portal_id)}
+    if name == "mailchimp":
+        dc = str(emulator.api_key).rpartition("-")[
+            2
+        ]  # a key ends in its data centre (Mailchimp fact sheet §1)
+        return {"dc": dc} if re.fullmatch(r"[a-z]{2}[0-9]{1,3}", dc) else {}
+    if name == "activecampaign":
+        return {"account": "sandbox"}
+    return {}
+
+
 def write_sandbox_config(server: Any, path: Path, *, store_url: str | None = None) -> None:
     """A config whose sources point at ``server``, with the sandbox's inline secrets."""
     import tomli_w
@@ -24,6 +41,7 @@ def write_sandbox_config(server: Any, path: Path, *, store_url: str | None = Non
     sources = []
     for name, host in server.state.hosts.items():
         source = host.emulator.source_config(server.base_url(name))
+        source["options"] = {**source.get("options", {}), **_account_options(name, host.emulator)}
         if not host.emulator.options.rate_limits:  # a sandbox without limits: no client-side throttle either
             source["options"] = {**source.get("options", {}), **UNTHROTTLED.get(name, {})}
         sources.append(source)

@@ -1,46 +1,105 @@
-"""``leadsync report``: one self-contained HTML file (no network needed to view it).
+"""``leadsync report``: one self-contained HTML file that a sales manager acts on.
 
-Sections: score distributions, a grade-by-conversion heatmap, the lift curve, the stage funnel and
-sync health per source. ``gather`` reads the store (current scores, sync runs) and runs a backtest;
-``render`` is pure: data in, HTML text out.
+It opens with "call these first" (the same persons, in the same order, as ``leadsync leads -n 25``,
+each with a link to the contact on its platform), then the score distributions, conversion by grade,
+the lift curve, the stage funnel and sync health as runs over time (from the run history).
 
-The plots are hand-built inline SVG (bars, rectangles, one polyline). No chart library is installed,
-and matplotlib or plotly would add a large install to every ``make demo`` for five simple plots;
-inline SVG also keeps the file viewable offline, with no script and no external resource.
+``gather`` reads the store (scores, identities, run history) and runs a backtest; ``render`` is pure:
+data in, HTML out. The charts are matplotlib figures inlined as SVG (sync/reportcharts.py) and the
+page is a Jinja2 template shipped with the package (sync/templates/report.html.j2): the file holds
+everything it shows, runs no script and loads nothing from the network.
 """
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, desc, select
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from sqlalchemy import Engine, select
 
-from leadsync.config.scoring_model import STAGES, ScoringModel
+from leadsync.config.scoring_model import LIFECYCLE_LEVELS, STAGES, ScoringModel
+from leadsync.config.settings import LeadsyncConfig
 from leadsync.scoring.backtest import GRADES, Backtest
-from leadsync.sync.store.models import Score, SyncRun
+from leadsync.sync import reportcharts
+from leadsync.sync.contactlinks import ContactLink, link_maker
+from leadsync.sync.reportcharts import histogram, run_records, run_step
+from leadsync.sync.reports import leads
+from leadsync.sync.runs import list_runs
+from leadsync.sync.store.models import Attributes, Identity, Person, Score
 
-__all__ = ["SECTIONS", "ReportData", "gather", "render"]
+__all__ = ["CALL_FIRST", "CHARTS", "SECTIONS", "CallRow", "ReportData", "gather", "histogram", "render"]
 
 #: The id of every section, in order (a test checks each is present).
-SECTIONS = ("distributions", "heatmap", "lift", "funnel", "health")
+SECTIONS = ("call", "distributions", "heatmap", "lift", "funnel", "health")
+#: The sections drawn as a chart.
+CHARTS = SECTIONS[1:]
+CALL_FIRST = 25  # persons in "call these first": `leadsync leads -n 25`
+RUNS_SHOWN = 500  # the newest runs of the run history drawn in sync health
 
-BINS = 10  # score histogram: 0-9, 10-19, ..., 90-100
+
+@dataclass
+class CallRow:
+    """One person of "call these first": a ``leads`` row, who they are, and where to open them."""
+
+    lead: dict[str, Any]
+    name: str = ""
+    title: str = ""
+    links: list[ContactLink] = field(default_factory=list)
 
 
 @dataclass
 class ReportData:
     generated_at: datetime
     model_name: str
+    call_first: list[CallRow] = field(default_factory=list)
     affinity: list[float] = field(default_factory=list)
     engagement: list[float] = field(default_factory=list)
     stages: dict[str, int] = field(default_factory=dict)
+    lifecycles: dict[str, int] = field(default_factory=dict)
     backtest: Backtest | None = None
     backtest_note: str = ""
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)  # as sync.runs.list_runs gives them
+
+
+def _call_first(engine: Engine, config: LeadsyncConfig | None) -> list[CallRow]:
+    top = leads(engine, limit=CALL_FIRST)
+    if not top:
+        return []
+    maker = link_maker(config)
+    rows = {row["email"]: CallRow(row) for row in top}
+    query = (
+        select(
+            Person.email,
+            Identity.source,
+            Identity.platform,
+            Identity.remote_id,
+            Attributes.first_name,
+            Attributes.last_name,
+            Attributes.job_title,
+            Attributes.company,
+            Attributes.raw,
+        )
+        .join(Identity, Identity.person_id == Person.id)
+        .outerjoin(
+            Attributes,
+            (Attributes.source == Identity.source) & (Attributes.remote_id == Identity.remote_id),
+        )
+        .where(Person.email.in_(list(rows)))  # type: ignore[attr-defined]
+        .order_by(Person.email, Identity.source, Identity.remote_id)
+    )
+    with engine.connect() as connection:
+        for found in connection.execute(query):
+            row = rows[found.email]
+            name = " ".join(part for part in (found.first_name, found.last_name) if part)
+            title = " · ".join(part for part in (found.job_title, found.company) if part)
+            row.name = row.name or name
+            row.title = row.title or title
+            row.links.append(maker.link(found.source, found.platform, found.remote_id, found.raw))
+    return list(rows.values())
 
 
 def gather(
@@ -48,6 +107,7 @@ def gather(
     model: ScoringModel,
     *,
     now: datetime,
+    config: LeadsyncConfig | None = None,
     outcome: str = "customer",
     as_of: datetime | None = None,
     horizon: timedelta = timedelta(days=90),
@@ -55,27 +115,16 @@ def gather(
     from leadsync.sync.analytics import default_as_of, run_backtest
 
     data = ReportData(generated_at=now, model_name=model.name)
+    data.call_first = _call_first(engine, config)
     with engine.connect() as connection:
-        for affinity, engagement, stage in connection.execute(
-            select(Score.affinity, Score.engagement, Score.stage)
+        for affinity, engagement, stage, lifecycle in connection.execute(
+            select(Score.affinity, Score.engagement, Score.stage, Score.lifecycle)
         ):
             data.affinity.append(float(affinity))
             data.engagement.append(float(engagement))
             data.stages[stage] = data.stages.get(stage, 0) + 1
-        data.runs = [
-            {
-                "source": run.source,
-                "step": run.step,
-                "trigger": run.trigger,
-                "command": run.command,
-                "started_at": run.started_at,
-                "finished_at": run.finished_at,
-                "status": run.status,
-                "counts": run.counts or {},
-                "error": run.error,
-            }
-            for run in connection.execute(select(SyncRun).order_by(desc(SyncRun.id)).limit(500))
-        ]
+            data.lifecycles[lifecycle] = data.lifecycles.get(lifecycle, 0) + 1
+    data.runs = list_runs(engine, limit=RUNS_SHOWN)
     try:
         as_of = as_of or default_as_of(engine, horizon)
         data.backtest = run_backtest(engine, model, outcome=outcome, as_of=as_of, horizon=horizon)
@@ -86,277 +135,98 @@ def gather(
 
 # --- rendering (pure) ---------------------------------------------------------------------------
 
-_CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:980px;color:#222}
-h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
-th{background:#f5f5f5}td.l,th.l{text-align:left}.ok{color:#1a7f37}.bad{color:#c62828}.note{color:#666}
-svg text{font:11px system-ui,sans-serif;fill:#333}
-"""
+_ENV = Environment(
+    loader=PackageLoader("leadsync.sync", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_ENV.filters["pct"] = lambda v, digits=1: "n/a" if v is None else f"{100 * v:.{digits}f}%"
+_ENV.filters["num"] = lambda v, digits=3: "n/a" if v is None else f"{v:.{digits}f}"
+_ENV.filters["when"] = lambda m: "-" if m is None else m.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+def _breakable(text: str) -> Markup:
+    """Escaped text that may wrap before an "@" and after a "_" (emails, lifecycle names), not mid-word."""
+    return Markup.escape(text).replace("@", Markup("<wbr>@")).replace("_", Markup("_<wbr>"))
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
+_ENV.filters["breakable"] = _breakable
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def histogram(values: list[float], bins: int = BINS) -> list[int]:
-    counts = [0] * bins
-    for v in values:
-        counts[min(bins - 1, max(0, int(v * bins // 100)))] += 1
-    return counts
-
-
-def _bars(counts: list[int], labels: list[str], title: str, color: str) -> str:
-    width, height, left, bottom = 440, 200, 40, 30
-    top = max(counts) if counts and max(counts) > 0 else 1
-    slot = (width - left - 10) / max(1, len(counts))
-    parts = [
-        f'<svg role="img" aria-label="{_e(title)}" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-    ]
-    parts.append(f'<text x="{left}" y="12">{_e(title)}</text>')
-    chart_h = height - bottom - 20
-    for i, (count, label) in enumerate(zip(counts, labels, strict=True)):
-        h = chart_h * count / top
-        x = left + i * slot
-        y = height - bottom - h
-        parts.append(
-            f'<rect x="{x + 2:.1f}" y="{y:.1f}" width="{slot - 4:.1f}" height="{h:.1f}" fill="{color}">'
-            f"<title>{_e(label)}: {count}</title></rect>"
-        )
-        parts.append(
-            f'<text x="{x + slot / 2:.1f}" y="{height - bottom + 14}" text-anchor="middle">{_e(label)}</text>'
-        )
-    parts.append(
-        f'<text x="{left - 4}" y="{height - bottom - chart_h + 4:.1f}" text-anchor="end">{top}</text>'
-    )
-    parts.append(f'<text x="{left - 4}" y="{height - bottom}" text-anchor="end">0</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _distributions(data: ReportData) -> str:
-    labels = [f"{10 * i}" for i in range(BINS)]
-    if not data.affinity:
-        return '<p class="note">No scores yet: run <code>leadsync sync</code>.</p>'
-    return (
-        f"<p>{len(data.affinity)} scored persons (current scores, model of the last run).</p>"
-        + _bars(histogram(data.affinity), labels, "affinity (0-100)", "#4e79a7")
-        + _bars(histogram(data.engagement), labels, "engagement (0-100)", "#f28e2b")
-    )
-
-
-def _heat_color(rate: float | None, top: float) -> str:
-    if rate is None:
-        return "#eeeeee"
-    share = 0.0 if top <= 0 else min(1.0, rate / top)
-    # white to deep green
-    r, g, b = (int(255 - share * (255 - c)) for c in (26, 127, 55))
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
-def _heatmap(bt: Backtest | None, note: str) -> str:
-    if bt is None:
-        return f'<p class="note">{_e(note)}</p>'
-    cell, pad = 70, 30
-    rates = [bt.by_grade[g].rate for g in GRADES if g in bt.by_grade]
-    top = max((r for r in rates if r is not None), default=0.0)
-    size = pad + 4 * cell
-    parts = [
-        f'<svg role="img" aria-label="conversion by grade" width="{size + 10}" height="{size + 10}" viewBox="0 0 {size + 10} {size + 10}">'
-    ]
-    for d in range(4):
-        parts.append(
-            f'<text x="{pad + d * cell + cell / 2}" y="18" text-anchor="middle">engagement {d + 1}</text>'
-        )
-    for li, letter in enumerate("ABCD"):
-        parts.append(
-            f'<text x="12" y="{pad + li * cell + cell / 2 + 4}" text-anchor="middle">{letter}</text>'
-        )
-        for d in range(4):
-            grade = f"{letter}{d + 1}"
-            rate_cell = bt.by_grade.get(grade)
-            rate = rate_cell.rate if rate_cell else None
-            persons = rate_cell.persons if rate_cell else 0
-            converted = rate_cell.converted if rate_cell else 0
-            x, y = pad + d * cell, pad + li * cell
-            parts.append(
-                f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{_heat_color(rate, top)}">'
-                f"<title>{grade}: {converted} of {persons} converted</title></rect>"
-            )
-            ink = ' style="fill:#fff"' if rate is not None and top > 0 and rate / top > 0.6 else ""
-            parts.append(
-                f'<text x="{x + cell / 2}" y="{y + cell / 2 - 4}" text-anchor="middle"{ink}>{grade} {_pct(rate)}</text>'
-            )
-            parts.append(
-                f'<text x="{x + cell / 2}" y="{y + cell / 2 + 12}" text-anchor="middle"{ink}>{converted}/{persons}</text>'
-            )
-    parts.append("</svg>")
-    return (
-        f"<p>Grade as of {bt.as_of.date()} (letter = affinity, digit = engagement) against conversion "
-        f"({_e(bt.outcome)}) in the next {bt.horizon_days:g} days: {bt.converted} of {bt.persons} leads "
-        f"({_pct(bt.base_rate)}).</p>" + "".join(parts)
-    )
-
-
-def _lift(bt: Backtest | None, note: str) -> str:
-    if bt is None:
-        return f'<p class="note">{_e(note)}</p>'
-    size, pad = 320, 40
-    colors = {"total": "#4e79a7", "affinity": "#59a14f", "engagement": "#f28e2b", "composite": "#b07aa1"}
-    parts = [
-        f'<svg role="img" aria-label="lift curve" width="{size + pad + 120}" height="{size + pad}" viewBox="0 0 {size + pad + 120} {size + pad}">'
-    ]
-    x0, y0 = pad, size
-    parts.append(f'<line x1="{x0}" y1="{y0}" x2="{x0 + size - pad}" y2="{y0}" stroke="#999"/>')
-    parts.append(f'<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{pad / 2}" stroke="#999"/>')
-    span = size - pad
-    parts.append(
-        f'<line x1="{x0}" y1="{y0}" x2="{x0 + span}" y2="{y0 - span}" stroke="#bbb" stroke-dasharray="4 3">'
-        "<title>random</title></line>"
-    )
-    for i, (name, metrics) in enumerate(bt.scores.items()):
-        points = [(0.0, 0.0)] + [
-            (p["share_of_persons"], p["share_of_converters"]) for p in metrics.lift_curve
-        ]
-        coords = " ".join(f"{x0 + px * span:.1f},{y0 - py * span:.1f}" for px, py in points)
-        color = colors.get(name, "#333")
-        parts.append(
-            f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"><title>{_e(name)}</title></polyline>'
-        )
-        parts.append(f'<text x="{x0 + span + 10}" y="{pad + 16 * i}" style="fill:{color}">{_e(name)}</text>')
-    parts.append(
-        f'<text x="{x0 + span / 2}" y="{y0 + 28}" text-anchor="middle">share of leads, best scored first</text>'
-    )
-    parts.append(f'<text x="{x0 - 6}" y="{pad / 2 + 4}" text-anchor="end">100%</text>')
-    parts.append("</svg>")
-    rows = "".join(
-        f'<tr><td class="l">{_e(name)}</td><td>{_num(m.roc_auc)}</td><td>{_num(m.pr_auc)}</td>'
-        f"<td>{_num(m.top_decile_lift, 2)}</td><td>{_pct(m.top_decile_share)}</td></tr>"
-        for name, m in bt.scores.items()
-    )
-    table = (
-        '<table><tr><th class="l">score</th><th>ROC-AUC</th><th>PR-AUC</th><th>top-decile lift</th>'
-        f"<th>converters in top decile</th></tr>{rows}</table>"
-        f"<p>At the MQL threshold ({bt.mql_count} leads): precision {_pct(bt.mql_precision)}, "
-        f"recall {_pct(bt.mql_recall)}.</p>"
-    )
-    return "".join(parts) + table
-
-
-def _funnel(data: ReportData) -> str:
-    bt = data.backtest
-    width, row = 560, 34
-    counts = [data.stages.get(s, 0) for s in STAGES]
-    top = max(counts) if counts and max(counts) else 1
-    parts = [
-        f'<svg role="img" aria-label="stage funnel" width="{width}" height="{row * len(STAGES) + 10}" viewBox="0 0 {width} {row * len(STAGES) + 10}">'
-    ]
-    for i, (stage, count) in enumerate(zip(STAGES, counts, strict=True)):
-        w = (width - 240) * count / top
-        x = 110 + ((width - 240) - w) / 2
-        rate = bt.by_stage[stage].rate if bt is not None and stage in bt.by_stage else None
-        parts.append(f'<text x="100" y="{i * row + 22}" text-anchor="end">{stage}</text>')
-        parts.append(
-            f'<rect x="{x:.1f}" y="{i * row + 6}" width="{max(w, 1):.1f}" height="{row - 8}" fill="#76b7b2"><title>{stage}: {count}</title></rect>'
-        )
-        label = f"{count}" + ("" if bt is None else f" · converted {_pct(rate)}")
-        parts.append(f'<text x="{width - 120}" y="{i * row + 22}">{_e(label)}</text>')
-    parts.append("</svg>")
-    return "<p>Persons per buying stage now; conversion by stage as of the backtest date.</p>" + "".join(
-        parts
-    )
-
-
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
-
-
-def _health(runs: list[dict[str, Any]]) -> str:
-    if not runs:
-        return '<p class="note">No sync runs recorded yet.</p>'
-    per_source: dict[str, list[dict[str, Any]]] = {}
+def _source_health(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per source (score runs: "all sources"), newest run first in ``runs``."""
+    per: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
-        per_source.setdefault(run["source"], []).append(run)
+        per.setdefault(run["source"], []).append(run)
     rows = []
-    for source, items in sorted(per_source.items()):
+    for source, items in sorted(per.items()):
+        status = Counter(r["status"] for r in items)
+        moved = Counter()
+        for r in items:
+            moved[run_step(r)] += run_records(r)
+            moved["throttled"] += int((r["counts"] or {}).get("throttled", 0) or 0)
         last = items[0]
-        status = Counter(r["status"] for r in items)
-        css = "ok" if last["status"] == "ok" else "bad"
-        counts = ", ".join(
-            f"{k} {v}" for k, v in sorted(last["counts"].items()) if isinstance(v, (int, float))
-        )
         rows.append(
-            f'<tr><td class="l">{_e(source)}</td><td class="l">{_e(last.get("step") or last["command"])}</td><td>{_when(last["started_at"])}</td>'
-            f'<td class="{css}">{_e(last["status"])}</td><td>{status.get("ok", 0)}</td><td>{status.get("failed", 0)}</td>'
-            f'<td class="l">{_e(counts)}</td><td class="l">{_e(last["error"] or "")}</td></tr>'
+            {
+                "source": "all sources (score)" if source == "*" else source,
+                "runs": len(items),
+                "ok": status.get("ok", 0),
+                "failed": status.get("failed", 0),
+                "other": len(items) - status.get("ok", 0) - status.get("failed", 0),
+                "read": moved["pull"],
+                "scored": moved["score"],
+                "written": moved["push"],
+                "throttled": moved["throttled"],
+                "last": {**last, "step": run_step(last)},
+            }
         )
-    return (
-        _health_bars(per_source)
-        + '<table><tr><th class="l">source</th><th class="l">last run</th><th>started</th><th>result</th>'
-        '<th>ok runs</th><th>failed runs</th><th class="l">last counts</th><th class="l">last error</th></tr>'
-        + "".join(rows)
-        + "</table>"
-    )
-
-
-def _health_bars(per_source: dict[str, list[dict[str, Any]]]) -> str:
-    """One bar per source: its recorded runs, ok (green) then failed (red) then other (grey)."""
-    width, row, left = 560, 26, 120
-    most = max(len(items) for items in per_source.values())
-    height = row * len(per_source) + 6
-    parts = [
-        f'<svg role="img" aria-label="sync runs per source" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}">'
-    ]
-    for i, (source, items) in enumerate(sorted(per_source.items())):
-        status = Counter(r["status"] for r in items)
-        ok, failed = status.get("ok", 0), status.get("failed", 0)
-        other = len(items) - ok - failed
-        parts.append(f'<text x="{left - 8}" y="{i * row + 18}" text-anchor="end">{_e(source)}</text>')
-        x = float(left)
-        for count, color, label in (
-            (ok, "#59a14f", "ok"),
-            (failed, "#e15759", "failed"),
-            (other, "#bab0ac", "other"),
-        ):
-            w = (width - left - 130) * count / most
-            if count:
-                parts.append(
-                    f'<rect x="{x:.1f}" y="{i * row + 5}" width="{w:.1f}" height="{row - 8}" fill="{color}">'
-                    f"<title>{_e(source)}: {count} {label}</title></rect>"
-                )
-            x += w
-        parts.append(f'<text x="{x + 6:.1f}" y="{i * row + 18}">{ok} ok, {failed} failed</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    return rows
 
 
 def render(data: ReportData) -> str:
     """The whole report as one HTML document: inline CSS and SVG, no script, no external resource."""
     bt = data.backtest
-    sections = {
-        "distributions": ("Score distributions", _distributions(data)),
-        "heatmap": ("Conversion by grade", _heatmap(bt, data.backtest_note)),
-        "lift": ("Lift curve", _lift(bt, data.backtest_note)),
-        "funnel": ("Stage funnel", _funnel(data)),
-        "health": ("Sync health per source", _health(data.runs)),
+    charts: dict[str, Markup | None] = {
+        "distributions": Markup(reportcharts.distributions(data.affinity, data.engagement))
+        if data.affinity
+        else None,
+        "heatmap": None,
+        "lift": None,
+        "funnel": Markup(
+            reportcharts.funnel(
+                STAGES,
+                [data.stages.get(s, 0) for s in STAGES],
+                [bt.by_stage[s].rate if bt is not None and s in bt.by_stage else None for s in STAGES],
+            )
+        ),
+        "health": Markup(reportcharts.sync_health(data.runs)) if data.runs else None,
     }
-    body = "".join(
-        f'<section id="{key}"><h2>{_e(title)}</h2>{content}</section>'
-        for key, (title, content) in sections.items()
-    )
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        "<title>leadsync report</title>"
-        f"<style>{_CSS}</style></head><body>"
-        f'<h1>leadsync report</h1><p class="note">Generated {_e(data.generated_at.isoformat(timespec="seconds"))}, '
-        f"model {_e(data.model_name)}.</p>{body}</body></html>\n"
+    if bt is not None:
+        charts["heatmap"] = Markup(
+            reportcharts.heatmap(
+                {g: (bt.by_grade[g].converted, bt.by_grade[g].persons) for g in GRADES if g in bt.by_grade}
+            )
+        )
+        charts["lift"] = Markup(
+            reportcharts.lift({name: m.lift_curve for name, m in bt.scores.items()}, bt.base_rate)
+        )
+    lifecycle_rows = [
+        {
+            "name": level,
+            "now": data.lifecycles.get(level, 0),
+            "cell": None if bt is None else bt.by_lifecycle.get(level),
+        }
+        for level in LIFECYCLE_LEVELS
+    ]
+    return _ENV.get_template("report.html.j2").render(
+        data=data,
+        bt=bt,
+        charts=charts,
+        sections=SECTIONS,
+        lifecycle_rows=lifecycle_rows,
+        mql_level=LIFECYCLE_LEVELS[2],
+        health=_source_health(data.runs),
+        call_first_size=CALL_FIRST,
     )

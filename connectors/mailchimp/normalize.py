@@ -144,6 +144,8 @@ def member_contact(
         "tags": [name for name in tag_names if not name.startswith(field_prefix)],
         "source": member.get("source"),
         "contact_id": member.get("contact_id"),
+        # the member's id in Mailchimp's web app, for the report's link (Mailchimp fact sheet §4)
+        "web_id": member.get("web_id"),
         "merge_fields": {k: v for k, v in merge.items() if not str(k).startswith(stem)},
     }
     return ContactRecord(

@@ -174,16 +174,29 @@ def _sandbox_advice(config: Any, exc: TooFewOutcomes) -> str:
     )
 
 
+def _html_out(path: Path) -> Path:
+    if path.is_dir():
+        raise typer.BadParameter(
+            f"{str(path)!r} is a folder; name the HTML file to write, e.g. {path / 'report.html'}"
+        )
+    if not path.parent.is_dir():
+        raise typer.BadParameter(f"{str(path)!r}: the folder {str(path.parent)!r} does not exist")
+    return path
+
+
 @app.command()
 def report(
     ctx: typer.Context,
-    out_file: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+    out_file: Annotated[Path, typer.Option("--out", callback=_html_out, help="HTML file to write.")] = Path(
+        "report.html"
+    ),
     outcome: OutcomeOpt = "customer",
     as_of: AsOfOpt = None,
     horizon: HorizonOpt = "90d",
     model: ModelOpt = None,
 ) -> None:
-    """Write one self-contained HTML report: score distributions, conversion by grade, lift, funnel, sync health."""
+    """Write one self-contained HTML report: whom to call first, score distributions, conversion by grade,
+    lift, funnel, sync health."""
     from leadsync.sync.analytics import parse_horizon
     from leadsync.sync.pipeline import utcnow
     from leadsync.sync.report import gather, render
@@ -194,9 +207,20 @@ def report(
         window = parse_horizon(horizon)
         moment = None if as_of is None else _as_of(as_of, engine, window)
         data = gather(
-            engine, model_for(config, model), now=utcnow(), outcome=outcome, as_of=moment, horizon=window
+            engine,
+            model_for(config, model),
+            now=utcnow(),
+            config=config,
+            outcome=outcome,
+            as_of=moment,
+            horizon=window,
         )
-        out_file.write_text(render(data), encoding="utf-8")
+        try:
+            out_file.write_text(render(data), encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"--out {str(out_file)!r}: cannot write it: {exc.strerror}", key="--out"
+            ) from None
     out.print(
         f"Wrote {out_file}" + (f" ({data.backtest_note})" if data.backtest_note else "") + ".", markup=False
     )

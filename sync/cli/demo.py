@@ -98,7 +98,7 @@ def demo(
         )
         out.rule("[green]demo passed[/green]" if ok else "[red]demo found problems[/red]")
         out.print(
-            f"Look around: leadsync --config {config_file} leads | status | explain EMAIL  (the sandbox stops now)",
+            f"Look around: leadsync --config {config_file} leads | status | explain EMAIL | report  (the sandbox stops now)",
             markup=False,
         )
     if not ok:

@@ -57,6 +57,10 @@ def test_every_module_of_the_folders_ships_under_leadsync(wheel: Path) -> None:
         "leadsync/config/starter.toml",
     } <= shipped
     assert any(name.startswith("leadsync/sync/migrations/versions/0001") for name in shipped)
+    templates = {
+        f"leadsync/{p.relative_to(ROOT).as_posix()}" for p in (ROOT / "sync" / "templates").glob("*.j2")
+    }
+    assert "leadsync/sync/templates/report.html.j2" in templates and templates <= shipped  # the report's page
 
 
 def test_every_package_folder_is_listed_in_pyproject() -> None:
@@ -86,6 +90,7 @@ def test_site_packages_holds_only_leadsync_after_install(wheel: Path, tmp_path: 
     added = {entry.name for entry in site.iterdir()} - before
     assert added == {"leadsync", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}
     assert not set(FOLDERS) & {entry.name for entry in site.iterdir()}
+    assert (site / "leadsync" / "sync" / "templates" / "report.html.j2").is_file()  # package data installed
     imported = subprocess.run(
         [python, "-c", "import leadsync, os; print(os.path.dirname(leadsync.__file__))"],
         check=True,
