@@ -14,7 +14,7 @@ import hashlib
 from typing import Any
 
 from leadsync.sandbox.activecampaign.emulator import SANDBOX_API_TOKEN
-from leadsync.sandbox.hubspot.emulator import SANDBOX_PORTAL_ID, SANDBOX_TOKEN
+from leadsync.sandbox.hubspot.emulator import SANDBOX_PORTAL_ID
 from leadsync.sandbox.mailchimp.emulator import SANDBOX_API_KEY
 
 __all__ = ["ACCOUNT_HEADER", "account_extra", "source_name"]
