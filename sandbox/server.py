@@ -458,7 +458,9 @@ def _account_front(accounts: Sequence[SandboxState], platform: str) -> web.Appli
         app = build_app(state, state.hosts[platform])
         app.freeze()
         apps.append(app)
-    by_key = {state.hosts[platform].emulator.account_key(): app for state, app in zip(accounts, apps, strict=True)}
+    by_key = {
+        state.hosts[platform].emulator.account_key(): app for state, app in zip(accounts, apps, strict=True)
+    }
     emulator = accounts[0].hosts[platform].emulator
 
     @web.middleware
@@ -466,7 +468,9 @@ def _account_front(accounts: Sequence[SandboxState], platform: str) -> web.Appli
         if request.path.startswith(ADMIN_PREFIX):
             named = request.headers.get(ACCOUNT_HEADER) or request.query.get("account") or "1"
             if not named.isdigit() or not 1 <= int(named) <= len(apps):
-                return json_response({"error": f"no account {named!r}; accounts are 1 to {len(apps)}"}, status=404)
+                return json_response(
+                    {"error": f"no account {named!r}; accounts are 1 to {len(apps)}"}, status=404
+                )
             app = apps[int(named) - 1]
         else:
             app = by_key.get(emulator.request_key(request), apps[0])

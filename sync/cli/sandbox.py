@@ -103,7 +103,9 @@ def sandbox_serve(
     ] = 1,
     engine: Annotated[
         str | None,
-        typer.Option("--engine", help="[engine] kind to put in the written config: embedded or procrastinate."),
+        typer.Option(
+            "--engine", help="[engine] kind to put in the written config: embedded or procrastinate."
+        ),
     ] = None,
 ) -> None:
     """Run the HubSpot, Mailchimp and ActiveCampaign emulators on loopback until Ctrl-C."""
