@@ -101,6 +101,9 @@ def sandbox_serve(
             "--write-config writes one source per account.",
         ),
     ] = 1,
+    days: Annotated[
+        int, typer.Option("--days", min=1, help="Days of activity history in each generated world.")
+    ] = 180,
     engine: Annotated[
         str | None,
         typer.Option(
@@ -126,7 +129,9 @@ def sandbox_serve(
         if world_file:
             worlds = [World.read(world_file)]
         else:
-            worlds = [generate_world(contacts, seed + index, now=moment) for index in range(accounts)]
+            worlds = [
+                generate_world(contacts, seed + index, now=moment, days=days) for index in range(accounts)
+            ]
         server = SandboxServer.for_accounts(
             worlds,
             ports={
