@@ -99,10 +99,10 @@ def run(
             figures["dry_run"] = run_dry_run(workdir, **plan["dry_run"], seed=SEED, latency_ms=LATENCY_MS)
         if local:
             figures["local"] = run_local(workdir, **plan["local"], seed=SEED)
+        figures["machine"]["load_after"] = round(os.getloadavg()[0], 2)
+        figures["seconds"] = round(time.perf_counter() - started, 1)  # the scale-out has its own
         if scaleout:
             figures["scaleout"] = _scaleout(quick, workdir)
-    figures["machine"]["load_after"] = round(os.getloadavg()[0], 2)
-    figures["seconds"] = round(time.perf_counter() - started, 1)
     return figures
 
 

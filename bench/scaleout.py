@@ -223,10 +223,18 @@ def run_one(
 
 
 def run_scaleout(
-    *, quick: bool, latency_ms: float, workdir: Path, server: str = SERVER, progress: Path | None = None
+    *,
+    quick: bool,
+    latency_ms: float,
+    workdir: Path,
+    server: str = SERVER,
+    progress: Path | None = None,
+    sizes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``progress``: a JSON Lines file that gets each worker count's figures as soon as they are in."""
-    plan = QUICK if quick else FULL
+    """``progress``: a JSON Lines file that gets each worker count's figures as soon as they are in;
+    ``sizes``: ``accounts``, ``contacts``, ``days`` or ``workers`` instead of the plan's."""
+    started = time.perf_counter()
+    plan = {**(QUICK if quick else FULL), **(sizes or {})}
     runs = []
     for n in plan["workers"]:
         runs.append(run_one(n, plan, latency_ms=latency_ms, workdir=workdir, server=server))
@@ -248,6 +256,7 @@ def run_scaleout(
         "concurrency_per_worker": 1,
         "cores": cores,
         "load_average_1m": round(os.getloadavg()[0], 2),
+        "seconds": round(time.perf_counter() - started, 1),
         "runs": runs,
     }
 
@@ -278,8 +287,19 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("bench/results"), help="folder for scaleout.json / .md"
     )
+    parser.add_argument("--accounts", type=int, help="accounts per platform (default 100, --quick 8)")
+    parser.add_argument("--contacts", type=int, help="persons per account (default 500, --quick 60)")
+    parser.add_argument("--workers", type=int, nargs="+", help="worker counts to compare (default 1 2 4)")
     args = parser.parse_args()
     import tempfile
+
+    sizes: dict[str, Any] = {}
+    if args.accounts:
+        sizes["accounts"] = args.accounts
+    if args.contacts:
+        sizes["contacts"] = args.contacts
+    if args.workers:
+        sizes["workers"] = tuple(args.workers)
 
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="leadsync-scaleout-") as tmp:
