@@ -19,7 +19,8 @@ workers need nothing but the store URL. What runs where:
   retried job starts over from the source's committed cursors and takes over the dead process's
   lease (``sync.lease.process_gone`` on the same host, else after the lease's expiry).
 
-A failed job is retried with exponential back-off (``RETRY``): 2, 4, 8, 16 s. Re-scoring is one
+A failed job is retried with exponential back-off: 2, 4, 8, 16 s (``WorkerOptions.attempts`` tries
+in all); so is a job cut short because its worker is stopping (SIGTERM), from where it stopped. Re-scoring is one
 pass at a time over all workers (a PostgreSQL advisory lock): a pass scores every changed person,
 so a job that waited finds little or nothing left to score.
 """
@@ -241,7 +242,11 @@ def run_source_job(
         raise JobFailed(f"pull of {source_name} failed: {pulled.error}")
     done: dict[str, Any] = {"source": source_name, "pulled": pulled.contacts + pulled.events}
     if runtime.stop.is_set():
-        return done  # stopping: what was pulled is committed; the next job goes on from there
+        # This worker is stopping: what was pulled is committed. The job is tried again (by another
+        # worker, or by this one when it is back) and goes on from there.
+        raise JobFailed(
+            f"{source_name}: the worker stopped after {done['pulled']} records; tried again later"
+        )
     with _scoring_turn(engine):
         # TODO(trigger): Trigger.WORKER
         scored = pipeline.score(engine, runtime.model)
