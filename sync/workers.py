@@ -63,6 +63,7 @@ __all__ = [
 log = logging.getLogger("leadsync.worker")
 
 TICK_SECONDS = 5  # how often the periodic ``schedule`` task looks for due sources
+PERIODIC_PRIORITY = 10  # sync jobs have Procrastinate's default, 0
 # Advisory lock keys (any 64-bit numbers unique to leadsync): the schema's creation, a re-score.
 SCHEMA_LOCK = 0x6C65_6164_0001
 SCORE_LOCK = 0x6C65_6164_0002
@@ -140,7 +141,9 @@ def _define_tasks(app: Any, attempts: int) -> dict[str, Any]:
     def sync_source(context: Any, source: str) -> dict[str, Any]:
         return run_source_job(source, worker=context.worker_name, job_id=context.job.id)
 
-    @app.periodic(cron=f"* * * * * */{TICK_SECONDS}", periodic_id="schedule")
+    # The periodic tasks come before any waiting sync job (higher priority first): a long queue must
+    # not hold back the schedule, nor the retry of a dead worker's job.
+    @app.periodic(cron=f"* * * * * */{TICK_SECONDS}", periodic_id="schedule", priority=PERIODIC_PRIORITY)
     @app.task(name="leadsync.schedule", queueing_lock="leadsync.schedule")
     async def schedule(timestamp: int) -> list[str]:
         runtime = _current()
@@ -156,7 +159,7 @@ def _define_tasks(app: Any, attempts: int) -> dict[str, Any]:
             log.info("scheduled %s", ", ".join(deferred))
         return deferred
 
-    @app.periodic(cron=f"* * * * * */{TICK_SECONDS}", periodic_id="retry_stalled")
+    @app.periodic(cron=f"* * * * * */{TICK_SECONDS}", periodic_id="retry_stalled", priority=PERIODIC_PRIORITY)
     @app.task(name="leadsync.retry_stalled", queueing_lock="leadsync.retry_stalled", pass_context=True)
     async def retry_stalled(context: Any, timestamp: int) -> int:
         # Procrastinate's "Retry stalled jobs" how-to (see the module docstring).

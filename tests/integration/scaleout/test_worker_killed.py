@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, func, select
 
 from leadsync.sync.store import make_engine
-from leadsync.sync.store.models import Event, Lease
+from leadsync.sync.store.models import Event
 from tests.integration.pipeline.harness import SCORE_NOW, platform_view, store_state
 from tests.integration.scaleout.harness import serve_accounts, start, stop_all, wait_for, write_config
 
@@ -55,12 +55,6 @@ def _done(log: Path) -> bool:
 def _events(engine: Engine) -> int:
     with engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(Event)).scalar_one()
-
-
-def _holder_pid(engine: Engine) -> int | None:
-    with engine.connect() as connection:
-        holder = connection.execute(select(Lease.holder).where(Lease.name == f"source:{SOURCE}")).scalar()
-    return None if holder is None else int(holder.split(":")[1])
 
 
 def _only_source(source: dict[str, Any]) -> bool:
@@ -103,10 +97,14 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_equals_an_uninterrup
         try:
             wait_for(lambda: _events(engine) > 0, timeout=120, what="the first stored page")
             time.sleep(rng.uniform(0.2, 1.0))
-            pid = _holder_pid(engine)
-            victim = next(index for index, process in enumerate(workers) if process.pid == pid)
+            # the worker running the job: the one whose log says it started it
+            victim = next(
+                index
+                for index, path in enumerate(logs)
+                if any(f"syncing {SOURCE}" in message for message in _messages(path))
+            )
             assert not _done(logs[victim]), "the job ended before the kill: make it longer"
-            os.kill(pid, signal.SIGKILL)
+            os.kill(workers[victim].pid, signal.SIGKILL)
             workers[victim].wait(timeout=30)  # reaped: a zombie still looks alive to the lease check
             events_at_kill = _events(engine)
             survivor = 1 - victim
