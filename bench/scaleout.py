@@ -34,7 +34,7 @@ SERVER = os.environ.get(
 NOW = "2026-11-01T00:00:00+00:00"
 
 FULL = {"accounts": 100, "contacts": 500, "days": 30, "workers": (1, 2, 4)}
-QUICK = {"accounts": 8, "contacts": 60, "days": 30, "workers": (1, 2, 4)}
+QUICK = {"accounts": 4, "contacts": 40, "days": 30, "workers": (1, 2, 4)}
 
 
 def _free_port() -> int:
@@ -287,8 +287,8 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("bench/results"), help="folder for scaleout.json / .md"
     )
-    parser.add_argument("--accounts", type=int, help="accounts per platform (default 100, --quick 8)")
-    parser.add_argument("--contacts", type=int, help="persons per account (default 500, --quick 60)")
+    parser.add_argument("--accounts", type=int, help="accounts per platform (default 100, --quick 4)")
+    parser.add_argument("--contacts", type=int, help="persons per account (default 500, --quick 40)")
     parser.add_argument("--workers", type=int, nargs="+", help="worker counts to compare (default 1 2 4)")
     args = parser.parse_args()
     import tempfile
@@ -308,6 +308,7 @@ def main() -> None:
             latency_ms=50.0,
             workdir=Path(tmp),
             progress=args.out / "scaleout-progress.jsonl",
+            sizes=sizes,
         )
     (args.out / "scaleout.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
     table = markdown(figures)
