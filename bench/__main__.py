@@ -11,6 +11,8 @@ import argparse
 import json
 import os
 import platform
+import signal
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -135,6 +137,8 @@ def main() -> None:
         help="only the dry-run timing (no platform runs, nothing local)",
     )
     args = parser.parse_args()
+    # SIGTERM unwinds, so that the scale-out's sandbox and workers are stopped with the bench.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     figures = run(
         quick=args.quick,
         platforms=() if args.dry_run_only else tuple(args.platform or PLATFORMS),

@@ -293,6 +293,9 @@ def main() -> None:
     args = parser.parse_args()
     import tempfile
 
+    # SIGTERM (a timeout, Ctrl-C from a wrapper) unwinds: the sandbox and workers started are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
     sizes: dict[str, Any] = {}
     if args.accounts:
         sizes["accounts"] = args.accounts
