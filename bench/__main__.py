@@ -11,6 +11,8 @@ import argparse
 import json
 import os
 import platform
+import signal
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -67,7 +69,12 @@ def _machine() -> dict[str, Any]:
 
 
 def run(
-    *, quick: bool, platforms: tuple[str, ...] = PLATFORMS, local: bool = True, dry_run: bool = True
+    *,
+    quick: bool,
+    platforms: tuple[str, ...] = PLATFORMS,
+    local: bool = True,
+    dry_run: bool = True,
+    scaleout: bool = True,
 ) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     started = time.perf_counter()
@@ -94,9 +101,22 @@ def run(
             figures["dry_run"] = run_dry_run(workdir, **plan["dry_run"], seed=SEED, latency_ms=LATENCY_MS)
         if local:
             figures["local"] = run_local(workdir, **plan["local"], seed=SEED)
-    figures["machine"]["load_after"] = round(os.getloadavg()[0], 2)
-    figures["seconds"] = round(time.perf_counter() - started, 1)
+        figures["machine"]["load_after"] = round(os.getloadavg()[0], 2)
+        figures["seconds"] = round(time.perf_counter() - started, 1)  # the scale-out has its own
+        if scaleout:
+            figures["scaleout"] = _scaleout(quick, workdir)
     return figures
+
+
+def _scaleout(quick: bool, workdir: Path) -> dict[str, Any] | None:
+    """Workers on PostgreSQL (``bench.scaleout``); left out, and said so, without a server."""
+    from bench.scaleout import SERVER, run_scaleout, server_answers
+
+    reason = server_answers(SERVER)
+    if reason is not None:
+        print(f"scale-out left out: {reason}")
+        return None
+    return run_scaleout(quick=quick, latency_ms=LATENCY_MS, workdir=workdir / "scaleout")
 
 
 def main() -> None:
@@ -109,6 +129,7 @@ def main() -> None:
         "--platform", action="append", choices=PLATFORMS, help="only this platform (repeatable)"
     )
     parser.add_argument("--no-local", action="store_true", help="skip the local (no network) measurements")
+    parser.add_argument("--no-scaleout", action="store_true", help="skip the workers on PostgreSQL (1, 2, 4)")
     parser.add_argument("--no-dry-run", action="store_true", help="skip the dry-run timing (2,000 persons)")
     parser.add_argument(
         "--dry-run-only",
@@ -116,11 +137,14 @@ def main() -> None:
         help="only the dry-run timing (no platform runs, nothing local)",
     )
     args = parser.parse_args()
+    # SIGTERM unwinds, so that the scale-out's sandbox and workers are stopped with the bench.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     figures = run(
         quick=args.quick,
         platforms=() if args.dry_run_only else tuple(args.platform or PLATFORMS),
         local=not (args.no_local or args.dry_run_only),
         dry_run=not args.no_dry_run,
+        scaleout=not (args.no_scaleout or args.dry_run_only),
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")

@@ -98,6 +98,15 @@ def acceptance(figures: dict[str, Any]) -> list[dict[str, Any]]:
                         "figure": f"{run['peak_rss_mb']} MB",
                     }
                 )
+    for run in (figures.get("scaleout") or {}).get("runs", []):
+        if run["goal"] is not None:
+            checks.append(
+                {
+                    "point": f"20.4 scale-out {run['workers']} worker(s)",
+                    "holds": bool(run["holds"]),
+                    "figure": f"{run['speedup']:.2f}x speed-up (goal {run['goal']:.1f}x), {run['wall_seconds']:.1f} s",
+                }
+            )
     limit = 60 if figures.get("quick") else 600
     checks.append(
         {
@@ -216,6 +225,11 @@ def markdown(figures: dict[str, Any]) -> str:
                 f"{ingest['events']:,} events | {store['seconds']} s ({_n(store['persons_per_second'])} persons/s) "
                 f"| {store['peak_rss_mb']} MB{_workers_note(store)} |"
             )
+    scaleout = figures.get("scaleout")
+    if scaleout:
+        from bench.scaleout import markdown as scaleout_markdown
+
+        lines += ["", scaleout_markdown(scaleout).rstrip("\n")]
     lines += ["", "| acceptance | holds | figure |", "| --- | --- | --- |"]
     lines += [
         f"| {c['point']} | {'yes' if c['holds'] else '**no**'} | {c['figure']} |" for c in acceptance(figures)

@@ -109,6 +109,14 @@ class ScheduleConfig(_Strict):
         return parse_duration(value)
 
 
+class EngineConfig(_Strict):
+    """Who runs the scheduled syncs: ``embedded`` (the APScheduler daemon in one process, any store)
+    or ``procrastinate`` (``leadsync worker`` processes on any number of machines, taking jobs from
+    Procrastinate's queue tables in the PostgreSQL store)."""
+
+    kind: Literal["embedded", "procrastinate"] = "embedded"
+
+
 class WritebackConfig(_Strict):
     field_prefix: str = "leadsync_"
     lifecycle: StrictBool = True
@@ -378,6 +386,7 @@ class SourceConfig(_Strict):
 class LeadsyncConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     writeback: WritebackConfig = Field(default_factory=WritebackConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)

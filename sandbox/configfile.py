@@ -34,21 +34,30 @@ def _account_options(name: str, emulator: Any) -> dict[str, Any]:
     return {}
 
 
-def write_sandbox_config(server: Any, path: Path, *, store_url: str | None = None) -> None:
+def write_sandbox_config(
+    server: Any, path: Path, *, store_url: str | None = None, engine: str | None = None
+) -> None:
     """A config whose sources point at ``server``, with the sandbox's inline secrets."""
     import tomli_w
 
+    from leadsync.sandbox.accounts import source_name
+
     sources = []
-    for name, host in server.state.hosts.items():
-        source = host.emulator.source_config(server.base_url(name))
-        source["options"] = {**source.get("options", {}), **_account_options(name, host.emulator)}
-        if not host.emulator.options.rate_limits:  # a sandbox without limits: no client-side throttle either
-            source["options"] = {**source.get("options", {}), **UNTHROTTLED.get(name, {})}
-        sources.append(source)
-    document = {
+    accounts = getattr(server, "accounts", [server.state])
+    for index, state in enumerate(accounts):  # one source per account and platform
+        for name, host in state.hosts.items():
+            source = host.emulator.source_config(server.base_url(name))
+            source["name"] = source_name(name, index, len(accounts))
+            source["options"] = {**source.get("options", {}), **_account_options(name, host.emulator)}
+            if not host.emulator.options.rate_limits:  # a sandbox without limits: no client-side throttle
+                source["options"] = {**source.get("options", {}), **UNTHROTTLED.get(name, {})}
+            sources.append(source)
+    document: dict[str, Any] = {
         "store": {"url": store_url or f"sqlite:///{path.with_suffix('.db').name}"},
-        "sources": sources,
     }
+    if engine is not None:
+        document["engine"] = {"kind": engine}
+    document["sources"] = sources
     path.write_text(
         "# Written by `leadsync sandbox serve --write-config`: points at the local sandbox.\n"
         "# inline_secrets are accepted only because every base_url is on loopback.\n"

@@ -85,6 +85,15 @@ class PlatformEmulator(ABC):
     def authenticate(self, request: web.Request) -> web.StreamResponse | None:
         """Check credentials. Return the platform's refusal, or None and set ``request[PRINCIPAL]``."""
 
+    def account_key(self) -> str | None:
+        """The credential that names this account (``sandbox serve --accounts``: one port serves
+        many accounts, each request goes to the account its credential names)."""
+        return None
+
+    def request_key(self, request: web.Request) -> str | None:
+        """The credential a request carries, in the form ``account_key`` returns."""
+        return None
+
     def rate_rules(self, request: web.Request) -> Sequence[RateRule]:
         """The limits that apply to this request (after authentication). None by default."""
         return ()

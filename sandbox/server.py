@@ -308,8 +308,12 @@ class SandboxServer:
     ...     server.base_url("hubspot")
     """
 
-    def __init__(self, state: SandboxState, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, state: SandboxState, *, host: str = "127.0.0.1", accounts: Sequence[SandboxState] = ()
+    ) -> None:
         self.state = state
+        # Every account's own world, clock and emulators (``for_accounts``); ``state`` is the first.
+        self.accounts: list[SandboxState] = list(accounts) or [state]
         self.host = host
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -340,15 +344,61 @@ class SandboxServer:
             state.hosts[emulator_cls.name] = host
         return cls(state)
 
+    @classmethod
+    def for_accounts(
+        cls,
+        worlds: Sequence[World],
+        *,
+        emulators: Sequence[type[PlatformEmulator]] | None = None,
+        ports: dict[str, int] | None = None,
+        rate_limits: bool = True,
+        latency_ms: float = 0.0,
+        extra: dict[str, dict[str, Any]] | None = None,
+    ) -> SandboxServer:
+        """One account per world on each platform, all on the platform's one port: each request goes
+        to the account its credential names (``sandbox.accounts``). Each account has its own world,
+        clock, platform state and rate-limit budget."""
+        from leadsync.sandbox.accounts import account_extra
+
+        states: list[SandboxState] = []
+        for index, world in enumerate(worlds):
+            per_account = {
+                name: {**(extra or {}).get(name, {}), **account_extra(name, index)}
+                for name in ("hubspot", "mailchimp", "activecampaign")
+            }
+            server = cls.for_world(
+                world,
+                emulators=emulators,
+                ports=ports,
+                rate_limits=rate_limits,
+                latency_ms=latency_ms,
+                extra=per_account,
+            )
+            states.append(server.state)
+        if not states:
+            raise ValueError("at least one account")
+        return cls(states[0], accounts=states)
+
     def base_url(self, platform: str) -> str:
         return f"http://{self.host}:{self.state.hosts[platform].port}"
 
-    def stats(self) -> dict[str, dict[str, Any]]:
-        return {name: host.stats.snapshot() for name, host in self.state.hosts.items()}
+    def stats(self, account: int | None = None) -> dict[str, dict[str, Any]]:
+        """Per platform: one account's stats (``account``, from 1), or every account's summed."""
+        if account is not None or len(self.accounts) == 1:
+            state = self.accounts[(account or 1) - 1]
+            return {name: host.stats.snapshot() for name, host in state.hosts.items()}
+        return {
+            name: _summed([state.hosts[name].stats.snapshot() for state in self.accounts])
+            for name in self.state.hosts
+        }
 
     async def _start(self) -> None:
-        for host in self.state.hosts.values():
-            runner = web.AppRunner(build_app(self.state, host), access_log=None, handle_signals=False)
+        for name, host in self.state.hosts.items():
+            if len(self.accounts) > 1:
+                app = _account_front(self.accounts, name)
+            else:
+                app = build_app(self.state, host)
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await runner.setup()
             _count_connections(runner, host)
             site = web.TCPSite(runner, self.host, host.port, backlog=1024, reuse_address=True)
@@ -408,6 +458,58 @@ class SandboxServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _account_front(accounts: Sequence[SandboxState], platform: str) -> web.Application:
+    """The app on a platform's port when it serves many accounts: each request is handed to the app
+    of the account its credential names (an unknown credential to the first account, which refuses
+    it the platform's way); an admin request to the account ``X-Sandbox-Account`` names."""
+    from leadsync.sandbox.accounts import ACCOUNT_HEADER
+
+    apps: list[web.Application] = []
+    for state in accounts:
+        app = build_app(state, state.hosts[platform])
+        app.freeze()
+        apps.append(app)
+    by_key = {
+        state.hosts[platform].emulator.account_key(): app for state, app in zip(accounts, apps, strict=True)
+    }
+    emulator = accounts[0].hosts[platform].emulator
+
+    @web.middleware
+    async def dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(ADMIN_PREFIX):
+            named = request.headers.get(ACCOUNT_HEADER) or request.query.get("account") or "1"
+            if not named.isdigit() or not 1 <= int(named) <= len(apps):
+                return json_response(
+                    {"error": f"no account {named!r}; accounts are 1 to {len(apps)}"}, status=404
+                )
+            app = apps[int(named) - 1]
+        else:
+            app = by_key.get(emulator.request_key(request), apps[0])
+        # aiohttp has no public call to hand a request to another Application; ``_handle`` is the
+        # one its own server calls for every request (route, middlewares, handler). A clone, since
+        # the request caches the front app's (empty) route match.
+        return await app._handle(request.clone())  # noqa: SLF001
+
+    return web.Application(middlewares=[dispatch], client_max_size=8 * 1024 * 1024)
+
+
+def _summed(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stats of many accounts as one: numbers added, per-route and per-status tables merged."""
+    total: dict[str, Any] = {}
+    for snapshot in snapshots:
+        for key, value in snapshot.items():
+            if isinstance(value, bool) or not isinstance(value, int | float | dict):
+                total.setdefault(key, value)
+            elif isinstance(value, dict):
+                merged = total.setdefault(key, {})
+                for inner, count in value.items():
+                    if isinstance(count, int | float):
+                        merged[inner] = merged.get(inner, 0) + count
+            else:
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 def _count_connections(runner: web.AppRunner, host: EmulatorHost) -> None:

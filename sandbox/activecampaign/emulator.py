@@ -92,6 +92,12 @@ class ActiveCampaignEmulator(PlatformEmulator):
         request[PRINCIPAL] = "account:sandbox"
         return None
 
+    def account_key(self) -> str | None:
+        return self.api_token
+
+    def request_key(self, request: web.Request) -> str | None:
+        return request.headers.get("Api-Token")
+
     def rate_rules(self, request: web.Request) -> Sequence[RateRule]:
         return (RateRule(self.per_second, request[PRINCIPAL]),)
 

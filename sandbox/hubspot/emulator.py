@@ -81,7 +81,7 @@ class HubSpotEmulator(PlatformEmulator):
         self.tier: str = extra.get("tier", "free")
         if self.tier not in TIER_LIMITS:
             raise ValueError(f"unknown HubSpot tier {self.tier!r}; known: {sorted(TIER_LIMITS)}")
-        self.portal_id = SANDBOX_PORTAL_ID
+        self.portal_id = int(extra.get("portal_id", SANDBOX_PORTAL_ID))
         self.private_app_token: str = extra.get("token", SANDBOX_TOKEN)
         self.oauth_app: dict[str, str] = {**SANDBOX_OAUTH_APP, **extra.get("oauth", {})}
         self.missing_scopes: frozenset[str] = frozenset(extra.get("missing_scopes", ()))
@@ -251,6 +251,13 @@ class HubSpotEmulator(PlatformEmulator):
         if path.startswith("/crm/v3/lists"):
             return "crm.lists.read"
         return None
+
+    def account_key(self) -> str | None:
+        return self.private_app_token
+
+    def request_key(self, request: web.Request) -> str | None:
+        header = request.headers.get("Authorization", "")
+        return header[7:] if header.startswith("Bearer ") else None
 
     def token_kind(self, token: str) -> str | None:
         if self.credentials_revoked:  # a deleted private app or uninstalled OAuth app: 401 (§1)

@@ -120,6 +120,12 @@ class MailchimpEmulator(PlatformEmulator):
             return self.problem(status, detail, title=title)
         return None
 
+    def account_key(self) -> str | None:
+        return self.api_key
+
+    def request_key(self, request: web.Request) -> str | None:
+        return _key_from(request.headers.get("Authorization", ""))
+
     def rate_rules(self, request: web.Request) -> Sequence[RateRule]:
         return (RateRule(self.connections, request[PRINCIPAL]),)
 

@@ -15,7 +15,7 @@ from leadsync.sync.cli.app import app, print_error
 # Imported for their commands, in the order ``leadsync --help`` lists them.
 from leadsync.sync.cli import check, pipeline, status, leads, quarantine  # noqa: F401
 from leadsync.sync.cli import analytics, demo, sandbox  # noqa: F401
-from leadsync.sync.cli import state, streams, undo, runs  # noqa: F401
+from leadsync.sync.cli import state, streams, undo, runs, workers  # noqa: F401
 
 # isort: on
 

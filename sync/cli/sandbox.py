@@ -91,6 +91,25 @@ def sandbox_serve(
     store_url: Annotated[
         str | None, typer.Option("--store-url", help="Store URL to put in the written config.")
     ] = None,
+    accounts: Annotated[
+        int,
+        typer.Option(
+            "--accounts",
+            min=1,
+            help="Serve this many independent accounts per platform on the same ports, each named by "
+            "its own token or API key, with its own world (seed + account number) and rate limits; "
+            "--write-config writes one source per account.",
+        ),
+    ] = 1,
+    days: Annotated[
+        int, typer.Option("--days", min=1, help="Days of activity history in each generated world.")
+    ] = 180,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine", help="[engine] kind to put in the written config: embedded or procrastinate."
+        ),
+    ] = None,
 ) -> None:
     """Run the HubSpot, Mailchimp and ActiveCampaign emulators on loopback until Ctrl-C."""
     from leadsync.sandbox.server import SandboxServer
@@ -99,10 +118,22 @@ def sandbox_serve(
     if rate_limits not in {"on", "off"}:
         err.print("--rate-limits must be 'on' or 'off'")
         raise typer.Exit(EXIT_CONFIG)
+    if engine not in {None, "embedded", "procrastinate"}:
+        err.print(f"--engine {engine!r}: choose embedded or procrastinate")
+        raise typer.Exit(EXIT_CONFIG)
+    if world_file and accounts > 1:
+        err.print("--world serves one account; use --contacts and --seed with --accounts")
+        raise typer.Exit(EXIT_CONFIG)
     with errors():
-        world = World.read(world_file) if world_file else generate_world(contacts, seed, now=world_now(now))
-        server = SandboxServer.for_world(
-            world,
+        moment = world_now(now)
+        if world_file:
+            worlds = [World.read(world_file)]
+        else:
+            worlds = [
+                generate_world(contacts, seed + index, now=moment, days=days) for index in range(accounts)
+            ]
+        server = SandboxServer.for_accounts(
+            worlds,
             ports={
                 "hubspot": hubspot_port,
                 "mailchimp": mailchimp_port,
@@ -116,14 +147,15 @@ def sandbox_serve(
         server.start()
     try:
         if write_config:
-            write_sandbox_config(server, write_config, store_url=store_url)
+            write_sandbox_config(server, write_config, store_url=store_url, engine=engine)
             out.print(f"Wrote {write_config}: run `leadsync --config {write_config} check`.", markup=False)
         for name in server.state.hosts:
             out.print(
                 f"{name:>15}: {server.base_url(name)}   (admin: {server.base_url(name)}/_sandbox/stats)",
                 markup=False,
             )
-        out.print(f"Serving {len(world.persons)} persons. Ctrl-C to stop.")
+        persons = sum(len(w.persons) for w in worlds)
+        out.print(f"Serving {len(worlds)} account(s) per platform, {persons} persons. Ctrl-C to stop.")
         _wait_forever()
     finally:
         server.stop()

@@ -1,0 +1,128 @@
+"""Issue 20, acceptance 3: a worker killed with SIGKILL in the middle of a job. Procrastinate hands
+the job, whose worker stopped sending heartbeats, to another worker (``sync.workers.retry_stalled``),
+which goes on from the committed cursors; the result equals an uninterrupted run of the same job:
+the fields on the platform, the events in the store, no duplicates."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, func, select
+
+from leadsync.sync.store import make_engine
+from leadsync.sync.store.models import Event
+from tests.integration.pipeline.harness import SCORE_NOW, platform_view, store_state
+from tests.integration.scaleout.harness import serve_accounts, start, stop_all, wait_for, write_config
+
+CONTACTS = 400
+LATENCY_MS = 15
+SOURCE = "hubspot"
+WORKER = ["worker", "--heartbeat", "0.5", "--stalled-after", "2"]
+
+
+class _Store:
+    """What ``store_state`` needs: an engine on the store."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def engine(self) -> Engine:
+        return create_engine(self.url)
+
+
+def _messages(log: Path) -> list[str]:
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                found.append(json.loads(line).get("message", ""))
+            except ValueError:
+                continue
+    return found
+
+
+def _done(log: Path) -> bool:
+    return any(f": {SOURCE} done" in message for message in _messages(log))
+
+
+def _events(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(Event)).scalar_one()
+
+
+def _only_source(source: dict[str, Any]) -> bool:
+    return source["name"] == SOURCE
+
+
+def test_a_worker_killed_mid_job_is_replaced_and_the_result_equals_an_uninterrupted_run(
+    tmp_path: Path, new_database: Any
+) -> None:
+    server = serve_accounts(1, CONTACTS, latency_ms=LATENCY_MS)
+    world = copy.deepcopy(server.state.world)
+    emails = sorted({p.email.strip().lower() for p in world.persons})
+
+    # The uninterrupted run: one worker takes the job (the periodic schedule defers it) to its end.
+    clean_url = new_database()
+    make_engine(clean_url).dispose()
+    with server:
+        config = write_config(
+            server, tmp_path / "clean.toml", store_url=clean_url, engine="procrastinate", only=_only_source
+        )
+        log = tmp_path / "clean.log"
+        worker = start(config, *WORKER, log=log, score_now=SCORE_NOW)
+        try:
+            wait_for(lambda: _done(log), timeout=240, what="the uninterrupted job")
+        finally:
+            stop_all([worker])
+        expected_store = store_state(_Store(clean_url))  # type: ignore[arg-type]
+        expected_platform = platform_view(server, emails)
+
+    # The same job, its worker killed with SIGKILL part-way through the pull.
+    killed_url = new_database()
+    engine = make_engine(killed_url)
+    rng = random.Random(20261204)
+    with serve_accounts(1, CONTACTS, latency_ms=LATENCY_MS) as server:
+        config = write_config(
+            server, tmp_path / "killed.toml", store_url=killed_url, engine="procrastinate", only=_only_source
+        )
+        logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
+        workers = [start(config, *WORKER, log=path, score_now=SCORE_NOW) for path in logs]
+        try:
+            wait_for(lambda: _events(engine) > 0, timeout=120, what="the first stored page")
+            time.sleep(rng.uniform(0.2, 1.0))
+            # the worker running the job: the one whose log says it started it
+            victim = next(
+                index
+                for index, path in enumerate(logs)
+                if any(f"syncing {SOURCE}" in message for message in _messages(path))
+            )
+            assert not _done(logs[victim]), "the job ended before the kill: make it longer"
+            os.kill(workers[victim].pid, signal.SIGKILL)
+            workers[victim].wait(timeout=30)  # reaped: a zombie still looks alive to the lease check
+            events_at_kill = _events(engine)
+            survivor = 1 - victim
+            wait_for(lambda: _done(logs[survivor]), timeout=180, what="another worker to finish the job")
+        finally:
+            stop_all(workers)
+        got_store = store_state(_Store(killed_url))  # type: ignore[arg-type]
+        got_platform = platform_view(server, emails)
+    engine.dispose()
+
+    started = [m for m in _messages(logs[victim]) if f"syncing {SOURCE}" in m]
+    retried = [m for m in _messages(logs[survivor]) if f"syncing {SOURCE}" in m]
+    assert started and retried
+    assert started[0].split(":")[0] == retried[-1].split(":")[0]  # the same job ("job N"), retried
+    assert any("lost its worker: retrying it" in m for log in logs for m in _messages(log))
+    print(f"killed after {events_at_kill} of {expected_store['event_count']} events were stored")
+    assert 0 < events_at_kill < expected_store["event_count"]
+    assert got_store["event_count"] == len(got_store["events"])  # no event stored twice
+    for key in ("persons", "identities", "event_count", "events", "scores", "writeback_state"):
+        assert got_store[key] == expected_store[key], key
+    assert got_platform == expected_platform
