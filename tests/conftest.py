@@ -7,7 +7,13 @@ from tests import stores
 from tests.reliability import figures
 from tests.stores import postgres_session, store_kind, store_url
 
-__all__ = ["postgres_session", "pytest_runtest_logreport", "pytest_terminal_summary", "store_kind", "store_url"]
+__all__ = [
+    "postgres_session",
+    "pytest_runtest_logreport",
+    "pytest_terminal_summary",
+    "store_kind",
+    "store_url",
+]
 
 
 def pytest_runtest_logreport(report: Any) -> None:

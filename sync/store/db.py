@@ -62,6 +62,7 @@ class StoreError(ConfigError):
     def __init__(self, message: str) -> None:
         super().__init__(message, key="store.url")
 
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -257,9 +258,9 @@ _SQLSTATE_MEANING = {
 
 # what libpq says when it refuses a connection (it gives no SQLSTATE for those)
 _CONNECT_MESSAGES = (
-    ("28P01", ("password authentication failed", "no password supplied", "role \"")),
+    ("28P01", ("password authentication failed", "no password supplied", 'role "')),
     ("28000", ("no pg_hba.conf entry",)),
-    ("3D000", ("database \"",)),
+    ("3D000", ('database "',)),
     ("53300", ("too many clients", "remaining connection slots")),
     ("57P03", ("the database system is starting up", "the database system is shutting down")),
 )

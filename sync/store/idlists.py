@@ -33,7 +33,11 @@ def in_ids(
         return column.in_(select(func.json_each(param).table_valued("value").c.value))
     if dialect == "postgresql":
         array = ARRAY(column.type)
-        param = bindparam(name, type_=array) if ids is None else bindparam(name, list(ids), type_=array, unique=True)
+        param = (
+            bindparam(name, type_=array)
+            if ids is None
+            else bindparam(name, list(ids), type_=array, unique=True)
+        )
         return column == any_(param)
     if ids is None:
         return column.in_(bindparam(name, expanding=True))

@@ -114,7 +114,8 @@ def test_a_store_of_the_first_schema_keeps_its_change_marks_when_migrated(store_
     from alembic.config import Config as AlembicConfig
     from sqlalchemy import create_engine
 
-    from leadsync.sync.store.db import MIGRATIONS, store_url as driver_url
+    from leadsync.sync.store.db import MIGRATIONS
+    from leadsync.sync.store.db import store_url as driver_url
 
     url = store_url
     old = create_engine(driver_url(url))
