@@ -92,6 +92,16 @@ class StoreConfig(_Strict):
     url: str = "sqlite:///leadsync.db"
 
 
+class EngineConfig(_Strict):
+    """What runs the scheduled syncs: ``embedded`` (APScheduler in ``leadsync daemon``, SQLite or
+    PostgreSQL) or ``procrastinate`` (``leadsync worker`` processes sharing a PostgreSQL store)."""
+
+    kind: Literal["embedded", "procrastinate"] = "embedded"
+
+
+ENGINE_KINDS = ("embedded", "procrastinate")
+
+
 class ScheduleConfig(_Strict):
     interval: Duration = 900.0
     misfire_grace: Duration = 300.0
@@ -303,6 +313,7 @@ class SourceConfig(_Strict):
 
 class LeadsyncConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     writeback: WritebackConfig = Field(default_factory=WritebackConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
@@ -368,6 +379,8 @@ def _message(err: Mapping[str, Any]) -> str:
         return "unknown key (check its spelling against `leadsync init`)"
     if err["type"] == "bool_type":
         return f"must be true or false (a TOML boolean, without quotes), not {err.get('input')!r}"
+    if err["type"] == "literal_error" and tuple(err["loc"]) == ("engine", "kind"):
+        return f"unknown engine {err.get('input')!r}; use one of {', '.join(ENGINE_KINDS)}"
     if err["type"] == "enum" and err["loc"] and err["loc"][-1] == "platform":
         return f"unknown platform {err.get('input')!r}; use one of hubspot, mailchimp, activecampaign"
     return message
@@ -398,7 +411,29 @@ def load_config(path: Path, *, env: EnvSettings | None = None) -> LeadsyncConfig
     env = env or EnvSettings()
     if env.store_url:
         config = config.model_copy(update={"store": StoreConfig(url=env.store_url)})
+    check_engine(config, file=file)
     return config.model_copy(update={"path": path})
+
+
+def check_engine(config: LeadsyncConfig, *, file: str | None = None) -> None:
+    """``engine.kind = "procrastinate"`` needs a PostgreSQL store (its queue tables live there);
+    checked after ``LEADSYNC_STORE_URL`` is applied, since that replaces ``store.url``."""
+    if config.engine.kind != "procrastinate":
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(config.store.url).get_backend_name()
+    except ArgumentError:
+        backend = "?"
+    if backend != "postgresql":
+        raise ConfigError(
+            f'"procrastinate" needs a PostgreSQL store (store.url = "postgresql://..."), not {backend!r}; '
+            'use kind = "embedded" with SQLite',
+            file=file,
+            key="engine.kind",
+        )
 
 
 def missing_secrets(config: LeadsyncConfig, source: SourceConfig, environ: Mapping[str, str]) -> list[str]:

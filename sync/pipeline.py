@@ -27,7 +27,7 @@ from leadsync.connectors.base import Connector, PullBatch, PushReport
 from leadsync.connectors.errors import ConnectorError, LeadsyncError
 from leadsync.connectors.registry import connector_class
 from leadsync.sync.ingest import IngestCounts, ingest_batch
-from leadsync.sync.lease import LeaseKeeper
+from leadsync.sync.lease import LeaseHeld, LeaseKeeper
 from leadsync.sync.readahead import read_ahead
 from leadsync.sync.rescore import rescore
 from leadsync.sync.scorebatch import RescoreCounts
@@ -81,6 +81,9 @@ class SourceResult:
     quarantined: int = 0
     seconds: float = 0.0
     error: str | None = None
+    deadlock_retries: int = 0  # pages retried after a deadlock (a backstop: sync.ingest)
+    reconnects: int = 0  # pages retried after the store connection was lost
+    held_by: str | None = None  # another process held the source's lease: nothing was pulled
 
 
 @dataclass
@@ -204,6 +207,8 @@ def pull_source(
                         result.contacts += counts.contacts
                         result.events += counts.events
                         result.quarantined += counts.quarantined
+                        result.deadlock_retries += counts.deadlock_retries
+                        result.reconnects += counts.reconnects
                         if reporter and reporter.pulled:
                             reporter.pulled(source.name, stream, counts)
                         # Stop between pages: what is committed stays committed, the rest comes next run.
@@ -216,6 +221,9 @@ def pull_source(
                     break
                 if reporter and reporter.stream_done:
                     reporter.stream_done(source.name, stream)
+    except LeaseHeld as exc:  # a standby's normal answer: one INFO line, no traceback
+        result.ok, result.error, result.held_by = False, str(exc), exc.holder
+        log.info("pull of %s skipped: %s", source.name, exc)
     except LeadsyncError as exc:
         result.ok, result.error = False, str(exc)
         log.error("pull of %s failed: %s", source.name, exc)
@@ -234,6 +242,8 @@ def pull_source(
             "events": result.events,
             "quarantined": result.quarantined,
             "streams": streams,
+            "deadlock_retries": result.deadlock_retries,
+            "reconnects": result.reconnects,
         },
         error=result.error,
     )

@@ -69,6 +69,10 @@ class Daemon:
         """Pull one source, score what changed, push that source. A plain id in, counts out."""
         source = self.config.source(name)
         pulled = pull_source(self.engine, self.config, source, stop=self.stop)
+        if pulled.held_by is not None:
+            # a standby: another daemon holds the source's lease. pull_source logged the one INFO
+            # line naming the holder; nothing failed, so no ERROR and no traceback
+            return {"held_by": pulled.held_by}
         if not pulled.ok and pulled.error != "stopped":
             raise LeadsyncError(f"pull of {name} failed: {pulled.error}")
         if self.stop.is_set():
@@ -83,6 +87,8 @@ class Daemon:
     def _on_event(self, event: JobExecutionEvent) -> None:
         if event.exception is not None:
             log.error("job %s failed: %s; it runs again at its next time", event.job_id, event.exception)
+        elif isinstance(event.retval, dict) and "held_by" in event.retval:
+            pass  # a standby's skipped run: already said in one INFO line (pull_source)
         else:
             log.info("job %s done: %s", event.job_id, event.retval)
 

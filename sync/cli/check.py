@@ -120,19 +120,48 @@ def probe_source(config: LeadsyncConfig, source: Any) -> dict[str, Any]:
 
 
 def _check_store(config: LeadsyncConfig) -> tuple[bool, str]:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from leadsync.sync.store import sqlite_path
+    """Connect to the store and read its schema version (without creating or migrating anything):
+    reachable or not, and the version against the one this leadsync expects. The URL is shown with
+    its password hidden."""
+    from leadsync.sync.store import StoreError, public_url, sqlite_path, store_url
+    from leadsync.sync.store.db import describe_store_error, head_revision, schema_revision
 
     try:
-        url = make_url(config.store.url)
-    except ArgumentError:
-        return False, f"store.url: not a database URL: {config.store.url!r}"
-    path = sqlite_path(config.store.url)
+        url = store_url(config.store.url)
+    except StoreError as exc:
+        return False, str(exc)
+    shown = public_url(config.store.url)
+    path = sqlite_path(url)
     if path is not None:
         folder = path.parent if str(path.parent) else Path(".")
         if not folder.exists() or not os.access(folder, os.W_OK):
             return False, f"store.url: cannot create {path}: folder {folder} is missing or not writable"
-        return True, f"SQLite at {path}" + ("" if path.exists() else " (created on first run)")
-    return True, f"{url.get_backend_name()} at {url.render_as_string(hide_password=True)}"
+        if not path.exists():
+            return True, f"SQLite at {path} (created on first run)"
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError
+
+    head = head_revision()
+    try:
+        engine = create_engine(url, connect_args={} if path is not None else {"connect_timeout": 10})
+    except ModuleNotFoundError:
+        return False, "store.url: the PostgreSQL driver is not installed: pip install 'leadsync[postgres]'"
+    try:
+        with engine.connect() as connection:
+            revision = schema_revision(connection)
+            server = (
+                "SQLite"
+                if path is not None
+                else "PostgreSQL "
+                + str(connection.exec_driver_sql("SHOW server_version").scalar()).split()[0]
+            )
+    except DBAPIError as exc:
+        return False, f"store.url: {describe_store_error(exc, config.store.url)}"
+    finally:
+        engine.dispose()
+    where = str(path) if path is not None else shown
+    if revision is None:
+        return True, f"{server} at {where}: reachable; no schema yet (the first command creates it, {head})"
+    if revision != head:
+        return True, f"{server} at {where}: reachable; schema {revision}, migrated to {head} on the next run"
+    return True, f"{server} at {where}: reachable; schema {revision} (current)"

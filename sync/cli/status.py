@@ -23,7 +23,9 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
         print_json([asdict(item) for item in statuses])
         return
-    table = Table(title=f"leadsync status: {config.store.url}")
+    from leadsync.sync.store import public_url
+
+    table = Table(title=f"leadsync status: {public_url(config.store.url)}")  # never the password
     for column in (
         "source",
         "last run",

@@ -123,7 +123,7 @@ def test_refused_run_says_who_holds_the_source_and_until_when(world: Any, tmp_pa
     with serve(world) as server:
         lead = Leadsync.create(server, tmp_path / "held")
         lead.run("status")  # creates the store
-        engine = make_engine(f"sqlite:///{lead.db}")
+        engine = make_engine(lead.store_url)
         until = acquire(engine, "source:hubspot", "otherhost:4242:abcdef", ttl=timedelta(minutes=5))
         done = lead.run("pull", "hubspot", check=False)
         assert done.returncode == 1
