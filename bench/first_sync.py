@@ -72,7 +72,9 @@ def first_sync(server: str, contacts: int, *, seed: int = SEED, timeout: float =
             seconds = time.perf_counter() - started
         engine = create_engine(store_url(url))
         with engine.connect() as connection:
-            runs = connection.execute(select(SyncRun.step, SyncRun.status, SyncRun.counts, SyncRun.error)).all()
+            runs = connection.execute(
+                select(SyncRun.step, SyncRun.status, SyncRun.counts, SyncRun.error)
+            ).all()
         engine.dispose()
     finally:
         _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

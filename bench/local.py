@@ -174,7 +174,9 @@ def ingest(db: Path | None, persons: int, events: int, seed: int, url: str | Non
         size_mb = db.stat().st_size / 2**20
     else:
         with engine.connect() as connection:
-            size_mb = connection.exec_driver_sql("SELECT pg_database_size(current_database())").scalar() / 2**20
+            size_mb = (
+                connection.exec_driver_sql("SELECT pg_database_size(current_database())").scalar() / 2**20
+            )
     engine.dispose()
     return {
         "store": "sqlite" if db is not None else "postgresql",
@@ -294,7 +296,9 @@ def run_postgres(server: str, *, persons: int, events: int, seed: int = 7) -> di
     try:
         _admin(server, f'CREATE DATABASE "{name}"')
     except Exception as exc:  # noqa: BLE001 - no server: the SQLite figures stand alone
-        return {"skipped": f"no PostgreSQL server at {make_url(server).render_as_string(hide_password=True)}: {exc}"}
+        return {
+            "skipped": f"no PostgreSQL server at {make_url(server).render_as_string(hide_password=True)}: {exc}"
+        }
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     size = ["--persons", str(persons), "--events", str(events), "--seed", str(seed)]
     try:

@@ -99,7 +99,9 @@ def test_no_command_prints_the_store_password(tmp_path: Path, postgres_session: 
             for args in _arguments(name, email):
                 outputs.append(_run(config, tmp_path, args))
         unreachable = tmp_path / "down.toml"
-        write_sandbox_config(server, unreachable, store_url=url.set(port=1).render_as_string(hide_password=False))
+        write_sandbox_config(
+            server, unreachable, store_url=url.set(port=1).render_as_string(hide_password=False)
+        )
         for args in (["status"], ["check"], ["sync"], ["leads"]):
             outputs.append(_run(unreachable, tmp_path, args))
     text = "\n".join(outputs)

@@ -26,7 +26,9 @@ def world(pipeline_world: Any) -> Any:
     return copy.deepcopy(pipeline_world)
 
 
-@pytest.fixture(autouse=True, params=[pytest.param(kind, marks=getattr(pytest.mark, kind)) for kind in STORES])
+@pytest.fixture(
+    autouse=True, params=[pytest.param(kind, marks=getattr(pytest.mark, kind)) for kind in STORES]
+)
 def pipeline_store(request: Any, postgres_session: Any) -> Any:
     """Every pipeline test runs once per store: ``Leadsync.create`` makes a fresh store of this kind
     (tests/stores.py). The PostgreSQL param skips, saying why, where no server is available."""
