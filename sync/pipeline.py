@@ -103,6 +103,7 @@ class PushResult:
     diff: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    lifecycle_held: int = 0  # lifecycle promotions held back: a source of those persons failed to pull
 
 
 def selected_sources(config: LeadsyncConfig, names: Sequence[str]) -> list[SourceConfig]:
@@ -292,8 +293,16 @@ def score(
     )
 
 
-def plan_push(engine: Engine, config: LeadsyncConfig, source: SourceConfig, *, now: datetime) -> Plan:
-    """What a push of ``source`` would write now, from the store alone (largest change first)."""
+def plan_push(
+    engine: Engine,
+    config: LeadsyncConfig,
+    source: SourceConfig,
+    *,
+    now: datetime,
+    hold_lifecycle_of: Sequence[str] = (),
+) -> Plan:
+    """What a push of ``source`` would write now, from the store alone (largest change first).
+    ``hold_lifecycle_of``: sources whose pull failed in this run (``sync.writeback.plan_source``)."""
     with engine.connect() as connection:
         return plan_source(
             connection,
@@ -302,6 +311,7 @@ def plan_push(engine: Engine, config: LeadsyncConfig, source: SourceConfig, *, n
             lifecycle_writeback=config.writeback.lifecycle,
             now=now,
             on_drift=config.writeback.on_drift,
+            hold_lifecycle_of=hold_lifecycle_of,
         )
 
 
@@ -323,6 +333,7 @@ def push_source(
         plan = plan_push(engine, config, source, now=now)
     plans = plan.writes
     result.planned = len(plans)
+    result.lifecycle_held = plan.lifecycle_held
     result.drift = [asdict(drift) for drift in plan.drift]
     for drift in plan.drift:
         log.warning(
@@ -385,22 +396,38 @@ def push_sources(
     dry_run: bool = False,
     reporter: Reporter | None = None,
     limit: int | None = None,
+    failed_pulls: Sequence[str] = (),
 ) -> list[PushResult]:
     """Push the sources side by side. ``limit``: write at most that many persons over all of them,
-    largest score change first; the rest stay planned for the next push (a safe first rollout)."""
+    largest score change first; the rest stay planned for the next push (a safe first rollout).
+    ``failed_pulls``: the sources whose pull failed in this run; their persons get no lifecycle
+    promotion now, on any platform (``sync.writeback.plan_source``)."""
     sources = selected_sources(config, names)
     environ = dict(os.environ)
     if not sources:
         return []
     now = utcnow()
-    plans = {source.name: plan_push(engine, config, source, now=now) for source in sources}
+    plans = {
+        source.name: plan_push(engine, config, source, now=now, hold_lifecycle_of=failed_pulls)
+        for source in sources
+    }
+    for name, plan in plans.items():
+        if plan.lifecycle_held:
+            log.warning(
+                "%s: %d lifecycle promotions held back until %s pulls again (the pull failed)",
+                name,
+                plan.lifecycle_held,
+                ", ".join(failed_pulls),
+            )
     held_back: dict[str, int] = {}
     if limit is not None:
         chosen = first_persons([write for plan in plans.values() for write in plan.writes], limit)
         for name, plan in plans.items():
             kept = [write for write in plan.writes if write.person_id in chosen]
             held_back[name] = len(plan.writes) - len(kept)
-            plans[name] = Plan(writes=kept, drift=plan.drift, adopt=plan.adopt)
+            plans[name] = Plan(
+                writes=kept, drift=plan.drift, adopt=plan.adopt, lifecycle_held=plan.lifecycle_held
+            )
     with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="push") as pool:
         futures = [
             pool.submit(
