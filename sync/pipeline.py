@@ -31,6 +31,7 @@ from leadsync.sync.lease import LeaseHeld, LeaseKeeper
 from leadsync.sync.readahead import read_ahead
 from leadsync.sync.rescore import rescore
 from leadsync.sync.scorebatch import RescoreCounts
+from leadsync.sync.store.db import is_lost_connection, retry_lost_connection
 from leadsync.sync.store.models import SyncCursor, SyncRun
 from leadsync.sync.writeback import (
     Plan,
@@ -47,6 +48,11 @@ __all__ = ["PushResult", "Reporter", "SourceResult", "pull_sources", "pull_strea
 log = logging.getLogger("leadsync.pipeline")
 
 PUSH_CHUNK = 1_000  # updates per connector.push call: state is recorded after each chunk
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def utcnow() -> datetime:
@@ -229,8 +235,12 @@ def pull_source(
         result.ok, result.error = False, str(exc)
         log.error("pull of %s failed: %s", source.name, exc)
     except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
-        result.ok, result.error = False, f"unexpected {type(exc).__name__}: {exc}"
-        log.exception("pull of %s failed unexpectedly", source.name)
+        if is_lost_connection(exc):  # what was committed stays; the next run resumes from its cursor
+            result.ok, result.error = False, f"lost the store connection: {_first_line(exc)}"
+            log.error("pull of %s stopped: %s", source.name, result.error)
+        else:
+            result.ok, result.error = False, f"unexpected {type(exc).__name__}: {exc}"
+            log.exception("pull of %s failed unexpectedly", source.name)
     result.seconds = time.monotonic() - started
     if reporter and reporter.source_done:
         reporter.source_done(source.name, result.ok)
@@ -283,13 +293,19 @@ def score(
     everyone: bool = False,
     reporter: Reporter | None = None,
 ) -> RescoreCounts:
-    return rescore(
-        engine,
-        model,
-        now=now or utcnow(),
-        everyone=everyone,
-        progress=reporter.scored if reporter else None,
-        planned=reporter.scoring if reporter else None,
+    now = now or utcnow()
+    # a lost store connection (a restarted server) re-runs the re-score, which is idempotent: the
+    # batches committed before cleared their marks, the rest are still marked
+    return retry_lost_connection(
+        lambda: rescore(
+            engine,
+            model,
+            now=now,
+            everyone=everyone,
+            progress=reporter.scored if reporter else None,
+            planned=reporter.scoring if reporter else None,
+        ),
+        what="the re-score",
     )
 
 
@@ -371,8 +387,12 @@ def push_source(
         result.ok, result.error = False, str(exc)
         log.error("push to %s failed: %s", source.name, exc)
     except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
-        result.ok, result.error = False, f"unexpected {type(exc).__name__}: {exc}"
-        log.exception("push to %s failed unexpectedly", source.name)
+        if is_lost_connection(exc):  # writes sent but not recorded are pending: the next push resends them
+            result.ok, result.error = False, f"lost the store connection: {_first_line(exc)}"
+            log.error("push to %s stopped: %s", source.name, result.error)
+        else:
+            result.ok, result.error = False, f"unexpected {type(exc).__name__}: {exc}"
+            log.exception("push to %s failed unexpectedly", source.name)
     _finish_run(
         engine,
         run_id,

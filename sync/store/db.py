@@ -42,6 +42,8 @@ __all__ = [
     "StoreError",
     "describe_store_error",
     "head_revision",
+    "is_lost_connection",
+    "retry_lost_connection",
     "make_engine",
     "migrate",
     "public_url",
@@ -159,7 +161,7 @@ def make_engine(url: str | URL, *, migrate_schema: bool = True) -> Engine:
 
     if migrate_schema:
         try:
-            migrate(engine)
+            _migrate_through_lost_connections(engine)
         except StoreError:
             engine.dispose()
             raise
@@ -175,6 +177,57 @@ def make_engine(url: str | URL, *, migrate_schema: bool = True) -> Engine:
             if side.exists():
                 os.chmod(side, 0o600)
     return engine
+
+
+STORE_OUTAGE_S = 120.0  # how long work waits for a lost store connection to come back
+
+
+def is_lost_connection(exc: BaseException) -> bool:
+    """Whether ``exc`` is an open store connection that was lost (a restarted server, a terminated
+    backend): the pool has dropped it, and the work can be done again on a new one."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def retry_lost_connection(work: Any, *, what: str, seconds: float = STORE_OUTAGE_S) -> Any:
+    """``work()``, done again (whole) while it fails on a lost store connection, for up to
+    ``seconds``; for idempotent work only (a re-score: committed batches cleared their marks)."""
+    import logging
+
+    from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
+    log = logging.getLogger("leadsync.store")
+
+    def warn(state: Any) -> None:
+        log.warning("%s lost the store connection; trying again (%s)", what, state.outcome.exception())
+
+    for attempt in Retrying(
+        retry=retry_if_exception(is_lost_connection),
+        stop=stop_after_delay(seconds),
+        wait=wait_exponential(multiplier=0.2, max=5.0),
+        before_sleep=warn,
+        reraise=True,
+    ):
+        with attempt:
+            return work()
+    return None  # pragma: no cover - Retrying returns or raises
+
+
+def _migrate_through_lost_connections(engine: Engine) -> None:
+    """``migrate``, again on a new connection when an open one was lost (a restarted server, a
+    terminated backend); a server that refuses new connections fails at once."""
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+    def lost(exc: BaseException) -> bool:
+        return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+    for attempt in Retrying(
+        retry=retry_if_exception(lost),
+        stop=stop_after_attempt(4),
+        wait=wait_exponential(multiplier=0.2, max=2.0),
+        reraise=True,
+    ):
+        with attempt:
+            migrate(engine)
 
 
 def _alembic_config() -> Any:

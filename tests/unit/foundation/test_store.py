@@ -215,3 +215,39 @@ def test_an_id_list_selects_exactly_the_rows_it_names(store_url, column, ids, ex
         upsert(connection, Event, events(50), key=["source", "source_id"])
         query = select(Event.source_id).where(in_ids(getattr(Event, column), connection.dialect.name, ids))
         assert set(connection.execute(query).scalars()) == expected
+
+
+_OPEN_AT = """
+import sys, time
+from leadsync.sync.store import make_engine
+url, start = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+make_engine(url).dispose()
+print("opened")
+"""
+
+
+def test_processes_starting_at_once_on_an_empty_store_all_succeed(store_url):
+    # issue 20: one of two processes starting at once on an empty store crashed (both stores);
+    # migrations now take a lock (an advisory lock on PostgreSQL, flock on the SQLite file)
+    import subprocess
+    import sys
+    import time
+
+    start = time.time() + 4  # after every child has imported leadsync
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_AT, store_url, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [child.communicate(timeout=120) for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0, 0], [err[-1500:] for _, err in results]
+    assert all(out.strip() == "opened" for out, _ in results)
+    engine = make_engine(store_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == _head()
+    engine.dispose()
