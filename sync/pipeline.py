@@ -230,7 +230,12 @@ def pull_source(
                     reporter.stream_done(source.name, stream)
     except LeaseHeld as exc:  # a standby's normal answer: one INFO line, no traceback
         result.ok, result.error, result.held_by = False, str(exc), exc.holder
-        log.info("pull of %s skipped: %s", source.name, exc)
+        log.info(
+            "pull of %s skipped: held by %s until %s UTC; trying again next run",
+            source.name,
+            exc.holder,
+            f"{exc.expires_at:%H:%M:%S}",
+        )
     except LeadsyncError as exc:
         result.ok, result.error = False, str(exc)
         log.error("pull of %s failed: %s", source.name, exc)

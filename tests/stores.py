@@ -7,7 +7,9 @@ to first, e.g. ``postgresql://postgres@127.0.0.1:5432/postgres``), else from a s
 with a unique name, and drops it at the end; each test gets a schema of its own in that database
 (the URL's ``search_path``), so tests never see each other's rows. Where the variable is unset and
 no server answers, the PostgreSQL params skip and say why; where it is set and the server does not
-answer, they fail (CI: ``.ci/run`` sets it, so it never skips them).
+answer, they fail (CI: ``.ci/run`` sets it, so it never skips them). Where neither answers and
+pytest-postgresql is installed, its ``postgresql_proc`` fixture starts a throwaway server from
+PostgreSQL's binaries (``--postgresql-exec`` names ``pg_ctl``) and the tests use that.
 
 The session prints how many tests ran on PostgreSQL (``pytest_terminal_summary``).
 """
@@ -87,12 +89,26 @@ class PostgresSession:
             connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
+def _throwaway_server(request: Any) -> str | None:
+    """A server started by pytest-postgresql (``postgresql_proc``, from PostgreSQL's binaries) where
+    that plugin is installed; None otherwise."""
+    try:
+        import pytest_postgresql  # noqa: F401
+    except ImportError:
+        return None
+    proc = request.getfixturevalue("postgresql_proc")
+    auth = f"{proc.user}:{proc.password}" if proc.password else proc.user
+    return f"postgresql://{auth}@{proc.host}:{proc.port}/postgres"
+
+
 @pytest.fixture(scope="session")
-def postgres_session() -> Iterator[PostgresSession | str]:
+def postgres_session(request: Any) -> Iterator[PostgresSession | str]:
     """The session's PostgreSQL database, or why there is none (a string)."""
     server, why = _server_url()
     if server is None:
-        yield why
+        server = _throwaway_server(request)
+    if server is None:
+        yield why + "; or pip install pytest-postgresql to start a throwaway server"
         return
     session = PostgresSession(server)
     try:
