@@ -78,6 +78,7 @@ def _daemon(config: Path, folder: Path) -> str:
     return f"$ leadsync daemon\n{out}{err}"
 
 
+@pytest.mark.postgresql
 def test_no_command_prints_the_store_password(tmp_path: Path, postgres_session: Any) -> None:
     if isinstance(postgres_session, str):
         pytest.skip(f"PostgreSQL: {postgres_session}")
