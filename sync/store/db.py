@@ -12,8 +12,7 @@ outlives a server restart or a killed backend.
 
 Migrations take a lock, so that processes starting at once on an empty store wait for each other
 instead of creating the same tables twice: a transaction-level advisory lock on PostgreSQL, an
-exclusive ``flock`` on the database file on SQLite (SQLite's own locks are POSIX record locks, which
-``flock`` does not touch).
+exclusive ``flock`` on ``<file>.lock`` beside a SQLite store (``_file_lock``).
 
 Whatever goes wrong reaching the store (no server, wrong credentials, no such database, no right to
 create the tables, a schema newer than this leadsync) is a ``StoreError``: a ``ConfigError`` naming
@@ -277,16 +276,22 @@ def migrate(engine: Engine) -> None:
 
 @contextmanager
 def _file_lock(path: Path | None) -> Iterator[None]:
-    """An exclusive ``flock`` on the SQLite file ``path`` for the duration (nothing for other stores,
-    or where ``fcntl`` does not exist)."""
+    """An exclusive ``flock`` for the duration on ``<SQLite file>.lock``, beside the store (nothing
+    for other stores, or where ``fcntl`` does not exist).
+
+    Never on the database file itself: closing any descriptor of that file drops every POSIX lock
+    this process's SQLite connections hold on it (sqlite.org/howtocorrupt.html §2.2), which broke
+    the next reader's view of the WAL."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no lock, as before
         fcntl = None  # type: ignore[assignment]
-    if path is None or fcntl is None or not path.exists():
+    if path is None or fcntl is None:
         yield
         return
-    with open(path, "rb") as handle:
+    lock = path.with_name(path.name + ".lock")
+    descriptor = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+    with os.fdopen(descriptor, "rb") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield

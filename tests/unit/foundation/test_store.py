@@ -229,7 +229,7 @@ print("opened")
 
 def test_processes_starting_at_once_on_an_empty_store_all_succeed(store_url):
     # issue 20: one of two processes starting at once on an empty store crashed (both stores);
-    # migrations now take a lock (an advisory lock on PostgreSQL, flock on the SQLite file)
+    # migrations now take a lock (an advisory lock on PostgreSQL, flock on a lock file beside SQLite's)
     import subprocess
     import sys
     import time
