@@ -173,5 +173,9 @@ class LeaseKeeper:
             self._thread.join(timeout=5)
         until = time.time()
         if not self.lost.is_set():
-            release(self.engine, self.name, self.holder)
+            from leadsync.sync.store.db import retry_lost_connection
+
+            retry_lost_connection(
+                lambda: release(self.engine, self.name, self.holder), what=f"releasing lease {self.name}"
+            )
         log.info("lease %s held by %s from %.6f to %.6f", self.name, self.holder, self._since, until)

@@ -31,7 +31,7 @@ from leadsync.sync.lease import LeaseHeld, LeaseKeeper
 from leadsync.sync.readahead import read_ahead
 from leadsync.sync.rescore import rescore
 from leadsync.sync.scorebatch import RescoreCounts
-from leadsync.sync.store.db import is_lost_connection, retry_lost_connection
+from leadsync.sync.store.db import STORE_OUTAGE_S, is_lost_connection, retry_lost_connection
 from leadsync.sync.store.models import SyncCursor, SyncRun
 from leadsync.sync.writeback import (
     Plan,
@@ -131,6 +131,14 @@ def _start_run(engine: Engine, source: str, command: str, now: datetime) -> int:
 def _finish_run(
     engine: Engine, run_id: int, *, ok: bool, counts: Mapping[str, Any], error: str | None
 ) -> None:
+    retry_lost_connection(  # the record of a run that outlived a store outage is still written
+        lambda: _write_finish(engine, run_id, ok=ok, counts=counts, error=error), what="recording the run"
+    )
+
+
+def _write_finish(
+    engine: Engine, run_id: int, *, ok: bool, counts: Mapping[str, Any], error: str | None
+) -> None:
     with engine.begin() as connection:
         connection.execute(
             update(SyncRun)
@@ -205,22 +213,39 @@ def pull_source(
                 stored = (
                     partial(reporter.reading, source.name, stream) if reporter and reporter.reading else None
                 )
-                with closing(
-                    pull_stream(engine, connector, source.name, stream, full=full, stored=stored)
-                ) as pages:
-                    for counts in pages:
-                        measured["records"] += counts.contacts + counts.events
-                        measured["requests"] = connector.request_counts()["requests"] - before
-                        result.contacts += counts.contacts
-                        result.events += counts.events
-                        result.quarantined += counts.quarantined
-                        result.deadlock_retries += counts.deadlock_retries
-                        result.reconnects += counts.reconnects
-                        if reporter and reporter.pulled:
-                            reporter.pulled(source.name, stream, counts)
-                        # Stop between pages: what is committed stays committed, the rest comes next run.
-                        if (stop and stop.is_set()) or lease.lost.is_set():
-                            break
+                lost_since: float | None = None
+                while True:  # once; again from the last committed cursor after a lost store connection
+                    try:
+                        with closing(
+                            pull_stream(engine, connector, source.name, stream, full=full, stored=stored)
+                        ) as pages:
+                            for counts in pages:
+                                lost_since = None
+                                measured["records"] += counts.contacts + counts.events
+                                measured["requests"] = connector.request_counts()["requests"] - before
+                                result.contacts += counts.contacts
+                                result.events += counts.events
+                                result.quarantined += counts.quarantined
+                                result.deadlock_retries += counts.deadlock_retries
+                                result.reconnects += counts.reconnects
+                                if reporter and reporter.pulled:
+                                    reporter.pulled(source.name, stream, counts)
+                                # Stop between pages: what is committed stays committed, the rest comes next run.
+                                if (stop and stop.is_set()) or lease.lost.is_set():
+                                    break
+                        break
+                    except Exception as exc:
+                        # a connection lost outside a page's own retries (reading the cursor): the
+                        # stream resumes from its last committed cursor, for up to STORE_OUTAGE_S
+                        lost_since = lost_since or time.monotonic()
+                        if not is_lost_connection(exc) or time.monotonic() - lost_since > STORE_OUTAGE_S:
+                            raise
+                        result.reconnects += 1
+                        log.warning("%s: lost the store connection reading %s; resuming", source.name, stream)
+                        if stop is not None and stop.wait(0.5):
+                            raise
+                        if stop is None:
+                            time.sleep(0.5)
                 measured["requests"] = connector.request_counts()["requests"] - before
                 if (stop and stop.is_set()) or lease.lost.is_set():
                     result.ok = not lease.lost.is_set()
@@ -231,7 +256,7 @@ def pull_source(
     except LeaseHeld as exc:  # a standby's normal answer: one INFO line, no traceback
         result.ok, result.error, result.held_by = False, str(exc), exc.holder
         log.info(
-            "pull of %s skipped: held by %s until %s UTC; trying again next run",
+            "pull of %s skipped: it is being synced by %s until %s UTC; trying again next run",
             source.name,
             exc.holder,
             f"{exc.expires_at:%H:%M:%S}",

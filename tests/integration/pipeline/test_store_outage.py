@@ -100,6 +100,7 @@ def test_terminated_connections_mid_sync_lose_nothing_and_the_run_resumes(
         f"backends terminated: {killed}; pages written again after a lost connection: {reconnects}; "
         f"the interrupted run itself ended {'ok' if first_ok else 'failed: ' + err[-400:]}"
     )
+    assert first_ok, f"the run did not resume after the outage: {err[-3000:]}"
     assert "Traceback" not in err, err[-3000:]
     for key in ("persons", "identities", "event_count", "events", "scores", "writeback_state"):
         assert got_store[key] == expected_store[key], key
