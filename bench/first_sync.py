@@ -6,7 +6,7 @@ contacts).
     python -m bench.first_sync --server postgresql://postgres@127.0.0.1:5432/postgres \\
         --contacts 5000 20000 --runs 3
 
-Prints one JSON object. The sandbox runs in this process without rate limits (the pulls of the
+Prints one JSON line per run, as it ends. The sandbox runs in this process without rate limits (the pulls of the
 three sources then overlap as much as they can, which is what made the writers collide).
 """
 
@@ -96,8 +96,10 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, nargs="+", default=[5000, 20000])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    results = [first_sync(args.server, n, seed=SEED + run) for n in args.contacts for run in range(args.runs)]
-    print(json.dumps(results, indent=2))
+    for contacts in args.contacts:
+        for run in range(args.runs):
+            # one line per run as it ends: a long series interrupted still says what it measured
+            print(json.dumps(first_sync(args.server, contacts, seed=SEED + run)), flush=True)
 
 
 if __name__ == "__main__":

@@ -31,23 +31,23 @@ def _arguments(name: str, email: str) -> list[list[str]]:
     """How each command is run: its usual forms (an unknown command gets its plain form)."""
     return {
         "init": [["init", "--force", "/dev/null"]],
-        "check": [["check"], ["check", "--json"]],
+        "check": [["check", "--json"]],
         "pull": [["pull"]],
         "score": [["score"]],
-        "push": [["push"], ["push", "--dry-run"]],
-        "sync": [["sync"], ["sync", "--json"]],
+        "push": [["push", "--dry-run"]],
+        "sync": [["sync"]],
         "status": [["status"], ["status", "--json"]],
-        "leads": [["leads"], ["leads", "--json"]],
-        "explain": [["explain", email], ["explain", "nobody@nowhere.example"]],
+        "leads": [["leads"]],
+        "explain": [["explain", email]],
         "backtest": [["backtest"]],
         "report": [["report"]],
-        "state": [["state"], ["state", "hubspot"]],
+        "state": [["state"]],
         "streams": [["streams"]],
         "fields": [["fields", "hubspot"]],
         "undo": [["undo", "999999"]],
-        "quarantine": [["quarantine"], ["quarantine", "list"]],
+        "quarantine": [["quarantine"]],
         "model": [["model", "fit", "--help"]],
-        "runs": [["runs"], ["runs", "--json"]],
+        "runs": [["runs"]],
     }.get(name, [[name]])
 
 
@@ -72,7 +72,7 @@ def _daemon(config: Path, folder: Path) -> str:
         text=True,
         env={"PATH": "/usr/bin:/bin", "COLUMNS": "300", "PYTHONPATH": str(ROOT)},
     )
-    time.sleep(8)
+    time.sleep(6)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     return f"$ leadsync daemon\n{out}{err}"
