@@ -75,6 +75,7 @@ def run(
     local: bool = True,
     dry_run: bool = True,
     scaleout: bool = True,
+    postgres: str | None = None,
 ) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     started = time.perf_counter()
@@ -100,7 +101,7 @@ def run(
         if dry_run:
             figures["dry_run"] = run_dry_run(workdir, **plan["dry_run"], seed=SEED, latency_ms=LATENCY_MS)
         if local:
-            figures["local"] = run_local(workdir, **plan["local"], seed=SEED)
+            figures["local"] = run_local(workdir, **plan["local"], seed=SEED, postgres=postgres)
         figures["machine"]["load_after"] = round(os.getloadavg()[0], 2)
         figures["seconds"] = round(time.perf_counter() - started, 1)  # the scale-out has its own
         if scaleout:
@@ -130,6 +131,11 @@ def main() -> None:
     )
     parser.add_argument("--no-local", action="store_true", help="skip the local (no network) measurements")
     parser.add_argument("--no-scaleout", action="store_true", help="skip the workers on PostgreSQL (1, 2, 4)")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("LEADSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="PostgreSQL server for the local ingest and re-score beside SQLite's ('' to skip)",
+    )
     parser.add_argument("--no-dry-run", action="store_true", help="skip the dry-run timing (2,000 persons)")
     parser.add_argument(
         "--dry-run-only",
@@ -145,6 +151,7 @@ def main() -> None:
         local=not (args.no_local or args.dry_run_only),
         dry_run=not args.no_dry_run,
         scaleout=not (args.no_scaleout or args.dry_run_only),
+        postgres=args.postgres or None,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")

@@ -3,6 +3,7 @@ its own process so that one measurement's memory does not pollute another's peak
 
     python -m bench.local ingest  --db FILE --persons N --events M   # ContactRecords, then EventRecords
     python -m bench.local rescore --db FILE                          # sync.rescore.rescore over that store
+    python -m bench.local ingest  --url postgresql://... (and rescore --url): the same on PostgreSQL
     python -m bench.local memory  --persons N --events M             # bench.scoring_bench.run (in memory)
     python -m bench.local population --persons N --events M          # only building that synthetic population
 
@@ -140,15 +141,20 @@ def _event_pages(columns: Any) -> Iterator[list[Any]]:
         yield page
 
 
-def ingest(db: Path, persons: int, events: int, seed: int) -> dict[str, Any]:
+def _url(db: Path | None, url: str | None) -> str:
+    return url or f"sqlite:///{db}"
+
+
+def ingest(db: Path | None, persons: int, events: int, seed: int, url: str | None = None) -> dict[str, Any]:
     from bench.scoring_bench import synthetic_population
     from leadsync.connectors.base import PullBatch
     from leadsync.sync.ingest import ingest_batch
     from leadsync.sync.store import make_engine
 
-    for leftover in db.parent.glob(db.name + "*"):
-        leftover.unlink()
-    engine = make_engine(f"sqlite:///{db}")
+    if db is not None:
+        for leftover in db.parent.glob(db.name + "*"):
+            leftover.unlink()
+    engine = make_engine(_url(db, url))
     profiles, columns = synthetic_population(persons, events, seed)
     now = datetime.now(UTC)
     contact_s = event_s = 0.0
@@ -164,8 +170,16 @@ def ingest(db: Path, persons: int, events: int, seed: int) -> dict[str, Any]:
             engine, PullBatch("events", events=page, cursor={"page": number}), source=SOURCE, now=now
         )
         event_s += time.perf_counter() - started
+    if db is not None:
+        size_mb = db.stat().st_size / 2**20
+    else:
+        with engine.connect() as connection:
+            size_mb = (
+                connection.exec_driver_sql("SELECT pg_database_size(current_database())").scalar() / 2**20
+            )
     engine.dispose()
     return {
+        "store": "sqlite" if db is not None else "postgresql",
         "persons": persons,
         "events": events,
         "page": PAGE,
@@ -173,18 +187,18 @@ def ingest(db: Path, persons: int, events: int, seed: int) -> dict[str, Any]:
         "contacts_per_second": round(persons / contact_s, 1),
         "events_seconds": round(event_s, 3),
         "events_per_second": round(events / event_s, 1),
-        "db_mb": round(db.stat().st_size / 2**20, 1),
+        "db_mb": round(size_mb, 1),
         "peak_rss_mb": _peak_rss_mb(),
     }
 
 
-def rescore_store(db: Path) -> dict[str, Any]:
+def rescore_store(db: Path | None, url: str | None = None) -> dict[str, Any]:
     from bench.scoring_bench import NOW
     from leadsync.config.scoring_model import load_model
     from leadsync.sync.rescore import rescore
     from leadsync.sync.store import make_engine
 
-    engine = make_engine(f"sqlite:///{db}")
+    engine = make_engine(_url(db, url))
     model = load_model("default")
     started, cpu = time.perf_counter(), time.process_time()
     with _TreeRss() as tree:
@@ -243,9 +257,16 @@ def _child(*args: str, timeout: float) -> dict[str, Any]:
 
 
 def run_local(
-    workdir: Path, *, persons: int, events: int, seed: int = 7, store_rescore: bool = True
+    workdir: Path,
+    *,
+    persons: int,
+    events: int,
+    seed: int = 7,
+    store_rescore: bool = True,
+    postgres: str | None = None,
 ) -> dict[str, Any]:
-    """Ingest, store re-score and in-memory re-score, each in a fresh process."""
+    """Ingest, store re-score and in-memory re-score, each in a fresh process; with ``postgres`` (a
+    server URL) ingest and store re-score on PostgreSQL too, beside SQLite's."""
     db = workdir / "local.db"
     size = ["--persons", str(persons), "--events", str(events), "--seed", str(seed)]
     figures: dict[str, Any] = {"ingest": _child("ingest", "--db", str(db), *size, timeout=900)}
@@ -257,21 +278,51 @@ def run_local(
     ]
     for leftover in workdir.glob("local.db*"):
         leftover.unlink()
+    if postgres is not None:
+        figures["postgres"] = run_postgres(postgres, persons=persons, events=events, seed=seed)
     return figures
+
+
+def run_postgres(server: str, *, persons: int, events: int, seed: int = 7) -> dict[str, Any]:
+    """The same ingest and store re-score on PostgreSQL, into a database of their own on ``server``
+    (created, then dropped); or why not (``{"skipped": reason}``)."""
+    import secrets
+
+    from sqlalchemy.engine import make_url
+
+    from bench.first_sync import _admin
+
+    name = f"leadsync_bench_{secrets.token_hex(4)}"
+    try:
+        _admin(server, f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001 - no server: the SQLite figures stand alone
+        return {
+            "skipped": f"no PostgreSQL server at {make_url(server).render_as_string(hide_password=True)}: {exc}"
+        }
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    size = ["--persons", str(persons), "--events", str(events), "--seed", str(seed)]
+    try:
+        return {
+            "ingest": _child("ingest", "--url", url, *size, timeout=1800),
+            "rescore_store": _child("rescore", "--url", url, timeout=1800),
+        }
+    finally:
+        _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("ingest", "rescore", "memory", "population"))
     parser.add_argument("--db", type=Path)
+    parser.add_argument("--url", help="a PostgreSQL database URL instead of --db")
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     if args.what == "ingest":
-        result = ingest(args.db, args.persons, args.events, args.seed)
+        result = ingest(args.db, args.persons, args.events, args.seed, url=args.url)
     elif args.what == "rescore":
-        result = rescore_store(args.db)
+        result = rescore_store(args.db, url=args.url)
     elif args.what == "population":
         result = population(args.persons, args.events, args.seed)
     else:

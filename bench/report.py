@@ -71,6 +71,12 @@ def acceptance(figures: dict[str, Any]) -> list[dict[str, Any]]:
     if local:
         ingest = local["ingest"]["events_per_second"]
         checks.append({"point": "4 ingest", "holds": ingest >= 50_000, "figure": f"{_n(ingest)} events/s"})
+        pg = local.get("postgres", {}).get("ingest")
+        if pg:
+            rate = pg["events_per_second"]
+            checks.append(
+                {"point": "20.4 PostgreSQL ingest", "holds": rate >= 50_000, "figure": f"{_n(rate)} events/s"}
+            )
         memory = local["rescore_memory"]
         store = local.get("rescore_store")
         full = memory["persons"] >= 100_000 and memory["events"] >= 2_000_000
@@ -225,6 +231,23 @@ def markdown(figures: dict[str, Any]) -> str:
                 f"{ingest['events']:,} events | {store['seconds']} s ({_n(store['persons_per_second'])} persons/s) "
                 f"| {store['peak_rss_mb']} MB{_workers_note(store)} |"
             )
+        postgres = local.get("postgres")
+        if postgres and "ingest" in postgres:
+            pg_ingest, pg_store = postgres["ingest"], postgres.get("rescore_store")
+            lines += [
+                f"| ingest into PostgreSQL (same pages) | {pg_ingest['events']:,} events "
+                f"| {_n(pg_ingest['events_per_second'])} events/s | {pg_ingest['peak_rss_mb']} MB |",
+                f"| ingest contacts into PostgreSQL | {pg_ingest['persons']:,} contacts "
+                f"| {_n(pg_ingest['contacts_per_second'])} contacts/s | |",
+            ]
+            if pg_store:
+                lines.append(
+                    f"| re-score through the PostgreSQL store | {pg_store['persons']:,} persons, "
+                    f"{pg_ingest['events']:,} events | {pg_store['seconds']} s "
+                    f"({_n(pg_store['persons_per_second'])} persons/s) | {pg_store['peak_rss_mb']} MB |"
+                )
+        elif postgres:
+            lines.append(f"| PostgreSQL | | skipped: {postgres.get('skipped')} | |")
     scaleout = figures.get("scaleout")
     if scaleout:
         from bench.scaleout import markdown as scaleout_markdown

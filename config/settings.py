@@ -99,6 +99,16 @@ class StoreConfig(_Strict):
         return parse_duration(value)
 
 
+class EngineConfig(_Strict):
+    """What runs the scheduled syncs: ``embedded`` (APScheduler in ``leadsync daemon``, SQLite or
+    PostgreSQL) or ``procrastinate`` (``leadsync worker`` processes sharing a PostgreSQL store)."""
+
+    kind: Literal["embedded", "procrastinate"] = "embedded"
+
+
+ENGINE_KINDS = ("embedded", "procrastinate")
+
+
 class ScheduleConfig(_Strict):
     interval: Duration = 900.0
     misfire_grace: Duration = 300.0
@@ -107,14 +117,6 @@ class ScheduleConfig(_Strict):
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
-
-
-class EngineConfig(_Strict):
-    """Who runs the scheduled syncs: ``embedded`` (the APScheduler daemon in one process, any store)
-    or ``procrastinate`` (``leadsync worker`` processes on any number of machines, taking jobs from
-    Procrastinate's queue tables in the PostgreSQL store)."""
-
-    kind: Literal["embedded", "procrastinate"] = "embedded"
 
 
 class WritebackConfig(_Strict):
@@ -385,6 +387,7 @@ class SourceConfig(_Strict):
 
 class LeadsyncConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     writeback: WritebackConfig = Field(default_factory=WritebackConfig)
@@ -453,6 +456,8 @@ def _message(err: Mapping[str, Any]) -> str:
         return "unknown key (check its spelling against `leadsync init`)"
     if err["type"] == "bool_type":
         return f"must be true or false (a TOML boolean, without quotes), not {err.get('input')!r}"
+    if err["type"] == "literal_error" and tuple(err["loc"]) == ("engine", "kind"):
+        return f"unknown engine {err.get('input')!r}; use one of {', '.join(ENGINE_KINDS)}"
     if err["type"] == "enum" and err["loc"] and err["loc"][-1] == "platform":
         return f"unknown platform {err.get('input')!r}; use one of hubspot, mailchimp, activecampaign"
     return message
@@ -483,7 +488,29 @@ def load_config(path: Path, *, env: EnvSettings | None = None) -> LeadsyncConfig
     env = env or EnvSettings()
     if env.store_url:
         config = config.model_copy(update={"store": StoreConfig(url=env.store_url)})
+    check_engine(config, file=file)
     return config.model_copy(update={"path": path})
+
+
+def check_engine(config: LeadsyncConfig, *, file: str | None = None) -> None:
+    """``engine.kind = "procrastinate"`` needs a PostgreSQL store (its queue tables live there);
+    checked after ``LEADSYNC_STORE_URL`` is applied, since that replaces ``store.url``."""
+    if config.engine.kind != "procrastinate":
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(config.store.url).get_backend_name()
+    except ArgumentError:
+        backend = "?"
+    if backend != "postgresql":
+        raise ConfigError(
+            f'"procrastinate" needs a PostgreSQL store (store.url = "postgresql://..."), not {backend!r}; '
+            'use kind = "embedded" with SQLite',
+            file=file,
+            key="engine.kind",
+        )
 
 
 def missing_secrets(config: LeadsyncConfig, source: SourceConfig, environ: Mapping[str, str]) -> list[str]:

@@ -3,12 +3,30 @@
 Either the rows and the cursor that covers them are both committed, or neither is: a run killed at
 any point resumes from the last committed cursor and, since every write is an idempotent upsert,
 re-reading a page neither loses nor double counts anything (DESIGN.md "Sync state").
+
+Concurrent writers (the three sources are pulled at once) take their row locks in one order, so they
+wait for each other but never deadlock (issue 20: the first sync of 5,000 contacts on PostgreSQL
+deadlocked in the changed-person upsert). The only rows two sources share are ``person`` and
+``changedperson``; every transaction locks them in this order and no other:
+
+1. ``person`` rows, by email ascending (one upsert of the page's sorted emails);
+2. ``changedperson`` rows, by person id ascending, in ONE statement per page, last in the
+   transaction (``_mark_changed``: the persons of the page's contacts and of its events together,
+   ``ORDER BY person_id``; PostgreSQL inserts, and locks, in the order the SELECT gives).
+
+The re-score claims and clears marks in person id order too (``sync.rescore.claim_marks``,
+``sync.scorebatch``). A deadlock (SQLSTATE 40P01) is therefore not expected; should one happen all
+the same, the page's transaction is retried, as a backstop, and counted (``IngestCounts.deadlock_retries``,
+in the pull's run record). A page whose connection was lost (the server restarted, the backend was
+terminated) is retried the same way for up to ``STORE_OUTAGE_S``: what was committed stays, and the
+pull resumes when the store is back.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +35,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Insert, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from leadsync.connectors.base import PullBatch
 from leadsync.connectors.errors import BadRecord
@@ -37,7 +57,12 @@ from leadsync.sync.store.models import (
 )
 from leadsync.sync.store.upsert import insert_new_columns, upsert_columns
 
-__all__ = ["MUTABLE_TYPES", "IngestCounts", "event_columns", "ingest_batch", "jsonable"]
+__all__ = ["MUTABLE_TYPES", "STORE_OUTAGE_S", "IngestCounts", "event_columns", "ingest_batch", "jsonable"]
+
+log = logging.getLogger("leadsync.ingest")
+
+STORE_OUTAGE_S = 120.0  # how long a page waits for a lost store connection to come back
+DEADLOCK_ATTEMPTS = 5  # tries of one page that keeps deadlocking (the backstop; see above)
 
 
 @dataclass
@@ -51,6 +76,8 @@ class IngestCounts:
     quarantined: int = 0
     changed: int = 0
     echoes: list[str] = dataclasses.field(default_factory=list)
+    deadlock_retries: int = 0  # the page's transaction retried after a deadlock (should stay 0)
+    reconnects: int = 0  # the page's transaction retried after the store connection was lost
 
     def add(self, other: IngestCounts) -> None:
         self.contacts += other.contacts
@@ -58,6 +85,8 @@ class IngestCounts:
         self.quarantined += other.quarantined
         self.changed += other.changed
         self.echoes.extend(other.echoes)
+        self.deadlock_retries += other.deadlock_retries
+        self.reconnects += other.reconnects
 
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -77,17 +106,73 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def _is_deadlock(exc: BaseException) -> bool:
+    # PostgreSQL: 40P01 deadlock_detected, 40001 serialization_failure (appendix A "Error codes")
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
+
+
+def _is_lost_connection(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _retry_page(exc: BaseException) -> bool:
+    return _is_deadlock(exc) or _is_lost_connection(exc)
+
+
+def _stop_page(state: RetryCallState) -> bool:
+    exc = state.outcome.exception() if state.outcome else None
+    if exc is not None and _is_deadlock(exc):
+        return state.attempt_number >= DEADLOCK_ATTEMPTS
+    return stop_after_delay(STORE_OUTAGE_S)(state)
+
+
 def ingest_batch(engine: Engine, batch: PullBatch, *, source: str, now: datetime) -> IngestCounts:
-    """Store ``batch`` of ``source`` and move its cursor, atomically."""
+    """Store ``batch`` of ``source`` and move its cursor, atomically; a page that deadlocked or
+    lost its connection is retried whole (see the module's docstring), and counted."""
+    deadlocks = reconnects = 0
+
+    def before_sleep(state: RetryCallState) -> None:
+        nonlocal deadlocks, reconnects
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is not None and _is_deadlock(exc):
+            deadlocks += 1
+            log.warning(
+                "%s: a page of %s deadlocked (retried as a backstop): %s", source, batch.stream, exc.orig
+            )  # type: ignore[union-attr]
+        else:
+            reconnects += 1
+            log.warning(
+                "%s: lost the store connection while writing a page of %s; retrying in %.1f s",
+                source,
+                batch.stream,
+                state.next_action.sleep if state.next_action else 0.0,
+            )
+
+    for attempt in Retrying(
+        retry=retry_if_exception(_retry_page),
+        stop=_stop_page,
+        wait=wait_exponential(multiplier=0.05, max=5.0),
+        before_sleep=before_sleep,
+        reraise=True,
+    ):
+        with attempt:
+            counts = _ingest_once(engine, batch, source=source, now=now)
+    counts.deadlock_retries, counts.reconnects = deadlocks, reconnects
+    return counts
+
+
+def _ingest_once(engine: Engine, batch: PullBatch, *, source: str, now: datetime) -> IngestCounts:
     with engine.begin() as connection:
         counts = IngestCounts()
         bad = list(batch.bad)
         good_contacts = _valid_contacts(batch.contacts, bad)
-        counts.contacts, counts.changed, counts.echoes = _write_contacts(
+        counts.contacts, counts.changed, counts.echoes, persons = _write_contacts(
             connection, source, good_contacts, now
         )
-        counts.events = _write_events(connection, source, batch.events, now)
+        counts.events, contacts = _write_events(connection, source, batch.events, now)
         counts.quarantined = quarantine(connection, source, batch.stream, bad, now)
+        # last: the shared change marks are locked once, in person order, at the end (module docstring)
+        _mark_changed(connection, source, persons, contacts, now)
         if batch.cursor is not None:
             upsert(
                 connection,
@@ -169,12 +254,12 @@ def _valid_contacts(
 
 def _write_contacts(
     connection: Connection, source: str, contacts: list[tuple[str, ContactRecord]], now: datetime
-) -> tuple[int, int, list[str]]:
-    """Store the contacts; returns (stored, changed, echoes). Only contacts whose scoring inputs
-    changed (``sync.observed.content_digest``) mark their person for re-scoring; every one is
-    stored, with what the platform holds in leadsync's own fields (``sync.observed``)."""
+) -> tuple[int, int, list[str], set[int]]:
+    """Store the contacts; returns (stored, changed, echoes, persons to mark). Only contacts whose
+    scoring inputs changed (``sync.observed.content_digest``) mark their person for re-scoring;
+    every one is stored, with what the platform holds in leadsync's own fields (``sync.observed``)."""
     if not contacts:
-        return 0, 0, []
+        return 0, 0, [], set()
     dialect = connection.dialect.name
     remote_ids = [contact.remote_id for _, contact in contacts]
     raws = {contact.remote_id: jsonable(contact.raw) for _, contact in contacts}
@@ -224,7 +309,7 @@ def _write_contacts(
         connection.execute(
             update(Person).where(in_ids(Person.id, dialect, sorted(stale))).values(updated_at=now)
         )
-    mark_persons_changed(connection, [*{*(person_ids[email] for email in fresh_emails), *stale}], now)
+    marked = {*(person_ids[email] for email in fresh_emails), *stale}
     upsert(
         connection,
         Identity,
@@ -267,7 +352,7 @@ def _write_contacts(
                 update=[*attribute_columns, *(("observed", "observed_at") if read_owned else ())],
             )
     echoes = _echoes(connection, source, same, known)
-    return len(contacts), len(changed), echoes
+    return len(contacts), len(changed), echoes, marked
 
 
 def _echoes(
@@ -334,15 +419,29 @@ MUTABLE_TYPES = frozenset({EventType.MEETING_BOOKED, EventType.CALL, EventType.C
 _MUTABLE_COLUMNS = ("type", "occurred_at", "url", "campaign", "machine", "properties")
 
 
-def _write_events(connection: Connection, source: str, events: Sequence[EventRecord], now: datetime) -> int:
-    """Store the events; only contacts with an event new to the store are marked for re-scoring (a
-    re-read event, from a look-back window or a contact re-read for an echo, is no news)."""
+def _write_events(
+    connection: Connection, source: str, events: Sequence[EventRecord], now: datetime
+) -> tuple[int, set[str]]:
+    """Store the events; returns (stored, the contacts to mark): only contacts with an event new to
+    the store are marked for re-scoring (a re-read event, from a look-back window or a contact
+    re-read for an echo, is no news)."""
     if not events:
-        return 0
+        return 0, set()
     changing = [event for event in events if event.type in MUTABLE_TYPES]
     fixed = [event for event in events if event.type not in MUTABLE_TYPES] if changing else events
     contacts: set[str] = set()
-    if fixed:
+    if fixed and connection.dialect.name == "postgresql":
+        # RETURNING names the contacts of the rows actually inserted: no max(id) before, one round trip
+        contacts = set(
+            insert_new_columns(
+                connection,
+                Event,
+                event_columns(source, fixed),
+                key=["source", "source_id"],
+                returning="remote_contact_id",
+            )
+        )
+    elif fixed:
         table = Event.__table__  # type: ignore[attr-defined]
         before = connection.execute(select(func.max(table.c.id))).scalar() or 0
         inserted = insert_new_columns(
@@ -367,26 +466,51 @@ def _write_events(connection: Connection, source: str, events: Sequence[EventRec
             update=list(_MUTABLE_COLUMNS),
         )
         contacts.update(event.remote_contact_id for event in changing)
-    mark_contacts_changed(connection, source, [*contacts], now)
-    return len(events)
+    return len(events), contacts
+
+
+def _mark_changed(
+    connection: Connection, source: str, persons: set[int], contacts: set[str], now: datetime
+) -> None:
+    """Queue ``persons`` and the persons of ``source``'s ``contacts`` for re-scoring, as changed at
+    ``now``: one statement for both, in person id order (see the module's docstring). Lists longer
+    than ``_MARK_CHUNK`` are first resolved to person ids, then marked in ascending chunks."""
+    if not persons and not contacts:
+        return
+    dialect = connection.dialect.name
+    if len(persons) <= _MARK_CHUNK and len(contacts) <= _MARK_CHUNK:
+        connection.execute(
+            _mark_statement(dialect),
+            {
+                "ids": bound_ids(dialect, sorted(persons)),
+                "contacts": bound_ids(dialect, sorted(contacts)),
+                "source": source,
+                "now": now,
+            },
+        )
+        return
+    persons = set(persons)
+    for part in _chunks(sorted(contacts), _MARK_CHUNK):
+        persons.update(
+            connection.execute(
+                select(Identity.person_id).where(
+                    Identity.source == source,
+                    in_ids(Identity.remote_id, dialect, part),
+                    Identity.person_id.is_not(None),
+                )
+            ).scalars()
+        )
+    mark_persons_changed(connection, sorted(persons), now)
 
 
 def mark_persons_changed(connection: Connection, person_ids: Sequence[int], now: datetime) -> None:
-    """Queue ``person_ids`` for re-scoring, as changed at ``now`` (see ``_mark_statement``)."""
+    """Queue ``person_ids`` for re-scoring, as changed at ``now`` (see ``_mark_statement``), in
+    ascending id order across chunks (each statement locks its rows in that order)."""
     dialect = connection.dialect.name
     for part in _chunks(sorted(person_ids), _MARK_CHUNK):
-        connection.execute(_mark_statement(dialect, "persons"), {"ids": bound_ids(dialect, part), "now": now})
-
-
-def mark_contacts_changed(
-    connection: Connection, source: str, remote_ids: Sequence[str], now: datetime
-) -> None:
-    """Queue the persons of ``source``'s contacts ``remote_ids`` for re-scoring, as changed at ``now``."""
-    dialect = connection.dialect.name
-    for part in _chunks(sorted(remote_ids), _MARK_CHUNK):
         connection.execute(
-            _mark_statement(dialect, "contacts"),
-            {"ids": bound_ids(dialect, part), "source": source, "now": now},
+            _mark_statement(dialect),
+            {"ids": bound_ids(dialect, part), "contacts": bound_ids(dialect, []), "source": "", "now": now},
         )
 
 
@@ -394,11 +518,11 @@ _MARK_CHUNK = 5_000  # ids bound per statement
 
 
 @lru_cache(maxsize=8)
-def _mark_statement(dialect: str, by: str) -> Insert:
-    """One INSERT ... SELECT ... ON CONFLICT marking the persons selected ``by`` their ids
-    ("persons") or by their contacts' remote ids in one source ("contacts"); built once per dialect.
+def _mark_statement(dialect: str) -> Insert:
+    """One INSERT ... SELECT ... ORDER BY person id ... ON CONFLICT marking the persons of the
+    bound ids (those that exist); built once per dialect.
 
-    The ids never travel to Python. A mark a running re-score has claimed (``version`` 0, see
+    A mark a running re-score has claimed (``version`` 0, see
     ``sync.rescore.claim_marks``) is moved off 0, so that re-score leaves it for the next run.
     Otherwise a person already marked is rewritten only when ``now`` is later than their mark
     (``changed_at`` only moves forward, so a page stamped earlier, another source's pull, cannot
@@ -415,17 +539,19 @@ def _mark_statement(dialect: str, by: str) -> Insert:
         )
     table = ChangedPerson.__table__  # type: ignore[attr-defined]
     now = bindparam("now", type_=table.c.changed_at.type)
-    if by == "persons":
-        people = select(Person.id).where(in_ids(Person.id, dialect))
-    else:
-        people = select(Identity.person_id).where(
-            Identity.source == bindparam("source"),
-            in_ids(Identity.remote_id, dialect),
-            Identity.person_id.is_not(None),
-        )
-    # DISTINCT: two identities of one person in a page would otherwise propose the same row twice,
-    # which PostgreSQL refuses ("ON CONFLICT DO UPDATE command cannot affect row a second time")
-    statement = insert(table).from_select(["person_id", "changed_at"], people.add_columns(now).distinct())
+    # ORDER BY: the rows are inserted, and conflicting rows locked, in person id order (the lock
+    # order every writer keeps); the ids are distinct already (a set), so no row is proposed twice
+    # ("ON CONFLICT DO UPDATE command cannot affect row a second time")
+    # the persons named by id, and those of the source's contacts named by remote id (UNION: each once)
+    named = select(Person.id.label("pid")).where(in_ids(Person.id, dialect))
+    of_contacts = select(Identity.person_id.label("pid")).where(
+        Identity.source == bindparam("source"),
+        in_ids(Identity.remote_id, dialect, name="contacts"),
+        Identity.person_id.is_not(None),
+    )
+    marked = named.union(of_contacts).subquery()
+    people = select(marked.c.pid, now).order_by(marked.c.pid)
+    statement = insert(table).from_select(["person_id", "changed_at"], people)
     later = statement.excluded.changed_at
     return statement.on_conflict_do_update(
         index_elements=["person_id"],

@@ -159,8 +159,11 @@ class LeaseKeeper:
         self._since = 0.0
 
     def __enter__(self) -> LeaseKeeper:
-        self._since = time.time()  # before the take: [since, release] covers the time held
         acquire(self.engine, self.name, self.holder, ttl=self.ttl)
+        # after the take, and ``until`` before the release: the logged span lies inside the time
+        # held, so two holders' spans never overlap. (Taken before the take, a standby's attempt
+        # that began just before the holder's release committed overlapped it by milliseconds.)
+        self._since = time.time()
         self._thread = threading.Thread(target=self._renew_loop, name=f"lease-{self.name}", daemon=True)
         self._thread.start()
         return self
@@ -183,9 +186,14 @@ class LeaseKeeper:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        until = time.time()
         if not self.lost.is_set():
-            release(self.engine, self.name, self.holder)
-        log.info("lease %s held by %s from %.6f to %.6f", self.name, self.holder, self._since, time.time())
+            from leadsync.sync.store.db import retry_lost_connection
+
+            retry_lost_connection(
+                lambda: release(self.engine, self.name, self.holder), what=f"releasing lease {self.name}"
+            )
+        log.info("lease %s held by %s from %.6f to %.6f", self.name, self.holder, self._since, until)
 
 
 def daemon_heartbeat(engine: Engine, *, ttl: timedelta = timedelta(seconds=60)) -> LeaseKeeper:

@@ -73,6 +73,15 @@ def configure_logging(*, level: str | int = "INFO", json_lines: bool = False, st
 def register_secrets(config: LeadsyncConfig, environ: dict[str, str] | None = None) -> None:
     """Teach the log redactor every secret this config can reach, before anything can log one."""
     environ = dict(os.environ) if environ is None else environ
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:  # the store URL's password: shown nowhere (public_url hides it; this catches the rest)
+        store_password = make_url(config.store.url).password
+    except ArgumentError:
+        store_password = None
+    if store_password:
+        REDACTOR.add(str(store_password))
     for source in config.sources:
         values = [
             *source.inline_secrets.values(),

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -32,7 +32,7 @@ from leadsync.connectors.base import Connector, PullBatch, PushReport
 from leadsync.connectors.errors import ConnectorError, LeadsyncError
 from leadsync.connectors.registry import connector_class
 from leadsync.sync.ingest import IngestCounts, ingest_batch
-from leadsync.sync.lease import LeaseKeeper, holder_id
+from leadsync.sync.lease import LeaseHeld, LeaseKeeper, holder_id
 from leadsync.sync.readahead import read_ahead
 from leadsync.sync.rescore import rescore
 from leadsync.sync.runs import (
@@ -47,6 +47,7 @@ from leadsync.sync.runs import (
     recorded_run,
 )
 from leadsync.sync.scorebatch import RescoreCounts
+from leadsync.sync.store.db import STORE_OUTAGE_S, is_lost_connection, retry_lost_connection
 from leadsync.sync.store.faults import StoreError
 from leadsync.sync.store.models import SyncCursor
 from leadsync.sync.writeback import (
@@ -109,6 +110,9 @@ class SourceResult:
     quarantined: int = 0
     seconds: float = 0.0
     error: str | None = None
+    deadlock_retries: int = 0  # pages retried after a deadlock (a backstop: sync.ingest)
+    reconnects: int = 0  # pages retried after the store connection was lost
+    held_by: str | None = None  # another process held the source's lease: nothing was pulled
 
 
 @dataclass
@@ -128,6 +132,8 @@ class PushResult:
     diff: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    lifecycle_held: int = 0  # lifecycle promotions held back: a source of those persons failed to pull
+    held_by: str | None = None  # another process held the source's lease: nothing was pushed
 
 
 def selected_sources(config: LeadsyncConfig, names: Sequence[str]) -> list[SourceConfig]:
@@ -204,50 +210,76 @@ def pull_source(
     environ: Mapping[str, str] | None = None,
     trigger: Trigger = Trigger.COMMAND,
 ) -> SourceResult:
-    """Pull every selected stream of ``source`` under its lease, recorded as a pull run."""
+    """Pull every selected stream of ``source`` under its lease, recorded as a pull run. The run
+    record is opened once the lease is held and closed before it is let go, so two runs of one
+    source never overlap in the history; a standby refused by the lease records no run."""
     result = SourceResult(source.name)
     stop = stop if stop is not None else stopping.event()
     started = time.monotonic()
     holder = _begin(engine, source.name)
-    with recorded_run(
-        engine,
-        source=source.name,
-        step=Step.PULL,
-        trigger=trigger,
-        command=_command(Step.PULL, trigger),
-        worker=holder,
-    ) as run:
-        counts = run.counts
-        try:
-            with (
-                LeaseKeeper(engine, f"source:{source.name}", holder=holder) as lease,
-                _connector(config, source, environ) as connector,
-            ):
-                try:
-                    _pull_streams(engine, connector, source, result, counts, lease, full, stop, reporter)
-                finally:
-                    counts.add_requests({}, connector.request_counts())
-        except stopping.Stopped as stop_request:  # mid page: read again next run, the cursor is before it
-            result.error = "stopped"
-            log.info("pull of %s stopped: %s", source.name, stop_request)
-        except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
-            result.ok, result.error = _failure("pull of", source.name, exc)
-        finally:
+    with ExitStack() as held:
+        lease = _take_lease(held, engine, source.name, holder, result, "pull of")
+        if lease is None:
             result.seconds = time.monotonic() - started
-            counts.contacts, counts.events, counts.quarantined = (
-                result.contacts,
-                result.events,
-                result.quarantined,
-            )
-            counts.upserted = result.contacts + result.events
-            counts.records_read = counts.upserted + result.quarantined
-        if result.error == "stopped":
-            run.outcome = Outcome.STOPPED
-        elif not result.ok:
-            run.error = result.error
+            if reporter and reporter.source_done:
+                reporter.source_done(source.name, result.ok)
+            return result
+        with recorded_run(
+            engine,
+            source=source.name,
+            step=Step.PULL,
+            trigger=trigger,
+            command=_command(Step.PULL, trigger),
+            worker=holder,
+        ) as run:
+            counts = run.counts
+            try:
+                with _connector(config, source, environ) as connector:
+                    try:
+                        _pull_streams(engine, connector, source, result, counts, lease, full, stop, reporter)
+                    finally:
+                        counts.add_requests({}, connector.request_counts())
+            except stopping.Stopped as stop_request:  # mid page: read again next run, the cursor is before it
+                result.error = "stopped"
+                log.info("pull of %s stopped: %s", source.name, stop_request)
+            except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
+                result.ok, result.error = _failure("pull of", source.name, exc)
+            finally:
+                result.seconds = time.monotonic() - started
+                counts.contacts, counts.events, counts.quarantined = (
+                    result.contacts,
+                    result.events,
+                    result.quarantined,
+                )
+                counts.upserted = result.contacts + result.events
+                counts.records_read = counts.upserted + result.quarantined
+                counts.deadlock_retries, counts.reconnects = result.deadlock_retries, result.reconnects
+            if result.error == "stopped":
+                run.outcome = Outcome.STOPPED
+            elif not result.ok:
+                run.error = result.error
     if reporter and reporter.source_done:
         reporter.source_done(source.name, result.ok)
     return result
+
+
+def _take_lease(
+    held: ExitStack, engine: Engine, source: str, holder: str, result: SourceResult | PushResult, what: str
+) -> LeaseKeeper | None:
+    """The source's lease, held until ``held`` closes; None when another process holds it (a
+    standby's normal answer: one INFO line naming the holder, no traceback, no run recorded)."""
+    try:
+        return held.enter_context(LeaseKeeper(engine, f"source:{source}", holder=holder))
+    except LeaseHeld as exc:
+        result.ok, result.error, result.held_by = False, str(exc), exc.holder
+        log.info(
+            "%s %s skipped: it is being synced by %s until %s UTC; trying again next run",
+            what,
+            source,
+            exc.holder,
+            f"{exc.expires_at:%H:%M:%S}",
+        )
+        return None
 
 
 def _failure(what: str, source: str, exc: Exception) -> tuple[bool, str]:
@@ -259,11 +291,20 @@ def _failure(what: str, source: str, exc: Exception) -> tuple[bool, str]:
         return True, "stopped"
     if isinstance(exc, StoreError):
         raise exc  # the store itself failed: no other step or source can go on (exit 2)
+    if is_lost_connection(exc):  # what was committed stays; the next run resumes from its cursor
+        error = f"lost the store connection: {_first_line(exc)}"
+        log.error("%s %s stopped: %s", what, source, error)
+        return False, error
     if isinstance(exc, (ConnectorError, LeadsyncError)):
         log.error("%s %s failed: %s", what, source, exc)
         return False, str(exc)
     log.exception("%s %s failed unexpectedly", what, source)
     return False, f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _command(step: Step, trigger: Trigger) -> str:
@@ -288,21 +329,38 @@ def _pull_streams(
         counts.add_stream(stream)
         measured = counts.streams[stream]
         stored = partial(reporter.reading, source.name, stream) if reporter and reporter.reading else None
+        lost_since: float | None = None
         try:
-            with closing(
-                pull_stream(engine, connector, source.name, stream, full=full, stored=stored)
-            ) as pages:
-                for batch in pages:
-                    measured["records"] += batch.contacts + batch.events
-                    measured["requests"] = connector.request_counts()["requests"] - before
-                    result.contacts += batch.contacts
-                    result.events += batch.events
-                    result.quarantined += batch.quarantined
-                    if reporter and reporter.pulled:
-                        reporter.pulled(source.name, stream, batch)
-                    # Stop between pages: what is committed stays committed, the rest comes next run.
-                    if (stop and stop.is_set()) or lease.lost.is_set():
-                        break
+            while True:  # once; again from the last committed cursor after a lost store connection
+                try:
+                    with closing(
+                        pull_stream(engine, connector, source.name, stream, full=full, stored=stored)
+                    ) as pages:
+                        for batch in pages:
+                            lost_since = None
+                            measured["records"] += batch.contacts + batch.events
+                            measured["requests"] = connector.request_counts()["requests"] - before
+                            result.contacts += batch.contacts
+                            result.events += batch.events
+                            result.quarantined += batch.quarantined
+                            result.deadlock_retries += batch.deadlock_retries
+                            result.reconnects += batch.reconnects
+                            if reporter and reporter.pulled:
+                                reporter.pulled(source.name, stream, batch)
+                            # Stop between pages: what is committed stays, the rest comes next run.
+                            if (stop and stop.is_set()) or lease.lost.is_set():
+                                break
+                    break
+                except Exception as exc:
+                    # a connection lost outside a page's own retries (reading the cursor): the
+                    # stream resumes from its last committed cursor, for up to STORE_OUTAGE_S
+                    lost_since = lost_since or time.monotonic()
+                    if not is_lost_connection(exc) or time.monotonic() - lost_since > STORE_OUTAGE_S:
+                        raise
+                    result.reconnects += 1
+                    log.warning("%s: lost the store connection reading %s; resuming", source.name, stream)
+                    if (stop if stop is not None else stopping.event()).wait(0.5):
+                        raise
         finally:
             measured["requests"] = connector.request_counts()["requests"] - before
         if (stop and stop.is_set()) or lease.lost.is_set():
@@ -366,20 +424,34 @@ def score(
         command=_command(Step.SCORE, trigger),
         worker=holder,
     ) as run:
-        counts = rescore(
-            engine,
-            model,
-            now=now or utcnow(),
-            everyone=everyone,
-            progress=reporter.scored if reporter else None,
-            planned=reporter.scoring if reporter else None,
+        now = now or utcnow()
+        # a lost store connection (a restarted server) re-runs the re-score, which is idempotent:
+        # the batches committed before cleared their marks, the rest are still marked
+        counts = retry_lost_connection(
+            lambda: rescore(
+                engine,
+                model,
+                now=now,
+                everyone=everyone,
+                progress=reporter.scored if reporter else None,
+                planned=reporter.scoring if reporter else None,
+            ),
+            what="the re-score",
         )
         run.counts.persons_scored, run.counts.persons_changed = counts.scored, counts.changed
     return counts
 
 
-def plan_push(engine: Engine, config: LeadsyncConfig, source: SourceConfig, *, now: datetime) -> Plan:
-    """What a push of ``source`` would write now, from the store alone (largest change first)."""
+def plan_push(
+    engine: Engine,
+    config: LeadsyncConfig,
+    source: SourceConfig,
+    *,
+    now: datetime,
+    hold_lifecycle_of: Sequence[str] = (),
+) -> Plan:
+    """What a push of ``source`` would write now, from the store alone (largest change first).
+    ``hold_lifecycle_of``: sources whose pull failed in this run (``sync.writeback.plan_source``)."""
     with engine.connect() as connection:
         return plan_source(
             connection,
@@ -388,6 +460,7 @@ def plan_push(engine: Engine, config: LeadsyncConfig, source: SourceConfig, *, n
             lifecycle_writeback=config.writeback.lifecycle,
             now=now,
             on_drift=config.writeback.on_drift,
+            hold_lifecycle_of=hold_lifecycle_of,
         )
 
 
@@ -417,32 +490,36 @@ def push_source(
     if not plan.writes:
         return result  # nothing to write: no request, no run recorded (the daemon pushes every cycle)
     holder = _begin(engine, source.name)
-    with recorded_run(
-        engine,
-        source=source.name,
-        step=Step.PUSH,
-        trigger=trigger,
-        command=_command(Step.PUSH, trigger),
-        worker=holder,
-    ) as run:
-        run.counts.planned = result.planned
-        try:
-            _push_plan(engine, source, config, plan, result, run, holder, environ, reporter)
-        except stopping.Stopped as stop_request:  # mid chunk: it stays PENDING, sent in full next time
-            result.error = "stopped"
-            log.info("push to %s stopped after %d writes: %s", source.name, result.written, stop_request)
-        except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
-            result.ok, result.error = _failure("push to", source.name, exc)
-        run.counts.written, run.counts.write_failures = result.written, result.failed
-        if result.error == "stopped":
-            run.outcome = Outcome.STOPPED
-        elif not result.ok:
-            run.error = result.error
+    with ExitStack() as held:
+        if _take_lease(held, engine, source.name, holder, result, "push to") is None:
+            return result
+        with recorded_run(
+            engine,
+            source=source.name,
+            step=Step.PUSH,
+            trigger=trigger,
+            command=_command(Step.PUSH, trigger),
+            worker=holder,
+        ) as run:
+            run.counts.planned = result.planned
+            try:
+                _push_plan(engine, source, config, plan, result, run, environ, reporter)
+            except stopping.Stopped as stop_request:  # mid chunk: it stays PENDING, sent in full next time
+                result.error = "stopped"
+                log.info("push to %s stopped after %d writes: %s", source.name, result.written, stop_request)
+            except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
+                result.ok, result.error = _failure("push to", source.name, exc)
+            run.counts.written, run.counts.write_failures = result.written, result.failed
+            if result.error == "stopped":
+                run.outcome = Outcome.STOPPED
+            elif not result.ok:
+                run.error = result.error
     return result
 
 
 def _plan_result(source: SourceConfig, plan: Plan, result: PushResult, reporter: Reporter | None) -> None:
     result.planned = len(plan.writes)
+    result.lifecycle_held = plan.lifecycle_held
     result.drift = [asdict(drift) for drift in plan.drift]
     for drift in plan.drift:
         log.warning(
@@ -465,15 +542,12 @@ def _push_plan(
     plan: Plan,
     result: PushResult,
     run: Run,
-    holder: str,
     environ: Mapping[str, str] | None,
     reporter: Reporter | None,
 ) -> None:
+    """Send ``plan``'s writes in chunks, each recorded as it is answered (the caller holds the lease)."""
     plans = plan.writes
-    with (
-        LeaseKeeper(engine, f"source:{source.name}", holder=holder),
-        _connector(config, source, environ) as connector,
-    ):
+    with _connector(config, source, environ) as connector:
         try:
             connector.ensure_fields()
             for start in range(0, len(plans), PUSH_CHUNK):
@@ -500,22 +574,38 @@ def push_sources(
     reporter: Reporter | None = None,
     limit: int | None = None,
     trigger: Trigger = Trigger.COMMAND,
+    failed_pulls: Sequence[str] = (),
 ) -> list[PushResult]:
     """Push the sources side by side. ``limit``: write at most that many persons over all of them,
-    largest score change first; the rest stay planned for the next push (a safe first rollout)."""
+    largest score change first; the rest stay planned for the next push (a safe first rollout).
+    ``failed_pulls``: the sources whose pull failed in this run; their persons get no lifecycle
+    promotion now, on any platform (``sync.writeback.plan_source``)."""
     sources = selected_sources(config, names)
     environ = dict(os.environ)
     if not sources:
         return []
     now = utcnow()
-    plans = {source.name: plan_push(engine, config, source, now=now) for source in sources}
+    plans = {
+        source.name: plan_push(engine, config, source, now=now, hold_lifecycle_of=failed_pulls)
+        for source in sources
+    }
+    for name, plan in plans.items():
+        if plan.lifecycle_held:
+            log.warning(
+                "%s: %d lifecycle promotions held back until %s pulls again (the pull failed)",
+                name,
+                plan.lifecycle_held,
+                ", ".join(failed_pulls),
+            )
     held_back: dict[str, int] = {}
     if limit is not None:
         chosen = first_persons([write for plan in plans.values() for write in plan.writes], limit)
         for name, plan in plans.items():
             kept = [write for write in plan.writes if write.person_id in chosen]
             held_back[name] = len(plan.writes) - len(kept)
-            plans[name] = Plan(writes=kept, drift=plan.drift, adopt=plan.adopt)
+            plans[name] = Plan(
+                writes=kept, drift=plan.drift, adopt=plan.adopt, lifecycle_held=plan.lifecycle_held
+            )
     with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="push") as pool:
         futures = [
             pool.submit(

@@ -65,7 +65,15 @@ def claim_marks(connection: Connection) -> None:
     0: a page committed while the re-score read keeps its mark. (A time stamp would not do: an
     ingest stamps its ``now`` before it commits.)
     """
-    connection.execute(update(ChangedPerson).where(ChangedPerson.version != 0).values(version=0))
+    # locked in person id order first (FOR UPDATE in the subquery; SQLite has one writer anyway),
+    # the order the ingest marks them in: an UPDATE's own scan order would be the table's
+    marks = (
+        select(ChangedPerson.person_id)
+        .where(ChangedPerson.version != 0)
+        .order_by(ChangedPerson.person_id)
+        .with_for_update()
+    )
+    connection.execute(update(ChangedPerson).where(ChangedPerson.person_id.in_(marks)).values(version=0))
 
 
 def rescore(

@@ -87,7 +87,8 @@ class RunCounts:
     requests: int = 0
     throttled: int = 0  # 429 answers
     retries: int = 0
-    deadlock_retries: int = 0
+    deadlock_retries: int = 0  # ingest transactions retried after a deadlock (a backstop)
+    reconnects: int = 0  # pages read again after the store connection was lost
     undo_of: int = 0  # an undo run: the push run it undid
     # per stream: {"requests": n, "records": n}
     streams: dict[str, dict[str, int]] = field(default_factory=dict)

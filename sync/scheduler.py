@@ -81,6 +81,10 @@ class Daemon:
             return {"stopped": True}
         prune_history(self.engine, self.config)
         pulled = pull_source(self.engine, self.config, source, stop=self.stop, trigger=Trigger.DAEMON)
+        if pulled.held_by is not None:
+            # a standby: another daemon holds the source's lease. pull_source logged the one INFO
+            # line naming the holder; nothing failed, so no ERROR and no traceback
+            return {"held_by": pulled.held_by}
         if not pulled.ok and pulled.error != "stopped":
             raise LeadsyncError(f"pull of {name} failed: {pulled.error}")
         done["pulled"] = pulled.contacts + pulled.events
@@ -104,6 +108,8 @@ class Daemon:
     def _on_event(self, event: JobExecutionEvent) -> None:
         if event.exception is not None:
             log.error("job %s failed: %s; it runs again at its next time", event.job_id, event.exception)
+        elif isinstance(event.retval, dict) and "held_by" in event.retval:
+            pass  # a standby's skipped run: already said in one INFO line (pull_source)
         else:
             log.info("job %s done: %s", event.job_id, event.retval)
 

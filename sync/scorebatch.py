@@ -127,11 +127,17 @@ def score_chunk(engine: Engine, job: ScoringJob, chunk: Sequence[int], events: E
     with engine.begin() as connection:
         upsert(connection, Score, rows, key=["person_id"], update=[k for k in rows[0] if k != "person_id"])
         insert_many(connection, ScoreHistory, history)
-        connection.execute(  # only marks no page has taken back since claim_marks
-            delete(ChangedPerson).where(
+        # only marks no page has taken back since claim_marks, locked in person id order (the order
+        # the ingest marks them in: sync.ingest's docstring) before they are deleted
+        marks = (
+            select(ChangedPerson.person_id)
+            .where(
                 in_ids(ChangedPerson.person_id, connection.dialect.name, chunk), ChangedPerson.version == 0
             )
+            .order_by(ChangedPerson.person_id)
+            .with_for_update()
         )
+        connection.execute(delete(ChangedPerson).where(ChangedPerson.person_id.in_(marks)))
     return RescoreCounts(scored=len(chunk), changed=len(history))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -36,7 +36,7 @@ from leadsync.sync.observed import (
     same_value,
 )
 from leadsync.sync.store import upsert
-from leadsync.sync.store.models import Attributes, Identity, Score, WritebackAudit, WritebackState
+from leadsync.sync.store.models import Attributes, Identity, Score, SyncRun, WritebackAudit, WritebackState
 
 __all__ = [
     "TRIGGER_FIELDS",
@@ -133,6 +133,8 @@ class Plan:
     writes: list[PlannedWrite] = field(default_factory=list)
     drift: list[Drift] = field(default_factory=list)
     adopt: list[tuple[str, str, str]] = field(default_factory=list)
+    # identities whose forward-only lifecycle promotion was held back (``hold_lifecycle_of``)
+    lifecycle_held: int = 0
 
 
 def _number(value: str | None) -> float:
@@ -172,8 +174,42 @@ def plan_source(
     lifecycle_writeback: bool,
     now: datetime,
     on_drift: OnDrift = "rewrite",
+    hold_lifecycle_of: Collection[str] = (),
 ) -> Plan:
-    """What to write to each identity of ``source``, and the drift found on the way."""
+    """What to write to each identity of ``source``, and the drift found on the way.
+
+    ``hold_lifecycle_of``: sources whose pull failed in this run. A person with an identity in one
+    of them gets no lifecycle promotion now: the platform's lifecycle stage only moves forward, and
+    a promotion made without that source's data (an unsubscribe, a hard bounce it did not deliver)
+    could never be taken back (issue 20). Their other fields are written; the promotion comes with
+    the first push after that source's pull succeeds (nothing is recorded as written meanwhile).
+    A failed source that has never finished a pull may hold anyone: then every promotion waits."""
+    held_persons: set[int] | None = set()  # None: everyone
+    if hold_lifecycle_of:
+        failed = sorted(hold_lifecycle_of)
+        # pull runs: step "pull" (push runs are recorded as command "push")
+        pulled_once = set(
+            connection.execute(
+                select(SyncRun.source)
+                .where(
+                    SyncRun.source.in_(failed),
+                    SyncRun.status == "ok",
+                    SyncRun.step == "pull",
+                    SyncRun.command != "push",
+                )
+                .distinct()
+            ).scalars()
+        )
+        if set(failed) - pulled_once:
+            held_persons = None
+        else:
+            held_persons = set(
+                connection.execute(
+                    select(Identity.person_id)
+                    .where(Identity.source.in_(failed), Identity.person_id.is_not(None))
+                    .distinct()
+                ).scalars()
+            )
     state: dict[str, dict[str, tuple[str | None, datetime]]] = defaultdict(dict)
     for remote_id, name, value, pushed_at in connection.execute(
         select(
@@ -207,7 +243,14 @@ def plan_source(
     plan = Plan()
     for row in rows:
         write = _plan_identity(
-            row, state.get(row.remote_id, {}), prefix, lifecycle_writeback, now, on_drift, plan
+            row,
+            state.get(row.remote_id, {}),
+            prefix,
+            lifecycle_writeback,
+            now,
+            on_drift,
+            plan,
+            hold_lifecycle=held_persons is None or row.person_id in held_persons,
         )
         if write is not None:
             plan.writes.append(write)
@@ -223,6 +266,8 @@ def _plan_identity(
     now: datetime,
     on_drift: OnDrift,
     plan: Plan,
+    *,
+    hold_lifecycle: bool = False,
 ) -> PlannedWrite | None:
     score = row
     last = {name: value for name, (value, _) in last_state.items()}
@@ -314,6 +359,13 @@ def _plan_identity(
             old[key], new[key] = last.get(key), wanted
     platform_lifecycle = None
     if (
+        lifecycle_writeback
+        and Platform(row.platform) in LIFECYCLE_STAGE
+        and lifecycle_rank(score.lifecycle) > lifecycle_rank(last.get(PLATFORM_LIFECYCLE))
+        and hold_lifecycle
+    ):
+        plan.lifecycle_held += 1  # a source of this person's data failed to pull: not now
+    elif (
         lifecycle_writeback
         and Platform(row.platform) in LIFECYCLE_STAGE
         and lifecycle_rank(score.lifecycle) > lifecycle_rank(last.get(PLATFORM_LIFECYCLE))

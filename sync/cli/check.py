@@ -120,16 +120,41 @@ def probe_source(config: LeadsyncConfig, source: Any) -> dict[str, Any]:
 
 
 def _check_store(config: LeadsyncConfig) -> tuple[bool, str]:
-    """Open the store, read its schema version, check its pages and that it takes a write (see
-    ``sync.store.db.inspect_store``): a read-only, damaged or foreign file, an unwritable folder, a
-    full disk or a store locked past ``store.lock_timeout`` is reported with what to do."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from leadsync.sync.store.db import inspect_store
+    """Connect to the store and read its schema version, without creating or migrating anything.
+    SQLite: also check its pages and that it takes a write (``sync.store.db.inspect_store``), so a
+    read-only, damaged or foreign file, an unwritable folder, a full disk or a store locked past
+    ``store.lock_timeout`` is reported with what to do. PostgreSQL: reachable or not, the server's
+    version and the schema's against the one this leadsync expects. The URL's password is hidden."""
+    from leadsync.sync.store import StoreSettingError, public_url, sqlite_path, store_url
+    from leadsync.sync.store.db import describe_store_error, head_revision, inspect_store, schema_revision
 
     try:
-        make_url(config.store.url)
-    except ArgumentError:
-        return False, f"store.url: not a database URL: {config.store.url!r}"
-    return inspect_store(config.store.url, lock_timeout=config.store.lock_timeout)
+        url = store_url(config.store.url)
+    except StoreSettingError as exc:
+        return False, str(exc)
+    if sqlite_path(url) is not None:
+        return inspect_store(config.store.url, lock_timeout=config.store.lock_timeout)
+    shown = public_url(config.store.url)
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError
+
+    head = head_revision()
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 10})
+    except ModuleNotFoundError:
+        return False, "store.url: the PostgreSQL driver is not installed: pip install 'leadsync[postgres]'"
+    try:
+        with engine.connect() as connection:
+            revision = schema_revision(connection)
+            server = (
+                "PostgreSQL " + str(connection.exec_driver_sql("SHOW server_version").scalar()).split()[0]
+            )
+    except DBAPIError as exc:
+        return False, f"store.url: {describe_store_error(exc, config.store.url)}"
+    finally:
+        engine.dispose()
+    if revision is None:
+        return True, f"{server} at {shown}: reachable; no schema yet (the first command creates it, {head})"
+    if revision != head:
+        return True, f"{server} at {shown}: reachable; schema {revision}, migrated to {head} on the next run"
+    return True, f"{server} at {shown}: reachable; schema {revision} (current)"

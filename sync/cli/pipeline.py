@@ -193,7 +193,14 @@ def run_steps(
             pass
     pushes = (
         push_sources(
-            engine, config, names, dry_run=dry_run or config.writeback.dry_run, reporter=reporter, limit=limit
+            engine,
+            config,
+            names,
+            dry_run=dry_run or config.writeback.dry_run,
+            reporter=reporter,
+            limit=limit,
+            # a source that failed to pull in this run: its persons get no lifecycle promotion now
+            failed_pulls=[result.source for result in pulls if not result.ok],
         )
         if push and not stopping.requested()
         else []

@@ -24,7 +24,6 @@ def status(
 ) -> None:
     """Show, per source, the last run and its result, whether it is syncing, the next run (when a
     daemon is running), counts, pending writes and quarantine. `--json` carries counts only."""
-    from sqlalchemy.engine import make_url
 
     from leadsync.sync.lease import live_daemons
     from leadsync.sync.pipeline import utcnow
@@ -47,8 +46,9 @@ def status(
             items.append(data)
         print_json(items)
         return
-    store = make_url(config.store.url).render_as_string(hide_password=True)
-    table = Table(title=f"leadsync status: {store}")
+    from leadsync.sync.store import public_url
+
+    table = Table(title=f"leadsync status: {public_url(config.store.url)}")  # never the password
     for column in (
         "source",
         "last run",

@@ -1,9 +1,14 @@
-"""Bulk upserts through SQLAlchemy Core with the dialect's ON CONFLICT (SQLite and PostgreSQL).
+"""Bulk upserts with the dialect's ON CONFLICT (SQLite and PostgreSQL).
 
 One INSERT ... ON CONFLICT compiled once and executed for all rows, never one ORM add per row: this is the ingest hot
 path (the benchmark asks for 50,000 events a second into SQLite). On SQLite the statement text and each column's bind
 processor are prepared once per (table, columns) and the rows go to the driver as tuples: SQLAlchemy's own executemany
 spends more time building per-row parameter dicts than SQLite spends writing them.
+
+On PostgreSQL a page goes as ONE statement whatever its size: each column bound as one array and
+unpacked by ``unnest``, ``INSERT INTO t (cols) SELECT * FROM unnest($1::type[], ...) ON CONFLICT ...``.
+One round trip and one plan per page; SQLAlchemy's executemany through psycopg sent a row at a time
+(pipelined, but parsed and executed per row), about 2,300 events/s on a loaded 2-core machine.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import repeat
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Column, Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -64,6 +69,10 @@ def upsert_columns(
         connection, table, columns, count, tuple(key), tuple(update or ())
     ):
         return count
+    if dialect == "postgresql" and _postgres_unnest(
+        connection, table, columns, count, tuple(key), tuple(update or ())
+    ):
+        return count
     if dialect == "sqlite":
         insert = sqlite.insert
     elif dialect == "postgresql":
@@ -82,15 +91,50 @@ def upsert_columns(
     return count
 
 
+@overload
 def insert_new_columns(
     connection: Connection, model: type[SQLModel] | Table, columns: Columns, *, key: Sequence[str]
-) -> int:
+) -> int: ...
+
+
+@overload
+def insert_new_columns(
+    connection: Connection,
+    model: type[SQLModel] | Table,
+    columns: Columns,
+    *,
+    key: Sequence[str],
+    returning: str,
+) -> list[Any]: ...
+
+
+def insert_new_columns(
+    connection: Connection,
+    model: type[SQLModel] | Table,
+    columns: Columns,
+    *,
+    key: Sequence[str],
+    returning: str | None = None,
+) -> int | list[Any]:
     """Insert the rows of ``columns`` whose ``key`` is not stored yet (ON CONFLICT DO NOTHING).
-    Returns how many were inserted, or -1 when the driver cannot tell."""
+    Returns how many were inserted, or -1 when the driver cannot tell; with ``returning`` (a
+    column name; PostgreSQL only) that column's value of each row inserted."""
     count = _length(columns)
     if not count:
-        return 0
+        return [] if returning else 0
     table = _table(model)
+    if returning is not None:
+        if connection.dialect.name != "postgresql":
+            raise NotImplementedError("insert_new_columns(returning=...) is for PostgreSQL")
+        prepared_pg = _postgres_statement(connection.dialect, table, tuple(columns), tuple(key), ())
+        if prepared_pg is None:
+            raise NotImplementedError(f"{table.name}: a left-out column has a non-scalar default")
+        sql, processors, defaults = prepared_pg
+        quoted = connection.dialect.identifier_preparer.quote(returning)
+        result = connection.exec_driver_sql(
+            f"{sql} RETURNING {quoted}", _arrays(columns, processors, defaults)
+        )
+        return list(result.scalars())
     if connection.dialect.name == "sqlite":
         prepared = _sqlite_statement(connection.dialect, table, tuple(columns), tuple(key), ())
         if prepared is not None:
@@ -99,6 +143,11 @@ def insert_new_columns(
             return int(result.rowcount)
         insert = sqlite.insert
     elif connection.dialect.name == "postgresql":
+        prepared_pg = _postgres_statement(connection.dialect, table, tuple(columns), tuple(key), ())
+        if prepared_pg is not None:
+            sql, processors, defaults = prepared_pg
+            result = connection.exec_driver_sql(sql, _arrays(columns, processors, defaults))
+            return int(result.rowcount)
         insert = postgresql.insert
     else:  # pragma: no cover - the two dialects leadsync supports
         raise NotImplementedError(
@@ -118,10 +167,15 @@ def insert_many(
         return 0
     table = _table(model)
     columns = _by_column(rows)
-    if connection.dialect.name != "sqlite" or not _sqlite_executemany(
+    if connection.dialect.name == "sqlite" and _sqlite_executemany(
         connection, table, columns, len(rows), (), ()
     ):
-        connection.execute(table.insert(), list(rows))
+        return len(rows)
+    if connection.dialect.name == "postgresql" and _postgres_unnest(
+        connection, table, columns, len(rows), (), ()
+    ):
+        return len(rows)
+    connection.execute(table.insert(), list(rows))
     return len(rows)
 
 
@@ -236,5 +290,81 @@ def _sqlite_statement(
         action = "DO NOTHING"
     sql = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) VALUES ({marks})"
     if key:  # no key: a plain INSERT (insert_many)
+        sql += f" ON CONFLICT ({target}) {action}"
+    return sql, processors, tuple(defaults)
+
+
+def _postgres_unnest(
+    connection: Connection,
+    table: Table,
+    columns: Columns,
+    count: int,
+    key: tuple[str, ...],
+    update: tuple[str, ...],
+) -> bool:
+    """Send the rows of ``columns`` as one ``INSERT ... SELECT FROM unnest(arrays)`` (``key`` empty:
+    a plain INSERT); False, having sent nothing, when the table needs SQLAlchemy's general path."""
+    prepared = _postgres_statement(connection.dialect, table, tuple(columns), key, update)
+    if prepared is None:
+        return False
+    sql, processors, defaults = prepared
+    connection.exec_driver_sql(sql, _arrays(columns, processors, defaults))
+    return True
+
+
+def _arrays(
+    columns: Columns, processors: tuple[Processor, ...], defaults: tuple[Any, ...]
+) -> tuple[Any, ...]:
+    """The driver's parameters for ``_postgres_statement``: one list per column, each value through
+    its column's bind processor, then the left-out columns' defaults (scalars)."""
+    arrays: list[Any] = [
+        list(map(process, column)) if process is not None else list(column)
+        for column, process in zip(columns.values(), processors, strict=True)
+    ]
+    return (*arrays, *defaults)
+
+
+@lru_cache(maxsize=256)
+def _postgres_statement(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], key: tuple[str, ...], update: tuple[str, ...]
+) -> tuple[str, tuple[Processor, ...], tuple[Any, ...]] | None:
+    """``INSERT ... SELECT * FROM unnest(%s::type[], ...) ... ON CONFLICT`` text, the bind processor of
+    each given column and the processed scalar defaults of the columns left out. None when a left-out
+    column has a non-scalar default (the general path is used then)."""
+    missing = [
+        column for column in table.columns if column.name not in columns and column.default is not None
+    ]
+    if any(not column.default.is_scalar for column in missing):  # type: ignore[union-attr]
+        return None
+    quote = dialect.identifier_preparer.quote
+
+    def processor(column: Column[Any]) -> Processor:
+        return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+    def sql_type(column: Column[Any]) -> str:
+        return column.type.compile(dialect=dialect)
+
+    given = [table.columns[name] for name in columns]
+    processors = tuple(processor(column) for column in given)
+    defaults = []
+    for column in missing:
+        process = processor(column)
+        value = column.default.arg  # type: ignore[union-attr]
+        defaults.append(process(value) if process else value)
+    names = ", ".join(quote(column.name) for column in [*given, *missing])
+    arrays = ", ".join(f"%s::{sql_type(column)}[]" for column in given)
+    constants = "".join(f", %s::{sql_type(column)}" for column in missing)
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
+        f"SELECT *{constants} FROM unnest({arrays})"
+    )
+    if key:
+        target = ", ".join(quote(name) for name in key)
+        if update:
+            action = "DO UPDATE SET " + ", ".join(
+                f"{quote(name)} = excluded.{quote(name)}" for name in update
+            )
+        else:
+            action = "DO NOTHING"
         sql += f" ON CONFLICT ({target}) {action}"
     return sql, processors, tuple(defaults)

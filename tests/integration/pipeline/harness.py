@@ -13,9 +13,11 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
 
 from leadsync.sandbox.configfile import write_sandbox_config
 from leadsync.sandbox.server import SandboxServer
+from leadsync.sync.store.db import store_url as driver_url
 from leadsync.sync.store.models import Event, Identity, Person, Score, WritebackState
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -23,6 +25,11 @@ PLATFORMS = ("hubspot", "mailchimp", "activecampaign")
 # A fixed scoring time for runs whose results are compared (see fastcli.py).
 SCORE_NOW = "2026-11-02T00:00:00+00:00"
 PREFIX = "leadsync_"
+
+
+# Which store the next ``Leadsync.create`` makes: set per test by the autouse, parametrised
+# ``pipeline_store`` fixture (conftest.py), so every pipeline test runs on SQLite and on PostgreSQL.
+STORE: dict[str, Any] = {"new": lambda folder: f"sqlite:///{folder / 'leadsync.db'}"}
 
 
 def serve(world: Any, **kwargs: Any) -> SandboxServer:
@@ -37,6 +44,7 @@ class Leadsync:
     server: SandboxServer
     folder: Path
     score_now: str | None = SCORE_NOW
+    store_url: str = ""
 
     @property
     def config(self) -> Path:
@@ -49,9 +57,28 @@ class Leadsync:
     @classmethod
     def create(cls, server: SandboxServer, folder: Path, *, score_now: str | None = SCORE_NOW) -> Leadsync:
         folder.mkdir(parents=True, exist_ok=True)
-        made = cls(server, folder, score_now)
-        write_sandbox_config(server, made.config, store_url=f"sqlite:///{made.db}")
+        made = cls(server, folder, score_now, STORE["new"](folder))
+        write_sandbox_config(server, made.config, store_url=made.store_url)
         return made
+
+    @property
+    def kind(self) -> str:
+        return make_url(self.store_url).get_backend_name()
+
+    def lose_store(self) -> None:
+        """The store is lost (a disk, a dropped database): empty, as if new."""
+        if self.kind == "sqlite":
+            for leftover in self.folder.glob("leadsync.db*"):
+                leftover.unlink()
+            return
+        from sqlalchemy import text
+
+        schema = make_url(self.store_url).query["options"].split("=", 1)[1]
+        engine = self.engine()
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engine.dispose()
 
     def command(self, *args: str, fast: bool = True) -> list[str]:
         module = "tests.integration.pipeline.fastcli" if fast else "leadsync.sync.cli"
@@ -95,7 +122,7 @@ class Leadsync:
         )
 
     def engine(self) -> Any:
-        return create_engine(f"sqlite:///{self.db}")
+        return create_engine(driver_url(self.store_url))
 
 
 def writes(server: SandboxServer) -> dict[str, int]:

@@ -123,7 +123,7 @@ def test_refused_run_says_who_holds_the_source_and_until_when(world: Any, tmp_pa
     with serve(world) as server:
         lead = Leadsync.create(server, tmp_path / "held")
         lead.run("status")  # creates the store
-        engine = make_engine(f"sqlite:///{lead.db}")
+        engine = make_engine(lead.store_url)
         until = acquire(engine, "source:hubspot", "otherhost:4242:abcdef", ttl=timedelta(minutes=5))
         done = lead.run("pull", "hubspot", check=False)
         assert done.returncode == 1
@@ -139,3 +139,32 @@ def test_refused_run_says_who_holds_the_source_and_until_when(world: Any, tmp_pa
             run = connection.execute(select(SyncRun).where(SyncRun.source == "hubspot")).one()
         engine.dispose()
         assert run.status == "failed" and "otherhost:4242:abcdef" in run.error
+
+
+def test_a_standby_refused_by_the_lease_logs_one_info_line_per_cycle_naming_the_holder(
+    world: Any, tmp_path: Path
+) -> None:
+    # issue 20, point 8: an active/standby pair must not look broken in the standby's log
+    holder = "otherhost:4242:abcdef"
+    with serve(world) as server:
+        lead = Leadsync.create(server, tmp_path / "standby")
+        lead.run("status")  # creates the store
+        engine = make_engine(lead.store_url)
+        for source in ("hubspot", "mailchimp", "activecampaign"):
+            acquire(engine, f"source:{source}", holder, ttl=timedelta(minutes=10))
+        engine.dispose()
+        _every(lead, 1)
+        standby = Daemon(lead)
+        standby.wait_started()
+        time.sleep(6)
+        standby.stop()
+    log = standby.log
+    assert standby.process.returncode == 0, log
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+    lines = [" ".join(line.split()) for line in log.splitlines() if holder in line]
+    for source in ("hubspot", "mailchimp", "activecampaign"):
+        said = [line for line in lines if f"pull of {source} skipped" in line]
+        assert len(said) >= 2, f"{source}: {said}"  # one a cycle, several cycles
+        assert all("INFO" in line.split() for line in said), said
+    # nothing else is logged per cycle for a refused job (no "job ... done" line)
+    assert not re.search(r"job sync:\w+ done", log), log[-2000:]

@@ -28,7 +28,7 @@ def test_writes_of_a_dead_push_are_repaired(world: Any, tmp_path: Path) -> None:
         lead = Leadsync.create(server, tmp_path / "dead")
         lead.run("sync", "--json")
         emails: list[str] = []
-        engine = make_engine(f"sqlite:///{lead.db}")
+        engine = make_engine(lead.store_url)
         config = load_config(lead.config)
         for name in ("hubspot", "mailchimp", "activecampaign"):
             with engine.connect() as connection:

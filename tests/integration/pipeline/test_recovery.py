@@ -109,8 +109,7 @@ def test_a_rebuilt_store_converges_and_other_writers_are_rewritten_or_reported(
         before = _held(lead)
 
         # The disk is lost; meanwhile the contacts keep engaging, so the new scores differ.
-        for leftover in lead.folder.glob("leadsync.db*"):
-            leftover.unlink()
+        lead.lose_store()
         _advance(server, 3, activity=True)
         lead.score_now = "2026-11-05T00:00:00+00:00"
         _sync(lead)

@@ -50,16 +50,16 @@ def changed(engine) -> dict[str, datetime]:  # noqa: ANN001
 
 
 @pytest.fixture
-def engine(tmp_path):  # noqa: ANN001, ANN201
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def engine(store_url):  # noqa: ANN001, ANN201
+    engine = make_engine(store_url)
     contacts = [contact("1", "ana@acme.io"), contact("2", "bo@acme.io"), contact("3", "cy@acme.io")]
     ingest_batch(engine, PullBatch("contacts", contacts=contacts), source="hs", now=NOW)
     yield engine
     engine.dispose()
 
 
-def test_the_migration_builds_exactly_the_tables_and_indexes_of_the_models(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def test_the_migration_builds_exactly_the_tables_and_indexes_of_the_models(store_url):
+    engine = make_engine(store_url)
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert differences == []
@@ -140,8 +140,8 @@ def test_given_an_email_change_when_ingested_then_the_person_left_behind_is_mark
 @pytest.mark.parametrize(
     "extra_persons", [0, FEW + 1], ids=["few persons: filtered in SQL", "many: in numpy"]
 )
-def test_the_event_columns_of_the_store_equal_those_built_from_the_records(tmp_path, extra_persons):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def test_the_event_columns_of_the_store_equal_those_built_from_the_records(store_url, extra_persons):
+    engine = make_engine(store_url)
     emails = ["ana@acme.io", "bo@acme.io", *(f"p{i}@acme.io" for i in range(extra_persons))]
     contacts = [contact(str(i), email) for i, email in enumerate(emails)]
     ingest_batch(engine, PullBatch("contacts", contacts=contacts), source="hs", now=NOW)

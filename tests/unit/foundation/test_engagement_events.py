@@ -24,8 +24,8 @@ def _event(kind: EventType, source_id: str, at: datetime, **properties: object) 
 
 
 @pytest.fixture
-def engine(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def engine(store_url):
+    engine = make_engine(store_url)
     contact = ContactRecord("hubspot", Platform.HUBSPOT, "101", "ana@acme.io")
     ingest_batch(engine, PullBatch("contacts", contacts=[contact]), source="hubspot", now=NOW)
     return engine

@@ -17,10 +17,9 @@ from leadsync.config.settings import LeadsyncConfig
 from leadsync.connectors.errors import ConfigError
 from leadsync.sync.health import HealthServer, health
 from leadsync.sync.metrics import StoreCollector, source_health
-from leadsync.sync.pipeline import _finish_run, _start_run
 from leadsync.sync.runs import Outcome, RunCounts, Step, Trigger, finish_run, prune_runs, start_run
 from leadsync.sync.store import make_engine
-from leadsync.sync.store.models import Quarantine, WritebackAudit
+from leadsync.sync.store.models import Quarantine, SyncRun, WritebackAudit
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -76,10 +75,21 @@ def _new_run(engine, source, step, outcome, *, counts=None, trigger=Trigger.DAEM
 
 
 def _old_run(engine, source, command, ok, counts, error=None):
-    """A run as the pipeline recorded it before run history (the step only in ``command``)."""
-    run_id = _start_run(engine, source, command, NOW)
-    _finish_run(engine, run_id, ok=ok, counts=counts, error=error)
-    return run_id
+    """A run as the pipeline recorded it before run history (the step only in ``command``): a store
+    upgraded from round one holds such rows."""
+    with engine.begin() as connection:
+        inserted = connection.execute(
+            SyncRun.__table__.insert().values(
+                source=source,
+                command=command,
+                started_at=NOW,
+                finished_at=NOW,
+                status="ok" if ok else "failed",
+                counts=dict(counts),
+                error=error,
+            )
+        )
+        return int(inserted.inserted_primary_key[0])
 
 
 def _scrape(collector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -35,10 +35,10 @@ PUSHED = {**WANT, "tag:stage": STAGE, "tag:lifecycle": LIFECYCLE}
 
 
 def _store(
-    tmp_path: Path, *, pushed: dict[str, str], observed: dict[str, Any] | None, observed_at: datetime | None
+    store_url: str, *, pushed: dict[str, str], observed: dict[str, Any] | None, observed_at: datetime | None
 ):
     """One Mailchimp member (a platform with tags) with its scores, state and observed values."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    engine = make_engine(store_url)
     with engine.begin() as connection:
         connection.execute(
             Person.__table__.insert(),
@@ -95,37 +95,37 @@ def _observed(**changes: Any) -> dict[str, Any]:
     return {**WANT, "scored_at": "2026-11-01", "tags": sorted([STAGE, LIFECYCLE]), **changes}
 
 
-def test_an_echo_of_our_own_write_plans_nothing(tmp_path: Path) -> None:
-    plan = _plan(_store(tmp_path, pushed=PUSHED, observed=_observed(), observed_at=LATER))
+def test_an_echo_of_our_own_write_plans_nothing(store_url: str) -> None:
+    plan = _plan(_store(store_url, pushed=PUSHED, observed=_observed(), observed_at=LATER))
     assert plan.writes == [] and plan.drift == [] and plan.adopt == []
 
 
-def test_a_value_another_writer_changed_is_written_again_and_reported_as_drift(tmp_path: Path) -> None:
-    plan = _plan(_store(tmp_path, pushed=PUSHED, observed=_observed(affinity="3"), observed_at=LATER))
+def test_a_value_another_writer_changed_is_written_again_and_reported_as_drift(store_url: str) -> None:
+    plan = _plan(_store(store_url, pushed=PUSHED, observed=_observed(affinity="3"), observed_at=LATER))
     [write] = plan.writes
     assert write.update.fields["affinity"] == "61" and write.old["affinity"] == "3"
     assert [(d.field, d.ours, d.theirs, d.action) for d in plan.drift] == [("affinity", "61", "3", "rewrite")]
 
 
-def test_with_on_drift_report_another_writers_value_is_left_and_reported(tmp_path: Path) -> None:
+def test_with_on_drift_report_another_writers_value_is_left_and_reported(store_url: str) -> None:
     plan = _plan(
-        _store(tmp_path, pushed=PUSHED, observed=_observed(affinity="3"), observed_at=LATER), "report"
+        _store(store_url, pushed=PUSHED, observed=_observed(affinity="3"), observed_at=LATER), "report"
     )
     assert plan.writes == []
     assert [(d.field, d.action) for d in plan.drift] == [("affinity", "report")]
 
 
-def test_an_observation_older_than_our_last_write_does_not_count(tmp_path: Path) -> None:
+def test_an_observation_older_than_our_last_write_does_not_count(store_url: str) -> None:
     # read before we wrote: the platform held the old value then; what we wrote since stands
-    plan = _plan(_store(tmp_path, pushed=PUSHED, observed=_observed(affinity="3"), observed_at=EARLIER))
+    plan = _plan(_store(store_url, pushed=PUSHED, observed=_observed(affinity="3"), observed_at=EARLIER))
     assert plan.writes == [] and plan.drift == []
 
 
 def test_a_rebuilt_store_converges_to_one_tag_of_each_kind_and_adopts_what_already_matches(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     two_stages = sorted(["leadsync_stage_awareness", STAGE, LIFECYCLE])
-    plan = _plan(_store(tmp_path, pushed={}, observed=_observed(tags=two_stages), observed_at=NOW))
+    plan = _plan(_store(store_url, pushed={}, observed=_observed(tags=two_stages), observed_at=NOW))
     [write] = plan.writes
     assert write.update.fields == {}  # the scores already match: no field is written
     assert write.update.tags_remove == ("leadsync_stage_awareness",)
@@ -134,15 +134,15 @@ def test_a_rebuilt_store_converges_to_one_tag_of_each_kind_and_adopts_what_alrea
     assert adopted == {"affinity", "engagement", "stage", "grade", "lifecycle", "tag:lifecycle"}
 
 
-def test_a_tag_named_like_ours_that_leadsync_cannot_write_is_left_alone(tmp_path: Path) -> None:
+def test_a_tag_named_like_ours_that_leadsync_cannot_write_is_left_alone(store_url: str) -> None:
     tags = sorted([STAGE, LIFECYCLE, "leadsync_stage_partner"])  # set by sales, not a stage of ours
-    plan = _plan(_store(tmp_path, pushed={}, observed=_observed(tags=tags), observed_at=NOW))
+    plan = _plan(_store(store_url, pushed={}, observed=_observed(tags=tags), observed_at=NOW))
     assert plan.writes == []
     assert "leadsync_stage_partner" not in {tag for w in plan.writes for tag in w.update.tags_remove}
 
 
-def test_a_rebuilt_store_writes_what_differs_from_the_platform(tmp_path: Path) -> None:
-    plan = _plan(_store(tmp_path, pushed={}, observed=_observed(engagement="7", tags=[]), observed_at=NOW))
+def test_a_rebuilt_store_writes_what_differs_from_the_platform(store_url: str) -> None:
+    plan = _plan(_store(store_url, pushed={}, observed=_observed(engagement="7", tags=[]), observed_at=NOW))
     [write] = plan.writes
     assert write.update.fields["engagement"] == "42" and write.old["engagement"] == "7"
     assert set(write.update.tags_add) == {STAGE, LIFECYCLE}

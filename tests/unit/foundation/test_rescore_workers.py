@@ -18,14 +18,15 @@ from leadsync.sync.rescore import rescore
 from leadsync.sync.rescore_workers import _context, id_ranges, merge_event_parts, worker_count
 from leadsync.sync.store import make_engine
 from leadsync.sync.store.models import ChangedPerson, Score
+from tests.stores import new_store_url
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 KINDS = [EventType.EMAIL_OPEN, EventType.EMAIL_CLICK, EventType.PAGE_VIEW, EventType.FORM_SUBMIT]
 TITLES = ["CEO", "VP Marketing", "Software Engineer", None]
 
 
-def _store(path, persons: int = 120):  # noqa: ANN001, ANN202
-    engine = make_engine(f"sqlite:///{path}")
+def _store(url, persons: int = 120):  # noqa: ANN001, ANN202
+    engine = make_engine(url)
     contacts = [
         ContactRecord(
             source="hs",
@@ -60,8 +61,11 @@ def _scores(engine) -> list[tuple]:  # noqa: ANN001
     return [tuple(row) for row in rows]
 
 
-def test_two_worker_processes_write_the_same_scores_and_clear_the_same_marks_as_one(tmp_path):
-    one, two = _store(tmp_path / "one.db"), _store(tmp_path / "two.db")
+def test_two_worker_processes_write_the_same_scores_and_clear_the_same_marks_as_one(
+    tmp_path, store_kind, postgres_session
+):
+    one = _store(new_store_url(store_kind, tmp_path / "one", postgres_session))
+    two = _store(new_store_url(store_kind, tmp_path / "two", postgres_session))
     counted = []
     rescore(one, load_model("default"), now=NOW, workers=1)
     counts = rescore(two, load_model("default"), now=NOW, workers=2, progress=counted.append)
@@ -136,10 +140,13 @@ def test_merged_parts_are_sorted_by_person_with_one_numbering_of_campaigns_and_u
     ]
 
 
-def test_with_another_thread_alive_workers_come_from_a_fork_server_and_score_the_same(tmp_path):
+def test_with_another_thread_alive_workers_come_from_a_fork_server_and_score_the_same(
+    tmp_path, store_kind, postgres_session
+):
     # a fork with other threads alive would copy locks they may hold (the CLI's progress bar, the
     # daemon's scheduler): a fork server forks the workers instead
-    one, two = _store(tmp_path / "one.db"), _store(tmp_path / "two.db")
+    one = _store(new_store_url(store_kind, tmp_path / "one", postgres_session))
+    two = _store(new_store_url(store_kind, tmp_path / "two", postgres_session))
     rescore(one, load_model("default"), now=NOW, workers=1)
     release = threading.Event()
     alive = threading.Thread(target=release.wait, daemon=True)

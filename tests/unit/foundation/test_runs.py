@@ -29,8 +29,8 @@ NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def engine(store_url):
+    engine = make_engine(store_url)
     yield engine
     engine.dispose()
 

@@ -37,8 +37,8 @@ def events(n: int) -> list[dict]:
     ]
 
 
-def test_upserting_the_same_10000_events_twice_leaves_10000_rows_through_the_bulk_path(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def test_upserting_the_same_10000_events_twice_leaves_10000_rows_through_the_bulk_path(store_url, store_kind):
+    engine = make_engine(store_url)
     statements: list[tuple[str, bool, int]] = []
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -53,15 +53,18 @@ def test_upserting_the_same_10000_events_twice_leaves_10000_rows_through_the_bul
 
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(Event)).scalar_one() == 10_000
-    # The bulk path: one INSERT ... ON CONFLICT per call, executed for all 10,000 rows at once.
-    assert len(statements) == 2
-    for statement, executemany, count in statements:
-        assert "ON CONFLICT" in statement.upper()
-        assert executemany and count == 10_000
+    # The bulk path: INSERT ... ON CONFLICT, never a statement per row. On SQLite one statement per
+    # call, executed for all 10,000 rows at once; on PostgreSQL multi-row VALUES in batches.
+    assert statements and all("ON CONFLICT" in statement.upper() for statement, _, _ in statements)
+    if store_kind == "sqlite":
+        assert len(statements) == 2
+        assert all(executemany and count == 10_000 for _, executemany, count in statements)
+    else:
+        assert len(statements) <= 2 * 10_000 / 500
 
 
-def test_upsert_with_update_columns_replaces_values_on_conflict(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def test_upsert_with_update_columns_replaces_values_on_conflict(store_url):
+    engine = make_engine(store_url)
     with engine.begin() as connection:
         upsert(
             connection,
@@ -99,23 +102,23 @@ def test_a_new_sqlite_store_is_migrated_in_wal_mode_and_readable_by_its_owner_on
     assert mode == 0o600
 
 
-def test_migrating_twice_is_harmless(tmp_path):
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    make_engine(url)
-    engine = make_engine(url)
+def test_migrating_twice_is_harmless(store_url):
+    make_engine(store_url).dispose()
+    engine = make_engine(store_url)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
 
 
-def test_a_store_of_the_first_schema_keeps_its_change_marks_when_migrated(tmp_path):
+def test_a_store_of_the_first_schema_keeps_its_change_marks_when_migrated(store_url):
     from alembic import command
     from alembic.config import Config as AlembicConfig
     from sqlalchemy import create_engine
 
     from leadsync.sync.store.db import MIGRATIONS
+    from leadsync.sync.store.db import store_url as driver_url
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    old = create_engine(url)
+    url = store_url
+    old = create_engine(driver_url(url))
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     with old.begin() as connection:
@@ -171,24 +174,25 @@ def test_the_prepared_path_refuses_a_naive_datetime_like_sqlalchemy():
         prepared(datetime(2026, 11, 1))
 
 
-def test_rows_given_a_column_at_a_time_are_stored_like_rows_given_as_dicts(tmp_path):
+def test_rows_given_a_column_at_a_time_are_stored_like_rows_given_as_dicts(store_url):
     rows = events(50)
     by_column = {name: [row[name] for row in rows] for name in rows[0]}
     stored = []
-    for name, write in [
-        ("rows.db", lambda c: upsert(c, Event, rows, key=["source", "source_id"])),
-        ("columns.db", lambda c: upsert_columns(c, Event, by_column, key=["source", "source_id"])),
+    engine = make_engine(store_url)
+    for write in [
+        lambda c: upsert(c, Event, rows, key=["source", "source_id"]),
+        lambda c: upsert_columns(c, Event, by_column, key=["source", "source_id"]),
     ]:
-        engine = make_engine(f"sqlite:///{tmp_path / name}")
         with engine.begin() as connection:
+            connection.execute(text("DELETE FROM event"))
             assert write(connection) == 50
         with engine.connect() as connection:
-            stored.append(connection.execute(text("SELECT * FROM event ORDER BY id")).all())
+            stored.append([row[1:] for row in connection.execute(text("SELECT * FROM event ORDER BY id"))])
     assert stored[0] == stored[1] and len(stored[0]) == 50
 
 
-def test_columns_of_different_lengths_are_refused(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def test_columns_of_different_lengths_are_refused(store_url):
+    engine = make_engine(store_url)
     with engine.begin() as connection, pytest.raises(ValueError, match="different lengths"):
         upsert_columns(
             connection, SyncCursor, {"source": ["a", "b"], "stream": ["s"]}, key=["source", "stream"]
@@ -205,9 +209,45 @@ def test_columns_of_different_lengths_are_refused(tmp_path):
         ("id", list(range(1, 40_001)), {f"ev-{i}" for i in range(50)}),
     ],
 )
-def test_an_id_list_selects_exactly_the_rows_it_names(tmp_path, column, ids, expected):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def test_an_id_list_selects_exactly_the_rows_it_names(store_url, column, ids, expected):
+    engine = make_engine(store_url)
     with engine.begin() as connection:
         upsert(connection, Event, events(50), key=["source", "source_id"])
-        query = select(Event.source_id).where(in_ids(getattr(Event, column), "sqlite", ids))
+        query = select(Event.source_id).where(in_ids(getattr(Event, column), connection.dialect.name, ids))
         assert set(connection.execute(query).scalars()) == expected
+
+
+_OPEN_AT = """
+import sys, time
+from leadsync.sync.store import make_engine
+url, start = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+make_engine(url).dispose()
+print("opened")
+"""
+
+
+def test_processes_starting_at_once_on_an_empty_store_all_succeed(store_url):
+    # issue 20: one of two processes starting at once on an empty store crashed (both stores);
+    # migrations now take a lock (an advisory lock on PostgreSQL, flock on a lock file beside SQLite's)
+    import subprocess
+    import sys
+    import time
+
+    start = time.time() + 4  # after every child has imported leadsync
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_AT, store_url, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [child.communicate(timeout=120) for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0, 0], [err[-1500:] for _, err in results]
+    assert all(out.strip() == "opened" for out, _ in results)
+    engine = make_engine(store_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == _head()
+    engine.dispose()

@@ -21,8 +21,8 @@ SCORE = {
 }
 
 
-def _store(tmp_path, *, pushed: dict[str, str], lifecycle_seen: str | None = "lead", score=SCORE):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def _store(store_url, *, pushed: dict[str, str], lifecycle_seen: str | None = "lead", score=SCORE):
+    engine = make_engine(store_url)
     with engine.begin() as connection:
         connection.execute(
             Person.__table__.insert(),
@@ -93,8 +93,8 @@ def _as_pushed(**overrides: str) -> dict[str, str]:
         ),
     ],
 )
-def test_plan_writes_only_when_a_score_changed(tmp_path, pushed_overrides, expected_fields):
-    plans = _plan(_store(tmp_path, pushed=_as_pushed(**pushed_overrides)))
+def test_plan_writes_only_when_a_score_changed(store_url, pushed_overrides, expected_fields):
+    plans = _plan(_store(store_url, pushed=_as_pushed(**pushed_overrides)))
     if expected_fields is None:
         assert plans == []
     else:
@@ -111,9 +111,9 @@ def test_plan_writes_only_when_a_score_changed(tmp_path, pushed_overrides, expec
         pytest.param(42.0, "n/a", True, id="a-value-not-a-number-is-replaced"),
     ],
 )
-def test_engagement_is_written_when_its_whole_number_changed(tmp_path, engagement_now, pushed, writes):
+def test_engagement_is_written_when_its_whole_number_changed(store_url, engagement_now, pushed, writes):
     engine = _store(
-        tmp_path, pushed=_as_pushed(engagement=pushed), score=SCORE | {"engagement": engagement_now}
+        store_url, pushed=_as_pushed(engagement=pushed), score=SCORE | {"engagement": engagement_now}
     )
     plans = _plan(engine)
     assert bool(plans) is writes
@@ -121,13 +121,13 @@ def test_engagement_is_written_when_its_whole_number_changed(tmp_path, engagemen
         assert plans[0].update.fields["engagement"] == str(int(engagement_now))
 
 
-def test_a_first_push_carries_every_field_and_the_lifecycle_stage_last_pulled(tmp_path):
-    (plan,) = _plan(_store(tmp_path, pushed={}, lifecycle_seen="lead"))
+def test_a_first_push_carries_every_field_and_the_lifecycle_stage_last_pulled(store_url):
+    (plan,) = _plan(_store(store_url, pushed={}, lifecycle_seen="lead"))
     assert set(plan.update.fields) == {*VALUE_FIELDS, "scored_at"}
     assert plan.update.lifecycle == "marketing_qualified_lead"
     assert plan.update.lifecycle_seen == "lead"
 
 
-def test_an_identity_never_pulled_with_a_stage_leaves_the_seen_stage_unknown(tmp_path):
-    (plan,) = _plan(_store(tmp_path, pushed={}, lifecycle_seen=None))
+def test_an_identity_never_pulled_with_a_stage_leaves_the_seen_stage_unknown(store_url):
+    (plan,) = _plan(_store(store_url, pushed={}, lifecycle_seen=None))
     assert plan.update.lifecycle_seen is None
