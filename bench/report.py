@@ -27,9 +27,9 @@ def acceptance(figures: dict[str, Any]) -> list[dict[str, Any]]:
             elsewhere = run.get("answered_429_all_steps", 0)
             checks.append(
                 {
-                    "point": f"1 {name} {step}",
-                    "holds": ratio >= 0.85 and answered == 0,
-                    "figure": f"{_pct(ratio)} of ceiling, {answered} answers 429 "
+                    "point": f"23.1 {name} {step}",
+                    "holds": ratio >= 0.9 and answered == 0,
+                    "figure": f"{_pct(ratio)} of min(ceiling, raw client), {answered} answers 429 "
                     f"({elsewhere} over all of leadsync's steps on {name})",
                 }
             )
@@ -118,8 +118,8 @@ def markdown(figures: dict[str, Any]) -> str:
         f"{figures['latency_ms']:.0f} ms injected latency per request, platforms' default limits; "
         f"bench took {figures['seconds']:.0f} s.",
         "",
-        "| platform | step | records | records/s | ceiling records/s | of ceiling | requests/record | most requests in 1 s / 10 s | in flight (peak) | TCP connections | 429s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| platform | step | records | records/s | ceiling records/s | raw client records/s | ratio to min | of ceiling | requests/record | most requests in 1 s / 10 s | in flight (peak) | TCP connections | 429s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     platforms = figures.get("platforms", {})
     for name, run in platforms.items():
@@ -127,16 +127,26 @@ def markdown(figures: dict[str, Any]) -> str:
             f = run[step]
             lines.append(
                 f"| {NAMES[name]} | {step} | {_n(f.get('paged_records', f['records']))} | {_n(f['records_per_second'])} "
-                f"| {_n(f['ceiling_records_per_second'])} | {_pct(f['ratio'])} | {_n(f['requests_per_record'], 4)} "
+                f"| {_n(f['ceiling_records_per_second'])} | {_n(f.get('raw_records_per_second'))} "
+                f"| **{_pct(f['ratio'])}** | {_pct(f.get('of_ceiling'))} | {_n(f['requests_per_record'], 4)} "
                 f"| {f.get('most_requests_in_1s', 'n/a')} / {f.get('most_requests_in_10s', 'n/a')} "
                 f"| {f.get('in_flight_peak', 'n/a')} | {f['connections_opened']} | {f['answered_429']} |"
             )
     lines += [
         "",
+        "The raw client (`bench/rawclient.py`) replays the step's requests as recorded by the emulator, "
+        "with plain httpx at the platform's concurrency and rate cap, reading and discarding each body; "
+        "the ratio is leadsync's records/s over the lower of ceiling and raw client (for a pull, stream by "
+        "stream: the least time is the sum of each stream's slower bound). On a rate-capped platform "
+        "the raw client replays a sample of "
+        "20 s at the cap and the rest is extrapolated.",
+    ]
+    lines += [
+        "",
         "Pull per stream (a pull's ceiling is the records-weighted mix of its streams' ceilings):",
         "",
-        "| platform | stream | records | records/s | ceiling | of ceiling | requests | of which ingest |",
-        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
+        "| platform | stream | records | records/s | ceiling | raw client records/s (replayed) | ratio to min | of ceiling | requests | of which ingest |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, run in platforms.items():
         for stream, f in run["pull"]["streams"].items():
@@ -147,7 +157,9 @@ def markdown(figures: dict[str, Any]) -> str:
                 extra = f" (+{derived:,} derived events)" if derived else ""
             lines.append(
                 f"| {NAMES[name]} | {stream} | {f['paged_records']:,}{extra} | {_n(f['records_per_second'])} "
-                f"| {f['ceiling_formula']} = {_n(f['ceiling_records_per_second'])}/s | {_pct(f['ratio'])} "
+                f"| {f['ceiling_formula']} = {_n(f['ceiling_records_per_second'])}/s "
+                f"| {_n(f.get('raw_records_per_second'))} ({f.get('raw_replayed', 'n/a')} of {f.get('raw_requests', 'n/a')}) "
+                f"| {_pct(f['ratio'])} | {_pct(f.get('of_ceiling'))} "
                 f"| {f['requests']} | {f['ingest_seconds']:.2f} of {f['seconds']:.2f} s |"
             )
     lines += [
