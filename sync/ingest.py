@@ -312,7 +312,9 @@ def event_columns(source: str, events: Sequence[EventRecord]) -> dict[str, list[
         campaign = rest.pop("campaign", None)
         campaigns.append(None if campaign is None else str(campaign))
         machines.append(bool(rest.pop("machine", False)))
-        properties.append(jsonable(rest))
+        # ``rest`` is this event's own copy: kept as it is when already plain (jsonable would copy it)
+        plain = all(type(v) in _PLAIN and type(k) is str for k, v in rest.items())
+        properties.append(rest if plain else jsonable(rest))
     return {
         "source": [source] * len(events),
         "platform": [event.platform.value for event in events],
