@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import tomli_w
 from sqlalchemy import func, select
 
@@ -29,6 +30,7 @@ from bench.ceilings import (
     stream_ceiling,
 )
 from bench.rawclient import Recorder, replay
+from bench.scale import CHANGED, apply_changes, project, sweep_schedule, timed
 from bench.serve import RemoteSandbox
 from bench.timeline import Timeline
 from leadsync.config.scoring_model import load_model
@@ -38,7 +40,7 @@ from leadsync.sync.ingest import IngestCounts, ingest_batch
 from leadsync.sync.logsetup import register_secrets
 from leadsync.sync.pipeline import pull_stream, push_source, score
 from leadsync.sync.store import make_engine
-from leadsync.sync.store.models import WritebackAudit
+from leadsync.sync.store.models import Identity, WritebackAudit
 
 __all__ = ["PLATFORMS", "PlatformRun", "run_platform"]
 
@@ -215,6 +217,7 @@ def run_platform(
     latency_ms: float,
     workdir: Path,
     after: Callable[[PlatformRun], dict[str, Any]] | None = None,
+    raw_sample_s: float = 20.0,
 ) -> dict[str, Any]:
     """Serve ``platform`` alone for a world of ``persons``; pull, score, push, then re-sync unchanged.
     ``after`` runs against the same live server (the naive comparison) and its result is kept."""
@@ -300,7 +303,9 @@ def run_platform(
         )
         figures["connections_peak"] = stats()["connections_peak"]
         # every 429 leadsync met, between the timed steps too (a new connector's limiter starts empty)
-        figures["answered_429_all_steps"] = stats()["answered_429"]
+        figures["answered_429_all_steps"] = stats()["answered_429"] - sum(
+            f.get("raw_429", 0) for f in figures["pull"]["streams"].values()
+        )
         # The push's writes again, by the raw client: after the re-sync, so that its writes (the
         # same values again) cannot be taken for changes by it.
         push = figures["push"]
@@ -314,15 +319,30 @@ def run_platform(
             if push["limit_records_per_second"]
             else 0.0
         )
+        figures["cycle"] = _cycle(
+            engine,
+            config,
+            source,
+            stats,
+            model,
+            admin_url=admin_url,
+            latency_s=latency_s,
+            service_s=service_s,
+            secrets=secrets,
+            full_streams=figures["pull"]["streams"],
+        )
+        if platform == "activecampaign":
+            tracking = figures["pull"]["streams"]["tracking_logs"]
+            per_request = tracking["seconds"] / tracking["requests"] if tracking["requests"] else 0.2
+            figures["sweep_schedule"] = {
+                "per_request_s": round(per_request, 4),
+                "how": "measured per-request cost of the first pull's sweep x the request count",
+                "rows": sweep_schedule(per_request, figures["cycle"]["requests"]),
+            }
         if after is not None:
             figures["naive"] = after(PlatformRun(server, config, source))
         engine.dispose()
     return figures
-
-
-# A raw replay on a rate-capped platform is paced at the cap: a sample of this many seconds of
-# requests shows whether the emulator keeps up, and the rest is extrapolated (said in the figures).
-RAW_SAMPLE_S = 20.0
 
 
 def _raw_figures(
@@ -335,11 +355,14 @@ def _raw_figures(
     stream: str | None,
     secrets: dict[str, str],
     latency_s: float,
+    sample_s: float = 20.0,
 ) -> dict[str, Any]:
-    """The raw client's time for ``requests`` (bench.rawclient), and leadsync's ratio to it."""
+    """The raw client's time for ``requests`` (bench.rawclient), and leadsync's ratio to it. On a
+    rate-capped platform the replay is paced at the cap: a sample of ``sample_s`` seconds of
+    requests shows whether the emulator keeps up, and the rest is extrapolated (in the figures)."""
     rate = raw_rate(platform, stream)
     time.sleep(RATE_WINDOW_S[platform])  # the cap's window starts empty, as it did for leadsync
-    sample = requests if rate is None else requests[: max(1, int(rate * RAW_SAMPLE_S))]
+    sample = requests if rate is None else requests[: max(1, int(rate * sample_s))]
     if not sample:
         return {"raw_requests": 0, "raw_seconds": 0.0, "raw_records_per_second": None}
     result = replay(
@@ -365,6 +388,69 @@ def _raw_total(streams: dict[str, Any]) -> float | None:
     paged = sum(s["paged_records"] for s in streams.values())
     raw_s = sum(s.get("raw_seconds", 0.0) for s in streams.values())
     return round(paged / raw_s, 1) if raw_s else None
+
+
+def _cycle(
+    engine: Any,
+    config: LeadsyncConfig,
+    source: SourceConfig,
+    stats: Callable[[], dict[str, Any]],
+    model: Any,
+    *,
+    admin_url: str,
+    latency_s: float,
+    service_s: float,
+    secrets: dict[str, str],
+    full_streams: dict[str, Any],
+) -> dict[str, Any]:
+    """An incremental cycle after 1 % of the contacts changed on the platform (bench.scale);
+    ``full_streams``: the first pull's per-stream figures (the size of what is read whole)."""
+    platform = source.platform.value
+    with engine.connect() as connection:
+        ids = list(
+            connection.execute(
+                select(Identity.remote_id).where(Identity.source == source.name).order_by(Identity.id)
+            ).scalars()
+        )
+    count = max(1, round(len(ids) * CHANGED))
+    chosen = ids[:: max(1, len(ids) // count)][:count]
+    # one interval later on the platform's clock (its stamps have a second's resolution), with
+    # nothing else happening meanwhile: the changes are all there is to read
+    httpx.post(
+        f"{admin_url}/_sandbox/clock/advance", json={"days": 900 / 86400, "activity": False}, timeout=60
+    ).raise_for_status()
+    time.sleep(RATE_WINDOW_S[platform])
+    refused = apply_changes(platform, admin_url, chosen, secrets=secrets, latency_s=latency_s)
+    time.sleep(RATE_WINDOW_S[platform])
+    before, started = stats(), time.perf_counter()
+    pull = _pull(engine, config, source, stats, admin_url=admin_url, latency_s=latency_s, service_s=service_s)
+    scored, score_s = timed(lambda: score(engine, model))
+    pushed, push_s = timed(lambda: push_source(engine, config, source))
+    seconds = time.perf_counter() - started
+    totals = _delta(before, stats())
+    cycle: dict[str, Any] = {
+        "contacts": len(ids),
+        "changed": len(chosen),
+        "changes_refused": refused,
+        "requests": totals["requests"],
+        "seconds": round(seconds, 2),
+        "answered_429": totals["answered_429"],
+        "streams": {
+            name: {"requests": f["requests"], "seconds": f["seconds"], "records": f["records"]}
+            for name, f in pull["streams"].items()
+        },
+        "pull_requests": pull["requests"],
+        "pull_seconds": pull["seconds"],
+        "persons_rescored": scored.scored,
+        "score_seconds": round(score_s, 3),
+        "push": {
+            "requests": totals["requests"] - pull["requests"],
+            "written": pushed.written,
+            "seconds": round(push_s, 3),
+        },
+    }
+    cycle["projection"] = project(platform, cycle, len(ids), full_streams)
+    return cycle
 
 
 def _resync(
