@@ -33,7 +33,7 @@ FULL = {
     "naive": {"pages": 5, "updates": 50},
     "local": {"persons": 100_000, "events": 2_000_000},
     "dry_run": {"persons": 2000},
-    "raw_sample_s": 20.0,
+    "raw_sample_s": 10.0,
 }
 QUICK = {
     "persons": {"hubspot": 300, "mailchimp": 300, "activecampaign": 25},

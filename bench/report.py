@@ -150,8 +150,8 @@ def markdown(figures: dict[str, Any]) -> str:
         "with plain httpx at the platform's concurrency and rate cap, reading and discarding each body; "
         "the ratio is leadsync's records/s over the lower of ceiling and raw client (for a pull, stream by "
         "stream: the least time is the sum of each stream's slower bound). On a rate-capped platform "
-        "the raw client replays a sample of "
-        "20 s at the cap and the rest is extrapolated.",
+        "the raw client replays a sample of 10 s at the cap (2 s with --quick) and the rest is "
+        "extrapolated.",
     ]
     lines += [
         "",

@@ -124,6 +124,9 @@ def project(
             per_request = figures["seconds"] / measured if measured else 0.0
             if not per_request:  # nothing measured for this stream: the cycle's average
                 per_request = cycle["pull_seconds"] / max(cycle["pull_requests"], 1)
+            cap = raw_rate(platform, stream)  # a few requests fit a burst; many are held to the cap
+            if cap and n > cap:
+                per_request = max(per_request, 1 / cap)
             requests += n
             seconds += n * per_request
             if kind == "size":
