@@ -40,6 +40,7 @@ __all__ = [
     "SWEPT_ROUTE",
     "mailchimp_service_seconds",
     "push_ceiling",
+    "ROUTE_RATE",
     "raw_concurrency",
     "raw_rate",
     "stream_ceiling",
@@ -125,8 +126,14 @@ def push_ceiling(
     return Ceiling(rate * batch, f"{rate:.3g} req/s x {batch}")
 
 
+# Routes with a cap of their own, by a part of their path (hubspot.md §2.5: search, 5/s).
+ROUTE_RATE: dict[str, dict[str, float]] = {"hubspot": {"/search": 5.0}}
+
+
 def raw_rate(platform: str, stream: str | None = None) -> float | None:
-    """The pace a raw client keeps to: the platform's (or the stream's) rate cap, None for none."""
+    """The pace a raw client keeps to: the platform's rate cap, None for none (a route with a cap
+    of its own is paced by ``ROUTE_RATE`` as well). ``stream``: the stream's own cap where all of
+    its requests are held to it (for a projection's many requests)."""
     if stream is not None and (platform, stream) in STREAM_RATE:
         return STREAM_RATE[(platform, stream)]
     return REQUESTS_PER_SECOND[platform]

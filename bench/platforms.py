@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from bench.ceilings import (
     RATE_WINDOW_S,
+    ROUTE_RATE,
     SWEPT_ROUTE,
     mailchimp_service_seconds,
     push_ceiling,
@@ -367,7 +368,7 @@ def _raw_figures(
     """The raw client's time for ``requests`` (bench.rawclient), and leadsync's ratio to it. On a
     rate-capped platform the replay is paced at the cap: a sample of ``sample_s`` seconds of
     requests shows whether the emulator keeps up, and the rest is extrapolated (in the figures)."""
-    rate = raw_rate(platform, stream)
+    rate = raw_rate(platform)
     sample = requests if rate is None else requests[: max(1, int(rate * sample_s))]
     if not sample:
         return {"raw_requests": 0, "raw_seconds": 0.0, "raw_records_per_second": None}
@@ -378,6 +379,7 @@ def _raw_figures(
         secrets=secrets,
         concurrency=raw_concurrency(platform, latency_s),
         rate=rate,
+        route_rates=ROUTE_RATE.get(platform),
     )
     raw_seconds = result.seconds * len(requests) / len(sample)
     return {
