@@ -141,11 +141,12 @@ def raw_rate(platform: str, stream: str | None = None) -> float | None:
 
 def raw_concurrency(platform: str, latency_s: float) -> int:
     """Requests a raw client keeps in flight: Mailchimp's 10 connections (§9); on a rate-capped
-    platform enough to reach the cap through the latency (and then some)."""
+    platform (no concurrency cap) a second's worth of the cap, so a burst the window allows goes
+    out at once, and never fewer than the latency needs to keep up the pace."""
     if platform == "mailchimp":
         return MAILCHIMP_CONNECTIONS
     rate = REQUESTS_PER_SECOND[platform] or 1.0
-    return max(1, int(rate * (latency_s + 0.05)) + 1)
+    return max(int(rate), int(rate * (latency_s + 0.05)) + 1)
 
 
 def mailchimp_service_seconds(

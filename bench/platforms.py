@@ -379,6 +379,7 @@ def _raw_figures(
         secrets=secrets,
         concurrency=raw_concurrency(platform, latency_s),
         rate=rate,
+        window=RATE_WINDOW_S[platform] or 1.0,
         route_rates=ROUTE_RATE.get(platform),
     )
     raw_seconds = result.seconds * len(requests) / len(sample)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -60,30 +61,42 @@ class RawResult:
     failed: int  # answers other than 2xx/429 (a replayed write the platform refuses again, etc.)
 
 
-# Even pacing at exactly the cap meets an occasional 429: arrivals jitter by a few milliseconds, and
-# a rolling window then holds one request too many. 2 % under the cap avoids it (leadsync's own
-# limiters keep a margin too), and a 429 that still comes is waited out and counted.
+# A rolling window at exactly the cap meets an occasional 429: arrivals jitter by a few
+# milliseconds. A margin of 2 % of the window avoids it (leadsync's own limiters keep one too), and
+# a 429 that still comes is waited out and counted.
 PACE_MARGIN = 0.02
 
 
 class _Pacer:
-    """Hands out start times no closer than ``1 / rate`` apart, less ``PACE_MARGIN`` (no cap:
-    ``rate`` None)."""
+    """At most ``rate x window`` starts in any ``window`` seconds (plus the margin): the burst a
+    rolling-window cap allows, then its pace (no cap: ``rate`` None)."""
 
-    def __init__(self, rate: float | None) -> None:
-        self.gap = (1.0 + PACE_MARGIN) / rate if rate else 0.0
-        self.next = 0.0
+    def __init__(self, rate: float | None, window: float = 1.0) -> None:
+        self.limit = max(1, round(rate * window)) if rate else 0
+        self.window = window * (1.0 + PACE_MARGIN)
+        self.starts: deque[float] = deque()
         self.lock = threading.Lock()
 
     def wait(self) -> None:
-        if not self.gap:
+        if not self.limit:
             return
-        with self.lock:
-            now = time.perf_counter()
-            slot = max(now, self.next)
-            self.next = slot + self.gap
-        if slot > now:
-            time.sleep(slot - now)
+        while True:
+            with self.lock:
+                now = time.perf_counter()
+                while self.starts and self.starts[0] <= now - self.window:
+                    self.starts.popleft()
+                if len(self.starts) < self.limit:
+                    self.starts.append(now)
+                    return
+                until = self.starts[0] + self.window
+            time.sleep(max(until - now, 0.0))
+
+
+_PACERS: dict[tuple[str, float | None, float], _Pacer] = {}
+
+
+def _shared(key: str, rate: float | None, window: float) -> _Pacer:
+    return _PACERS.setdefault((key, rate, window), _Pacer(rate, window))
 
 
 def auth_headers(platform: str, secrets: dict[str, str]) -> tuple[dict[str, str], Any]:
@@ -103,13 +116,16 @@ def replay(
     secrets: dict[str, str],
     concurrency: int,
     rate: float | None,
+    window: float = 1.0,
     route_rates: dict[str, float] | None = None,
 ) -> RawResult:
-    """Send ``requests`` (as recorded) with ``concurrency`` in flight, paced to ``rate``/s, and a
-    request whose path contains a key of ``route_rates`` also to that rate (HubSpot search: 5/s)."""
+    """Send ``requests`` (as recorded) with ``concurrency`` in flight, held to ``rate``/s over a
+    rolling ``window``, and a request whose path contains a key of ``route_rates`` also to that
+    rate over a second (HubSpot search: 5/s)."""
     headers, auth = auth_headers(platform, secrets)
-    pacer = _Pacer(rate)
-    route_pacers = {part: _Pacer(r) for part, r in (route_rates or {}).items()}
+    # one pacer per emulator and cap for all replays: the window remembers the previous step's starts
+    pacer = _shared(base_url, rate, window)
+    route_pacers = {part: _shared(base_url + part, r, 1.0) for part, r in (route_rates or {}).items()}
     counts = {"429": 0, "failed": 0}
     lock = threading.Lock()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)

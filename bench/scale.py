@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.ceilings import ROUTE_RATE, raw_concurrency, raw_rate
+from bench.ceilings import RATE_WINDOW_S, ROUTE_RATE, raw_concurrency, raw_rate
 from bench.rawclient import replay
 
 __all__ = ["GROWTH", "SIZES", "change_requests", "project", "sweep_schedule"]
@@ -90,6 +90,7 @@ def apply_changes(
         secrets=secrets,
         concurrency=raw_concurrency(platform, latency_s),
         rate=raw_rate(platform),
+        window=RATE_WINDOW_S[platform] or 1.0,
         route_rates=ROUTE_RATE.get(platform),
     )
     return result.failed
