@@ -15,6 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, Insert, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -69,7 +70,19 @@ def jsonable(value: Any) -> Any:
         return dict(value)  # the usual event properties: already plain, no round trip through JSON
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = dataclasses.asdict(value)
-    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+    try:  # orjson: the same values as json's round trip (datetimes through str too), several times faster
+        return orjson.loads(
+            orjson.dumps(
+                value,
+                default=str,
+                option=orjson.OPT_NON_STR_KEYS
+                | orjson.OPT_PASSTHROUGH_DATETIME
+                | orjson.OPT_PASSTHROUGH_DATACLASS
+                | orjson.OPT_PASSTHROUGH_SUBCLASS,
+            )
+        )
+    except (TypeError, ValueError):  # integers beyond 64 bits, NaN, and the like
+        return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
