@@ -6,8 +6,9 @@ them). Streams, in pull order:
 * ``contacts``: ``GET /contacts`` by ``id_greater`` with ``include=fieldValues``, incremental on
   ``filters[updated_after]`` with an overlap, checked and de-duplicated on our side (§2, §11.2);
 * ``activities``: the account-wide ``GET /activities`` feed since ``after`` (§5), email events;
-* ``tracking_logs``: ``GET /contacts/{id}/trackingLogs`` for every contact (§5: no account-wide or
-  date-filtered read exists), event-tracking events; one request per contact per run;
+* ``tracking_logs``: ``GET /contacts/{id}/trackingLogs`` (§5: no account-wide or date-filtered
+  read exists), event-tracking events, one request a contact: each run the contacts that changed,
+  and a sweep of every contact under a request budget per run, carried over runs in the cursor;
 * ``deals``: won deals (``filters[status]=1``) since ``filters[updated_after]`` (§5).
 
 All HTTP goes through the shared core: one client (``connectors.http``), one retry policy
