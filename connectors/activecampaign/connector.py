@@ -400,9 +400,9 @@ class ActiveCampaignConnector(Connector):
         budget = self._sweep_budget()
         floor = datetime.fromisoformat(sweep["floor"]) - self.lookback if sweep.get("floor") else None
         swept_at = cursor.get("swept_at")
-        if sweep["hot"]:
+        while sweep["hot"] and budget > 0:  # a page's worth at a time, each committed with its progress
             batch = PullBatch(stream="tracking_logs")
-            taken = sweep["hot"][:budget]
+            taken = sweep["hot"][: min(budget, CONTACT_IDS.page_size)]
             for contact_id in taken:
                 self._sweep_contact(contact_id, window, floor, batch)
             budget -= len(taken)
