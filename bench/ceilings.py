@@ -39,6 +39,10 @@ __all__ = [
     "REQUESTS_PER_SECOND",
     "SWEPT_ROUTE",
     "mailchimp_service_seconds",
+    "push_ceiling",
+    "ROUTE_RATE",
+    "raw_concurrency",
+    "raw_rate",
     "stream_ceiling",
 ]
 
@@ -96,12 +100,53 @@ def stream_ceiling(platform: str, stream: str, *, latency_s: float, service_s: f
     return Ceiling(rate * page, f"{rate:g} req/s x {page}")
 
 
-def push_ceiling(platform: str, *, latency_s: float, service_s: float = 0.0) -> Ceiling:
+def push_ceiling(
+    platform: str,
+    *,
+    latency_s: float,
+    service_s: float = 0.0,
+    records: int = 0,
+    write_requests: int = 0,
+) -> Ceiling:
     batch = PUSH_BATCH[platform]
     if platform == "mailchimp":
-        return _mailchimp(batch, latency_s, service_s)
+        if not records or not write_requests:
+            return _mailchimp(batch, latency_s, service_s)
+        # The write needs more than batch subscribes: tags go one member a request (is_syncing, §6)
+        # or 500 a request (bulk_tags). Every write request the push made is one it needed (batch
+        # subscribe of 500, tag writes), each held at least the injected latency on one of the 10
+        # connections; the emulator's service time is left out, so this bounds from above.
+        rate = MAILCHIMP_CONNECTIONS * records / (write_requests * latency_s)
+        return Ceiling(
+            rate,
+            f"{MAILCHIMP_CONNECTIONS} conn x {records:,} records / ({write_requests:,} write requests "
+            f"x {latency_s * 1000:.0f} ms)",
+        )
     rate = min(REQUESTS_PER_SECOND[platform] or 0.0, PUSH_RATE.get(platform, float("inf")))
     return Ceiling(rate * batch, f"{rate:.3g} req/s x {batch}")
+
+
+# Routes with a cap of their own, by a part of their path (hubspot.md §2.5: search, 5/s).
+ROUTE_RATE: dict[str, dict[str, float]] = {"hubspot": {"/search": 5.0}}
+
+
+def raw_rate(platform: str, stream: str | None = None) -> float | None:
+    """The pace a raw client keeps to: the platform's rate cap, None for none (a route with a cap
+    of its own is paced by ``ROUTE_RATE`` as well). ``stream``: the stream's own cap where all of
+    its requests are held to it (for a projection's many requests)."""
+    if stream is not None and (platform, stream) in STREAM_RATE:
+        return STREAM_RATE[(platform, stream)]
+    return REQUESTS_PER_SECOND[platform]
+
+
+def raw_concurrency(platform: str, latency_s: float) -> int:
+    """Requests a raw client keeps in flight: Mailchimp's 10 connections (§9); on a rate-capped
+    platform (no concurrency cap) a second's worth of the cap, so a burst the window allows goes
+    out at once, and never fewer than the latency needs to keep up the pace."""
+    if platform == "mailchimp":
+        return MAILCHIMP_CONNECTIONS
+    rate = REQUESTS_PER_SECOND[platform] or 1.0
+    return max(int(rate), int(rate * (latency_s + 0.05)) + 1)
 
 
 def mailchimp_service_seconds(

@@ -16,16 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import tomli_w
 from sqlalchemy import func, select
 
 from bench.ceilings import (
     RATE_WINDOW_S,
+    ROUTE_RATE,
     SWEPT_ROUTE,
     mailchimp_service_seconds,
     push_ceiling,
+    raw_concurrency,
+    raw_rate,
     stream_ceiling,
 )
+from bench.rawclient import Recorder, replay
+from bench.scale import CHANGED, apply_changes, project, sweep_schedule, timed
 from bench.serve import RemoteSandbox
 from bench.timeline import Timeline
 from leadsync.config.scoring_model import load_model
@@ -35,7 +41,7 @@ from leadsync.sync.ingest import IngestCounts, ingest_batch
 from leadsync.sync.logsetup import register_secrets
 from leadsync.sync.pipeline import pull_stream, push_source, score
 from leadsync.sync.store import make_engine
-from leadsync.sync.store.models import WritebackAudit
+from leadsync.sync.store.models import Identity, WritebackAudit
 
 __all__ = ["PLATFORMS", "PlatformRun", "run_platform"]
 
@@ -75,15 +81,20 @@ def _pull(
     admin_url: str,
     latency_s: float,
     service_s: float,
+    raw: Callable[[str, list[dict[str, str]], int, float], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """``raw(stream, requests, records, seconds)``: the raw client's figures for a stream's requests."""
     streams: dict[str, Any] = {}
     started_all = time.perf_counter()
     before_all = stats()
+    recorded: dict[str, list[dict[str, str]]] = {}
     with (
         Timeline(admin_url) as timeline,
+        Recorder(admin_url) as recorder,
         connector_class(source.platform)(resolve_source(config, source)) as connector,
     ):
         for stream in connector.streams():
+            recorder.start()
             before, started, ingest_s, records, contacts = stats(), time.perf_counter(), 0.0, 0, 0
 
             def timed_ingest(*args: Any, **kwargs: Any) -> IngestCounts:
@@ -99,6 +110,7 @@ def _pull(
                     records += counts.contacts + counts.events + counts.quarantined
                     contacts += counts.contacts
             seconds = time.perf_counter() - started
+            recorded[stream] = recorder.stop()
             after = stats()
             paged = contacts if stream in CONTACT_STREAMS else records
             swept = SWEPT_ROUTE.get((source.platform.value, stream))
@@ -118,21 +130,40 @@ def _pull(
                 **_delta(before, after),
             }
     seconds = time.perf_counter() - started_all
+    totals = _delta(before_all, stats())
+    in_flight_peak = stats()["in_flight_peak"]
+    timing = timeline.summary()
+    if raw is not None:  # the same requests again, by the raw client (bench.rawclient)
+        for stream, figures in streams.items():
+            figures.update(raw(stream, recorded[stream], figures["paged_records"], figures["seconds"]))
+            ceiling_s = figures["paged_records"] / figures["ceiling_records_per_second"]
+            least = max(ceiling_s, figures["raw_seconds"])
+            figures["of_ceiling"] = figures["ratio"]
+            figures["limit_records_per_second"] = (
+                round(figures["paged_records"] / least, 1) if least else None
+            )
+            figures["ratio"] = round(least / figures["seconds"], 4) if figures["seconds"] else 0.0
     records = sum(s["records"] for s in streams.values())
     paged = sum(s["paged_records"] for s in streams.values())
     ideal = sum(s["paged_records"] / s["ceiling_records_per_second"] for s in streams.values())
-    totals = _delta(before_all, stats())
+    # the least time any client needs for these pages: per stream, the slower of ceiling and raw client
+    limited = sum(
+        max(s["paged_records"] / s["ceiling_records_per_second"], s.get("raw_seconds", 0.0))
+        for s in streams.values()
+    )
     return {
         "records": records,
         "paged_records": paged,
         "seconds": round(seconds, 3),
         "records_per_second": round(paged / seconds, 1) if seconds else 0.0,
         "ceiling_records_per_second": round(paged / ideal, 1) if ideal else None,
-        "ratio": round(ideal / seconds, 4),
+        "of_ceiling": round(ideal / seconds, 4),
+        "limit_records_per_second": round(paged / limited, 1) if limited else None,
+        "ratio": round(limited / seconds, 4),
         "requests_per_record": round(totals["requests"] / paged, 4) if paged else None,
         **totals,
-        "in_flight_peak": stats()["in_flight_peak"],
-        **timeline.summary(),
+        "in_flight_peak": in_flight_peak,
+        **timing,
         "streams": streams,
     }
 
@@ -148,13 +179,22 @@ def _push(
     service_s: float,
 ) -> dict[str, Any]:
     before, started = stats(), time.perf_counter()
-    with Timeline(admin_url) as timeline:
+    with Timeline(admin_url) as timeline, Recorder(admin_url) as recorder:
+        recorder.start()
         result = push_source(engine, config, source)
+        recorded = recorder.stop()
     seconds = time.perf_counter() - started
     totals = _delta(before, stats())
-    ceiling = push_ceiling(source.platform.value, latency_s=latency_s, service_s=service_s)
+    ceiling = push_ceiling(
+        source.platform.value,
+        latency_s=latency_s,
+        service_s=service_s,
+        records=result.written,
+        write_requests=sum(r["method"] not in ("GET", "HEAD") for r in recorded),
+    )
     rate = result.written / seconds if seconds else 0.0
     return {
+        "recorded": recorded,
         "records": result.written,
         "failed": result.failed,
         "error": result.error,
@@ -178,6 +218,7 @@ def run_platform(
     latency_ms: float,
     workdir: Path,
     after: Callable[[PlatformRun], dict[str, Any]] | None = None,
+    raw_sample_s: float = 20.0,
 ) -> dict[str, Any]:
     """Serve ``platform`` alone for a world of ``persons``; pull, score, push, then re-sync unchanged.
     ``after`` runs against the same live server (the naive comparison) and its result is kept."""
@@ -208,10 +249,41 @@ def run_platform(
             figures["service_ms_per_page"] = round(service_s * 1000, 2)
             figures["service_page_records"] = page
         admin_url = server.base_url()
+        secrets = dict(source.inline_secrets)
+
+        settled: list[bool] = []
+
+        def raw(
+            stream: str | None, requests: list[dict[str, str]], records: int, seconds: float
+        ) -> dict[str, Any]:
+            # the cap's window starts empty, as it did for leadsync (once: replays in a row keep the pace)
+            if not settled or stream is None:
+                time.sleep(RATE_WINDOW_S[platform])
+                settled.append(True)
+            return _raw_figures(
+                platform,
+                admin_url,
+                requests,
+                records,
+                seconds,
+                stream=stream,
+                secrets=secrets,
+                latency_s=latency_s,
+                sample_s=raw_sample_s,
+            )
+
         server.reset()
         figures["pull"] = _pull(
-            engine, config, source, stats, admin_url=admin_url, latency_s=latency_s, service_s=service_s
+            engine,
+            config,
+            source,
+            stats,
+            admin_url=admin_url,
+            latency_s=latency_s,
+            service_s=service_s,
+            raw=raw,
         )
+        figures["pull"]["raw_records_per_second"] = _raw_total(figures["pull"]["streams"])
         started = time.perf_counter()
         scored = score(engine, model)
         figures["score_seconds"] = round(time.perf_counter() - started, 3)
@@ -239,11 +311,155 @@ def run_platform(
         )
         figures["connections_peak"] = stats()["connections_peak"]
         # every 429 leadsync met, between the timed steps too (a new connector's limiter starts empty)
-        figures["answered_429_all_steps"] = stats()["answered_429"]
+        figures["answered_429_all_steps"] = stats()["answered_429"] - sum(
+            f.get("raw_429", 0) for f in figures["pull"]["streams"].values()
+        )
+        # The push's writes again, by the raw client: after the re-sync, so that its writes (the
+        # same values again) cannot be taken for changes by it.
+        push = figures["push"]
+        push.update(raw(None, push.pop("recorded"), push["records"], push["seconds"]))
+        push["limit_records_per_second"] = round(
+            min(push["ceiling_records_per_second"], push["raw_records_per_second"] or float("inf")), 1
+        )
+        push["of_ceiling"] = push["ratio"]
+        push["ratio"] = (
+            round(push["records_per_second"] / push["limit_records_per_second"], 4)
+            if push["limit_records_per_second"]
+            else 0.0
+        )
+        figures["cycle"] = _cycle(
+            engine,
+            config,
+            source,
+            stats,
+            model,
+            admin_url=admin_url,
+            latency_s=latency_s,
+            service_s=service_s,
+            secrets=secrets,
+            full_streams=figures["pull"]["streams"],
+        )
+        if platform == "activecampaign":
+            tracking = figures["pull"]["streams"]["tracking_logs"]
+            per_request = tracking["seconds"] / tracking["requests"] if tracking["requests"] else 0.2
+            figures["sweep_schedule"] = {
+                "per_request_s": round(per_request, 4),
+                "how": "measured per-request cost of the first pull's sweep x the request count",
+                "rows": sweep_schedule(per_request, figures["cycle"]["requests"]),
+            }
         if after is not None:
             figures["naive"] = after(PlatformRun(server, config, source))
         engine.dispose()
     return figures
+
+
+def _raw_figures(
+    platform: str,
+    base_url: str,
+    requests: list[dict[str, str]],
+    records: int,
+    seconds: float,
+    *,
+    stream: str | None,
+    secrets: dict[str, str],
+    latency_s: float,
+    sample_s: float = 20.0,
+) -> dict[str, Any]:
+    """The raw client's time for ``requests`` (bench.rawclient), and leadsync's ratio to it. On a
+    rate-capped platform the replay is paced at the cap: a sample of ``sample_s`` seconds of
+    requests shows whether the emulator keeps up, and the rest is extrapolated (in the figures)."""
+    rate = raw_rate(platform)
+    sample = requests if rate is None else requests[: max(1, int(rate * sample_s))]
+    if not sample:
+        return {"raw_requests": 0, "raw_seconds": 0.0, "raw_records_per_second": None}
+    result = replay(
+        base_url,
+        sample,
+        platform=platform,
+        secrets=secrets,
+        concurrency=raw_concurrency(platform, latency_s),
+        rate=rate,
+        window=RATE_WINDOW_S[platform] or 1.0,
+        route_rates=ROUTE_RATE.get(platform),
+    )
+    raw_seconds = result.seconds * len(requests) / len(sample)
+    return {
+        "raw_requests": len(requests),
+        "raw_replayed": len(sample),
+        "raw_seconds": round(raw_seconds, 3),
+        "raw_records_per_second": round(records / raw_seconds, 1) if raw_seconds else None,
+        "raw_429": result.answered_429,
+        "raw_failed": result.failed,
+    }
+
+
+def _raw_total(streams: dict[str, Any]) -> float | None:
+    paged = sum(s["paged_records"] for s in streams.values())
+    raw_s = sum(s.get("raw_seconds", 0.0) for s in streams.values())
+    return round(paged / raw_s, 1) if raw_s else None
+
+
+def _cycle(
+    engine: Any,
+    config: LeadsyncConfig,
+    source: SourceConfig,
+    stats: Callable[[], dict[str, Any]],
+    model: Any,
+    *,
+    admin_url: str,
+    latency_s: float,
+    service_s: float,
+    secrets: dict[str, str],
+    full_streams: dict[str, Any],
+) -> dict[str, Any]:
+    """An incremental cycle after 1 % of the contacts changed on the platform (bench.scale);
+    ``full_streams``: the first pull's per-stream figures (the size of what is read whole)."""
+    platform = source.platform.value
+    with engine.connect() as connection:
+        ids = list(
+            connection.execute(
+                select(Identity.remote_id).where(Identity.source == source.name).order_by(Identity.id)
+            ).scalars()
+        )
+    count = max(1, round(len(ids) * CHANGED))
+    chosen = ids[:: max(1, len(ids) // count)][:count]
+    # one interval later on the platform's clock (its stamps have a second's resolution), with
+    # nothing else happening meanwhile: the changes are all there is to read
+    httpx.post(
+        f"{admin_url}/_sandbox/clock/advance", json={"days": 900 / 86400, "activity": False}, timeout=60
+    ).raise_for_status()
+    time.sleep(RATE_WINDOW_S[platform])
+    refused = apply_changes(platform, admin_url, chosen, secrets=secrets, latency_s=latency_s)
+    time.sleep(RATE_WINDOW_S[platform])
+    before, started = stats(), time.perf_counter()
+    pull = _pull(engine, config, source, stats, admin_url=admin_url, latency_s=latency_s, service_s=service_s)
+    scored, score_s = timed(lambda: score(engine, model))
+    pushed, push_s = timed(lambda: push_source(engine, config, source))
+    seconds = time.perf_counter() - started
+    totals = _delta(before, stats())
+    cycle: dict[str, Any] = {
+        "contacts": len(ids),
+        "changed": len(chosen),
+        "changes_refused": refused,
+        "requests": totals["requests"],
+        "seconds": round(seconds, 2),
+        "answered_429": totals["answered_429"],
+        "streams": {
+            name: {"requests": f["requests"], "seconds": f["seconds"], "records": f["records"]}
+            for name, f in pull["streams"].items()
+        },
+        "pull_requests": pull["requests"],
+        "pull_seconds": pull["seconds"],
+        "persons_rescored": scored.scored,
+        "score_seconds": round(score_s, 3),
+        "push": {
+            "requests": totals["requests"] - pull["requests"],
+            "written": pushed.written,
+            "seconds": round(push_s, 3),
+        },
+    }
+    cycle["projection"] = project(platform, cycle, len(ids), full_streams)
+    return cycle
 
 
 def _resync(

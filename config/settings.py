@@ -256,6 +256,11 @@ class ActiveCampaignOptions(_Throttled):
     tracking_sweep_hours: float | None = Field(
         default=None, gt=0, description="re-read every contact's tracking logs this often"
     )
+    tracking_sweep_requests: int | None = Field(
+        default=None,
+        ge=1,
+        description="requests a run's tracking-log sweep may make (default: half the interval's rate budget)",
+    )
     profile_fields: dict[str, str] = Field(
         default_factory=dict, description="attribute -> custom field perstag"
     )
@@ -561,5 +566,6 @@ def resolve_source(
         field_prefix=config.writeback.field_prefix,
         lifecycle_writeback=config.writeback.lifecycle,
         streams=tuple(source.streams) if source.streams is not None else None,
+        interval_s=float(source.interval or config.schedule.interval),
         **timeout,
     )

@@ -64,6 +64,7 @@ class SourceSettings:
     lifecycle_writeback: bool = True
     timeout_s: float = 30.0
     streams: tuple[str, ...] | None = None  # the selected streams (config ``streams``); None: all
+    interval_s: float = 900.0  # how often the source is pulled (config ``interval`` or the schedule's)
 
     def __repr__(self) -> str:  # secrets never appear, even in debug output
         return f"SourceSettings(name={self.name!r}, platform={self.platform.value!r}, base_url={self.base_url!r})"

@@ -51,6 +51,9 @@ class EmulatorHost:
     latency_s: float = 0.0
     # ids of the open connections that have carried an API request (forgotten when they close)
     api_connections: set[int] = field(default_factory=set)
+    # API requests as sent (method, path with query, body), while a benchmark records them to replay
+    # them with a raw client (``/_sandbox/record``); None when not recording
+    recorded: list[dict[str, str]] | None = None
 
     @property
     def name(self) -> str:
@@ -102,6 +105,7 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
     host.stats.request_started(
         f"{request.method} {route}", write=host.emulator.is_write(request), new_connection=new_connection
     )
+    recording = host.recorded
     status = 0
     try:
         response = await _serve(host, request, handler)
@@ -112,6 +116,17 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
         raise
     finally:
         host.stats.request_finished(status)
+        if recording is not None:
+            # after the handler: its read is cached (read first, the handlers would see no body)
+            body = await request.read() if request.body_exists else b""
+            recording.append(
+                {
+                    "method": request.method,
+                    "path": request.path_qs,
+                    "body": body.decode("utf-8", "replace"),
+                    "content_type": request.content_type if body else "",
+                }
+            )
 
 
 async def _serve(host: EmulatorHost, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -240,6 +255,14 @@ def _admin_routes(state: SandboxState, host: EmulatorHost) -> list[web.RouteDef]
         host.latency_s = max(0.0, float(body.get("ms", 0)) / 1000.0)
         return json_response({"platform": host.name, "latency_ms": host.latency_s * 1000})
 
+    async def start_recording(_: web.Request) -> web.Response:
+        host.recorded = []
+        return json_response({"platform": host.name, "recording": True})
+
+    async def stop_recording(_: web.Request) -> web.Response:
+        recorded, host.recorded = host.recorded or [], None
+        return json_response({"platform": host.name, "requests": recorded})
+
     async def clock(_: web.Request) -> web.Response:
         return json_response({"now": state.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")})
 
@@ -282,6 +305,8 @@ def _admin_routes(state: SandboxState, host: EmulatorHost) -> list[web.RouteDef]
         web.post("/_sandbox/faults", set_faults),
         web.delete("/_sandbox/faults", clear_faults),
         web.post("/_sandbox/latency", set_latency),
+        web.post("/_sandbox/record", start_recording),
+        web.delete("/_sandbox/record", stop_recording),
         web.get("/_sandbox/clock", clock),
         web.post("/_sandbox/clock/advance", advance),
         web.get("/_sandbox/persons/{email}", person),

@@ -33,6 +33,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, Insert, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -98,7 +99,19 @@ def jsonable(value: Any) -> Any:
         return dict(value)  # the usual event properties: already plain, no round trip through JSON
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = dataclasses.asdict(value)
-    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+    try:  # orjson: the same values as json's round trip (datetimes through str too), several times faster
+        return orjson.loads(
+            orjson.dumps(
+                value,
+                default=str,
+                option=orjson.OPT_NON_STR_KEYS
+                | orjson.OPT_PASSTHROUGH_DATETIME
+                | orjson.OPT_PASSTHROUGH_DATACLASS
+                | orjson.OPT_PASSTHROUGH_SUBCLASS,
+            )
+        )
+    except (TypeError, ValueError):  # integers beyond 64 bits, NaN, and the like
+        return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -397,7 +410,9 @@ def event_columns(source: str, events: Sequence[EventRecord]) -> dict[str, list[
         campaign = rest.pop("campaign", None)
         campaigns.append(None if campaign is None else str(campaign))
         machines.append(bool(rest.pop("machine", False)))
-        properties.append(jsonable(rest))
+        # ``rest`` is this event's own copy: kept as it is when already plain (jsonable would copy it)
+        plain = all(type(v) in _PLAIN and type(k) is str for k, v in rest.items())
+        properties.append(rest if plain else jsonable(rest))
     return {
         "source": [source] * len(events),
         "platform": [event.platform.value for event in events],

@@ -6,8 +6,9 @@ them). Streams, in pull order:
 * ``contacts``: ``GET /contacts`` by ``id_greater`` with ``include=fieldValues``, incremental on
   ``filters[updated_after]`` with an overlap, checked and de-duplicated on our side (§2, §11.2);
 * ``activities``: the account-wide ``GET /activities`` feed since ``after`` (§5), email events;
-* ``tracking_logs``: ``GET /contacts/{id}/trackingLogs`` for every contact (§5: no account-wide or
-  date-filtered read exists), event-tracking events; one request per contact per run;
+* ``tracking_logs``: ``GET /contacts/{id}/trackingLogs`` (§5: no account-wide or date-filtered
+  read exists), event-tracking events, one request a contact: each run the contacts that changed,
+  and a sweep of every contact under a request budget per run, carried over runs in the cursor;
 * ``deals``: won deals (``filters[status]=1``) since ``filters[updated_after]`` (§5).
 
 All HTTP goes through the shared core: one client (``connectors.http``), one retry policy
@@ -50,7 +51,7 @@ from leadsync.connectors.base import (
     StreamTally,
 )
 from leadsync.connectors.catalog import stream_names
-from leadsync.connectors.errors import AuthError, BadRecord, ConfigError, RateLimited
+from leadsync.connectors.errors import AuthError, BadRecord, ConfigError, NotFound, RateLimited
 from leadsync.connectors.http import build_client, logging_hooks
 from leadsync.connectors.ratelimit import (
     UNLIMITED,
@@ -81,6 +82,8 @@ SAFETY_MARGIN_S = 0.01
 DEFAULT_LOOKBACK = timedelta(hours=1)
 STREAMS = stream_names(Platform.ACTIVECAMPAIGN)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Recently active contacts remembered in the tracking-log cursor, read first by the next sweep.
+HOT_LIMIT = 2000
 
 
 def _is_bulk_rate_limit(response: httpx.Response) -> bool:
@@ -334,59 +337,180 @@ class ActiveCampaignConnector(Connector):
     def _pull_tracking_logs(self, window: Window, cursor: Mapping[str, Any]) -> Iterator[PullBatch]:
         """§5: tracking logs exist only per contact, with no date filter (one request a contact).
 
-        A *sweep* reads every contact: on the first run, when resuming a sweep, and when the last
-        sweep is older than ``tracking_sweep_hours`` (default 24). Between sweeps a run reads only
-        the contacts that changed (``filters[updated_after]``) or have new activities (``after``)
-        since the window; whether a tracked event alone bumps ``udate`` is unconfirmed (§11.6),
-        which is what the periodic sweep is for. The window drops what earlier runs emitted.
-        Which contacts a run between sweeps reads is ``_follow_up_candidates`` (issue 23).
+        Each run first reads the contacts that changed (``filters[updated_after]``) or have new
+        activities (``after``) since the window (``_follow_up_candidates``, issue 23); the window
+        drops what earlier runs emitted. Whether a tracked event alone bumps ``udate`` is
+        unconfirmed (§11.6), which is what the *sweep* is for: every contact read once, started on
+        the first run and again when the last one began ``tracking_sweep_hours`` ago (24).
+
+        A sweep advances under a request budget per run (``tracking_sweep_requests``; by default
+        half of what the source's interval allows at the rate cap, the other half left to the
+        incremental work) and carries on in the next run from where its cursor says (issue 23):
+        first the contacts that were recently active (activities or tracked events: the most
+        likely to have new tracked events), then every contact by id (``id_greater``), skipping
+        those the sweep already read. So no run holds the source past its interval however large
+        the account.
 
         Runs between sweeps move ``since`` past the events of contacts they did not read, so a
-        sweep accepts from ``swept_from`` instead: a stamp before which every event existed when
-        the previous sweep began (so it emitted them). Re-emitted events are upserts by source id.
+        sweep accepts from ``floor``: a stamp before which every event existed when the previous
+        sweep began (so that sweep emitted them). Re-emitted events are upserts by source id.
         """
         now = self.clock()
         swept_at = cursor.get("swept_at")
+        sweep = dict(cursor["sweep"]) if isinstance(cursor.get("sweep"), Mapping) else None
         sweep_every = float(self.settings.options.get("tracking_sweep_hours", 24)) * 3600
-        sweeping = cursor.get("sweep_started")
-        if (
-            window.since is None
-            or window.resume is not None
-            or swept_at is None
-            or now - float(swept_at) >= sweep_every
-        ):
-            started = float(sweeping) if window.resume is not None and sweeping is not None else now
-            if window.resume is None and window.since is not None:
-                # A resumed sweep keeps its floor (in the cursor); a new one starts from the last
-                # sweep's start, or from the beginning if that is unknown.
-                swept_from = cursor.get("swept_from")
-                window.floor = datetime.fromisoformat(swept_from) if swept_from else EPOCH
-            tally = StreamTally("contacts")
-            for page in self._pages(CONTACT_IDS, resume_from=window.resume):
-                batch = PullBatch(stream="tracking_logs")
-                self._tracking_logs_of([c.get("id") for c in page.records], window, batch)
-                batch.cursor = window.checkpoint(page.state)
-                if page.state is not None:
-                    batch.cursor["sweep_started"] = started
-                else:
-                    batch.cursor["swept_at"] = started
-                    self._note_followed(batch.cursor)
-                    swept_from_next = self._sweep_began(window, batch.cursor, started)
-                    if swept_from_next is not None:
-                        batch.cursor["swept_from"] = swept_from_next
-                yield tally.count(batch, len(page.records), page.remaining)
-        else:
+        hot: dict[str, str] = dict(cursor.get("hot") or {})
+        if sweep is None and (swept_at is None or now - float(swept_at) >= sweep_every):
+            sweep = self._new_sweep(window, cursor, hot, now)
+        tally = StreamTally("contacts")
+        if window.since is not None:
             candidates = self._follow_up_candidates(window, cursor)
             batch = PullBatch(stream="tracking_logs")
-            self._tracking_logs_of(
-                sorted(candidates, key=lambda c: int(c) if c.isdigit() else 0), window, batch
-            )
-            batch.cursor = {**window.checkpoint(None), "swept_at": swept_at}
-            if cursor.get("swept_from"):
-                batch.cursor["swept_from"] = cursor["swept_from"]
-            self._note_followed(batch.cursor)
-            yield StreamTally("contacts").count(batch, len(candidates), 0)
+            self._tracking_logs_of(sorted(candidates, key=_id_order), window, batch)
+            batch.cursor = self._tracking_cursor(window, cursor, sweep, hot, swept_at, batch)
+            yield tally.count(batch, len(candidates), None if sweep else 0)
+        if sweep is not None:
+            yield from self._sweep(window, cursor, sweep, hot, tally)
         self._log_window("tracking_logs", window)
+
+    def _new_sweep(
+        self, window: Window, cursor: Mapping[str, Any], hot: Mapping[str, str], now: float
+    ) -> dict[str, Any]:
+        """A sweep's progress, kept in the cursor until every contact has been read once."""
+        swept_from = cursor.get("swept_from")
+        return {
+            "started": now,
+            # the first sweep accepts everything; a later one from where the previous one began
+            "floor": swept_from or (None if window.since is None else _iso(EPOCH)),
+            "since_at_start": _iso(window.since) if window.since else None,
+            "hot": sorted(hot, key=lambda c: (hot[c], _id_order(c)), reverse=True),
+            "read_hot": [],
+            "after_id": None,
+        }
+
+    def _sweep(
+        self,
+        window: Window,
+        cursor: Mapping[str, Any],
+        sweep: dict[str, Any],
+        hot: dict[str, str],
+        tally: StreamTally,
+    ) -> Iterator[PullBatch]:
+        """Advance the sweep by this run's budget: the recently active first, then everyone by id
+        (a page of ids at a time, each page's progress committed with its events)."""
+        budget = self._sweep_budget()
+        floor = datetime.fromisoformat(sweep["floor"]) - self.lookback if sweep.get("floor") else None
+        swept_at = cursor.get("swept_at")
+        while sweep["hot"] and budget > 0:  # a page's worth at a time, each committed with its progress
+            batch = PullBatch(stream="tracking_logs")
+            taken = sweep["hot"][: min(budget, CONTACT_IDS.page_size)]
+            for contact_id in taken:
+                self._sweep_contact(contact_id, window, floor, batch)
+            budget -= len(taken)
+            del sweep["hot"][: len(taken)]
+            sweep["read_hot"].extend(taken)
+            batch.cursor = self._tracking_cursor(window, cursor, sweep, hot, swept_at, batch)
+            yield tally.count(batch, len(taken), None)
+        read_hot = set(sweep["read_hot"])
+        while not sweep["hot"] and budget > 0:
+            params = {"id_greater": sweep["after_id"]} if sweep["after_id"] else None
+            page = next(iter(self._pages(CONTACT_IDS, params=params, max_pages=1)), None)
+            budget -= 1
+            ids = [str(c.get("id")) for c in (page.records if page is not None else [])]
+            batch = PullBatch(stream="tracking_logs")
+            read = 0
+            for contact_id in ids:
+                if contact_id not in read_hot:
+                    if budget <= 0:
+                        break
+                    self._sweep_contact(contact_id, window, floor, batch)
+                    budget -= 1
+                read += 1
+                sweep["after_id"] = contact_id
+            if read == len(ids) and len(ids) < CONTACT_IDS.page_size:  # the last page, read whole
+                swept_at = sweep["started"]
+                batch.cursor = self._tracking_cursor(window, cursor, None, hot, swept_at, batch)
+                floor_next = self._sweep_began_at(
+                    datetime.fromisoformat(sweep["since_at_start"]) if sweep["since_at_start"] else None,
+                    batch.cursor,
+                    float(sweep["started"]),
+                )
+                if floor_next is not None:
+                    batch.cursor["swept_from"] = floor_next
+                yield tally.count(batch, read, 0)
+                return
+            batch.cursor = self._tracking_cursor(window, cursor, sweep, hot, swept_at, batch)
+            yield tally.count(batch, read, page.remaining if page is not None else None)
+
+    def _sweep_budget(self) -> int:
+        """Requests a run's sweep may make: ``tracking_sweep_requests``, else half the interval's
+        worth at the rate cap (§8: 5/s), the other half left to the incremental work."""
+        configured = self.settings.options.get("tracking_sweep_requests")
+        if configured:
+            return int(configured)
+        rate = float(self.settings.options.get("requests_per_second", REQUESTS_PER_SECOND) or 0)
+        if rate <= 0:  # no client-side rate cap (a sandbox on loopback): no budget either
+            return 2**62
+        return max(1, int(self.settings.interval_s * rate / 2))
+
+    def _sweep_contact(
+        self, contact_id: str, window: Window, floor: datetime | None, batch: PullBatch
+    ) -> None:
+        """One contact's tracking logs for the sweep: every event from the sweep's floor on."""
+        source = self.settings.name
+        try:
+            pages = list(self._pages(TRACKING_LOGS, path_params={"id": contact_id}))
+        except NotFound:  # a recently active contact deleted since
+            return
+        for logs in pages:
+            for raw in logs.records:
+                try:
+                    event = normalize.tracking_event(raw, source=source, names=self.tracking_names)
+                except BadRecord as bad:
+                    batch.bad.append(bad)
+                    continue
+                if event is None:
+                    continue
+                window.learn_offset(str(raw.get("tstamp") or ""))
+                try:
+                    stamp = normalize.parse_ac_time(raw.get("tstamp")) or event.occurred_at
+                except ValueError:
+                    stamp = event.occurred_at
+                # older than the floor: emitted by the previous sweep at the latest
+                if window.accept_from(event.source_id, stamp, floor):
+                    batch.events.append(event)
+
+    def _tracking_cursor(
+        self,
+        window: Window,
+        cursor: Mapping[str, Any],
+        sweep: dict[str, Any] | None,
+        hot: dict[str, str],
+        swept_at: Any,
+        batch: PullBatch,
+    ) -> dict[str, Any]:
+        """The cursor committed with ``batch``: the window, the last complete sweep, the sweep
+        under way (if any) and the recently active contacts (the next sweep reads them first:
+        those with tracked events in this run, and those of this run's activities)."""
+        stamp = _iso(datetime.fromtimestamp(self.clock(), UTC))
+        activities = self._delivered.get("activities")
+        for contact_id in (activities.contacts if activities is not None else set()) | {
+            str(e.remote_contact_id) for e in batch.events if e.remote_contact_id
+        }:
+            hot[str(contact_id)] = stamp
+        if len(hot) > HOT_LIMIT:  # the most recent only
+            for contact_id in sorted(hot, key=lambda c: hot[c])[: len(hot) - HOT_LIMIT]:
+                del hot[contact_id]
+        state: dict[str, Any] = {**window.final(), "hot": dict(hot)}
+        if swept_at is not None:
+            state["swept_at"] = swept_at
+        if cursor.get("swept_from"):
+            state["swept_from"] = cursor["swept_from"]
+        if sweep is not None:
+            state["sweep"] = {**sweep, "hot": list(sweep["hot"]), "read_hot": list(sweep["read_hot"])}
+            state["sweep_started"] = sweep["started"]
+        self._note_followed(state)
+        return state
 
     def _follow_up_candidates(self, window: Window, cursor: Mapping[str, Any]) -> set[str]:
         """The contacts whose tracking logs a run between sweeps reads (issue 23 changed this).
@@ -419,17 +543,17 @@ class ActiveCampaignConnector(Connector):
         if all(run is not None and run.complete and not run.resumed for run in runs):
             final["followed"] = {name: run.end for name, run in zip(FOLLOWED, runs, strict=True)}  # type: ignore[union-attr]
 
-    def _sweep_began(self, window: Window, final: Mapping[str, Any], started: float) -> str | None:
-        """A platform stamp no later than when this sweep began, as late as we can tell.
+    def _sweep_began_at(self, since: datetime | None, final: Mapping[str, Any], started: float) -> str | None:
+        """A platform stamp no later than when a sweep began, as late as we can tell.
 
         Two lower bounds, the later wins: the ``since`` the sweep started from (the newest stamp
-        seen before it), and the newest stamp it saw less its wall-clock duration (an event made
-        after the sweep began, and so perhaps missed, is stamped after it began). Platform
-        stamps are creation times (§5 ``tstamp``); the next sweep also subtracts the lookback.
+        seen before it), and the newest stamp seen at its end less its wall-clock duration (an
+        event made after the sweep began, and so perhaps missed, is stamped after it began).
+        Platform stamps are creation times (§5 ``tstamp``); the next sweep also subtracts the lookback.
         """
         bounds: list[datetime] = []
-        if window.since is not None and window.since > EPOCH:
-            bounds.append(window.since)
+        if since is not None and since > EPOCH:
+            bounds.append(since)
         if final.get("since"):
             elapsed = max(self.clock() - started, 0.0)
             bounds.append(datetime.fromisoformat(str(final["since"])) - timedelta(seconds=elapsed))
@@ -572,6 +696,14 @@ class ActiveCampaignConnector(Connector):
 
 # The streams whose deliveries a tracking step follows up (``_follow_up_candidates``).
 FOLLOWED = ("contacts", "activities")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _id_order(contact_id: str) -> int:
+    return int(contact_id) if contact_id.isdigit() else 0
 
 
 def _since_of(cursor: Any, full: bool) -> str | None:

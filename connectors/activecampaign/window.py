@@ -107,6 +107,20 @@ class Window:
             return False
         return True
 
+    def accept_from(self, key: str, stamp: datetime, floor: datetime | None) -> bool:
+        """``accept`` with ``floor`` (a sweep's: None, everything) in place of the window's bound."""
+        if floor is not None and stamp < floor:
+            self.dropped_old += 1
+            return False
+        stamp_text = _iso(stamp)
+        if self.high is None or stamp > self.high:
+            self.high = stamp
+        self.recent[key] = stamp_text
+        if self.seen.get(key) == stamp_text:
+            self.dropped_seen += 1
+            return False
+        return True
+
     def _trimmed(self, entries: Mapping[str, str], high: datetime) -> dict[str, str]:
         floor = high - self.lookback
         return {k: v for k, v in entries.items() if _parse(v) >= floor}

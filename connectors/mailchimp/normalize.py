@@ -67,7 +67,9 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"not a time: {value!r}")
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(value)  # Python 3.11 reads "Z" too
+    if moment.tzinfo is UTC:  # the usual "+00:00": already what we want
+        return moment
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)

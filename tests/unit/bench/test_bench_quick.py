@@ -18,7 +18,7 @@ def test_given_quick_mode_when_run_then_json_and_markdown_hold_every_section(tmp
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=420,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -31,12 +31,23 @@ def test_given_quick_mode_when_run_then_json_and_markdown_hold_every_section(tmp
             assert run[step]["ceiling_records_per_second"] > 0, (name, step)
             assert 0 < run[step]["ratio"], (name, step)
             assert run[step]["connections_opened"] >= 1, (name, step)
+            # the raw client replayed the step's own requests (issue 23): its limit is in the figures
+            assert run[step]["raw_records_per_second"], (name, step)
+            assert run[step]["limit_records_per_second"] <= run[step]["ceiling_records_per_second"] + 0.1
+        assert all(s["raw_requests"] == s["requests"] for s in run["pull"]["streams"].values()), name
+        cycle = run["cycle"]  # 1 % changed by another writer: pulled, re-scored, at a cost that is shown
+        assert cycle["changed"] >= 1 and cycle["changes_refused"] == 0, name
+        assert cycle["persons_rescored"] >= cycle["changed"], name
+        assert [row["contacts"] for row in cycle["projection"]] == [2_000, 20_000, 100_000], name
         assert run["pull"]["streams"], name
         assert run["naive"]["push"]["records_per_second"] > 0, name
         assert run["resync"]["records_written"] == 0, name
         assert run["resync"]["write_requests"] == 0, name
         assert run["resync"]["persons_rescored"] == 0, name  # echoes of our writes are no news (issue 23)
         assert run["resync"]["tracking_log_requests"] == 0, name
+    sweep = figures["platforms"]["activecampaign"]["sweep_schedule"]["rows"]
+    assert [row["contacts"] for row in sweep] == [20_000, 200_000]
+    assert all(row["longest_cycle_s"] <= row["interval_s"] for row in sweep)
     dry = figures["dry_run"]
     assert dry["contacts_planned"] > 0 and 0 < dry["dry_run_seconds"] < dry["pull_seconds"] + 10
     local = figures["local"]
@@ -44,5 +55,14 @@ def test_given_quick_mode_when_run_then_json_and_markdown_hold_every_section(tmp
     assert local["rescore_store"]["persons"] == local["ingest"]["persons"]
     assert local["rescore_memory"]["peak_rss_mb"] > 0
     table = (out / "bench.md").read_text()
-    for heading in ("of ceiling", "straightforward loop", "Unchanged re-sync", "Local work", "acceptance"):
+    for heading in (
+        "of ceiling",
+        "raw client",
+        "straightforward loop",
+        "Unchanged re-sync",
+        "1 % of the contacts changed",
+        "tracking-log sweep",
+        "Local work",
+        "acceptance",
+    ):
         assert heading in table
