@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -305,8 +305,10 @@ def push_source(
     environ: Mapping[str, str] | None = None,
     plan: Plan | None = None,
     now: datetime | None = None,
+    connector: Connector | None = None,
 ) -> PushResult:
-    """Push ``source``'s planned writes (``plan``: already made, e.g. cut by ``--limit``)."""
+    """Push ``source``'s planned writes (``plan``: already made, e.g. cut by ``--limit``).
+    ``connector``: one the caller keeps open between pushes (the webhook fast path), else a new one."""
     result = PushResult(source.name, dry_run=dry_run)
     now = now or utcnow()
     if plan is None:
@@ -334,7 +336,12 @@ def push_source(
         return result
     run_id = _start_run(engine, source.name, "push", now)
     try:
-        with LeaseKeeper(engine, f"source:{source.name}"), _connector(config, source, environ) as connector:
+        with (
+            LeaseKeeper(engine, f"source:{source.name}"),
+            nullcontext(connector)
+            if connector is not None
+            else _connector(config, source, environ) as connector,
+        ):
             connector.ensure_fields()
             for start in range(0, len(plans), PUSH_CHUNK):
                 chunk = plans[start : start + PUSH_CHUNK]
