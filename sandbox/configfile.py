@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from leadsync.sandbox.webhooks import SANDBOX_WEBHOOK_SECRETS
+
 __all__ = ["UNTHROTTLED", "write_sandbox_config"]
 
 
@@ -24,6 +26,11 @@ def write_sandbox_config(server: Any, path: Path, *, store_url: str | None = Non
     sources = []
     for name, host in server.state.hosts.items():
         source = host.emulator.source_config(server.base_url(name))
+        # the secrets the sandbox's webhooks are signed with (or carry in their URL)
+        source["inline_secrets"] = {
+            **source.get("inline_secrets", {}),
+            **SANDBOX_WEBHOOK_SECRETS.get(name, {}),
+        }
         if not host.emulator.options.rate_limits:  # a sandbox without limits: no client-side throttle either
             source["options"] = {**source.get("options", {}), **UNTHROTTLED.get(name, {})}
         sources.append(source)
