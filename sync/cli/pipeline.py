@@ -301,7 +301,16 @@ def sync(
 
 
 @app.command()
-def daemon(ctx: typer.Context, model: ModelOpt = None) -> None:
+def daemon(
+    ctx: typer.Context,
+    model: ModelOpt = None,
+    webhook_port: Annotated[
+        int | None,
+        typer.Option(
+            "--webhook-port", min=0, max=65535, help="Also receive webhooks on this port (`webhooks serve`)."
+        ),
+    ] = None,
+) -> None:
     """Sync every source on its schedule until SIGTERM or Ctrl-C (which finish the current page, then exit)."""
     from leadsync.sync.scheduler import Daemon
 
@@ -312,4 +321,10 @@ def daemon(ctx: typer.Context, model: ModelOpt = None) -> None:
         if not any(source.enabled for source in config.sources):
             raise ConfigError("no enabled sources to schedule", file=str(config.path), key="sources")
         runner = Daemon(engine_for(config), config, model_for(config, model))
-        runner.run()
+        if webhook_port is None:
+            runner.run()
+            return
+        from leadsync.sync.webhooks.service import WebhookService  # its own threads: never blocks the jobs
+
+        with WebhookService(runner.engine, config, runner.model, port=webhook_port):
+            runner.run()

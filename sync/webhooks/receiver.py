@@ -114,6 +114,14 @@ class Receiver:
         with self._lock:
             return self._waiting
 
+    def _reserve(self, count: int) -> bool:
+        """Take room for ``count`` deliveries before they are stored (requests in flight count)."""
+        with self._lock:
+            if self._waiting + count > self.settings.queue_limit:
+                return False
+            self._waiting += count
+            return True
+
     def processed(self, count: int) -> None:
         with self._lock:
             self._waiting = max(0, self._waiting - count)
@@ -216,7 +224,7 @@ class Receiver:
             log.info("webhook for source %r: event type %r is not about a person; ignored", name, kind)
         if not parsed.deliveries:
             return web.json_response({"queued": 0, "ignored": len(parsed.ignored)})
-        if self.waiting + len(parsed.deliveries) > self.settings.queue_limit:
+        if not self._reserve(len(parsed.deliveries)):
             self.counts["throttled"] += 1
             return web.json_response(
                 {"error": "too many deliveries waiting; retry later"},
@@ -232,8 +240,10 @@ class Receiver:
         try:
             await self._commit(request_row)
         except LeadsyncError as exc:
+            self.processed(len(parsed.deliveries))  # the reservation
             log.error("webhook for source %r not stored: %s", name, exc)
             return web.json_response({"error": "could not store the delivery"}, status=503)
+        self.processed(len(parsed.deliveries) - request_row.queued)  # redeliveries took no room
         if request_row.replay:
             return self._refuse(401, name, "replayed delivery (this signature was already received)")
         self.counts["accepted"] += request_row.queued
@@ -274,10 +284,7 @@ class Receiver:
                     if not done.done():
                         done.set_exception(LeadsyncError(f"store error: {type(exc).__name__}"))
                 continue
-            queued = sum(request.queued for request in requests)
-            if queued:
-                with self._lock:
-                    self._waiting += queued
+            if any(request.queued for request in requests):
                 self.notify()
             for _, done in batch:
                 if not done.done():
