@@ -22,6 +22,8 @@ from bench.local import run_local
 from bench.naive import run_naive
 from bench.platforms import PLATFORMS, run_platform
 from bench.report import markdown
+from bench.webhooks import markdown as webhooks_markdown
+from bench.webhooks import run_webhooks
 
 LATENCY_MS = 50.0
 SEED = 7
@@ -33,12 +35,14 @@ FULL = {
     "naive": {"pages": 5, "updates": 50},
     "local": {"persons": 100_000, "events": 2_000_000},
     "dry_run": {"persons": 2000},
+    "webhooks": {"persons": 300, "actions": 200, "flood": 10_000},
 }
 QUICK = {
     "persons": {"hubspot": 300, "mailchimp": 300, "activecampaign": 25},
     "naive": {"pages": 1, "updates": 10},
     "local": {"persons": 2_000, "events": 30_000},
     "dry_run": {"persons": 300},
+    "webhooks": {"persons": 60, "actions": 6, "flood": 300},
 }
 
 
@@ -67,7 +71,12 @@ def _machine() -> dict[str, Any]:
 
 
 def run(
-    *, quick: bool, platforms: tuple[str, ...] = PLATFORMS, local: bool = True, dry_run: bool = True
+    *,
+    quick: bool,
+    platforms: tuple[str, ...] = PLATFORMS,
+    local: bool = True,
+    dry_run: bool = True,
+    webhooks: bool = True,
 ) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     started = time.perf_counter()
@@ -94,6 +103,8 @@ def run(
             figures["dry_run"] = run_dry_run(workdir, **plan["dry_run"], seed=SEED, latency_ms=LATENCY_MS)
         if local:
             figures["local"] = run_local(workdir, **plan["local"], seed=SEED)
+        if webhooks:
+            figures["webhooks"] = run_webhooks(workdir, **plan["webhooks"], seed=SEED, latency_ms=LATENCY_MS)
     figures["machine"]["load_after"] = round(os.getloadavg()[0], 2)
     figures["seconds"] = round(time.perf_counter() - started, 1)
     return figures
@@ -110,6 +121,7 @@ def main() -> None:
     )
     parser.add_argument("--no-local", action="store_true", help="skip the local (no network) measurements")
     parser.add_argument("--no-dry-run", action="store_true", help="skip the dry-run timing (2,000 persons)")
+    parser.add_argument("--no-webhooks", action="store_true", help="skip the webhook latency and flood runs")
     parser.add_argument(
         "--dry-run-only",
         action="store_true",
@@ -121,10 +133,13 @@ def main() -> None:
         platforms=() if args.dry_run_only else tuple(args.platform or PLATFORMS),
         local=not (args.no_local or args.dry_run_only),
         dry_run=not args.no_dry_run,
+        webhooks=not (args.no_webhooks or args.dry_run_only),
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")
     table = markdown(figures)
+    if "webhooks" in figures:
+        table += "\n" + webhooks_markdown(figures["webhooks"])
     (args.out / "bench.md").write_text(table)
     print(table)
     print(f"Wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}.")
