@@ -31,6 +31,7 @@ from leadsync.sandbox.webhooks import (
     WebhookSender,
     WebhookTarget,
     install_hooks,
+    management_routes,
     webhook_bodies,
 )
 
@@ -387,6 +388,7 @@ def build_app(state: SandboxState, host: EmulatorHost) -> web.Application:
     app = web.Application(middlewares=[sandbox_middleware], client_max_size=8 * 1024 * 1024)
     app[HOST_KEY] = host
     app.add_routes(_admin_routes(state, host))
+    app.add_routes(management_routes(state.webhooks, host.emulator))
     host.emulator.add_routes(app)
     return app
 

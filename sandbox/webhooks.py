@@ -428,3 +428,121 @@ def receiver_url(base: str, platform: str, source: str | None = None) -> str:
     path = f"{base.rstrip('/')}/webhooks/{source or platform}"
     token = SANDBOX_WEBHOOK_SECRETS.get(platform, {}).get("webhook_token")
     return f"{path}/{token}" if token else path
+
+
+# --- the platforms' webhook management APIs ---------------------------------------------------------
+# Mailchimp ``/lists/{list_id}/webhooks`` (mailchimp.md §10) and ActiveCampaign ``/api/3/webhooks``
+# (activecampaign.md §9). Registering a webhook points the sandbox's deliveries at its URL.
+
+
+def management_routes(sender: WebhookSender, emulator: Any) -> list[Any]:
+    from aiohttp import web
+
+    from leadsync.sandbox.platform import json_response
+
+    hooks: dict[str, dict[str, Any]] = {}
+    counter = itertools.count(1)
+
+    def point(hook: dict[str, Any]) -> None:
+        secret = SANDBOX_WEBHOOK_SECRETS.get(emulator.name, {}).get("webhook_secret")
+        sources = hook.get("sources")
+        api = bool(sources.get("api", True)) if isinstance(sources, dict) else "api" in (sources or [])
+        sender.configure(emulator.name, WebhookTarget(str(hook["url"]), secret=secret, api_source=api))
+
+    async def body_of(request: web.Request) -> Any:
+        try:
+            return await request.json()
+        except ValueError:
+            return None
+
+    if emulator.name == "mailchimp":
+
+        async def mc_list(request: web.Request) -> web.Response:
+            list_id = request.match_info["list_id"]
+            found = [h for h in hooks.values() if h["list_id"] == list_id]
+            return json_response({"webhooks": found, "list_id": list_id, "total_items": len(found)})
+
+        async def mc_create(request: web.Request) -> web.Response:
+            body = await body_of(request)
+            if not isinstance(body, dict) or not str(body.get("url", "")).startswith(("http://", "https://")):
+                return json_response(
+                    {"title": "Invalid Resource", "status": 400, "detail": "The URL is not valid."},
+                    status=400,
+                    content_type="application/problem+json",
+                )
+            hook = {
+                "id": f"wh{next(counter)}",
+                "list_id": request.match_info["list_id"],
+                "url": body["url"],
+                "events": body.get("events") or {},
+                "sources": body.get("sources") or {},
+            }
+            hooks[hook["id"]] = hook
+            point(hook)
+            # mailchimp.md §10: the signing secret is returned once, on creation
+            secret = SANDBOX_WEBHOOK_SECRETS["mailchimp"]["webhook_secret"]
+            return json_response({**hook, "signing_secret": secret})
+
+        async def mc_patch(request: web.Request) -> web.Response:
+            hook = hooks.get(request.match_info["webhook_id"])
+            body = await body_of(request)
+            if hook is None:
+                return json_response({"title": "Resource Not Found", "status": 404}, status=404)
+            for key in ("url", "events", "sources"):
+                if isinstance(body, dict) and key in body:
+                    hook[key] = body[key]
+            point(hook)
+            return json_response(hook)
+
+        base = "/3.0/lists/{list_id}/webhooks"
+        return [
+            web.get(base, mc_list),
+            web.post(base, mc_create),
+            web.patch(base + "/{webhook_id}", mc_patch),
+        ]
+
+    if emulator.name == "activecampaign":
+
+        async def ac_list(_: web.Request) -> web.Response:
+            return json_response({"webhooks": list(hooks.values()), "meta": {"total": str(len(hooks))}})
+
+        async def ac_create(request: web.Request) -> web.Response:
+            body = await body_of(request)
+            data = body.get("webhook") if isinstance(body, dict) else None
+            missing = [
+                k
+                for k in ("name", "url", "events", "sources")
+                if not isinstance(data, dict) or not data.get(k)
+            ]
+            if missing:
+                return json_response(
+                    {"errors": [{"title": f"The {missing[0]} field is required", "code": "field_missing"}]},
+                    status=422,
+                )
+            assert isinstance(data, dict)
+            hook = {"id": str(next(counter)), **{k: data[k] for k in ("name", "url", "events", "sources")}}
+            hook["listid"] = str(data.get("listid") or "0")
+            hooks[hook["id"]] = hook
+            point(hook)
+            return json_response({"webhook": hook}, status=201)
+
+        async def ac_put(request: web.Request) -> web.Response:
+            hook = hooks.get(request.match_info["id"])
+            body = await body_of(request)
+            if hook is None:
+                return json_response(
+                    {"message": f"No Result found for Webhook with id {request.match_info['id']}"}, status=404
+                )
+            data = body.get("webhook") if isinstance(body, dict) else {}
+            for key in ("name", "url", "events", "sources"):
+                if isinstance(data, dict) and key in data:
+                    hook[key] = data[key]
+            point(hook)
+            return json_response({"webhook": hook})
+
+        return [
+            web.get("/api/3/webhooks", ac_list),
+            web.post("/api/3/webhooks", ac_create),
+            web.put("/api/3/webhooks/{id}", ac_put),
+        ]
+    return []

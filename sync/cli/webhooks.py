@@ -62,3 +62,44 @@ def serve(
                 pass
         finally:
             service.stop()
+
+
+@webhooks_app.command("setup")
+def setup(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="The source to subscribe (a configured source's name).")],
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", help="The receiver's public base URL (default: the config's webhooks.public_url)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be created or updated; change nothing.")
+    ] = False,
+) -> None:
+    """Create or update SOURCE's webhook subscriptions (Mailchimp list webhooks, ActiveCampaign
+    webhooks); for a HubSpot private app, print the steps to follow in its settings."""
+    from leadsync.sync.webhooks.setup import receiver_url, set_up
+
+    with errors():
+        config = ctx.obj.load()
+        chosen = config.source(source)
+        target = receiver_url(config, chosen, url)
+        steps = set_up(config, chosen, target, dry_run=dry_run)
+        # the token is a secret: never printed
+        hidden = not target.endswith(f"/webhooks/{chosen.name}")
+        shown = target.rsplit("/", 1)[0] + "/<webhook_token>" if hidden else target
+        for step in steps:
+            if step.action == "manual":
+                for line in step.detail["steps"]:
+                    out.print(line.replace(target, shown), highlight=False, markup=False)
+                continue
+            verb = (
+                {"create": "would create", "update": "would update"}.get(step.action, step.action)
+                if dry_run
+                else step.action
+            )
+            out.print(
+                f"{chosen.name}: {step.target}: {verb} webhook -> {shown}", highlight=False, markup=False
+            )
