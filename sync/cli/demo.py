@@ -90,11 +90,15 @@ def demo(
         out.print(
             f"Second push with nothing changed: {sum(r.planned for r in again)} updates planned, {writes} write requests."
         )
+        from leadsync.sync.cli.webhooks import realtime_demo
+
+        realtime = realtime_demo(server, engine, config, model, [row["email"] for row in top])
         ok = (
             all(r.ok for r in pulls + pushes)
             and not checked.mismatches
             and checked.checked > 0
             and writes == 0
+            and realtime
         )
         out.rule("[green]demo passed[/green]" if ok else "[red]demo found problems[/red]")
         out.print(
