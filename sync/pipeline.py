@@ -306,9 +306,12 @@ def push_source(
     plan: Plan | None = None,
     now: datetime | None = None,
     connector: Connector | None = None,
+    lease: str | None = None,
 ) -> PushResult:
     """Push ``source``'s planned writes (``plan``: already made, e.g. cut by ``--limit``).
-    ``connector``: one the caller keeps open between pushes (the webhook fast path), else a new one."""
+    ``connector``: one the caller keeps open between pushes (the webhook fast path), else a new one;
+    ``lease``: the lease to hold (default the source's: the webhook fast path holds its own, so
+    that it never makes a scheduled run of the source wait or skip)."""
     result = PushResult(source.name, dry_run=dry_run)
     now = now or utcnow()
     if plan is None:
@@ -337,7 +340,7 @@ def push_source(
     run_id = _start_run(engine, source.name, "push", now)
     try:
         with (
-            LeaseKeeper(engine, f"source:{source.name}"),
+            LeaseKeeper(engine, lease or f"source:{source.name}"),
             nullcontext(connector)
             if connector is not None
             else _connector(config, source, environ) as connector,

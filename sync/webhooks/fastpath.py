@@ -5,8 +5,10 @@ For one person (all the deliveries waiting about them, taken together): read tha
 its recent events with the connector (``Connector.fetch_contact``), store them with the pull's
 ingest (``sync.ingest.ingest_batch``, no cursor moved), re-score that person
 (``sync.rescore.rescore_persons``), and push only that person's changes to each source holding
-them (``sync.pipeline.push_source`` with a plan of their identities: the same diff, limits,
-lease and audit as a scheduled push).
+them (``sync.pipeline.push_source`` with a plan of their identities: the same diff, limits and
+audit as a scheduled push, under a lease of its own, ``webhook:{source}``, so that a scheduled run
+of the source is never made to wait or skip; a scheduled push that planned before the fast path
+re-scored may write the older values, and the next run writes the new ones).
 
 Echoes of leadsync's own writes cost no re-score and no write: a HubSpot property change of one of
 leadsync's own properties is known from the delivery alone (hubspot.md §6: ``propertyName``), and
@@ -214,11 +216,14 @@ class FastPath:
                     now=now,
                     environ=self.environ,
                     connector=self._connector(source),
+                    # its own lease: one fast-path push per source at a time across receivers,
+                    # never the source's (a scheduled pull would skip its run meanwhile)
+                    lease=f"webhook:{source.name}",
                 )
             self._count("written", result.written)
             if not result.ok:
                 log.warning(
-                    "push of %s's new scores to %s deferred to the scheduled push: %s",
+                    "push of %s's new scores to %s failed; the scheduled push writes them: %s",
                     email,
                     source.name,
                     result.error,
