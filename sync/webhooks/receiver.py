@@ -52,6 +52,7 @@ log = logging.getLogger("leadsync.webhooks")
 MAX_BODY = 1024 * 1024  # far above any platform's delivery; a larger body is refused (413)
 GROUP = 256  # requests committed in one transaction, at most
 RETRY_AFTER_S = 5
+RECOUNT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,9 @@ class Receiver:
         self.notify = notify or (lambda: None)
         self.clock = clock
         self._lock = threading.Lock()
-        self._waiting = queue.queued_count(engine)
+        self._waiting = queue.queued_count(engine)  # stored and not yet worked, plus reserved
+        self._reserved = 0  # reserved by requests whose rows are not committed yet
+        self._recounted = 0.0
         self._pending: asyncio.Queue[tuple[queue.Enqueue, asyncio.Future[None]]] | None = None
         self._writer: asyncio.Task[None] | None = None
         self.counts = {"accepted": 0, "duplicates": 0, "refused": 0, "malformed": 0, "throttled": 0}
@@ -115,12 +118,30 @@ class Receiver:
             return self._waiting
 
     def _reserve(self, count: int) -> bool:
-        """Take room for ``count`` deliveries before they are stored (requests in flight count)."""
+        """Take room for ``count`` deliveries before they are stored (requests in flight count).
+        At the bound, the count is read again from the store (at most twice a second): another
+        process may be working the queue (``webhooks serve --no-process`` in front of it)."""
+        limit = self.settings.queue_limit
         with self._lock:
-            if self._waiting + count > self.settings.queue_limit:
+            recount = self._waiting + count > limit and time.monotonic() - self._recounted >= RECOUNT_S
+            if recount:
+                self._recounted = time.monotonic()
+        if recount:
+            stored = queue.queued_count(self.engine)
+            with self._lock:
+                self._waiting = stored + self._reserved
+        with self._lock:
+            if self._waiting + count > limit:
                 return False
             self._waiting += count
+            self._reserved += count
             return True
+
+    def _settle(self, count: int, queued: int) -> None:
+        """A reservation of ``count`` is over: ``queued`` rows were stored (the rest took no room)."""
+        with self._lock:
+            self._reserved -= count
+            self._waiting = max(0, self._waiting - (count - queued))
 
     def processed(self, count: int) -> None:
         with self._lock:
@@ -240,10 +261,10 @@ class Receiver:
         try:
             await self._commit(request_row)
         except LeadsyncError as exc:
-            self.processed(len(parsed.deliveries))  # the reservation
+            self._settle(len(parsed.deliveries), 0)
             log.error("webhook for source %r not stored: %s", name, exc)
             return web.json_response({"error": "could not store the delivery"}, status=503)
-        self.processed(len(parsed.deliveries) - request_row.queued)  # redeliveries took no room
+        self._settle(len(parsed.deliveries), request_row.queued)  # redeliveries took no room
         if request_row.replay:
             return self._refuse(401, name, "replayed delivery (this signature was already received)")
         self.counts["accepted"] += request_row.queued

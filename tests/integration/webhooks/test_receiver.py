@@ -256,3 +256,20 @@ def test_queue_bound_answers_429_and_keeps_what_it_accepted(tmp_path: Path) -> N
         assert [a.status_code for a in answers] == [200] * 5 + [429] * 3
         assert answers[-1].headers["Retry-After"]
         assert service.receiver.waiting == 5
+
+
+def test_receiver_in_front_of_another_worker_takes_room_again_once_the_queue_drains(tmp_path: Path) -> None:
+    config = _config(tmp_path, limit=3)
+    engine = make_engine(config.store.url)
+    with WebhookService(engine, config, load_model("default"), port=0, process=False) as service:
+        client = httpx.Client(base_url=service.url, timeout=10)
+
+        def post(n: int) -> int:
+            body = urlencode({"type": "open", "date_time": str(n), "contact[id]": str(n)}).encode()
+            return client.post(f"/webhooks/activecampaign/{AC_TOKEN}", content=body).status_code
+
+        assert [post(n) for n in range(4)] == [200, 200, 200, 429]
+        with engine.begin() as connection:  # another process works the queue
+            connection.execute(WebhookDelivery.__table__.update().values(status="done"))  # type: ignore[attr-defined]
+        time.sleep(0.6)
+        assert [post(n) for n in range(10, 14)] == [200, 200, 200, 429]
