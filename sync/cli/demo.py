@@ -36,7 +36,7 @@ def demo(
     from leadsync.config.scoring_model import load_model
     from leadsync.sandbox.server import SandboxServer
     from leadsync.sandbox.world import generate_world
-    from leadsync.sync.demo import demo_dir, free_port, read_back
+    from leadsync.sync.demo import demo_dir, free_port, read_back, real_time
     from leadsync.sync.reports import leads as ranked
 
     folder = demo_dir(folder)
@@ -90,9 +90,14 @@ def demo(
         out.print(
             f"Second push with nothing changed: {sum(r.planned for r in again)} updates planned, {writes} write requests."
         )
-        from leadsync.sync.cli.webhooks import realtime_demo
-
-        realtime = realtime_demo(server, engine, config, model, [row["email"] for row in top])
+        moved = real_time(server, engine, config, model, [row["email"] for row in top])
+        out.print(
+            f"Real time: {moved.email} viewed the pricing page; engagement {moved.before['engagement']:.0f} -> "
+            f"{moved.after.get('engagement', 0):.0f}, read back from {moved.read.checked if moved.read else 0} "
+            f"platform record(s) {'in' if moved.ok else 'NOT within'} {moved.seconds:.1f} s (webhooks, issue 22)",
+            markup=False,
+        )
+        realtime = moved.ok
         ok = (
             all(r.ok for r in pulls + pushes)
             and not checked.mismatches

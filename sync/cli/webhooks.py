@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -103,74 +103,3 @@ def setup(
             out.print(
                 f"{chosen.name}: {step.target}: {verb} webhook -> {shown}", highlight=False, markup=False
             )
-
-
-def realtime_demo(server: Any, engine: Any, config: Any, model: Any, emails: list[str]) -> bool:
-    """``leadsync demo``'s real-time step: one person views the pricing page (on HubSpot, three
-    times), HubSpot's signed webhook reaches the receiver, and their new scores are read back from
-    every platform holding them. True when they arrived within ``REALTIME_S`` seconds."""
-    import time
-
-    from sqlalchemy import select
-
-    from leadsync.sandbox.webhooks import WebhookTarget, receiver_url
-    from leadsync.sync.demo import read_back
-    from leadsync.sync.store.models import Person, Score
-
-    def explain_person(_: Any, address: str) -> dict[str, Any]:
-        with engine.connect() as connection:
-            row = connection.execute(
-                select(Score.engagement, Score.stage)
-                .join(Person, Person.id == Score.person_id)
-                .where(Person.email == address)
-            ).one()
-        return {"engagement": row.engagement, "stage": row.stage}
-
-    from leadsync.sync.webhooks.service import WebhookService
-
-    person = next(
-        (
-            p
-            for p in server.state.world.persons
-            if str(p.platforms[0]) == "hubspot" and len(p.platforms) > 1 and p.email.lower() in emails
-        ),
-        None,
-    ) or next(p for p in server.state.world.persons if str(p.platforms[0]) == "hubspot")
-    email = person.email.lower()
-    with WebhookService(engine, config, model, port=0) as service:
-        for name in server.state.hosts:
-            secret = (config.source(name).inline_secrets or {}).get("webhook_secret")
-            server.state.webhooks.configure(
-                name, WebhookTarget(receiver_url(service.url, name), secret=secret)
-            )
-        before = explain_person(engine, email)
-        out.print(
-            f"Real time: {email} views the pricing page; engagement now {before['engagement']:.0f}, "
-            f"stage {before['stage']} (webhooks to {service.url})",
-            markup=False,
-        )
-        started = time.monotonic()
-        for _ in range(3):
-            server.state.act(email, "page_view", platform="hubspot", url="https://example.com/pricing")
-        after, checked = before, None
-        while time.monotonic() - started < REALTIME_S:
-            after = explain_person(engine, email)
-            if after["engagement"] != before["engagement"]:
-                checked = read_back(engine, config, [email])
-                if checked.checked and not checked.mismatches:
-                    break
-            time.sleep(0.1)
-        took = time.monotonic() - started
-        for name in server.state.hosts:
-            server.state.webhooks.configure(name, None)
-    ok = checked is not None and checked.checked > 0 and not checked.mismatches
-    out.print(
-        f"  engagement {before['engagement']:.0f} -> {after['engagement']:.0f}, stage {before['stage']} -> "
-        f"{after['stage']}, read back from {checked.checked if checked else 0} platform(s) "
-        f"{'in' if ok else 'NOT within'} {took:.1f} s",
-        markup=False,
-    )
-    return ok
-
-
-REALTIME_S = 15.0

@@ -47,9 +47,9 @@ class WebhookService:
         return self.server.url
 
     def start(self) -> WebhookService:
+        self.server.start()  # first: a port already in use stops here, with nothing else started
         if self.process:
-            self.processor.start()
-        self.server.start()
+            self.processor.start()  # works what an earlier run left queued too
         return self
 
     def stop(self) -> None:
