@@ -27,16 +27,19 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+import tomli_w
 from sqlalchemy import func, select
 
 from leadsync.config.scoring_model import load_model
 from leadsync.config.settings import load_config
 from leadsync.connectors.mailchimp.writeback import field_defs
+from leadsync.sandbox.webhooks import SANDBOX_WEBHOOK_SECRETS
 from leadsync.sync.logsetup import register_secrets
 from leadsync.sync.pipeline import pull_sources, push_sources, score
 from leadsync.sync.store import make_engine
@@ -338,6 +341,11 @@ def run_webhooks(
     with Sandbox(
         folder, persons=persons, seed=seed, latency_ms=latency_ms, rate_limits=rate_limits
     ) as sandbox:
+        # the secrets the sandbox's webhooks are signed with (its targets are set once the store is synced)
+        document = tomllib.loads(sandbox.config_file.read_text(encoding="utf-8"))
+        for source in document["sources"]:
+            source["inline_secrets"].update(SANDBOX_WEBHOOK_SECRETS[source["platform"]])
+        sandbox.config_file.write_text(tomli_w.dumps(document), encoding="utf-8")
         config = load_config(sandbox.config_file)
         register_secrets(config)
         engine = make_engine(config.store.url)

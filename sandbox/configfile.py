@@ -19,18 +19,21 @@ UNTHROTTLED: dict[str, dict[str, Any]] = {
 }
 
 
-def write_sandbox_config(server: Any, path: Path, *, store_url: str | None = None) -> None:
-    """A config whose sources point at ``server``, with the sandbox's inline secrets."""
+def write_sandbox_config(
+    server: Any, path: Path, *, store_url: str | None = None, webhooks: bool = False
+) -> None:
+    """A config whose sources point at ``server``, with the sandbox's inline secrets (``webhooks``:
+    also those its webhooks are signed with or carry in their URL, for ``leadsync webhooks serve``)."""
     import tomli_w
 
     sources = []
     for name, host in server.state.hosts.items():
         source = host.emulator.source_config(server.base_url(name))
-        # the secrets the sandbox's webhooks are signed with (or carry in their URL)
-        source["inline_secrets"] = {
-            **source.get("inline_secrets", {}),
-            **SANDBOX_WEBHOOK_SECRETS.get(name, {}),
-        }
+        if webhooks:  # the secrets the sandbox's webhooks are signed with (or carry in their URL)
+            source["inline_secrets"] = {
+                **source.get("inline_secrets", {}),
+                **SANDBOX_WEBHOOK_SECRETS.get(name, {}),
+            }
         if not host.emulator.options.rate_limits:  # a sandbox without limits: no client-side throttle either
             source["options"] = {**source.get("options", {}), **UNTHROTTLED.get(name, {})}
         sources.append(source)

@@ -546,3 +546,12 @@ def management_routes(sender: WebhookSender, emulator: Any) -> list[Any]:
             web.put("/api/3/webhooks/{id}", ac_put),
         ]
     return []
+
+
+def point_at_receiver(server: Any, base: str) -> None:
+    """Every emulator of ``server`` sends its webhooks to the leadsync receiver at ``base``."""
+    if not base.startswith(("http://", "https://")):
+        raise ValueError(f"the webhook URL must be http(s), got {base!r}")
+    for name in server.state.hosts:
+        secret = SANDBOX_WEBHOOK_SECRETS.get(name, {}).get("webhook_secret")
+        server.state.webhooks.configure(name, WebhookTarget(receiver_url(base, name), secret=secret))

@@ -53,7 +53,9 @@ def demo(
     )
     with server, errors():
         config_file = folder / "leadsync.toml"
-        write_sandbox_config(server, config_file, store_url=f"sqlite:///{folder / 'leadsync.db'}")
+        write_sandbox_config(
+            server, config_file, store_url=f"sqlite:///{folder / 'leadsync.db'}", webhooks=True
+        )
         out.print(
             f"Sandbox on {', '.join(server.base_url(n) for n in server.state.hosts)}; config in {config_file}",
             markup=False,

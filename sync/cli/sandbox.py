@@ -91,6 +91,14 @@ def sandbox_serve(
     store_url: Annotated[
         str | None, typer.Option("--store-url", help="Store URL to put in the written config.")
     ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-url",
+            help="Send the platforms' signed webhooks to the leadsync receiver at this base URL "
+            "(e.g. http://127.0.0.1:8780); the written config then holds their secrets.",
+        ),
+    ] = None,
 ) -> None:
     """Run the HubSpot, Mailchimp and ActiveCampaign emulators on loopback until Ctrl-C."""
     from leadsync.sandbox.server import SandboxServer
@@ -98,6 +106,9 @@ def sandbox_serve(
 
     if rate_limits not in {"on", "off"}:
         err.print("--rate-limits must be 'on' or 'off'")
+        raise typer.Exit(EXIT_CONFIG)
+    if webhook_url is not None and not webhook_url.startswith(("http://", "https://")):
+        err.print(f"--webhook-url must be an http(s) URL such as http://127.0.0.1:8780, got {webhook_url!r}")
         raise typer.Exit(EXIT_CONFIG)
     with errors():
         world = World.read(world_file) if world_file else generate_world(contacts, seed, now=world_now(now))
@@ -114,9 +125,13 @@ def sandbox_serve(
         )
         server.host = host
         server.start()
+        if webhook_url is not None:
+            from leadsync.sandbox.webhooks import point_at_receiver
+
+            point_at_receiver(server, webhook_url)
     try:
         if write_config:
-            write_sandbox_config(server, write_config, store_url=store_url)
+            write_sandbox_config(server, write_config, store_url=store_url, webhooks=webhook_url is not None)
             out.print(f"Wrote {write_config}: run `leadsync --config {write_config} check`.", markup=False)
         for name in server.state.hosts:
             out.print(

@@ -40,7 +40,9 @@ class Live:
         server = SandboxServer.for_world(
             world, ports={p: 0 for p in PLATFORMS}, rate_limits=False, latency_ms=latency_ms
         ).start()
-        write_sandbox_config(server, folder / "leadsync.toml", store_url=f"sqlite:///{folder / 'store.db'}")
+        write_sandbox_config(
+            server, folder / "leadsync.toml", store_url=f"sqlite:///{folder / 'store.db'}", webhooks=True
+        )
         config = load_config(folder / "leadsync.toml")
         return cls(server, config, make_engine(config.store.url), folder)
 
