@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -316,9 +317,19 @@ class Processor:
 
     def _work(self, key: tuple[str, str], rows: list[Any]) -> None:
         ids = [row.id for row in rows]
+        started = time.monotonic()
         try:
             outcome = self.fastpath.process(key[0], rows)
             queue.finish(self.engine, ids, outcome=outcome, now=self.clock())
+            log.info(
+                "webhook %s: %d delivery(ies) of %s about %s: %s in %.2f s",
+                rows[0].kind,
+                len(rows),
+                key[0],
+                rows[0].email or rows[0].remote_id,
+                outcome,
+                time.monotonic() - started,
+            )
         except LeadsyncError as exc:
             log.error(
                 "webhook deliveries of source %r failed: %s; the scheduled sync catches up", key[0], exc

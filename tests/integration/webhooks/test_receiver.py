@@ -239,6 +239,9 @@ def test_activecampaign_token_and_payloads(running: Running, caplog: pytest.LogC
     assert running.rows() == 1
     assert "'account_add' is not about a person" in caplog.text
     assert AC_TOKEN not in caplog.text
+    with running.engine.connect() as connection:  # nothing of a secret in the store
+        stored = repr(connection.execute(select(WebhookDelivery)).all())
+    assert AC_TOKEN not in stored and HS_SECRET not in stored and MC_SECRET not in stored
 
 
 def test_queue_bound_answers_429_and_keeps_what_it_accepted(tmp_path: Path) -> None:
