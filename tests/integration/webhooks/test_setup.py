@@ -83,3 +83,12 @@ def test_setup_bad_input_is_one_line_and_exit_2(live: Live, args: tuple[str, ...
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_sandbox_serve_refuses_a_bad_webhook_url(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "leadsync.sync.cli", "sandbox", "serve", "--webhook-url", "hooks.example.com"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--webhook-url must be an http(s) URL" in done.stderr and "'hooks.example.com'" in done.stderr
