@@ -95,11 +95,19 @@ class FastPath:
             self.counts[key] += amount
 
     def _own_echo(self, source: SourceConfig, row: Any) -> bool:
-        """A HubSpot change of one of leadsync's own properties: the echo of our own write."""
-        if source.platform is not Platform.HUBSPOT or row.kind != "contact.propertyChange":
-            return False
-        name = (row.payload or {}).get("propertyName") or ""
-        return name.startswith(self.config.writeback.field_prefix)
+        """The echo of our own write, told from the delivery alone: a HubSpot change of one of
+        leadsync's own properties (hubspot.md §6), an ActiveCampaign tag change of one of leadsync's
+        own tags made through the API (activecampaign.md §9: ``initiated_from``)."""
+        payload = row.payload or {}
+        prefix = self.config.writeback.field_prefix
+        if source.platform is Platform.HUBSPOT and row.kind == "contact.propertyChange":
+            return str(payload.get("propertyName") or "").startswith(prefix)
+        if source.platform is Platform.ACTIVECAMPAIGN and row.kind in (
+            "contact_tag_added",
+            "contact_tag_removed",
+        ):
+            return payload.get("initiated_from") == "api" and str(payload.get("tag") or "").startswith(prefix)
+        return False
 
     def _find(self, source: str, rows: Sequence[Any]) -> tuple[str | None, int | None]:
         """The contact's remote id and its person's id in the store (None: not known)."""

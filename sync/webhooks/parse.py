@@ -189,7 +189,7 @@ def _activecampaign(body: bytes) -> Parsed:
         raise Malformed(f"{kind} event without contact[id] or contact[email]")
     payload = {
         key: form[key]
-        for key in ("date_time", "initiated_from", "initiated_by", "link[url]", "campaign[id]")
+        for key in ("date_time", "initiated_from", "initiated_by", "link[url]", "campaign[id]", "tag")
         if form.get(key)
     }
     parsed.deliveries.append(
