@@ -114,3 +114,52 @@ def test_sigkill_after_ack_loses_nothing_and_restart_processes_each_once(tmp_pat
                 except subprocess.TimeoutExpired:
                     process.kill()
         live.close()
+
+
+def test_sigkill_while_working_a_delivery_works_it_again_on_restart_and_it_lands_once(tmp_path: Path) -> None:
+    live = Live.start(generate_world(40, 11), tmp_path)
+    first = second = None
+    try:
+        live.sync()
+        port = _free_port()
+        first = _serve(live, port)
+        live.send_webhooks_to(f"http://127.0.0.1:{port}")
+        person = next(
+            p for p in live.server.state.world.persons
+            if "hubspot" in {str(x) for x in p.platforms} and len(p.platforms) > 1 and p.email_on("hubspot") == p.email
+        )  # fmt: skip
+        before = live.scores(person.email)
+        # HubSpot answers slowly: the fast path is inside its read of the contact when the kill comes
+        httpx.post(
+            live.server.base_url("hubspot") + "/_sandbox/latency", json={"ms": 4000}
+        ).raise_for_status()
+        for _ in range(3):
+            live.act(person.email, "page_view", "hubspot", url="https://example.com/pricing")
+        assert live.server.state.webhooks.drain(30)
+        deadline = time.monotonic() + 30
+        while not any(row.attempts for row in live.rows()):
+            assert time.monotonic() < deadline, "the delivery was never taken up"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        taken = {row.event_id for row in live.rows()}
+        assert {row.status for row in live.rows()} == {"queued"}  # acknowledged, not finished
+        httpx.post(live.server.base_url("hubspot") + "/_sandbox/latency", json={"ms": 0}).raise_for_status()
+        second = _serve(live, port)
+        live.settle(timeout=60)
+        rows = {row.event_id: row for row in live.rows() if row.event_id in taken}
+        assert set(rows) == taken and {row.status for row in rows.values()} == {"done"}
+        assert max(row.attempts for row in rows.values()) == 2  # the killed attempt, then this one
+        after = live.scores(person.email)
+        assert after != before
+        for name, values in live.on_platforms(person.email).items():
+            assert values == after, f"{name} holds {values}, the store scored {after}"
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        live.close()
