@@ -39,8 +39,7 @@ def serve(
     ] = True,
     model: ModelOpt = None,
 ) -> None:
-    """Receive HubSpot, Mailchimp and ActiveCampaign webhooks on /webhooks/SOURCE (or SOURCE/TOKEN) and turn
-    each into that person's new scores on every platform, until SIGTERM or Ctrl-C."""
+    """Receive the platforms' webhooks on /webhooks/SOURCE and turn each into that person's new scores on every platform, until SIGTERM or Ctrl-C."""
     from leadsync.sync.webhooks.service import WebhookService
 
     if ctx.parent is not None and ctx.parent.params.get("log_level") == "WARNING":
@@ -78,8 +77,7 @@ def setup(
         bool, typer.Option("--dry-run", help="Say what would be created or updated; change nothing.")
     ] = False,
 ) -> None:
-    """Create or update SOURCE's webhook subscriptions (Mailchimp list webhooks, ActiveCampaign
-    webhooks); for a HubSpot private app, print the steps to follow in its settings."""
+    """Create or update SOURCE's webhook subscriptions; for a HubSpot private app, print the steps to follow."""
     from leadsync.sync.webhooks.setup import receiver_url, set_up
 
     with errors():
