@@ -231,13 +231,13 @@ FLOOD_SCRIPT = r"""
 import asyncio, json, sys, time
 import aiohttp
 from hubspot.utils.signature import Signature
-url, secret, total, seconds, ids, prefix = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), json.loads(sys.argv[5]), sys.argv[6]
+url, secret, total, seconds, ids, prefix, first = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), json.loads(sys.argv[5]), sys.argv[6], int(sys.argv[7])
 async def main():
     statuses = {}
     connector = aiohttp.TCPConnector(limit=100)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as client:
         async def one(n):
-            body = json.dumps([{"eventId": 50_000_000 + n, "subscriptionType": "contact.propertyChange",
+            body = json.dumps([{"eventId": first + n, "subscriptionType": "contact.propertyChange",
                 "objectId": int(ids[n % len(ids)]), "propertyName": prefix + "engagement",
                 "propertyValue": str(n % 100), "changeSource": "INTEGRATION", "occurredAt": int(time.time()*1000)}])
             stamp = str(int(time.time() * 1000))
@@ -264,7 +264,18 @@ asyncio.run(main())
 """
 
 
-def _flood(engine: Any, config: Any, service: WebhookService, total: int, seconds: float) -> dict[str, Any]:
+def _flood(
+    engine: Any,
+    config: Any,
+    service: WebhookService,
+    total: int,
+    seconds: float,
+    *,
+    first_id: int,
+    paused: bool = False,
+) -> dict[str, Any]:
+    """``paused``: the receiver only queues while the flood lasts (``webhooks serve --no-process``
+    in front of a stalled worker), so the bound is reached; the worker starts once it is over."""
     with engine.connect() as connection:
         ids = [
             r
@@ -288,12 +299,14 @@ def _flood(engine: Any, config: Any, service: WebhookService, total: int, second
     started = time.perf_counter()
     sender = subprocess.run(
         [sys.executable, "-c", FLOOD_SCRIPT, service.url + "/webhooks/hubspot", secret, str(total), str(seconds),
-         json.dumps(ids), config.writeback.field_prefix],
+         json.dumps(ids), config.writeback.field_prefix, str(first_id)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     if sender.returncode != 0:
         raise RuntimeError(f"the flood sender failed: {sender.stderr[-2000:]}")
     sent = json.loads(sender.stdout.strip().splitlines()[-1])
+    if paused:
+        service.processor.start()
     deadline = time.perf_counter() + 600
     while time.perf_counter() < deadline:
         with engine.connect() as connection:
@@ -317,6 +330,7 @@ def _flood(engine: Any, config: Any, service: WebhookService, total: int, second
     accepted = sent["statuses"].get("200", 0)
     return {
         "deliveries": total,
+        "worker": "paused until the flood is over" if paused else "working",
         "over_seconds": seconds,
         "sending_took_s": sent["seconds"],
         "answers": sent["statuses"],
@@ -369,13 +383,18 @@ def run_webhooks(
             figures["latency"] = _latency(sandbox, engine, config, actions, service)
             time.sleep(2)  # the last echoes
             if flood:
-                figures["flood"] = _flood(engine, config, service, flood, flood_seconds)
+                figures["flood"] = _flood(engine, config, service, flood, flood_seconds, first_id=50_000_000)
+        if flood:
+            with WebhookService(engine, config, model, port=0, process=False) as paused:
+                figures["flood_bound"] = _flood(
+                    engine, config, paused, flood, flood_seconds, first_id=60_000_000, paused=True
+                )
         engine.dispose()
     return figures
 
 
 def markdown(figures: dict[str, Any]) -> str:
-    lat, fl = figures.get("latency", {}), figures.get("flood")
+    lat = figures.get("latency", {})
     limits = "platforms' default limits" if figures.get("rate_limits", True) else "no rate limits"
     lines = [
         f"Webhooks: {lat.get('actions')} actions at {figures['latency_ms']:.0f} ms latency, "
@@ -383,13 +402,16 @@ def markdown(figures: dict[str, Any]) -> str:
         f"act to new scores on every platform p50 {lat.get('p50_s')} s, p95 {lat.get('p95_s')} s, max {lat.get('max_s')} s "
         f"(per platform p50 {lat.get('p50_by_platform_s')}; {lat.get('timeouts')} not seen within 30 s).",
     ]
-    if fl:
-        lines.append(
-            f"Flood: {fl['deliveries']} deliveries in {fl['over_seconds']:.0f} s (sent in {fl['sending_took_s']} s): "
-            f"answers {fl['answers']}, queue limit {fl['queue_limit']}, every accepted one processed: "
-            f"{fl['all_accepted_processed']} (drained after {fl['drained_after_s']} s); peak RSS {fl['rss_peak_mb']} MB "
-            f"(+{fl['rss_growth_mb']} MB over {fl['rss_before_mb']} MB)."
-        )
+    for key in ("flood", "flood_bound"):
+        fl = figures.get(key)
+        if fl:
+            lines.append(
+                f"Flood, worker {fl['worker']}: {fl['deliveries']} deliveries in {fl['over_seconds']:.0f} s "
+                f"(sent in {fl['sending_took_s']} s): answers {fl['answers']}, queue limit {fl['queue_limit']}, "
+                f"every accepted one processed: {fl['all_accepted_processed']} (drained after "
+                f"{fl['drained_after_s']} s); peak RSS {fl['rss_peak_mb']} MB (+{fl['rss_growth_mb']} MB over "
+                f"{fl['rss_before_mb']} MB)."
+            )
     return "\n\n".join(lines) + "\n"
 
 
