@@ -99,20 +99,31 @@ class RealTime:
         return self.read is not None and self.read.checked > 0 and not self.read.mismatches
 
 
-def real_time(
-    server: object, engine: Engine, config: LeadsyncConfig, model: object, emails: Sequence[str]
-) -> RealTime:
-    """One of ``emails`` (a lead on HubSpot and elsewhere) views the pricing page three times in the
-    sandbox; HubSpot's signed webhooks reach a receiver started here, and the person's new scores
-    are read back from every platform holding them through the connectors (``read_back``)."""
+def real_time(server: object, engine: Engine, config: LeadsyncConfig, model: object) -> RealTime:
+    """A person on HubSpot and elsewhere, with room for their engagement to grow, views the pricing
+    page three times in the sandbox; HubSpot's signed webhooks reach a receiver started here, and
+    the person's new scores are read back from every platform holding them through the connectors
+    (``read_back``)."""
     import time
 
     from leadsync.sandbox.webhooks import WebhookTarget, receiver_url
+    from leadsync.sync.store.models import WebhookDelivery
     from leadsync.sync.webhooks.service import WebhookService
 
     state = server.state  # type: ignore[attr-defined]
-    people = [p for p in state.world.persons if str(p.platforms[0]) == "hubspot"]
-    person = next((p for p in people if len(p.platforms) > 1 and p.email.lower() in emails), people[0])
+    with engine.connect() as connection:
+        engagement = {
+            email: value
+            for email, value in connection.execute(
+                select(Person.email, Score.engagement).join(Score, Score.person_id == Person.id)
+            )
+        }
+    people = [
+        p
+        for p in state.world.persons
+        if str(p.platforms[0]) == "hubspot" and len(p.platforms) > 1 and p.email.lower() in engagement
+    ]
+    person = min(people, key=lambda p: (abs(engagement[p.email.lower()] - 40), p.id))
     email = person.email.lower()
 
     def scores() -> dict[str, object]:
@@ -123,6 +134,13 @@ def real_time(
                 .where(Person.email == email)
             ).one()
         return {"engagement": row.engagement, "stage": row.stage}
+
+    def worked() -> bool:
+        with engine.connect() as connection:
+            waiting = connection.execute(
+                select(WebhookDelivery.id).where(WebhookDelivery.status == "queued").limit(1)
+            ).first()
+        return waiting is None and state.webhooks.drain(0.01)
 
     with WebhookService(engine, config, model, port=0) as service:  # type: ignore[arg-type]
         for name in state.hosts:
@@ -135,7 +153,8 @@ def real_time(
                 state.act(email, "page_view", platform="hubspot", url="https://example.com/pricing")
             while time.monotonic() - started < REALTIME_S:
                 result.after = scores()
-                if result.after["engagement"] != result.before["engagement"]:
+                moved = result.after != result.before
+                if moved or (worked() and service.processor.idle() and time.monotonic() - started > 2):
                     result.read = read_back(engine, config, [email])
                     if result.ok:
                         break

@@ -92,7 +92,7 @@ def demo(
         out.print(
             f"Second push with nothing changed: {sum(r.planned for r in again)} updates planned, {writes} write requests."
         )
-        moved = real_time(server, engine, config, model, [row["email"] for row in top])
+        moved = real_time(server, engine, config, model)
         out.print(
             f"Real time: {moved.email} viewed the pricing page; engagement {moved.before['engagement']:.0f} -> "
             f"{moved.after.get('engagement', 0):.0f}, read back from {moved.read.checked if moved.read else 0} "
