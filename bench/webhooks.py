@@ -66,6 +66,15 @@ def _free_ports(count: int) -> list[int]:
             probe.close()
 
 
+def _die_with_parent() -> None:
+    """Linux: the sandbox gets SIGTERM when the bench dies (a timed-out test kills the bench only)."""
+    if sys.platform == "linux":
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Sandbox:
     """``leadsync sandbox serve`` in its own process, on free ports."""
 
@@ -87,9 +96,15 @@ class Sandbox:
         return f"http://127.0.0.1:{self.ports[platform]}"
 
     def __enter__(self) -> Sandbox:
-        self.process = subprocess.Popen(
-            self.args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        log_file = self.config_file.parent / "sandbox.log"  # not a pipe: nobody reads it while it runs
+        with log_file.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.args,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                preexec_fn=_die_with_parent,
+            )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -102,7 +117,7 @@ class Sandbox:
             except httpx.HTTPError:
                 pass
             if self.process.poll() is not None:
-                raise RuntimeError(f"the sandbox exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                raise RuntimeError(f"the sandbox exited: {log_file.read_text(errors='replace')[-2000:]}")
             time.sleep(0.2)
         raise RuntimeError("the sandbox did not start in 120 s")
 
