@@ -24,6 +24,8 @@ from bench.local import run_local
 from bench.naive import run_naive
 from bench.platforms import PLATFORMS, run_platform
 from bench.report import markdown
+from bench.webhooks import markdown as webhooks_markdown
+from bench.webhooks import run_webhooks
 
 LATENCY_MS = 50.0
 SEED = 7
@@ -36,6 +38,7 @@ FULL = {
     "local": {"persons": 100_000, "events": 2_000_000},
     "dry_run": {"persons": 2000},
     "raw_sample_s": 10.0,
+    "webhooks": {"persons": 300, "actions": 200, "flood": 10_000},
 }
 QUICK = {
     "persons": {"hubspot": 300, "mailchimp": 300, "activecampaign": 25},
@@ -43,6 +46,8 @@ QUICK = {
     "local": {"persons": 2_000, "events": 30_000},
     "dry_run": {"persons": 300},
     "raw_sample_s": 2.0,
+    # no rate limits: the quick run is a smoke test of the path, not a measurement
+    "webhooks": {"persons": 40, "actions": 6, "flood": 300, "flood_seconds": 2.0, "rate_limits": False},
 }
 
 
@@ -78,6 +83,7 @@ def run(
     dry_run: bool = True,
     scaleout: bool = True,
     postgres: str | None = None,
+    webhooks: bool = True,
 ) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     started = time.perf_counter()
@@ -107,6 +113,8 @@ def run(
             figures["local"] = run_local(workdir, **plan["local"], seed=SEED, postgres=postgres)
         figures["machine"]["load_after"] = round(os.getloadavg()[0], 2)
         figures["seconds"] = round(time.perf_counter() - started, 1)  # the scale-out has its own
+        if webhooks:
+            figures["webhooks"] = run_webhooks(workdir, **plan["webhooks"], seed=SEED, latency_ms=LATENCY_MS)
         if scaleout:
             figures["scaleout"] = _scaleout(quick, workdir)
     return figures
@@ -140,6 +148,7 @@ def main() -> None:
         help="PostgreSQL server for the local ingest and re-score beside SQLite's ('' to skip)",
     )
     parser.add_argument("--no-dry-run", action="store_true", help="skip the dry-run timing (2,000 persons)")
+    parser.add_argument("--no-webhooks", action="store_true", help="skip the webhook latency and flood runs")
     parser.add_argument(
         "--dry-run-only",
         action="store_true",
@@ -155,10 +164,13 @@ def main() -> None:
         dry_run=not args.no_dry_run,
         scaleout=not (args.no_scaleout or args.dry_run_only),
         postgres=args.postgres or None,
+        webhooks=not (args.no_webhooks or args.dry_run_only),
     )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")
     table = markdown(figures)
+    if "webhooks" in figures:
+        table += "\n" + webhooks_markdown(figures["webhooks"])
     (args.out / "bench.md").write_text(table)
     print(table)
     print(f"Wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}.")

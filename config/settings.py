@@ -63,6 +63,16 @@ REQUIRED_SECRETS: dict[Platform, tuple[tuple[str, ...], ...]] = {
     Platform.ACTIVECAMPAIGN: (("api_token",),),
 }
 
+# Secrets a source may name for the webhook receiver (issue 22), none of them required:
+# ``webhook_secret`` signs deliveries (HubSpot: the app's client secret, hubspot.md §6; Mailchimp:
+# the signing secret, mailchimp.md §10); ``webhook_token`` is the hard-to-guess path segment where
+# the platform cannot sign (ActiveCampaign, activecampaign.md §9; Mailchimp without signing).
+WEBHOOK_SECRETS: dict[Platform, tuple[str, ...]] = {
+    Platform.HUBSPOT: ("webhook_secret",),
+    Platform.MAILCHIMP: ("webhook_secret", "webhook_token"),
+    Platform.ACTIVECAMPAIGN: ("webhook_token",),
+}
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -379,6 +389,7 @@ class SourceConfig(_Strict):
                 "the platform would answer 429s and may suspend the key"
             )
         known = {name for group in REQUIRED_SECRETS[self.platform] for name in group}
+        known |= set(WEBHOOK_SECRETS[self.platform])
         unknown = (set(self.secrets) | set(self.inline_secrets)) - known
         if unknown:
             raise ValueError(
@@ -390,6 +401,24 @@ class SourceConfig(_Strict):
         return _OPTIONS[self.platform].model_validate(self.options)
 
 
+class WebhooksConfig(_Strict):
+    """The webhook receiver (``leadsync webhooks serve``, ``daemon --webhook-port``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8780, ge=0, le=65535)
+    # the address the platforms reach the receiver at (``webhooks setup``), e.g. https://hooks.example.com
+    public_url: str | None = None
+    # deliveries queued and not yet processed, at most; past it the receiver answers 429
+    queue_limit: int = Field(default=5000, ge=1)
+    workers: int = Field(default=2, ge=1, le=16)  # fast-path threads
+    tolerance: Duration = 300.0  # signed deliveries older (or newer) than this are refused
+
+    @field_validator("tolerance", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
 class LeadsyncConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
@@ -399,6 +428,7 @@ class LeadsyncConfig(_Strict):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     path: Path | None = Field(default=None, exclude=True)
 

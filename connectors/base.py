@@ -204,6 +204,12 @@ class Connector(ABC):
     def pull(self, stream: str, cursor: Any, *, full: bool = False) -> Iterator[PullBatch]:
         """Yield batches of ``stream`` since ``cursor`` (None or ``full`` = from the beginning)."""
 
+    def fetch_contact(self, remote_id: str) -> PullBatch | None:
+        """One contact and its recent events, read now (the webhook fast path, issue 22), as a
+        batch with no cursor: the scheduled pull stays the one that moves the cursors, and re-reads
+        the same records under the same source ids. None when the platform does not know it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read one contact")
+
     @abstractmethod
     def ensure_fields(self) -> None:
         """Create the write-back fields (properties, merge fields, custom fields) on first use."""

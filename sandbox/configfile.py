@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from leadsync.sandbox.webhooks import SANDBOX_WEBHOOK_SECRETS
+
 __all__ = ["UNTHROTTLED", "write_sandbox_config"]
 
 
@@ -35,9 +37,16 @@ def _account_options(name: str, emulator: Any) -> dict[str, Any]:
 
 
 def write_sandbox_config(
-    server: Any, path: Path, *, store_url: str | None = None, engine: str | None = None
+    server: Any,
+    path: Path,
+    *,
+    store_url: str | None = None,
+    engine: str | None = None,
+    webhooks: bool = False,
 ) -> None:
-    """A config whose sources point at ``server``, with the sandbox's inline secrets."""
+    """A config whose sources point at ``server`` (one per account and platform), with the sandbox's
+    inline secrets (``webhooks``: also those its webhooks are signed with or carry in their URL, for
+    ``leadsync webhooks serve``)."""
     import tomli_w
 
     from leadsync.sandbox.accounts import source_name
@@ -49,6 +58,11 @@ def write_sandbox_config(
             source = host.emulator.source_config(server.base_url(name))
             source["name"] = source_name(name, index, len(accounts))
             source["options"] = {**source.get("options", {}), **_account_options(name, host.emulator)}
+            if webhooks:  # the secrets the sandbox's webhooks are signed with (or carry in their URL)
+                source["inline_secrets"] = {
+                    **source.get("inline_secrets", {}),
+                    **SANDBOX_WEBHOOK_SECRETS.get(name, {}),
+                }
             if not host.emulator.options.rate_limits:  # a sandbox without limits: no client-side throttle
                 source["options"] = {**source.get("options", {}), **UNTHROTTLED.get(name, {})}
             sources.append(source)

@@ -26,6 +26,14 @@ from leadsync.sandbox.faults import Fault, FaultKind, FaultPlan, FaultSettings
 from leadsync.sandbox.platform import FAULT, EmulatorOptions, PlatformEmulator, json_response
 from leadsync.sandbox.ratelimit import ConcurrencyPolicy, LimitDecision
 from leadsync.sandbox.stats import PlatformStats
+from leadsync.sandbox.webhooks import (
+    SANDBOX_WEBHOOK_SECRETS,
+    WebhookSender,
+    WebhookTarget,
+    install_hooks,
+    management_routes,
+    webhook_bodies,
+)
 
 if TYPE_CHECKING:
     from leadsync.sandbox.world import World
@@ -68,6 +76,56 @@ class SandboxState:
     clock: SandboxClock
     hosts: dict[str, EmulatorHost] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    webhooks: WebhookSender = field(default_factory=WebhookSender)
+
+    def _send_webhooks(self, delta: Any) -> None:
+        for host in self.hosts.values():
+            for outgoing in webhook_bodies(self.webhooks, host.emulator, delta):
+                self.webhooks.emit(outgoing)
+
+    def act(
+        self, email: str, kind: str, *, platform: str | None = None, url: str | None = None
+    ) -> dict[str, Any]:
+        """``email``'s person does ``kind`` now (one world event at the clock's next second, on
+        ``platform`` or the first of theirs): the platform changes and sends its webhooks."""
+        from leadsync.connectors.records import EventType, Platform
+        from leadsync.sandbox.world import Event, WorldDelta, apply_delta
+
+        event_type = EventType(kind)
+        with self.lock:
+            person = next(
+                (
+                    p
+                    for p in self.world.persons
+                    if email.lower() in {p.email.lower(), *(e.lower() for e in p.platform_emails.values())}
+                ),
+                None,
+            )
+            if person is None:
+                raise KeyError(email)
+            chosen = Platform(platform) if platform else person.platforms[0]
+            if chosen not in person.platforms:
+                raise ValueError(
+                    f"{email} is not on {chosen.value}; they are on {[str(p) for p in person.platforms]}"
+                )
+            since = self.world.now
+            at = max(self.clock.now(), since) + timedelta(seconds=1)
+            event = Event(
+                id=f"e{self.world.next_event_number}",
+                person=person.id,
+                platform=chosen,
+                type=event_type,
+                at=at,
+                url=url,
+                campaign=None,
+            )
+            delta = WorldDelta(since=since, until=at, events=[event])
+            apply_delta(self.world, delta)
+            self.clock.advance(max(timedelta(0), at - self.clock.now()))
+            for host in self.hosts.values():
+                host.emulator.apply_delta(delta)
+        self._send_webhooks(delta)
+        return {"person": person.id, "platform": chosen.value, "type": event_type.value, "at": at.isoformat()}
 
     def advance(self, *, days: float, activity: bool = True) -> dict[str, Any]:
         """Move the world forward; with ``activity`` the generator adds what happened meanwhile."""
@@ -83,6 +141,7 @@ class SandboxState:
                 for host in self.hosts.values():
                     host.emulator.apply_delta(delta)
                 summary = delta.summary()
+                self._send_webhooks(delta)
             else:
                 self.clock.advance(timedelta(days=days))
                 summary = {}
@@ -298,7 +357,55 @@ def _admin_routes(state: SandboxState, host: EmulatorHost) -> list[web.RouteDef]
             return json_response({"error": f"no platform knows {email}"}, status=404)
         return json_response({"email": email, "platforms": found})
 
+    async def get_webhooks(_: web.Request) -> web.Response:
+        sender = state.webhooks
+        return json_response(
+            {
+                "targets": {name: target.public() for name, target in sender.targets.items()},
+                "sent": sender.log(),
+            }
+        )
+
+    async def set_webhooks(request: web.Request) -> web.Response:
+        """``{"url": U}``: this platform's webhooks go to U, signed with the sandbox's secret (or
+        ``"secret"``); ``{"url": null}`` stops them; ``"api_source"``: Mailchimp's sources.api."""
+        try:
+            body = await request.json()
+            url = body.get("url")
+            if url is not None and not str(url).startswith(("http://", "https://")):
+                raise ValueError(f"url must be http(s), got {url!r}")
+        except (ValueError, AttributeError) as exc:
+            return json_response({"error": f"bad webhook settings: {exc}"}, status=400)
+        target = None
+        if url is not None:
+            target = WebhookTarget(
+                str(url),
+                secret=body.get("secret", SANDBOX_WEBHOOK_SECRETS.get(host.name, {}).get("webhook_secret")),
+                api_source=bool(body.get("api_source", True)),
+            )
+        state.webhooks.configure(host.name, target)
+        return json_response({"platform": host.name, "target": target.public() if target else None})
+
+    async def act(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            email, kind = str(body["email"]), str(body.get("type", "page_view"))
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response({"error": f"need a JSON body with 'email' (and 'type'): {exc}"}, status=400)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: state.act(email, kind, platform=body.get("platform"), url=body.get("url"))
+            )
+        except KeyError:
+            return json_response({"error": f"no person with email {email}"}, status=404)
+        except ValueError as exc:
+            return json_response({"error": str(exc)}, status=400)
+        return json_response(result)
+
     return [
+        web.get("/_sandbox/webhooks", get_webhooks),
+        web.post("/_sandbox/webhooks", set_webhooks),
+        web.post("/_sandbox/act", act),
         web.get("/_sandbox/stats", stats),
         web.post("/_sandbox/stats/reset", reset_stats),
         web.get("/_sandbox/faults", get_faults),
@@ -319,6 +426,7 @@ def build_app(state: SandboxState, host: EmulatorHost) -> web.Application:
     app = web.Application(middlewares=[sandbox_middleware], client_max_size=8 * 1024 * 1024)
     app[HOST_KEY] = host
     app.add_routes(_admin_routes(state, host))
+    app.add_routes(management_routes(state.webhooks, host.emulator))
     host.emulator.add_routes(app)
     return app
 
@@ -367,6 +475,7 @@ class SandboxServer:
             port = (ports or {}).get(emulator_cls.name, emulator_cls.default_port)
             host = EmulatorHost(emulator_cls(world, clock, options), port=port, latency_s=latency_ms / 1000.0)
             state.hosts[emulator_cls.name] = host
+            install_hooks(state.webhooks, host.emulator)
         return cls(state)
 
     @classmethod

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -264,12 +264,19 @@ def pull_source(
 
 
 def _take_lease(
-    held: ExitStack, engine: Engine, source: str, holder: str, result: SourceResult | PushResult, what: str
+    held: ExitStack,
+    engine: Engine,
+    source: str,
+    holder: str,
+    result: SourceResult | PushResult,
+    what: str,
+    *,
+    lease: str | None = None,
 ) -> LeaseKeeper | None:
-    """The source's lease, held until ``held`` closes; None when another process holds it (a
-    standby's normal answer: one INFO line naming the holder, no traceback, no run recorded)."""
+    """The source's lease (or ``lease``), held until ``held`` closes; None when another process holds
+    it (a standby's normal answer: one INFO line naming the holder, no traceback, no run recorded)."""
     try:
-        return held.enter_context(LeaseKeeper(engine, f"source:{source}", holder=holder))
+        return held.enter_context(LeaseKeeper(engine, lease or f"source:{source}", holder=holder))
     except LeaseHeld as exc:
         result.ok, result.error, result.held_by = False, str(exc), exc.holder
         log.info(
@@ -475,9 +482,14 @@ def push_source(
     plan: Plan | None = None,
     now: datetime | None = None,
     trigger: Trigger = Trigger.COMMAND,
+    connector: Connector | None = None,
+    lease: str | None = None,
 ) -> PushResult:
     """Push ``source``'s planned writes (``plan``: already made, e.g. cut by ``--limit``), recorded
-    as a push run (a dry run, or a push with nothing to write, makes no request and records none)."""
+    as a push run (a dry run, or a push with nothing to write, makes no request and records none).
+    ``connector``: one the caller keeps open between pushes (the webhook fast path), else a new one;
+    ``lease``: the lease to hold (default the source's: the webhook fast path holds its own, so
+    that it never makes a scheduled run of the source wait or skip)."""
     result = PushResult(source.name, dry_run=dry_run)
     now = now or utcnow()
     if plan is None:
@@ -491,7 +503,7 @@ def push_source(
         return result  # nothing to write: no request, no run recorded (the daemon pushes every cycle)
     holder = _begin(engine, source.name)
     with ExitStack() as held:
-        if _take_lease(held, engine, source.name, holder, result, "push to") is None:
+        if _take_lease(held, engine, source.name, holder, result, "push to", lease=lease) is None:
             return result
         with recorded_run(
             engine,
@@ -503,7 +515,7 @@ def push_source(
         ) as run:
             run.counts.planned = result.planned
             try:
-                _push_plan(engine, source, config, plan, result, run, environ, reporter)
+                _push_plan(engine, source, config, plan, result, run, environ, reporter, connector)
             except stopping.Stopped as stop_request:  # mid chunk: it stays PENDING, sent in full next time
                 result.error = "stopped"
                 log.info("push to %s stopped after %d writes: %s", source.name, result.written, stop_request)
@@ -544,10 +556,14 @@ def _push_plan(
     run: Run,
     environ: Mapping[str, str] | None,
     reporter: Reporter | None,
+    connector: Connector | None = None,
 ) -> None:
-    """Send ``plan``'s writes in chunks, each recorded as it is answered (the caller holds the lease)."""
+    """Send ``plan``'s writes in chunks, each recorded as it is answered (the caller holds the lease).
+    ``connector``: an open one to use (and leave open), else a new one for this push."""
     plans = plan.writes
-    with _connector(config, source, environ) as connector:
+    with (
+        nullcontext(connector) if connector is not None else _connector(config, source, environ) as connector
+    ):
         try:
             connector.ensure_fields()
             for start in range(0, len(plans), PUSH_CHUNK):

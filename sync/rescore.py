@@ -33,7 +33,7 @@ from leadsync.sync.rescore_workers import rescore_in_processes, worker_count
 from leadsync.sync.scorebatch import RescoreCounts, ScoringJob, batch_bounds, load_event_columns, score_chunk
 from leadsync.sync.store.models import ChangedPerson, Person, Score
 
-__all__ = ["claim_marks", "fingerprint", "persons_to_score", "rescore"]
+__all__ = ["claim_marks", "fingerprint", "persons_to_score", "rescore", "rescore_persons"]
 
 RESCORE_AFTER = timedelta(days=1)  # decay: refresh every score at least daily
 
@@ -115,3 +115,29 @@ def rescore(
         if progress:
             progress(len(chunk))
     return counts
+
+
+def rescore_persons(
+    engine: Engine,
+    model: ScoringModel,
+    person_ids: Sequence[int],
+    *,
+    now: datetime,
+    precedence: Sequence[str] = (),
+) -> RescoreCounts:
+    """Re-score ``person_ids`` only (the webhook fast path), the same way ``rescore`` scores a
+    batch: their marks are claimed first (``claim_marks``' rule, for these persons), so a page
+    committed meanwhile keeps its mark and the next re-score takes them again."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return RescoreCounts()
+    with engine.begin() as connection:
+        connection.execute(
+            update(ChangedPerson)
+            .where(ChangedPerson.person_id.in_(ids), ChangedPerson.version != 0)  # type: ignore[attr-defined]
+            .values(version=0)
+        )
+    job = ScoringJob(model, fingerprint(model), now, tuple(precedence))
+    with engine.connect() as connection:
+        events = load_event_columns(connection, ids, now).sorted_by_person()
+    return score_chunk(engine, job, ids, events.person_range(0, len(ids)))

@@ -175,8 +175,10 @@ def plan_source(
     now: datetime,
     on_drift: OnDrift = "rewrite",
     hold_lifecycle_of: Collection[str] = (),
+    remote_ids: Sequence[str] | None = None,
 ) -> Plan:
-    """What to write to each identity of ``source``, and the drift found on the way.
+    """What to write to each identity of ``source`` (only ``remote_ids`` when given: the webhook
+    fast path plans one person), and the drift found on the way.
 
     ``hold_lifecycle_of``: sources whose pull failed in this run. A person with an identity in one
     of them gets no lifecycle promotion now: the platform's lifecycle stage only moves forward, and
@@ -211,11 +213,12 @@ def plan_source(
                 ).scalars()
             )
     state: dict[str, dict[str, tuple[str | None, datetime]]] = defaultdict(dict)
-    for remote_id, name, value, pushed_at in connection.execute(
-        select(
-            WritebackState.remote_id, WritebackState.field, WritebackState.value, WritebackState.pushed_at
-        ).where(WritebackState.source == source)
-    ):
+    state_query = select(
+        WritebackState.remote_id, WritebackState.field, WritebackState.value, WritebackState.pushed_at
+    ).where(WritebackState.source == source)
+    if remote_ids is not None:
+        state_query = state_query.where(WritebackState.remote_id.in_(list(remote_ids)))
+    for remote_id, name, value, pushed_at in connection.execute(state_query):
         state[remote_id][name] = (value, pushed_at)
     rows = connection.execute(
         select(
@@ -238,7 +241,10 @@ def plan_source(
             Attributes,
             and_(Attributes.source == Identity.source, Attributes.remote_id == Identity.remote_id),
         )
-        .where(and_(Identity.source == source, Identity.email.is_not(None)))
+        .where(
+            and_(Identity.source == source, Identity.email.is_not(None)),
+            Identity.remote_id.in_(list(remote_ids)) if remote_ids is not None else and_(True),
+        )
     )
     plan = Plan()
     for row in rows:

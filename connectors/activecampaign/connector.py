@@ -609,6 +609,55 @@ class ActiveCampaignConnector(Connector):
         if window.accept(event.source_id, stamp):
             batch.events.append(event)
 
+    def fetch_contact(self, remote_id: str) -> PullBatch | None:
+        """The contact as the contacts stream reads it (one keyset page from ``id_greater`` =
+        id - 1, with its field values and tags side-loaded), its latest activities
+        (``contact``, the docs' own filter, §5) and its tracking logs (per contact, §5)."""
+        if not remote_id.isdigit():
+            return None
+        perstags = self.field_perstags()
+        params = {**CONTACTS.params, "id_greater": str(int(remote_id) - 1), "limit": 1}
+        body = self.request("GET", "contacts", params=params).body or {}
+        raws = [r for r in body.get("contacts") or [] if str(r.get("id")) == remote_id]
+        if not raws:
+            return None
+        values: dict[str, str] = {
+            str(item.get("field")): str(item.get("value") or "")
+            for item in body.get("fieldValues") or []
+            if isinstance(item, Mapping) and str(item.get("contact")) == remote_id
+        }
+        batch = PullBatch(stream="contacts")
+        try:
+            batch.contacts.append(
+                normalize.contact_record(
+                    raws[0],
+                    values,
+                    source=self.settings.name,
+                    perstag_of=perstags,
+                    profile=self.profile,
+                    field_prefix=self.settings.field_prefix,
+                    tags=_tags_by_contact(body).get(remote_id, []),
+                )
+            )
+        except BadRecord as bad:
+            batch.bad.append(bad)
+            return batch
+        window = Window.start(None, lookback=self.lookback, full=True)
+        recent = self.request(
+            "GET", "activities", params={"contact": remote_id, "orders[tstamp]": "DESC", "limit": 100}
+        ).body
+        source = self.settings.name
+        for raw in (recent or {}).get("activities") or []:
+            self._accept_event(
+                batch,
+                window,
+                raw,
+                "tstamp",
+                lambda r: normalize.activity_event(r, source=source, table=self.activity_table),
+            )
+        self._tracking_logs_of([remote_id], window, batch)
+        return batch
+
     def _log_window(self, stream: str, window: Window) -> None:
         if window.dropped_old:
             log.info(

@@ -337,6 +337,30 @@ class HubSpotConnector(Connector):
             batch.cursor = {"since": high, "seen": dict(seen), "counts": counts}
             yield tally.count(batch, len(page.records), page.remaining)  # §2.5: search gives "total"
 
+    def fetch_contact(self, remote_id: str) -> PullBatch | None:
+        """``GET /crm/v3/objects/contacts/{id}`` (hubspot.md §2) with the properties a pull reads;
+        page views from the counter as in ``_pull_contacts``, numbered from 1 (``pv:{id}:{n}``) so
+        those the store holds are not stored again. Form submissions are left to the next pull,
+        whose history read gives them their own ids (hubspot.md §4.3)."""
+        owned = {name: f"{self.settings.field_prefix}{name}" for name in WRITEBACK_FIELDS}
+        request = self.client.build_request(
+            "GET",
+            f"/crm/v3/objects/contacts/{remote_id}",
+            params={"properties": ",".join([*streams.CONTACT_PROPERTIES, *owned.values()])},
+        )
+        try:
+            raw = self.policy.send(self.client, request, limiter=self.limiter).body or {}
+        except NotFound:
+            return None
+        batch = PullBatch("contacts")
+        try:
+            batch.contacts.append(normalize.contact(raw, source=self.settings.name, owned=owned))
+            events, _ = normalize.page_view_counter_events(raw, 0, source=self.settings.name)
+            batch.events.extend(events)
+        except BadRecord as bad:
+            batch.bad.append(bad)
+        return batch
+
     # --- form submissions (hubspot.md §4.3) --------------------------------------------------
 
     def _form_events(

@@ -279,6 +279,32 @@ class MailchimpConnector(Connector):
                 left = page.remaining if number == len(list_ids) else None
                 yield tally.count(batch, len(page.records), left)
 
+    def fetch_contact(self, remote_id: str) -> PullBatch | None:
+        """``GET /lists/{list_id}/members/{subscriber_hash}`` (mailchimp.md §4): the member and the
+        events its state implies (an unsubscribe), as ``_pull_members`` reads them."""
+        list_id, _, member_id = remote_id.partition(":")
+        if not list_id or not member_id:
+            return None
+        try:
+            member = self._send("GET", f"lists/{list_id}/members/{member_id}")
+        except NotFound:
+            return None
+        owned_tags = {logical: definition.tag for logical, definition in self.fields.items()}
+        batch = PullBatch("members")
+        try:
+            batch.contacts.append(
+                member_contact(
+                    member,
+                    source=self.settings.name,
+                    field_prefix=self.settings.field_prefix,
+                    owned_tags=owned_tags,
+                )
+            )
+            batch.events.extend(member_events(member, source=self.settings.name))
+        except BadRecord as bad:
+            batch.bad.append(bad)
+        return batch
+
     # --- email activity ---
 
     def _campaigns(self) -> list[dict[str, Any]]:

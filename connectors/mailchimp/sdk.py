@@ -299,6 +299,10 @@ OPERATIONS: tuple[Operation, ...] = (
         body=True,
         body_first=True,  # batch_segment_members(body, list_id, segment_id)
     ),
+    # mailchimp.md §10: list webhooks (``leadsync webhooks setup``)
+    Operation("GET", "/lists/{list_id}/webhooks", "lists", "get_list_webhooks"),
+    Operation("POST", "/lists/{list_id}/webhooks", "lists", "create_list_webhook", body=True),
+    Operation("PATCH", "/lists/{list_id}/webhooks/{webhook_id}", "lists", "update_list_webhook", body=True),
     Operation("GET", "/lists/{list_id}/merge-fields", "lists", "get_list_merge_fields"),
     Operation("POST", "/lists/{list_id}/merge-fields", "lists", "add_list_merge_field", body=True),
     Operation("GET", "/campaigns", "campaigns", "list"),

@@ -154,15 +154,22 @@ class ActiveCampaignEmulator(PlatformEmulator):
     def apply_delta(self, delta: Any) -> None:
         """New people, changed records (already merged into the world) and new events."""
         with self.state.lock:
-            for person in getattr(delta, "persons", ()) or ():
-                if any(str(p) == "activecampaign" for p in person.platforms):
-                    add_person(self.state, person)
-            for change in getattr(delta, "changes", ()) or ():
-                person = self.world.find_person(change.person)
-                if person is not None and change.person in self.state.contact_by_person:
-                    contact = add_person(self.state, person)
-                    contact.udate = max(contact.udate, change.at)
-            add_events(self.state, getattr(delta, "events", ()) or (), self.world)
+            self.state.quiet = True  # the world's own changes send their webhooks from the delta
+            try:
+                self._apply_delta(delta)
+            finally:
+                self.state.quiet = False
+
+    def _apply_delta(self, delta: Any) -> None:
+        for person in getattr(delta, "persons", ()) or ():
+            if any(str(p) == "activecampaign" for p in person.platforms):
+                add_person(self.state, person)
+        for change in getattr(delta, "changes", ()) or ():
+            person = self.world.find_person(change.person)
+            if person is not None and change.person in self.state.contact_by_person:
+                contact = add_person(self.state, person)
+                contact.udate = max(contact.udate, change.at)
+        add_events(self.state, getattr(delta, "events", ()) or (), self.world)
 
     def inspect(self, email: str) -> dict[str, Any] | None:
         with self.state.lock:

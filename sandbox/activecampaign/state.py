@@ -153,6 +153,10 @@ class AccountState:
         self.contacts: dict[int, Contact] = {}
         self.contact_by_email: dict[str, int] = {}
         self.contact_by_person: dict[str, int] = {}
+        # called with (contact id, webhook type, extra fields) when a field value or tag of a
+        # contact changes outside the world's own events (``quiet``): the webhooks it causes
+        self.on_write: Any = None
+        self.quiet = False
         self.fields: dict[int, CustomField] = {}
         self.field_rels: dict[int, FieldRel] = {}
         self.field_values: dict[int, FieldValue] = {}
@@ -217,11 +221,17 @@ class AccountState:
                 return existing, False
             existing.value = value
             existing.udate = now
+            self._wrote(contact_id, "update", {})
             return existing, True
         created = FieldValue(self.next_id("fieldValue"), contact_id, field_id, value, now, now)
         self.field_values[created.id] = created
         self.value_by_key[(contact_id, field_id)] = created.id
+        self._wrote(contact_id, "update", {})
         return created, True
+
+    def _wrote(self, contact_id: int, kind: str, extra: dict[str, Any]) -> None:
+        if self.on_write is not None and not self.quiet:
+            self.on_write(contact_id, kind, extra)
 
     # --- tags --------------------------------------------------------------------------------
 
@@ -245,12 +255,15 @@ class AccountState:
         row = ContactTag(self.next_id("contactTag"), contact_id, tag_id, now)
         self.contact_tags[row.id] = row
         self.contact_tag_by_key[(contact_id, tag_id)] = row.id
+        self._wrote(contact_id, "contact_tag_added", {"tag": self.tags[tag_id].tag})
         return row, True
 
     def untag(self, contact_tag_id: int) -> ContactTag | None:
         row = self.contact_tags.pop(contact_tag_id, None)
         if row is not None:
             self.contact_tag_by_key.pop((row.contact, row.tag), None)
+            tag = self.tags.get(row.tag)
+            self._wrote(row.contact, "contact_tag_removed", {"tag": tag.tag if tag else ""})
         return row
 
     def tags_of(self, contact_id: int) -> list[ContactTag]:

@@ -226,6 +226,9 @@ class HubSpotState:
         self.next_id = {"contacts": 101, "deals": 5001, "meetings": 70001, "calls": 80001}
         # person id (world) -> contact id
         self.person_contact: dict[str, str] = {}
+        # called with (object, changed property names) after an API write changed something: the
+        # sandbox's webhooks send the property changes it causes (sandbox.webhooks)
+        self.on_update: Any = None
         self.forms_seen: dict[str, set[str]] = {}  # contact id -> form names (num_unique_conversion_events)
         # contact id -> its form submissions, as the contacts v1 API shows them (``form-submissions``)
         self.form_submissions: dict[str, list[dict[str, Any]]] = {}
@@ -400,10 +403,12 @@ class HubSpotState:
                         [obj.id],
                     )
             changed = False
+            names: list[str] = []
             for name, value in staged.items():
                 if obj.properties.get(name) != value:
                     obj.properties[name] = value
                     changed = True
+                    names.append(name)
                 if name == "email" and value:
                     self.by_email[value.lower()] = obj.id
             if stage and obj.object_type == "contacts":
@@ -411,6 +416,8 @@ class HubSpotState:
             if changed:
                 self.touch(obj, when)
             self.writes.append({"id": obj.id, "properties": dict(staged), "at": iso(when)})
+            if names and self.on_update is not None:
+                self.on_update(obj, names)
             return None
 
     # --- property definitions ----------------------------------------------------------------

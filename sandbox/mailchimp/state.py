@@ -441,6 +441,9 @@ class MailchimpState:
         self.batches: dict[str, Batch] = {}
         self.tag_ids: dict[str, int] = {}
         self.person_hashes: dict[str, str] = {}  # world person id -> subscriber hash
+        # called with (audience, member) after an API write to a member (sandbox.webhooks: the
+        # ``profile`` webhook it causes when the webhook's ``sources.api`` is on)
+        self.on_member_write: Any = None
         self.synced_tag_writes = 0  # tag writes with is_syncing (automations do not fire, §6)
         self.automation_tag_writes = 0  # tag writes that would have fired tag automations
         self._web_ids = 100_000

@@ -16,6 +16,7 @@ from leadsync.sync.cli.app import app, print_error
 from leadsync.sync.cli import check, pipeline, status, leads, quarantine  # noqa: F401
 from leadsync.sync.cli import analytics, demo, sandbox  # noqa: F401
 from leadsync.sync.cli import state, streams, undo, runs, workers  # noqa: F401
+from leadsync.sync.cli import webhooks  # noqa: F401
 
 # isort: on
 

@@ -36,7 +36,7 @@ def demo(
     from leadsync.config.scoring_model import load_model
     from leadsync.sandbox.server import SandboxServer
     from leadsync.sandbox.world import generate_world
-    from leadsync.sync.demo import demo_dir, free_port, read_back
+    from leadsync.sync.demo import demo_dir, free_port, read_back, real_time
     from leadsync.sync.reports import leads as ranked
 
     folder = demo_dir(folder)
@@ -53,7 +53,9 @@ def demo(
     )
     with server, errors():
         config_file = folder / "leadsync.toml"
-        write_sandbox_config(server, config_file, store_url=f"sqlite:///{folder / 'leadsync.db'}")
+        write_sandbox_config(
+            server, config_file, store_url=f"sqlite:///{folder / 'leadsync.db'}", webhooks=True
+        )
         out.print(
             f"Sandbox on {', '.join(server.base_url(n) for n in server.state.hosts)}; config in {config_file}",
             markup=False,
@@ -90,11 +92,23 @@ def demo(
         out.print(
             f"Second push with nothing changed: {sum(r.planned for r in again)} updates planned, {writes} write requests."
         )
+        moved = real_time(server, engine, config, model)
+        if moved.skipped:
+            out.print("Real time: nobody in this world is on HubSpot; the webhook step is skipped.")
+        else:
+            out.print(
+                f"Real time: {moved.email} viewed the pricing page; engagement {moved.before['engagement']:.0f} -> "
+                f"{moved.after.get('engagement', 0):.0f}, read back from {moved.read.checked if moved.read else 0} "
+                f"platform record(s) {'in' if moved.ok else 'NOT within'} {moved.seconds:.1f} s (webhooks, issue 22)",
+                markup=False,
+            )
+        realtime = moved.ok
         ok = (
             all(r.ok for r in pulls + pushes)
             and not checked.mismatches
             and checked.checked > 0
             and writes == 0
+            and realtime
         )
         out.rule("[green]demo passed[/green]" if ok else "[red]demo found problems[/red]")
         out.print(

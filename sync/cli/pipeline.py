@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from typing import Annotated, Any
 
 import typer
@@ -340,6 +340,12 @@ def daemon(
         typer.Option(min=1, max=65535, help="Serve /metrics and /healthz on this port (off by default)."),
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="The address --metrics-port listens on.")] = "127.0.0.1",
+    webhook_port: Annotated[
+        int | None,
+        typer.Option(
+            "--webhook-port", min=0, max=65535, help="Also receive webhooks on this port (`webhooks serve`)."
+        ),
+    ] = None,
 ) -> None:
     """Sync every source on its schedule until SIGTERM or Ctrl-C (it stops within 5 s, exit 0)."""
     from leadsync.sync.health import monitoring
@@ -354,8 +360,13 @@ def daemon(
             raise ConfigError("no enabled sources to schedule", file=str(config.path), key="sources")
         engine = engine_for(config)
         runner = Daemon(engine, config, model_for(config, model))
-        with (
-            daemon_heartbeat(engine),  # `status` tells from it whether a daemon runs
-            monitoring(runner, engine, config, port=metrics_port, host=metrics_host),
-        ):
+        with ExitStack() as running:
+            running.enter_context(daemon_heartbeat(engine))  # `status` tells from it whether a daemon runs
+            running.enter_context(monitoring(runner, engine, config, port=metrics_port, host=metrics_host))
+            if webhook_port is not None:
+                from leadsync.sync.webhooks.service import (
+                    WebhookService,
+                )  # its own threads: never blocks jobs
+
+                running.enter_context(WebhookService(engine, config, runner.model, port=webhook_port))
             runner.run()

@@ -110,6 +110,14 @@ def sandbox_serve(
             "--engine", help="[engine] kind to put in the written config: embedded or procrastinate."
         ),
     ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-url",
+            help="Send the platforms' signed webhooks to the leadsync receiver at this base URL "
+            "(e.g. http://127.0.0.1:8780); the written config then holds their secrets.",
+        ),
+    ] = None,
 ) -> None:
     """Run the HubSpot, Mailchimp and ActiveCampaign emulators on loopback until Ctrl-C."""
     from leadsync.sandbox.server import SandboxServer
@@ -123,6 +131,9 @@ def sandbox_serve(
         raise typer.Exit(EXIT_CONFIG)
     if world_file and accounts > 1:
         err.print("--world serves one account; use --contacts and --seed with --accounts")
+        raise typer.Exit(EXIT_CONFIG)
+    if webhook_url is not None and not webhook_url.startswith(("http://", "https://")):
+        err.print(f"--webhook-url must be an http(s) URL such as http://127.0.0.1:8780, got {webhook_url!r}")
         raise typer.Exit(EXIT_CONFIG)
     with errors():
         moment = world_now(now)
@@ -145,9 +156,15 @@ def sandbox_serve(
         )
         server.host = host
         server.start()
+        if webhook_url is not None:
+            from leadsync.sandbox.webhooks import point_at_receiver
+
+            point_at_receiver(server, webhook_url)
     try:
         if write_config:
-            write_sandbox_config(server, write_config, store_url=store_url, engine=engine)
+            write_sandbox_config(
+                server, write_config, store_url=store_url, engine=engine, webhooks=webhook_url is not None
+            )
             out.print(f"Wrote {write_config}: run `leadsync --config {write_config} check`.", markup=False)
         for name in server.state.hosts:
             out.print(

@@ -27,6 +27,7 @@ __all__ = [
     "ScoreHistory",
     "SyncCursor",
     "SyncRun",
+    "WebhookDelivery",
     "WritebackAudit",
     "WritebackState",
 ]
@@ -231,4 +232,31 @@ class SyncRun(SQLModel, table=True):
     finished_at: datetime | None = None
     status: str = "running"  # running | ok | failed | stopped | interrupted
     counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str | None = None
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event a platform pushed to the webhook receiver, queued until the per-person fast path
+    has processed it (``sync.webhooks``). ``event_id`` is the platform's id for the event (HubSpot's
+    ``eventId``) or a digest of the delivery where the platform gives none; one row per (source,
+    event id), so a redelivery is acknowledged and not queued twice. ``signature`` is a digest of
+    the signature header of a signed delivery: the same signature again is a replay. The payload is
+    what the fast path needs (the event's type, the contact's id and email), never a secret."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (UniqueConstraint("source", "event_id", name="uq_webhook_delivery_event"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    event_id: str
+    kind: str  # the platform's event type (contact.propertyChange, subscribe, click ...)
+    remote_id: str | None = None
+    email: str | None = None
+    payload: Any = Field(default=None, sa_column=Column(JSON))
+    signature: str | None = Field(default=None, index=True)
+    received_at: datetime
+    status: str = Field(default="queued", index=True)  # queued | done | failed
+    outcome: str | None = None  # rescored | unchanged | echo | unknown_person | ignored | deferred
+    attempts: int = 0
+    processed_at: datetime | None = None
     error: str | None = None

@@ -139,6 +139,8 @@ def routes(api: Api) -> list[web.RouteDef]:
                 member.status = status
             member.merge_fields.update(values)
             member.last_changed = at
+            if state.on_member_write is not None:
+                state.on_member_write(audience, member)
             updated.append(member.render(audience.id, audience.merge_fields))
         return ok(
             {

@@ -51,6 +51,8 @@ def routes(api: Api) -> list[web.RouteDef]:
             audience.members[member.id] = member
         member.merge_fields.update(values)
         member.last_changed = state.stamp()
+        if state.on_member_write is not None:
+            state.on_member_write(audience, member)
 
     def list_members(request: web.Request, _: bytes) -> web.Response:
         audience = audience_or_404(api, request.match_info["list_id"])

@@ -12,8 +12,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from leadsync.sync.store import make_engine
 from tests.integration.scaleout.harness import (
     describe,
