@@ -62,6 +62,7 @@ from leadsync.connectors.http import build_client, logging_hooks
 from leadsync.connectors.mailchimp import streams as S
 from leadsync.connectors.mailchimp.normalize import (
     activity_events,
+    activity_key,
     cart_event,
     member_contact,
     member_events,
@@ -334,18 +335,31 @@ class MailchimpConnector(Connector):
         return records
 
     def _fetch_campaign(
-        self, campaign: dict[str, Any], since: datetime, pages: ThreadPoolExecutor, first_read: bool
+        self,
+        campaign: dict[str, Any],
+        since: datetime,
+        pages: ThreadPoolExecutor,
+        seen: frozenset[str] | None,
     ) -> tuple[list[Any], set[tuple[str, str]]]:
         """Every ``emails[]`` item after ``since``, and the proxy opens among them (one worker,
-        whose page requests run on ``pages``). A campaign read for the first time has opens as a
-        rule, so its open-details are asked for beside its email activity, not after it."""
+        whose page requests run on ``pages``). A campaign read for the first time (``seen`` None)
+        has opens as a rule, so its open-details are asked for beside its email activity, not
+        after it; a campaign read again asks for them only for an open not delivered yet (the
+        look-back window re-reads the last ones)."""
+        first_read = seen is None
         path = {"campaign_id": str(campaign["id"])}
         params = {"since": _fmt(since)}
         activity = pages.submit(self._page, S.EMAIL_ACTIVITY, params, path, 0)
         details = pages.submit(self._page, S.OPEN_DETAILS, params, path, 0) if first_read else None
         items = self._collection(pages, S.EMAIL_ACTIVITY, params, path, activity)
         proxies: set[tuple[str, str]] = set()
-        if any(a.get("action") == "open" for item in items for a in item.get("activity") or []):
+        if any(
+            a.get("action") == "open"
+            and activity_key(item.get("campaign_id"), item.get("email_id"), "open", a.get("timestamp"))
+            not in (seen or ())
+            for item in items
+            for a in item.get("activity") or []
+        ):
             if details is None:
                 details = pages.submit(self._page, S.OPEN_DETAILS, params, path, 0)
             proxies = proxy_opens(self._collection(pages, S.OPEN_DETAILS, params, path, details))
@@ -379,13 +393,12 @@ class MailchimpConnector(Connector):
             while queue or pending:
                 while queue and len(pending) < window:
                     campaign = queue.popleft()
-                    first_read = str(campaign["id"]) not in parts
+                    part = parts.get(str(campaign["id"]))
+                    seen = None if part is None else frozenset((part.get("seen") or {}).keys())
                     pending.append(
                         (
                             campaign,
-                            assembly.submit(
-                                self._fetch_campaign, campaign, since_of(campaign), pages, first_read
-                            ),
+                            assembly.submit(self._fetch_campaign, campaign, since_of(campaign), pages, seen),
                         )
                     )
                 campaign, future = pending.popleft()
