@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from leadsync.connectors._jsonpath import get_path
 from leadsync.connectors.base import (
     CheckResult,
     Connector,
@@ -61,6 +62,7 @@ from leadsync.connectors.http import build_client, logging_hooks
 from leadsync.connectors.mailchimp import streams as S
 from leadsync.connectors.mailchimp.normalize import (
     activity_events,
+    activity_key,
     cart_event,
     member_contact,
     member_events,
@@ -79,11 +81,12 @@ from leadsync.connectors.mailchimp.writeback import (
     merge_value,
     owned_tag,
 )
+from leadsync.connectors.pagination import OffsetPaginator
 from leadsync.connectors.ratelimit import ConcurrencyLimiter, shared_limiter
 from leadsync.connectors.records import EventRecord, Platform
 from leadsync.connectors.redaction import Redactor
 from leadsync.connectors.retry import Action, ErrorRule, RetryPolicy, response_json
-from leadsync.connectors.streams import StreamSpec, iter_offset_pages_concurrently, iter_pages, iter_records
+from leadsync.connectors.streams import StreamSpec, iter_offset_pages_concurrently, iter_records
 
 __all__ = ["LOOKBACK", "MailchimpConnector"]
 
@@ -312,35 +315,82 @@ class MailchimpConnector(Connector):
         found = list(iter_records(self.client, S.CAMPAIGNS, retry_policy=self.policy, limiter=self.limiter))
         return [c for c in found if not lists or (c.get("recipients") or {}).get("list_id") in lists]
 
+    def _page(
+        self, spec: StreamSpec, params: dict[str, Any], path_params: dict[str, Any], offset: int
+    ) -> tuple[list[Any], int | None]:
+        """One page of an offset collection: its records and ``total_items`` (§4.1)."""
+        paginator = spec.new_paginator()
+        assert isinstance(paginator, OffsetPaginator)
+        request = spec.first_request(params=params, path_params=path_params)
+        paginator.apply_offset(request, offset)
+        body = self.policy.send(self.client, request.build(self.client), limiter=self.limiter).body
+        total = get_path(body, "total_items")
+        return spec.extract(body), (int(total) if isinstance(total, int) else None)
+
+    def _collection(
+        self,
+        pages: ThreadPoolExecutor,
+        spec: StreamSpec,
+        params: dict[str, Any],
+        path_params: dict[str, Any],
+        first: Future[tuple[list[Any], int | None]],
+    ) -> list[Any]:
+        """Every record of a collection whose first page is ``first``: once its ``total_items`` is
+        known, the other pages are all requested at once (on ``pages``), and read in order."""
+        records, total = first.result()
+        records = list(records)
+        size = spec.page_size or len(records) or 1
+        offset = size
+        if total is None:  # no total: page on until a short page
+            last = records
+            while len(last) >= size:
+                last, _ = self._page(spec, params, path_params, offset)
+                records.extend(last)
+                offset += size
+            return records
+        while offset < total:
+            batch = [
+                pages.submit(self._page, spec, params, path_params, o) for o in range(offset, total, size)
+            ]
+            offset = max(offset, total)
+            for future in batch:
+                found, now_total = future.result()
+                records.extend(found)
+                if now_total is not None:  # records added meanwhile are read too
+                    total = max(total, now_total)
+        return records
+
     def _fetch_campaign(
-        self, campaign: dict[str, Any], since: datetime
+        self,
+        campaign: dict[str, Any],
+        since: datetime,
+        pages: ThreadPoolExecutor,
+        seen: frozenset[str] | None,
     ) -> tuple[list[Any], set[tuple[str, str]]]:
-        """Every ``emails[]`` item after ``since``, and the proxy opens among them (one worker)."""
-        cid = str(campaign["id"])
+        """Every ``emails[]`` item after ``since``, and the proxy opens among them (one worker,
+        whose page requests run on ``pages``). A campaign read for the first time (``seen`` None)
+        has opens as a rule, so its open-details are asked for beside its email activity, not
+        after it; a campaign read again asks for them only for an open not delivered yet (the
+        look-back window re-reads the last ones)."""
+        first_read = seen is None
+        path = {"campaign_id": str(campaign["id"])}
         params = {"since": _fmt(since)}
-        items: list[Any] = []
-        for page in iter_pages(
-            self.client,
-            S.EMAIL_ACTIVITY,
-            retry_policy=self.policy,
-            limiter=self.limiter,
-            params=params,
-            path_params={"campaign_id": cid},
-        ):
-            items.extend(page.records)
+        activity = pages.submit(self._page, S.EMAIL_ACTIVITY, params, path, 0)
+        details = pages.submit(self._page, S.OPEN_DETAILS, params, path, 0) if first_read else None
+        items = self._collection(pages, S.EMAIL_ACTIVITY, params, path, activity)
         proxies: set[tuple[str, str]] = set()
-        if any(a.get("action") == "open" for item in items for a in item.get("activity") or []):
-            members = list(
-                iter_records(
-                    self.client,
-                    S.OPEN_DETAILS,
-                    retry_policy=self.policy,
-                    limiter=self.limiter,
-                    params=params,
-                    path_params={"campaign_id": cid},
-                )
-            )
-            proxies = proxy_opens(members)
+        if any(
+            a.get("action") == "open"
+            and activity_key(item.get("campaign_id"), item.get("email_id"), "open", a.get("timestamp"))
+            not in (seen or ())
+            for item in items
+            for a in item.get("activity") or []
+        ):
+            if details is None:
+                details = pages.submit(self._page, S.OPEN_DETAILS, params, path, 0)
+            proxies = proxy_opens(self._collection(pages, S.OPEN_DETAILS, params, path, details))
+        elif details is not None:
+            details.result()  # asked for, not needed: its errors still count
         return items, proxies
 
     def _pull_activity(self, state: dict[str, Any]) -> Iterator[PullBatch]:
@@ -356,22 +406,36 @@ class MailchimpConnector(Connector):
             return (sent - timedelta(seconds=1)) if sent else datetime(2000, 1, 1, tzinfo=UTC)
 
         tally = StreamTally("campaigns")
-        # Campaigns are fetched by a pool (each one's pages in order) and handed over in order, so
-        # small campaigns still keep up to `concurrency` requests in flight (§9).
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mc-activity") as pool:
+        # Every page request runs on one pool of `concurrency` workers (the limiter holds them to §9's
+        # 10 connections); campaigns are assembled by a second pool, whose workers only wait on
+        # pages, and handed over in order. So no campaign's pages wait on one another beyond their
+        # first, and small campaigns still keep `concurrency` requests in flight.
+        pages = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mc-pages")
+        window = 2 * self.concurrency
+        assembly = ThreadPoolExecutor(max_workers=window, thread_name_prefix="mc-activity")
+        try:
             pending: deque[tuple[dict[str, Any], Future[tuple[list[Any], set[tuple[str, str]]]]]] = deque()
             queue = deque(campaigns)
             while queue or pending:
-                while queue and len(pending) < 2 * self.concurrency:
+                while queue and len(pending) < window:
                     campaign = queue.popleft()
+                    part = parts.get(str(campaign["id"]))
+                    seen = None if part is None else frozenset((part.get("seen") or {}).keys())
                     pending.append(
-                        (campaign, pool.submit(self._fetch_campaign, campaign, since_of(campaign)))
+                        (
+                            campaign,
+                            assembly.submit(self._fetch_campaign, campaign, since_of(campaign), pages, seen),
+                        )
                     )
                 campaign, future = pending.popleft()
                 items, proxies = future.result()
                 batch = self._activity_batch(state, parts, campaign, items, frozenset(proxies))
                 done = len(campaigns) - len(queue) - len(pending)
                 yield tally.count(batch, 1, len(campaigns) - done)
+        finally:
+            assembly.shutdown(wait=False, cancel_futures=True)
+            pages.shutdown(wait=True, cancel_futures=True)
+            assembly.shutdown(wait=True)
 
     def _activity_batch(
         self,

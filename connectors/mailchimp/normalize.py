@@ -218,6 +218,12 @@ def member_events(member: Mapping[str, Any], *, source: str) -> list[EventRecord
     ]
 
 
+def activity_key(campaign_id: Any, email_id: Any, action: Any, stamp: Any, url: Any = None) -> str:
+    """An email activity's ``source_id``: a click's carries its URL (one click per link)."""
+    extra = f":{url}" if ACTIONS.get(str(action)) is EventType.EMAIL_CLICK else ""
+    return f"{campaign_id}:{email_id}:{action}:{stamp}{extra}"
+
+
 def activity_events(
     item: Mapping[str, Any],
     *,
@@ -258,12 +264,11 @@ def activity_events(
             props["bounce"] = activity.get("type") or None
         if kind is EventType.EMAIL_OPEN:
             props["machine"] = (str(email_id), str(stamp)) in proxy_opens
-        extra = f":{activity.get('url')}" if kind is EventType.EMAIL_CLICK else ""
         events.append(
             EventRecord(
                 source=source,
                 platform=P,
-                source_id=f"{campaign_id}:{email_id}:{action}:{stamp}{extra}",
+                source_id=activity_key(campaign_id, email_id, action, stamp, activity.get("url")),
                 type=kind,
                 occurred_at=at,
                 remote_contact_id=remote,

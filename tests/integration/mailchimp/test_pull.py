@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
+from leadsync.connectors.mailchimp import streams as S
 from leadsync.connectors.records import EventType
 from leadsync.sandbox.server import SandboxServer
 from tests.integration.mailchimp.conftest import connector_for, emulator_of, pull_all
@@ -56,3 +61,35 @@ def test_given_one_list_configured_when_pull_then_only_its_members(server: Sandb
         batches = list(connector.pull("members", None))
     assert {c.remote_id.split(":")[0] for b in batches for c in b.contacts} == {wanted.id}
     assert sum(len(b.contacts) for b in batches) == len(wanted.members)
+
+
+def test_given_activity_pages_of_seven_when_full_pull_then_every_activity_and_proxy_open_arrives_once(
+    server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # small pages: every campaign spans several, requested side by side once the first gives the total
+    monkeypatch.setattr(S, "EMAIL_ACTIVITY", dataclasses.replace(S.EMAIL_ACTIVITY, page_size=7))
+    monkeypatch.setattr(S, "OPEN_DETAILS", dataclasses.replace(S.OPEN_DETAILS, page_size=7))
+    _, activity, proxy, _ = _expected(server)
+    host = server.state.hosts["mailchimp"]
+    with connector_for(server) as connector:
+        batches = list(connector.pull("email_activity", None))
+    events = [e for b in batches for e in b.events]
+    assert len(events) == len({e.source_id for e in events}) == activity
+    assert sum(1 for e in events if e.properties.get("machine")) == proxy > 0
+    routes = host.stats.snapshot()["by_route"]
+    assert routes["GET /3.0/reports/{campaign_id}/email-activity"] > 2 * len(batches)  # several pages each
+    assert host.stats.snapshot()["connections_peak"] <= connector.concurrency
+
+
+def test_given_pulled_when_activity_pulled_again_with_nothing_new_then_no_open_details_are_asked(
+    server: SandboxServer,
+) -> None:
+    host = server.state.hosts["mailchimp"]
+    with connector_for(server) as connector:
+        _, cursors = pull_all(connector)
+        before = host.stats.snapshot()["by_route"]
+        again = list(connector.pull("email_activity", cursors["email_activity"]))
+    after = host.stats.snapshot()["by_route"]
+    route = "GET /3.0/reports/{campaign_id}/open-details"
+    assert not any(b.events for b in again)
+    assert after.get(route, 0) == before.get(route, 0)  # asked for beside the activity on a first read only
