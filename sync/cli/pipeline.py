@@ -361,8 +361,9 @@ def daemon(
         engine = engine_for(config)
         runner = Daemon(engine, config, model_for(config, model))
         with ExitStack() as running:
-            running.enter_context(daemon_heartbeat(engine))  # `status` tells from it whether a daemon runs
+            # monitoring first: a metrics port in use is refused before the daemon says it runs
             running.enter_context(monitoring(runner, engine, config, port=metrics_port, host=metrics_host))
+            running.enter_context(daemon_heartbeat(engine))  # `status` tells from it whether a daemon runs
             if webhook_port is not None:
                 from leadsync.sync.webhooks.service import (
                     WebhookService,

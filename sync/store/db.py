@@ -438,8 +438,9 @@ def inspect_store(url: str, *, lock_timeout: float = BUSY_TIMEOUT_S) -> tuple[bo
         return False, str(exc)
     head = head_revision()
     where = f"SQLite at {path}" if path is not None else name
+    # the same words as check's PostgreSQL report (sync.cli.check): reachable, then the schema
     if version is None:
-        return True, f"{where}: empty (the schema is created on first run)"
+        return True, f"{where}: reachable; no schema yet (the first command creates it, {head})"
     if version == head:
-        return True, f"{where}: schema version {version} (current), readable and writable"
-    return True, f"{where}: schema version {version}; this leadsync upgrades it to {head} on its next run"
+        return True, f"{where}: reachable; schema {version} (current), readable and writable"
+    return True, f"{where}: reachable; schema {version}, migrated to {head} on the next run"
