@@ -52,7 +52,11 @@ class Leadsync:
 
     @property
     def db(self) -> Path:
-        return self.folder / "leadsync.db"
+        """The SQLite store's file (a SQLite store only)."""
+        path = make_url(self.store_url).database if self.store_url else None
+        if not self.store_url or self.kind != "sqlite" or not path:
+            raise ValueError(f"not a SQLite store: {self.store_url!r}")
+        return Path(path)
 
     @classmethod
     def create(cls, server: SandboxServer, folder: Path, *, score_now: str | None = SCORE_NOW) -> Leadsync:
@@ -68,7 +72,7 @@ class Leadsync:
     def lose_store(self) -> None:
         """The store is lost (a disk, a dropped database): empty, as if new."""
         if self.kind == "sqlite":
-            for leftover in self.folder.glob("leadsync.db*"):
+            for leftover in self.db.parent.glob(f"{self.db.name}*"):  # the file, its WAL and shm
                 leftover.unlink()
             return
         from sqlalchemy import text

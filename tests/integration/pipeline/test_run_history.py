@@ -45,7 +45,7 @@ def test_each_step_records_its_run_with_trigger_worker_and_the_sandboxs_counts(
     with serve(world) as server:
         lead = Leadsync.create(server, tmp_path / "store")
         config = load_config(lead.config)
-        engine = make_engine(f"sqlite:///{lead.db}")
+        engine = make_engine(lead.store_url)
         try:
             # two 429 answers on HubSpot (with a short Retry-After): the client retries both
             httpx.post(
@@ -118,7 +118,7 @@ def test_a_run_whose_process_is_gone_is_marked_interrupted_by_the_next_run_and_n
     with serve(world) as server:
         lead = Leadsync.create(server, tmp_path / "store")
         lead.run("status")  # creates the store
-        engine = make_engine(f"sqlite:///{lead.db}")
+        engine = make_engine(lead.store_url)
         try:
             dead = _dead_worker()
             # a pull killed mid-run: its record says running and its lease (unexpired) is still there
@@ -173,7 +173,7 @@ def test_status_shows_the_next_run_only_while_a_daemon_runs_and_never_a_killed_o
         daemon = Daemon(lead)
         try:
             daemon.wait_started()
-            engine = make_engine(f"sqlite:///{lead.db}")
+            engine = make_engine(lead.store_url)
             deadline = time.monotonic() + 60
             while not list_runs(engine, sources=["activecampaign"], limit=1):
                 assert time.monotonic() < deadline, daemon.log

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import tomli_w
 from sqlalchemy import func, select, update
 
@@ -62,14 +63,20 @@ def test_runs_lists_a_syncs_runs_and_runs_show_gives_one_with_the_writes_it_made
         text = lead.run("runs").stdout
         assert "hubspot" in text and "requests" in text and "(all)" in text, text
 
-        # A refused pull (another process holds the source) is a failed run that --failed shows.
-        engine = make_engine(f"sqlite:///{lead.db}")
+        # A pull whose credentials the platform refuses is a failed run that --failed shows; an
+        # attempt refused by another process's lease did nothing and records no run.
+        engine = make_engine(lead.store_url)
         acquire(engine, "source:mailchimp", "otherhost:4242:abcdef", ttl=timedelta(minutes=5))
         assert lead.run("pull", "mailchimp", check=False).returncode == 1
         release(engine, "source:mailchimp", "otherhost:4242:abcdef")
+        assert _json(lead.run("runs", "--failed", "--json")) == []
+        revoke = f"{server.base_url('mailchimp')}/_sandbox/credentials"
+        httpx.post(revoke, json={"revoked": True}).raise_for_status()
+        assert lead.run("pull", "mailchimp", check=False).returncode == 1
+        httpx.post(revoke, json={"revoked": False}).raise_for_status()
         (refused,) = _json(lead.run("runs", "--failed", "--json"))
         assert refused["source"] == "mailchimp" and refused["status"] == "failed"
-        assert "otherhost:4242:abcdef" in refused["error"]
+        assert "API" in refused["error"] or "401" in refused["error"], refused["error"]
 
         # runs show: the writes of one push run, as the audit holds them and the platform now has them
         push = next(r for r in listed if r["step"] == "push" and r["source"] == "activecampaign")
@@ -108,7 +115,7 @@ def test_old_runs_are_pruned_by_age_and_their_audit_stays(world: Any, tmp_path: 
         document["history"] = {"keep_days": 30}
         lead.config.write_text(tomli_w.dumps(document))
         lead.run("sync", "hubspot")
-        engine = make_engine(f"sqlite:///{lead.db}")
+        engine = make_engine(lead.store_url)
         try:
             with engine.begin() as connection:
                 audit = connection.execute(select(func.count()).select_from(WritebackAudit)).scalar_one()

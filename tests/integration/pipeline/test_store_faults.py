@@ -36,6 +36,13 @@ ROOT_USER = os.geteuid() == 0
 STATE_KEYS = ("persons", "identities", "event_count", "events", "scores", "writeback_state")
 
 
+@pytest.fixture(autouse=True)
+def _sqlite_only(pipeline_store: str) -> None:
+    # file faults of a SQLite store; a PostgreSQL server's outages are tests/integration/pipeline/test_store_outage.py
+    if pipeline_store != "sqlite":
+        pytest.skip("store file faults concern a SQLite store; PostgreSQL's outages are in test_store_outage")
+
+
 def _cli(
     lead: Leadsync, *args: str, preexec: Callable[[], None] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -198,16 +205,18 @@ def test_a_garbage_file_as_store(world: Any, expected: dict[str, Any], tmp_path:
 def test_a_folder_that_cannot_be_written(world: Any, expected: dict[str, Any], tmp_path: Path) -> None:
     with serve(world) as server:
         lead = Leadsync.create(server, tmp_path / "cfg")
+        good = lead.store_url
         folder = tmp_path / "locked-folder"
         folder.mkdir()
         store = folder / "leadsync.db"
         _set(lead, "store", url=f"sqlite:///{store}")
-        lead = Leadsync(server, lead.folder, lead.score_now)
+        lead = Leadsync(server, lead.folder, lead.score_now, f"sqlite:///{store}")
         with _read_only(folder):
             line = _one_line_store_error(_cli(lead, "sync", "--json"), store, str(folder), "writable")
             print(line)
             _check_reports(lead, str(folder), "writable")
-        _set(lead, "store", url=f"sqlite:///{lead.db}")
+        lead = Leadsync(server, lead.folder, lead.score_now, good)
+        _set(lead, "store", url=good)
         _converged(lead, server, expected)
 
 
