@@ -89,7 +89,9 @@ def test_a_large_rescore_is_split_into_range_jobs_spread_over_workers_and_equals
             SCORE_RANGE,
         )
         logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
-        workers = [start(config, "worker", "--heartbeat", "1", log=path, score_now=SCORE_NOW) for path in logs]
+        workers = [
+            start(config, "worker", "--heartbeat", "1", log=path, score_now=SCORE_NOW) for path in logs
+        ]
         try:
             wait_for(
                 lambda: any(f": {SOURCE} done" in m for path in logs for m in _messages(path)),
