@@ -128,12 +128,12 @@ def test_a_large_rescore_is_split_into_range_jobs_spread_over_workers_and_equals
 
     ranges = [run for run in score_runs if run.command == "score-range"]
     expected_ranges = -(-persons // SCORE_RANGE)
-    print(f"{persons} persons, {len(ranges)} range jobs, score runs: {[r.command for r in score_runs]}")
     assert persons > SCORE_RANGE * 2
     assert len(ranges) == expected_ranges
     assert all(run.trigger == "worker" and run.status == "ok" for run in ranges)
     # spread over both worker processes (a run's worker is host:pid:nonce)
     by_process = Counter(run.worker.split(":")[1] for run in ranges)
+    print(f"{persons} persons, {len(ranges)} range jobs per worker process {dict(by_process)}")
     assert set(by_process) == {str(process.pid) for process in workers}, by_process
     # every person scored exactly once: by the range jobs, and by no other score run
     assert sum(run.counts.get("persons_scored", 0) for run in ranges) == persons
