@@ -18,19 +18,22 @@ workers need nothing but the store URL. What runs where:
   (https://procrastinate.readthedocs.io/en/main/howto/production/retry_stalled_jobs.html). The
   retried job starts over from the source's committed cursors and takes over the dead process's
   lease (``sync.lease.process_gone`` on the same host, else after the lease's expiry).
-
 * ``score_range(pass_id, index, persons, now)``: a large re-score cut into person ranges. When a
   sync job finds more persons to re-score than ``[engine] score_range``, it defers one job per
   ``score_range`` persons (each with the Procrastinate ``lock`` ``score-range:<pass>:<index>``, so a
   range never runs twice at once, even when a stalled one is handed back) and a ``finish_source``
   job for its own push. Any worker takes the ranges. Each is recorded as a score run.
 * ``finish_source(source)``: the rest of a sync job whose re-score was split: it waits until no
-  range job is pending (it raises ``RangesPending``, which its retry strategy answers with a retry
-  of the same job in a second: Procrastinate's "Retry a job" / ``BaseRetryStrategy``,
+  range job is pending (it raises ``RangesPending``, which its own retry strategy answers with a
+  retry of the same job in a second: "Implementing your own strategy" in Procrastinate's
   https://procrastinate.readthedocs.io/en/stable/howto/advanced/retry.html), scores who changed
-  since (normally nobody) and pushes. It has the source's lock, and jobs sharing a lock run in the
-  order they were deferred (https://procrastinate.readthedocs.io/en/stable/howto/advanced/locks.html),
-  so a later sync of the source waits for it; a retry keeps the job's place.
+  since (normally nobody) and pushes. It has the source's lock; jobs sharing a lock run one at a
+  time, oldest first ("Ensure jobs run sequentially and in order",
+  https://procrastinate.readthedocs.io/en/stable/howto/advanced/locks.html), so it starts after
+  the sync job that deferred it, a later sync of the source waits for it, and a retry keeps its
+  place. Jobs are deferred from inside a running sync job, as "Control the way synchronous calls
+  to defer are handled" allows
+  (https://procrastinate.readthedocs.io/en/stable/howto/advanced/sync_defer.html).
 
 A failed job is retried with exponential back-off: 2, 4, 8, 16 s (``WorkerOptions.attempts`` tries
 in all); so is a job cut short because its worker is stopping (SIGTERM), from where it stopped. Re-scoring is one
