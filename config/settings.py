@@ -114,6 +114,9 @@ class EngineConfig(_Strict):
     PostgreSQL) or ``procrastinate`` (``leadsync worker`` processes sharing a PostgreSQL store)."""
 
     kind: Literal["embedded", "procrastinate"] = "embedded"
+    # procrastinate: a re-score of more persons than this is split into person-range jobs of this
+    # many persons each, which any worker takes (``sync.workers``)
+    score_range: int = Field(default=20_000, ge=1)
 
 
 ENGINE_KINDS = ("embedded", "procrastinate")

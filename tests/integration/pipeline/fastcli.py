@@ -24,6 +24,9 @@ def _pin_score_time(moment: datetime) -> None:
         return original(engine, model, now=now or moment, **kwargs)
 
     pipeline.score = score  # type: ignore[assignment]
+    import leadsync.sync.workers as workers
+
+    workers.score_time = lambda: moment  # the range jobs of a split re-score (issue 20)
     import leadsync.sync.scheduler as scheduler
 
     scheduler.score = score  # type: ignore[attr-defined]

@@ -41,6 +41,7 @@ def write(tmp_path: Path, text: str) -> Path:
         (VALID + '\n[schedule]\ninterval = "often"\n', "schedule.interval", "not a duration"),
         (VALID + '\n[writeback]\nlifecycle = "maybe"\n', "writeback.lifecycle", "boolean"),
         (VALID + '\n[writeback]\nfield_prefx = "x_"\n', "writeback.field_prefx", "unknown key"),
+        (VALID + "\n[engine]\nscore_range = 0\n", "engine.score_range", "greater than or equal to 1"),
         (
             VALID.replace('token = "HS_TOKEN"', 'token = "pat-na1-123-456"'),
             "sources[0].secrets",
