@@ -239,9 +239,8 @@ def pull_source(
                         _pull_streams(engine, connector, source, result, counts, lease, full, stop, reporter)
                     finally:
                         counts.add_requests({}, connector.request_counts())
-            except stopping.Stopped as stop_request:  # mid page: read again next run, the cursor is before it
+            except stopping.Stopped:  # logged with its stream where it was raised
                 result.error = "stopped"
-                log.info("pull of %s stopped: %s", source.name, stop_request)
             except Exception as exc:  # noqa: BLE001 - reported (with traceback in the log), never hidden
                 result.ok, result.error = _failure("pull of", source.name, exc)
             finally:
@@ -368,6 +367,9 @@ def _pull_streams(
                     log.warning("%s: lost the store connection reading %s; resuming", source.name, stream)
                     if (stop if stop is not None else stopping.event()).wait(0.5):
                         raise
+        except stopping.Stopped as stop_request:  # mid page: read again next run, the cursor is before it
+            log.info("pull of %s stopped in stream %s: %s", source.name, stream, stop_request)
+            raise
         finally:
             measured["requests"] = connector.request_counts()["requests"] - before
         if (stop and stop.is_set()) or lease.lost.is_set():
