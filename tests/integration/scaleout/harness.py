@@ -117,7 +117,9 @@ def overlapping_runs(rows: list[Any]) -> list[tuple[Any, Any]]:
     attempts refused by the lease did no work and are left out."""
     by_source: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
-        if not refused(row):
+        # a score run (source "*") covers every source's changed persons and holds no source's
+        # lease: two processes may score at once (each claims its own change marks)
+        if not refused(row) and row.source != "*":
             by_source[row.source].append(row)
     found = []
     for source_runs in by_source.values():

@@ -38,7 +38,9 @@ def _hubspot_emails(base_url: str, token: str) -> set[str]:
 def test_each_account_answers_its_own_token_with_its_own_world(tmp_path: Path) -> None:
     with _serve(3, rate_limits=False) as server:
         path = tmp_path / "leadsync.toml"
-        write_sandbox_config(server, path, store_url="sqlite:///x.db", engine="procrastinate")
+        write_sandbox_config(
+            server, path, store_url="postgresql://postgres@127.0.0.1:5432/x", engine="procrastinate"
+        )
         written = tomllib.loads(path.read_text())
         config = load_config(path)
         assert written["engine"] == {"kind": "procrastinate"}

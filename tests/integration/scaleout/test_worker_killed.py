@@ -121,7 +121,9 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_equals_an_uninterrup
     assert started[0].split(":")[0] == retried[-1].split(":")[0]  # the same job ("job N"), retried
     assert any("lost its worker: retrying it" in m for log in logs for m in _messages(log))
     print(f"killed after {events_at_kill} of {expected_store['event_count']} events were stored")
-    assert 0 < events_at_kill < expected_store["event_count"]
+    # killed mid job (the log shows it unfinished): mid pull, or after the pull while scoring or
+    # pushing, as the machine's speed decides; either way the retried job must converge
+    assert 0 < events_at_kill <= expected_store["event_count"]
     assert got_store["event_count"] == len(got_store["events"])  # no event stored twice
     for key in ("persons", "identities", "event_count", "events", "scores", "writeback_state"):
         assert got_store[key] == expected_store[key], key

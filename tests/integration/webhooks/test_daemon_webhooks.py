@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def _pulls(live: Live) -> int:
     with live.engine.connect() as connection:
         return connection.execute(
-            select(func.count()).select_from(SyncRun).where(SyncRun.command == "pull")
+            select(func.count()).select_from(SyncRun).where(SyncRun.step == "pull")
         ).scalar_one()
 
 
