@@ -289,13 +289,17 @@ def proxy_opens(members: list[Mapping[str, Any]]) -> set[tuple[str, str]]:
     return found
 
 
+def _customer_email(record: Mapping[str, Any]) -> str | None:
+    """The normalised ``customer.email_address`` of an e-commerce order or cart (§7), or None."""
+    customer = record.get("customer") if isinstance(record.get("customer"), Mapping) else {}
+    address = customer.get("email_address")
+    return normalise_email(address if isinstance(address, str) else None)
+
+
 def order_event(order: Mapping[str, Any], *, source: str, list_id: str) -> EventRecord:
     """An e-commerce order as a ``purchase`` of the member of the store's audience."""
     order_id = order.get("id")
-    customer = order.get("customer") if isinstance(order.get("customer"), Mapping) else {}
-    email = normalise_email(
-        customer.get("email_address") if isinstance(customer.get("email_address"), str) else None
-    )
+    email = _customer_email(order)
     if not order_id or email is None:
         raise BadRecord("order without id or customer email_address", record=dict(order))
     try:
@@ -326,10 +330,7 @@ def cart_event(cart: Mapping[str, Any], *, source: str, store_id: str, list_id: 
     store still reports was not checked out (a checkout turns it into an order). Its time is its
     last change (``updated_at``), so a cart filled again later moves; the source id has no time."""
     cart_id = cart.get("id")
-    customer = cart.get("customer") if isinstance(cart.get("customer"), Mapping) else {}
-    email = normalise_email(
-        customer.get("email_address") if isinstance(customer.get("email_address"), str) else None
-    )
+    email = _customer_email(cart)
     if not cart_id or email is None:
         raise BadRecord("cart without id or customer email_address", record=dict(cart))
     try:
