@@ -150,7 +150,12 @@ def source_health(engine: Engine, sources: Sequence[str]) -> dict[str, SourceHea
         health[source] = SourceHealth(
             source,
             streak=len(rows),
-            streak_started=rows[0].id if rows else None,
+            # the earliest first failure of the steps still failing: it names the streak however
+            # the pull's and the push's streaks change places as the longer one (alerts key on it)
+            streak_started=min(
+                (streaks[(source, s)][0].id for s in SOURCE_STEPS if streaks.get((source, s))),
+                default=None,
+            ),
             last_failed=None if last is None else last.id,
             last_error=None if last is None or last.error is None else REDACTOR.text(last.error),
             last_failure_at=None if last is None else last.finished_at,

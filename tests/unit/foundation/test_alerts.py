@@ -107,6 +107,19 @@ def test_refused_credentials_alert_on_the_first_failed_run_once(engine) -> None:
     assert "MAILCHIMP_KEY" in sent.sent[0].text
 
 
+def test_pull_and_push_failing_in_turn_are_one_streak_and_alert_once(engine) -> None:
+    """Revoked credentials fail the pull and the push; as each becomes the longer streak in turn,
+    the source's streak is still the one that began with its first failure (no second alert)."""
+    sent = Recorder()
+    monitor = AlertMonitor(
+        engine, _config(), notify=sent, probe=lambda source: "401 API Key Invalid; check MAILCHIMP_KEY"
+    )
+    for step in (Step.PULL, Step.PUSH, Step.PUSH, Step.PULL, Step.PULL, Step.PUSH, Step.PUSH):
+        _run(engine, "mailchimp", Outcome.FAILED, "401", step=step)
+        monitor.check()
+    assert sorted(a.kind for a in sent.sent) == ["credentials", "failing"]
+
+
 def test_a_delivery_that_fails_is_tried_again_at_the_next_check(engine) -> None:
     sent = Recorder(accept=False)
     monitor = AlertMonitor(engine, _config(failures=1), notify=sent, probe=lambda source: None)
