@@ -17,9 +17,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/leadsync demo
 
+# Three test processes on two cores: many tests wait on the sandbox's latency and rate limits, and with
+# two the cores sat idle a third of the time; worksteal keeps the long tests from ending the run alone.
 test: $(STAMP)
-	# three processes on two cores: many tests wait on the sandbox's latency and rate limits, and with
-	# two the cores sat idle a third of the time; worksteal keeps the long tests from ending the run alone
 	$(BIN)/python -m pytest -n 3 --dist worksteal -q
 
 bench: $(STAMP)
