@@ -282,9 +282,30 @@ def schema_revision(connection: Any) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def newest_revision() -> str | None:
+    """The head revision as the versions folder names it: its files are ``NNNN_what.py``, one linear
+    chain whose revision ids are those numbers (a test holds this to Alembic's own head)."""
+    numbers = sorted(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+    return numbers[-1] if numbers else None
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """True when the store's schema is at the head revision: read with one query, without loading
+    Alembic and its scripts (a third of a second every command would pay). Errors propagate as
+    ``migrate``'s own connection would raise them."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return False
+        versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    return list(versions) == [newest_revision()]
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the latest Alembic revision, under the migration lock (see the module's
-    docstring): a second process waits for the first, then finds the schema current."""
+    docstring): a second process waits for the first, then finds the schema current. A store that is
+    current already is left at once (``schema_is_current``)."""
+    if schema_is_current(engine):
+        return
     from alembic import command
     from alembic.util import CommandError
 

@@ -109,6 +109,25 @@ def test_migrating_twice_is_harmless(store_url):
         assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
 
 
+def test_the_versions_folder_names_alembics_head():
+    from leadsync.sync.store.db import head_revision, newest_revision
+
+    assert newest_revision() == head_revision()
+
+
+def test_opening_a_current_store_reads_its_version_without_loading_alembic(store_url):
+    import subprocess
+    import sys
+
+    make_engine(store_url).dispose()  # made and migrated: current from here on
+    probe = (
+        "import sys; from leadsync.sync.store import make_engine; "
+        f"make_engine({store_url!r}).dispose(); print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", done.stderr
+
+
 def test_a_store_of_the_first_schema_keeps_its_change_marks_when_migrated(store_url):
     from alembic import command
     from alembic.config import Config as AlembicConfig
