@@ -256,18 +256,7 @@ class MailchimpConnector(Connector):
                     known[key] = True
                     if seen.get(key) == changed:
                         continue  # delivered by an earlier page or run (lookback overlap)
-                    try:
-                        batch.contacts.append(
-                            member_contact(
-                                member,
-                                source=self.settings.name,
-                                field_prefix=self.settings.field_prefix,
-                                owned_tags=owned_tags,
-                            )
-                        )
-                        batch.events.extend(member_events(member, source=self.settings.name))
-                    except BadRecord as exc:
-                        batch.bad.append(exc)
+                    if not self._add_member(batch, member, owned_tags):
                         continue
                     moment = parse_time(changed)
                     seen[key] = changed
@@ -294,6 +283,12 @@ class MailchimpConnector(Connector):
             return None
         owned_tags = {logical: definition.tag for logical, definition in self.fields.items()}
         batch = PullBatch("members")
+        self._add_member(batch, member, owned_tags)
+        return batch
+
+    def _add_member(self, batch: PullBatch, member: dict[str, Any], owned_tags: dict[str, str]) -> bool:
+        """``member`` normalised into ``batch``: its contact and the events its state implies; False
+        (the record kept in ``batch.bad``) when it cannot be normalised."""
         try:
             batch.contacts.append(
                 member_contact(
@@ -306,7 +301,8 @@ class MailchimpConnector(Connector):
             batch.events.extend(member_events(member, source=self.settings.name))
         except BadRecord as bad:
             batch.bad.append(bad)
-        return batch
+            return False
+        return True
 
     # --- email activity ---
 

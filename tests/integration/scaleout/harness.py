@@ -177,3 +177,27 @@ def describe(pairs: list[tuple[Any, Any]]) -> str:
         ]
 
     return f"{len(pairs)} overlaps: " + "; ".join(f"{a.source}: {one(a)} / {one(b)}" for a, b in pairs[:4])
+
+
+def log_messages(log: Path) -> list[str]:
+    """The ``message`` of each JSON line a worker logged (``--log-json``); other lines are skipped."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                found.append(json.loads(line).get("message", ""))
+            except ValueError:
+                continue
+    return found
+
+
+class StoreAt:
+    """What ``tests.integration.pipeline.harness.store_state`` needs: an engine on the store at ``url``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def engine(self) -> Engine:
+        from sqlalchemy import create_engine
+
+        return create_engine(self.url)

@@ -8,7 +8,6 @@ IN SHARE MODE``: reads go on, writes wait), so the kill lands inside a range job
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 import signal
@@ -21,7 +20,14 @@ from sqlalchemy import func, select, text
 from leadsync.sync.store import make_engine
 from leadsync.sync.store.models import ChangedPerson, Person, Score, SyncRun
 from tests.integration.pipeline.harness import SCORE_NOW, platform_view
-from tests.integration.scaleout.harness import serve_accounts, start, stop_all, wait_for, write_config
+from tests.integration.scaleout.harness import (
+    log_messages,
+    serve_accounts,
+    start,
+    stop_all,
+    wait_for,
+    write_config,
+)
 from tests.integration.scaleout.test_score_ranges import _with_score_range
 
 CONTACTS = 200
@@ -31,20 +37,9 @@ WORKER = ["worker", "--heartbeat", "0.5", "--stalled-after", "2"]
 RANGE = re.compile(r"job (\d+): range (\d+) of pass (\w+)")
 
 
-def _messages(log: Path) -> list[str]:
-    found = []
-    for line in log.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                found.append(json.loads(line).get("message", ""))
-            except ValueError:
-                continue
-    return found
-
-
 def _ranges(log: Path) -> list[tuple[str, str]]:
     """(job id, range index) of each range job this worker started."""
-    return [(m[1], m[2]) for m in map(RANGE.search, _messages(log)) if m]
+    return [(m[1], m[2]) for m in map(RANGE.search, log_messages(log)) if m]
 
 
 def _only_source(source: dict[str, Any]) -> bool:
@@ -94,7 +89,7 @@ def test_a_worker_killed_in_a_range_job_is_replaced_and_the_push_waits_for_the_r
             holder.rollback()
             holder.close()
             wait_for(
-                lambda: any(f": {SOURCE} done" in m for m in _messages(logs[survivor])),
+                lambda: any(f": {SOURCE} done" in m for m in log_messages(logs[survivor])),
                 timeout=180,
                 what="the other worker to score the ranges and push",
             )
@@ -125,7 +120,7 @@ def test_a_worker_killed_in_a_range_job_is_replaced_and_the_push_waits_for_the_r
         ).one()
     engine.dispose()
 
-    messages = _messages(logs[survivor])
+    messages = log_messages(logs[survivor])
     assert any("lost its worker: retrying it" in m for m in messages)
     assert (killed_job, killed_range) in _ranges(logs[survivor])  # the same job, retried there
     statuses = sorted(status for status, _, _ in ranges)

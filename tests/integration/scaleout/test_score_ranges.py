@@ -7,7 +7,6 @@ once, and the platform ends up as after an embedded ``leadsync sync`` of the sam
 from __future__ import annotations
 
 import copy
-import json
 import tomllib
 from collections import Counter
 from datetime import datetime
@@ -15,37 +14,24 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import func, select, text
 
 from leadsync.sync.store import make_engine
 from leadsync.sync.store.models import ChangedPerson, Person, Score, SyncRun
 from tests.integration.pipeline.harness import SCORE_NOW, platform_view, store_state
-from tests.integration.scaleout.harness import serve_accounts, start, stop_all, wait_for, write_config
+from tests.integration.scaleout.harness import (
+    StoreAt,
+    log_messages,
+    serve_accounts,
+    start,
+    stop_all,
+    wait_for,
+    write_config,
+)
 
 CONTACTS = 300
 SCORE_RANGE = 30  # persons per range job: about ten ranges for this world
 SOURCE = "hubspot"
-
-
-class _Store:
-    """What ``store_state`` needs: an engine on the store."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def engine(self) -> Engine:
-        return create_engine(self.url)
-
-
-def _messages(log: Path) -> list[str]:
-    found = []
-    for line in log.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                found.append(json.loads(line).get("message", ""))
-            except ValueError:
-                continue
-    return found
 
 
 def _only_source(source: dict[str, Any]) -> bool:
@@ -78,7 +64,7 @@ def test_a_large_rescore_is_split_into_range_jobs_spread_over_workers_and_equals
         process = start(config, "sync", log=tmp_path / "embedded.log", score_now=SCORE_NOW)
         assert process.wait(timeout=240) == 0, (tmp_path / "embedded.log").read_text()[-2000:]
         expected_platform = platform_view(server, emails)
-        expected_scores = store_state(_Store(f"sqlite:///{tmp_path / 'embedded.db'}"))["scores"]  # type: ignore[arg-type]
+        expected_scores = store_state(StoreAt(f"sqlite:///{tmp_path / 'embedded.db'}"))["scores"]  # type: ignore[arg-type]
 
     url = new_database()
     engine = make_engine(url)
@@ -95,14 +81,14 @@ def test_a_large_rescore_is_split_into_range_jobs_spread_over_workers_and_equals
         ]
         try:
             wait_for(
-                lambda: any(f": {SOURCE} done" in m for path in logs for m in _messages(path)),
+                lambda: any(f": {SOURCE} done" in m for path in logs for m in log_messages(path)),
                 timeout=240,
                 what="the push after the range jobs",
             )
         finally:
             stop_all(workers)
         got_platform = platform_view(server, emails)
-    got_scores = store_state(_Store(url))["scores"]  # type: ignore[arg-type]
+    got_scores = store_state(StoreAt(url))["scores"]  # type: ignore[arg-type]
 
     with engine.connect() as connection:
         persons = connection.execute(select(func.count()).select_from(Person)).scalar_one()
@@ -173,7 +159,7 @@ def test_three_sources_split_at_once_wait_for_each_others_ranges_and_leave_nobod
         ]
 
         def all_done() -> bool:
-            messages = [m for path in logs for m in _messages(path)]
+            messages = [m for path in logs for m in log_messages(path)]
             return all(any(f": {name} done" in m for m in messages) for name in sources)
 
         try:
@@ -200,7 +186,7 @@ def test_three_sources_split_at_once_wait_for_each_others_ranges_and_leave_nobod
             ).all()
         )
     engine.dispose()
-    messages = [m for path in logs for m in _messages(path)]
+    messages = [m for path in logs for m in log_messages(path)]
     print(f"{len(ranges)} range jobs; jobs left in the queue: {jobs}")
     assert ranges and all(status == "ok" for status, _ in ranges)
     assert sorted(pushes) == sorted((name, "ok") for name in sources)

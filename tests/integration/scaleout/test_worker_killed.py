@@ -6,7 +6,6 @@ the fields on the platform, the events in the store, no duplicates."""
 from __future__ import annotations
 
 import copy
-import json
 import os
 import random
 import signal
@@ -14,12 +13,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, func, select
 
 from leadsync.sync.store import make_engine
 from leadsync.sync.store.models import Event
 from tests.integration.pipeline.harness import SCORE_NOW, platform_view, store_state
-from tests.integration.scaleout.harness import serve_accounts, start, stop_all, wait_for, write_config
+from tests.integration.scaleout.harness import (
+    StoreAt,
+    log_messages,
+    serve_accounts,
+    start,
+    stop_all,
+    wait_for,
+    write_config,
+)
 
 CONTACTS = 400
 LATENCY_MS = 15
@@ -27,29 +34,8 @@ SOURCE = "hubspot"
 WORKER = ["worker", "--heartbeat", "0.5", "--stalled-after", "2"]
 
 
-class _Store:
-    """What ``store_state`` needs: an engine on the store."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def engine(self) -> Engine:
-        return create_engine(self.url)
-
-
-def _messages(log: Path) -> list[str]:
-    found = []
-    for line in log.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                found.append(json.loads(line).get("message", ""))
-            except ValueError:
-                continue
-    return found
-
-
 def _done(log: Path) -> bool:
-    return any(f": {SOURCE} done" in message for message in _messages(log))
+    return any(f": {SOURCE} done" in message for message in log_messages(log))
 
 
 def _events(engine: Engine) -> int:
@@ -81,7 +67,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_equals_an_uninterrup
             wait_for(lambda: _done(log), timeout=240, what="the uninterrupted job")
         finally:
             stop_all([worker])
-        expected_store = store_state(_Store(clean_url))  # type: ignore[arg-type]
+        expected_store = store_state(StoreAt(clean_url))  # type: ignore[arg-type]
         expected_platform = platform_view(server, emails)
 
     # The same job, its worker killed with SIGKILL part-way through the pull.
@@ -101,7 +87,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_equals_an_uninterrup
             victim = next(
                 index
                 for index, path in enumerate(logs)
-                if any(f"syncing {SOURCE}" in message for message in _messages(path))
+                if any(f"syncing {SOURCE}" in message for message in log_messages(path))
             )
             assert not _done(logs[victim]), "the job ended before the kill: make it longer"
             os.kill(workers[victim].pid, signal.SIGKILL)
@@ -111,15 +97,15 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_equals_an_uninterrup
             wait_for(lambda: _done(logs[survivor]), timeout=180, what="another worker to finish the job")
         finally:
             stop_all(workers)
-        got_store = store_state(_Store(killed_url))  # type: ignore[arg-type]
+        got_store = store_state(StoreAt(killed_url))  # type: ignore[arg-type]
         got_platform = platform_view(server, emails)
     engine.dispose()
 
-    started = [m for m in _messages(logs[victim]) if f"syncing {SOURCE}" in m]
-    retried = [m for m in _messages(logs[survivor]) if f"syncing {SOURCE}" in m]
+    started = [m for m in log_messages(logs[victim]) if f"syncing {SOURCE}" in m]
+    retried = [m for m in log_messages(logs[survivor]) if f"syncing {SOURCE}" in m]
     assert started and retried
     assert started[0].split(":")[0] == retried[-1].split(":")[0]  # the same job ("job N"), retried
-    assert any("lost its worker: retrying it" in m for log in logs for m in _messages(log))
+    assert any("lost its worker: retrying it" in m for log in logs for m in log_messages(log))
     print(f"killed after {events_at_kill} of {expected_store['event_count']} events were stored")
     # killed mid job (the log shows it unfinished): mid pull, or after the pull while scoring or
     # pushing, as the machine's speed decides; either way the retried job must converge

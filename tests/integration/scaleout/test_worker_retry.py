@@ -3,7 +3,6 @@ Procrastinate with back-off, and the retry, from the committed cursors, complete
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from pathlib import Path
@@ -15,18 +14,14 @@ from sqlalchemy import select
 
 from leadsync.sync.store import make_engine
 from leadsync.sync.store.models import SyncRun
-from tests.integration.scaleout.harness import serve_accounts, start, stop_all, wait_for, write_config
-
-
-def _messages(log: Path) -> list[str]:
-    found = []
-    for line in log.read_text(errors="replace").splitlines():
-        if line.startswith("{"):
-            try:
-                found.append(json.loads(line).get("message", ""))
-            except ValueError:
-                continue
-    return found
+from tests.integration.scaleout.harness import (
+    log_messages,
+    serve_accounts,
+    start,
+    stop_all,
+    wait_for,
+    write_config,
+)
 
 
 def test_a_failed_job_is_retried_with_back_off_and_completes(tmp_path: Path, pg_url: str) -> None:
@@ -52,7 +47,7 @@ def test_a_failed_job_is_retried_with_back_off_and_completes(tmp_path: Path, pg_
         worker = start(config, "worker", "--heartbeat", "1", log=log)
         try:
             wait_for(
-                lambda: any(": hubspot done" in m for m in _messages(log)),
+                lambda: any(": hubspot done" in m for m in log_messages(log)),
                 timeout=120,
                 what="the retried job",
             )
@@ -70,6 +65,6 @@ def test_a_failed_job_is_retried_with_back_off_and_completes(tmp_path: Path, pg_
     assert [row.status for row in pulls] == ["failed", "ok"]
     waited = (pulls[1].started_at - pulls[0].finished_at).total_seconds()
     assert waited >= 2  # Procrastinate's exponential back-off: 2 s before the second try
-    jobs = [re.match(r"job (\d+): syncing hubspot", m) for m in _messages(log)]
+    jobs = [re.match(r"job (\d+): syncing hubspot", m) for m in log_messages(log)]
     numbers = [match[1] for match in jobs if match]
     assert len(numbers) == 2 and numbers[0] == numbers[1]  # the same job, tried twice
