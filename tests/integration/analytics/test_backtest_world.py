@@ -29,6 +29,7 @@ from leadsync.sync.report import CHARTS, SECTIONS
 from leadsync.sync.scorebatch import load_event_columns, load_profiles
 from leadsync.sync.store import make_engine
 from leadsync.sync.store.models import Person
+from tests import forkcli
 from tests.unit.analytics.test_report import check
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,7 +39,7 @@ OUTCOME_TYPES = {EventType.PURCHASE, EventType.DEAL_WON}
 
 
 def leadsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return forkcli.run(
         [sys.executable, "-m", "leadsync", "--config", str(config), *args],
         capture_output=True,
         text=True,

@@ -14,6 +14,7 @@ import pytest
 
 from leadsync.config.scoring_model import load_model_file
 from leadsync.sandbox.world import generate_world
+from tests import forkcli
 from tests.integration.analytics.worldstore import write_world
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -24,7 +25,7 @@ AS_OF = "2026-08-03"
 
 
 def leadsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return forkcli.run(
         [sys.executable, "-m", "leadsync", "--config", str(config), *args],
         capture_output=True,
         text=True,

@@ -15,6 +15,7 @@ from leadsync.connectors.records import ContactRecord, EventRecord, EventType, P
 from leadsync.sync.ingest import ingest_batch
 from leadsync.sync.pipeline import score
 from leadsync.sync.store import make_engine
+from tests import forkcli
 
 ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -124,7 +125,7 @@ def leadsync(
     for name in ("LEADSYNC_CONFIG", "LEADSYNC_STORE_URL", "FORCE_COLOR", "NO_COLOR"):
         environ.pop(name, None)
     prefix = ["--config", str(config)] if config is not None else []
-    return subprocess.run(
+    return forkcli.run(
         [sys.executable, "-m", "leadsync", *prefix, *args],
         capture_output=True,
         text=True,

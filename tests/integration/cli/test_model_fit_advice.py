@@ -11,12 +11,13 @@ import sys
 
 import pytest
 
+from tests import forkcli
 from tests.integration.cli.helpers import one_line
 
 
 def _leadsync(args: list[str], cwd) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADSYNC_")}
-    return subprocess.run(
+    return forkcli.run(
         [sys.executable, "-m", "leadsync", *args],
         cwd=cwd,
         capture_output=True,

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests import forkcli
 from tests.integration.pipeline.harness import ROOT
 from tests.stores import PostgresSession
 
@@ -19,7 +20,7 @@ from tests.stores import PostgresSession
 def _leadsync(folder: Path, toml: str, *args: str) -> subprocess.CompletedProcess[str]:
     config = folder / "leadsync.toml"
     config.write_text(toml, encoding="utf-8")
-    return subprocess.run(
+    return forkcli.run(
         [sys.executable, "-m", "leadsync.sync.cli", "--config", str(config), *args],
         cwd=folder,
         capture_output=True,

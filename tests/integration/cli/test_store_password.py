@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from leadsync.sandbox.configfile import write_sandbox_config
 from leadsync.sandbox.world import generate_world
 from leadsync.sync.cli.app import app
+from tests import forkcli
 from tests.integration.pipeline.harness import ROOT, serve
 from tests.stores import PostgresSession
 
@@ -52,7 +53,7 @@ def _arguments(name: str, email: str) -> list[list[str]]:
 
 
 def _run(config: Path, folder: Path, args: list[str]) -> str:
-    done = subprocess.run(
+    done = forkcli.run(
         [sys.executable, "-m", "leadsync.sync.cli", "--config", str(config), "-v", *args],
         cwd=folder,
         capture_output=True,

@@ -10,10 +10,11 @@ from pathlib import Path
 from leadsync.sandbox.configfile import write_sandbox_config
 from leadsync.sandbox.server import SandboxServer
 from leadsync.sandbox.world import generate_world
+from tests import forkcli
 
 
 def leadsync(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return forkcli.run(
         [sys.executable, "-m", "leadsync", "--config", str(config), *args],
         capture_output=True,
         text=True,

@@ -17,15 +17,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import forkcli
+
 LEADSYNC = [sys.executable, "-m", "leadsync"]
 
 
 def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LEADSYNC, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
-    )
+    return forkcli.run([*LEADSYNC, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def clean_env(tmp_path: Path) -> dict[str, str]:

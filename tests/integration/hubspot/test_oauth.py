@@ -25,6 +25,7 @@ from leadsync.sandbox.configfile import write_sandbox_config
 from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
 from leadsync.sandbox.server import SandboxServer
 from leadsync.sandbox.world import generate_world
+from tests import forkcli
 
 ROOT = Path(__file__).resolve().parents[3]
 OAUTH = {
@@ -66,7 +67,7 @@ def _sync(server: SandboxServer, folder: Path) -> tuple[subprocess.CompletedProc
     document: dict[str, Any] = tomllib.loads(config.read_text())
     document["sources"][0]["inline_secrets"] = dict(OAUTH)
     config.write_text(tomli_w.dumps(document))
-    done = subprocess.run(
+    done = forkcli.run(
         [
             sys.executable,
             "-m",

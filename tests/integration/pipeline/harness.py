@@ -1,5 +1,6 @@
 """Shared plumbing of the pipeline tests: a sandbox in this process, a config for it, the CLI as a
-subprocess, and snapshots of the store and of what the platforms hold."""
+process of its own (forked from a preloaded zygote, tests/forkcli.py), and snapshots of the store and
+of what the platforms hold."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from leadsync.sandbox.configfile import write_sandbox_config
 from leadsync.sandbox.server import SandboxServer
 from leadsync.sync.store.db import store_url as driver_url
 from leadsync.sync.store.models import Event, Identity, Person, Score, WritebackState
+from tests import forkcli
 
 ROOT = Path(__file__).resolve().parents[3]
 PLATFORMS = ("hubspot", "mailchimp", "activecampaign")
@@ -100,7 +102,7 @@ class Leadsync:
     def run(
         self, *args: str, check: bool = True, timeout: float = 240, fast: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
+        done = forkcli.run(
             self.command(*args, fast=fast),
             cwd=ROOT,
             env=self.env(),

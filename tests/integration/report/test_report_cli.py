@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests import forkcli
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
     [("missing-folder/report.html", "does not exist"), (".", "is a folder")],
 )
 def test_report_out_that_cannot_be_written_is_named_with_exit_2(tmp_path, out, says):
-    done = subprocess.run(
+    done = forkcli.run(
         [sys.executable, "-m", "leadsync", "--config", str(tmp_path / "none.toml"), "report", "--out", out],
         capture_output=True,
         text=True,

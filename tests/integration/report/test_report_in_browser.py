@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests import forkcli
+
 ROOT = Path(__file__).resolve().parents[3]
 CALL_FIRST = 25
 TOLERANCE = 0.5  # px: boxes that share less than this in both directions only touch
@@ -47,7 +49,7 @@ def _chromium() -> str:
 
 
 def leadsync(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return forkcli.run(
         [sys.executable, "-m", "leadsync", *args], capture_output=True, text=True, timeout=600, cwd=ROOT
     )
 

@@ -15,6 +15,7 @@ import pytest
 
 from leadsync.sandbox.webhooks import SANDBOX_WEBHOOK_SECRETS
 from leadsync.sandbox.world import generate_world
+from tests import forkcli
 from tests.integration.webhooks.live import Live
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,7 +34,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
 def _cli(live: Live, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("LEADSYNC_CONFIG", "LEADSYNC_STORE_URL")}
     env["COLUMNS"] = "200"
-    return subprocess.run(
+    return forkcli.run(
         [sys.executable, "-m", "leadsync.sync.cli", "--config", str(live.folder / "leadsync.toml"), "webhooks", "setup", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -86,7 +87,7 @@ def test_setup_bad_input_is_one_line_and_exit_2(live: Live, args: tuple[str, ...
 
 
 def test_sandbox_serve_refuses_a_bad_webhook_url(tmp_path: Path) -> None:
-    done = subprocess.run(
+    done = forkcli.run(
         [sys.executable, "-m", "leadsync.sync.cli", "sandbox", "serve", "--webhook-url", "hooks.example.com"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from leadsync.config.settings import load_config, missing_secrets, parse_duration, resolve_source
 from leadsync.connectors.errors import ConfigError
+from tests import forkcli
 
 VALID = """
 [store]
@@ -151,7 +151,7 @@ def test_durations_parse_with_units(text, seconds):
 )
 def test_given_a_bad_config_the_cli_exits_non_zero_naming_file_and_key_without_traceback(tmp_path, edit, key):
     path = write(tmp_path, edit(VALID))
-    result = subprocess.run(
+    result = forkcli.run(
         [sys.executable, "-m", "leadsync", "--config", str(path), "check"],
         capture_output=True,
         text=True,
@@ -165,7 +165,7 @@ def test_given_a_bad_config_the_cli_exits_non_zero_naming_file_and_key_without_t
 def test_given_a_missing_secret_variable_the_cli_check_exits_non_zero_naming_the_variable(tmp_path):
     path = write(tmp_path, VALID)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run(
+    result = forkcli.run(
         [sys.executable, "-m", "leadsync", "--config", str(path), "check", "--json"],
         capture_output=True,
         text=True,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
 import sys
 
 import pytest
 
 from leadsync.config.settings import load_config
 from leadsync.sync.logsetup import REDACTOR, configure_logging, register_secrets
+from tests import forkcli
 
 PLANTED_ENV = "pat-na1-PLANTED-ENV-7f3a9c"
 PLANTED_INLINE = "PLANTED-INLINE-d41d8cd98f"
@@ -74,7 +74,7 @@ def test_the_cli_at_debug_level_never_prints_planted_secrets(planted, tmp_path):
         ["--log-level", "DEBUG", "check"],
         ["--log-level", "DEBUG", "--log-json", "check", "--json"],
     ):
-        result = subprocess.run(
+        result = forkcli.run(
             [sys.executable, "-m", "leadsync", "--config", str(planted), *args],
             capture_output=True,
             text=True,

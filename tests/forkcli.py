@@ -1,0 +1,324 @@
+"""``python -m leadsync …`` for the tests, at a fraction of the CPU: a drop-in for ``subprocess.run``.
+
+Each CLI call in the tests is still its own process, running the real entry point from its first line:
+its own pid, environment, working directory, stdout and stderr, exit code (``-N`` when a signal ends
+it), threads and signal handlers. What it skips is the interpreter start and the imports, about 1.5 s
+of CPU of the 1.6 s a short command costs, and the suite makes hundreds of calls. A zygote process
+(one per test process, started at its first call) imports leadsync once and forks each call from
+that state, as Python's own ``forkserver`` does. The zygote is single-threaded when it forks.
+
+Only ``[sys.executable, "-m", MODULE, ...]`` of a module in ``MODULES`` goes this way; any other
+command, and every command where ``LEADSYNC_TEST_FORK_CLI=0``, runs through ``subprocess.run``. A test
+that needs the installed ``leadsync`` script or a fresh interpreter (packaging, signals to a live
+process) uses ``subprocess`` itself.
+
+Differences from a fresh interpreter, none of which leadsync depends on: the string hash seed is the
+zygote's, and modules are imported before the call's environment is set (no module of leadsync's
+reads the environment at import, and rich's consoles, which do, see ``READ_AT_IMPORT``; ``random``
+is reseeded after fork by Python, numpy's here). ``LEADSYNC_TEST_FORK_CLI=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+# Modules a call may run; the zygote imports what they import before it forks (a module run as
+# ``__main__`` is not imported itself: runpy warns of a module run twice).
+MODULES = ("leadsync", "leadsync.sync.cli", "tests.integration.pipeline.fastcli")
+# Commands import most of what they use when they run: the zygote imports every module of leadsync's.
+PRELOADED = (
+    "leadsync.config",
+    "leadsync.connectors",
+    "leadsync.scoring",
+    "leadsync.sync",
+    "leadsync.sandbox",
+)
+# and what they import only when a command needs it: Alembic when a new store is made, the driver
+THIRD_PARTY = ("alembic.command", "alembic.config", "alembic.script", "psycopg")
+SKIPPED = ("__main__", "migrations")
+# rich's consoles (made when leadsync.sync.cli is imported) fix their size and colours from these if
+# set then; unset in the zygote, each call's own environment decides. The zygote gets os.environ
+# without them, not the C-level environment (a library may have set COLUMNS and LINES there).
+READ_AT_IMPORT = (
+    "COLUMNS",
+    "LINES",
+    "FORCE_COLOR",
+    "NO_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+)  # a run-as-main module; Alembic's scripts (its env.py runs on import)
+_ENABLED = os.environ.get("LEADSYNC_TEST_FORK_CLI", "1") != "0"
+
+_lock = threading.Lock()
+_zygote: _Zygote | None = None
+
+
+def run(
+    args: Sequence[str],
+    *,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    capture_output: bool = False,
+    text: bool = False,
+    check: bool = False,
+    **others: Any,
+) -> subprocess.CompletedProcess[Any]:
+    """``subprocess.run`` with the same meaning; a preloaded ``-m`` module is forked from the zygote."""
+    args = [str(arg) for arg in args]
+    forkable = (
+        _ENABLED
+        and capture_output
+        and not others
+        and len(args) >= 3
+        and args[0] == sys.executable
+        and args[1] == "-m"
+        and args[2] in MODULES
+    )
+    if not forkable:
+        return subprocess.run(
+            args,
+            cwd=cwd,
+            env=env,
+            timeout=timeout,
+            capture_output=capture_output,
+            text=text,
+            check=check,
+            **others,
+        )
+    done = _get_zygote().run(
+        args, cwd=str(cwd or os.getcwd()), env=dict(os.environ if env is None else env), timeout=timeout
+    )
+    if text:
+        done.stdout = _text(done.stdout)
+        done.stderr = _text(done.stderr)
+    if check:
+        done.check_returncode()
+    return done
+
+
+def _text(raw: bytes) -> str:
+    # what subprocess's text mode gives: the locale's encoding, universal newlines
+    import locale
+
+    return raw.decode(locale.getpreferredencoding(False)).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _get_zygote() -> _Zygote:
+    global _zygote
+    with _lock:
+        if _zygote is None or not _zygote.alive():
+            _zygote = _Zygote()
+            atexit.register(_zygote.stop)
+        return _zygote
+
+
+class _Zygote:
+    """The client side: starts the zygote and asks it for one forked call per connection."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="leadsync-zygote-"))
+        self.path = str(self.folder / "socket")
+        self.log = open(self.folder / "zygote.log", "wb")  # noqa: SIM115 - kept open for the process
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.forkcli", self.path],
+            cwd=ROOT,
+            env={name: value for name, value in os.environ.items() if name not in READ_AT_IMPORT},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if line.strip() != b"ready":
+            raise RuntimeError(f"the CLI zygote did not start: {(self.folder / 'zygote.log').read_text()}")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+    def run(
+        self, args: list[str], *, cwd: str, env: dict[str, str], timeout: float | None
+    ) -> subprocess.CompletedProcess[bytes]:
+        request = json.dumps({"module": args[2], "argv": args[3:], "cwd": cwd, "env": env}).encode() + b"\n"
+        with (
+            tempfile.TemporaryFile() as out,
+            tempfile.TemporaryFile() as err,
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection,
+        ):
+            connection.connect(self.path)
+            socket.send_fds(connection, [request], [out.fileno(), err.fileno()])
+            replies = _Lines(connection)
+            pid = replies.next(None)["pid"]
+            try:
+                returncode = replies.next(timeout)["returncode"]
+            except TimeoutError:
+                _kill(pid)
+                replies.next(None)
+                out.seek(0)
+                err.seek(0)
+                raise subprocess.TimeoutExpired(args, timeout or 0, out.read(), err.read()) from None
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(args, returncode, out.read(), err.read())
+
+
+class _Lines:
+    """JSON lines from the zygote, each read with its own timeout."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        self.connection = connection
+        self.buffer = b""
+
+    def next(self, timeout: float | None) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            self.connection.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.001))
+            chunk = self.connection.recv(65536)
+            if not chunk:
+                raise RuntimeError("the CLI zygote closed the call's connection (see its log)")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+# --- the zygote ----------------------------------------------------------------------------------
+
+
+def _serve(path: str) -> None:
+    import gc
+    import importlib
+    import pkgutil
+    import selectors
+
+    for name in PRELOADED:
+        package = importlib.import_module(name)
+        for found in pkgutil.walk_packages(package.__path__, f"{name}."):
+            if not any(part in SKIPPED for part in found.name.split(".")):
+                importlib.import_module(found.name)
+    for name in THIRD_PARTY:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional extra not installed: the call imports what it finds
+            pass
+    # What is loaded stays out of the collector's walks: a forked call then copies only the pages it
+    # writes, not the whole heap at its first collection.
+    gc.freeze()
+    parent = os.getppid()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    while os.getppid() == parent:  # the test process is gone: so is the zygote
+        if selector.select(timeout=1.0):
+            connection, _ = listener.accept()
+            _fork_call(listener, connection)
+        _reap()
+
+
+def _reap() -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def _fork_call(listener: socket.socket, connection: socket.socket) -> None:
+    """Fork a waiter, which forks the call and reports its pid, then its exit status."""
+    if os.fork():
+        connection.close()
+        return
+    try:
+        listener.close()
+        raw, fds, _, _ = socket.recv_fds(connection, 1 << 20, 2)
+        while not raw.endswith(b"\n"):
+            raw += connection.recv(1 << 20)
+        request = json.loads(raw)
+        call = os.fork()
+        if call == 0:
+            connection.close()
+            _call(request, *fds)  # never returns
+        for fd in fds:
+            os.close(fd)
+        connection.sendall(json.dumps({"pid": call}).encode() + b"\n")
+        _, status = os.waitpid(call, 0)
+        connection.sendall(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+    finally:
+        os._exit(0)
+
+
+def _call(request: dict[str, Any], out: int, err: int) -> None:
+    """In the forked call: its streams, directory and environment, then the module as ``python -m``."""
+    import runpy
+    import traceback
+
+    code: int = 1
+    try:
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        os.close(out)
+        os.close(err)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()
+        sys.argv = ["-m", *request["argv"]]
+        try:
+            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None:
+                code = 0
+            elif isinstance(exc.code, int):
+                code = exc.code
+            else:
+                sys.stderr.write(f"{exc.code}\n")
+                code = 1
+        except BaseException:  # noqa: BLE001 - as the interpreter: print it, exit 1
+            traceback.print_exc()
+            code = 1
+        threading._shutdown()  # type: ignore[attr-defined]  # as the interpreter does at exit
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001, S110 - a closed stream at exit: the interpreter ignores it too
+                pass
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1])
