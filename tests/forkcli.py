@@ -212,7 +212,9 @@ def _kill(pid: int) -> None:
 # --- the zygote ----------------------------------------------------------------------------------
 
 
-def _serve(path: str) -> None:
+def _serve(path: str) -> tuple[dict[str, Any], list[int]] | None:
+    """Preload, then fork each call; returns in a forked call (its request and streams), and None
+    in the zygote once the test process is gone."""
     import gc
     import importlib
     import pkgutil
@@ -237,13 +239,16 @@ def _serve(path: str) -> None:
     listener.listen(64)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
-    selector = selectors.DefaultSelector()
-    selector.register(listener, selectors.EVENT_READ)
-    while os.getppid() == parent:  # the test process is gone: so is the zygote
-        if selector.select(timeout=1.0):
-            connection, _ = listener.accept()
-            _fork_call(listener, connection)
-        _reap()
+    with selectors.DefaultSelector() as selector:
+        selector.register(listener, selectors.EVENT_READ)
+        while os.getppid() == parent:  # the test process is gone: so is the zygote
+            if selector.select(timeout=1.0):
+                connection, _ = listener.accept()
+                call = _fork_call(listener, connection)
+                if call is not None:
+                    return call
+            _reap()
+    return None
 
 
 def _reap() -> None:
@@ -254,71 +259,54 @@ def _reap() -> None:
         pass
 
 
-def _fork_call(listener: socket.socket, connection: socket.socket) -> None:
-    """Fork a waiter, which forks the call and reports its pid, then its exit status."""
+def _fork_call(listener: socket.socket, connection: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
+    """Fork a waiter, which forks the call, reports its pid and then its exit status. Returns None in
+    the zygote; in the call, its request and streams."""
     if os.fork():
         connection.close()
-        return
+        return None
     try:
-        listener.close()
         raw, fds, _, _ = socket.recv_fds(connection, 1 << 20, 2)
         while not raw.endswith(b"\n"):
             raw += connection.recv(1 << 20)
-        request = json.loads(raw)
         call = os.fork()
         if call == 0:
+            listener.close()
             connection.close()
-            _call(request, *fds)  # never returns
+            return json.loads(raw), fds
         for fd in fds:
             os.close(fd)
         connection.sendall(json.dumps({"pid": call}).encode() + b"\n")
         _, status = os.waitpid(call, 0)
         connection.sendall(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
-    finally:
-        os._exit(0)
+    except BaseException:  # noqa: BLE001 - the waiter says what went wrong in the zygote's log
+        import traceback
+
+        traceback.print_exc()
+    os._exit(0)
 
 
-def _call(request: dict[str, Any], out: int, err: int) -> None:
-    """In the forked call: its streams, directory and environment, then the module as ``python -m``."""
+def _run_call(request: dict[str, Any], fds: list[int]) -> None:
+    """In the forked call: its streams, directory and environment, then the module as ``python -m``.
+    Its end is the interpreter's own: exit code, traceback, threads joined, atexit, objects finalised
+    (a SQLite connection closed at exit checkpoints its WAL, which a test of a damaged store sees)."""
     import runpy
-    import traceback
 
-    code: int = 1
-    try:
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        os.close(out)
-        os.close(err)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        if "numpy" in sys.modules:
-            sys.modules["numpy"].random.seed()
-        sys.argv = ["-m", *request["argv"]]
-        try:
-            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
-            code = 0
-        except SystemExit as exc:
-            if exc.code is None:
-                code = 0
-            elif isinstance(exc.code, int):
-                code = exc.code
-            else:
-                sys.stderr.write(f"{exc.code}\n")
-                code = 1
-        except BaseException:  # noqa: BLE001 - as the interpreter: print it, exit 1
-            traceback.print_exc()
-            code = 1
-        threading._shutdown()  # type: ignore[attr-defined]  # as the interpreter does at exit
-        atexit._run_exitfuncs()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001, S110 - a closed stream at exit: the interpreter ignores it too
-                pass
-        os._exit(code)
+    out, err = fds
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.close(out)
+    os.close(err)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    sys.argv = ["-m", *request["argv"]]
+    runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1])
+    forked = _serve(sys.argv[1])
+    if forked is not None:
+        _run_call(*forked)
