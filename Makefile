@@ -17,10 +17,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/leadsync demo
 
-# Three test processes on two cores: many tests wait on the sandbox's latency and rate limits, and with
-# two the cores sat idle a third of the time; worksteal keeps the long tests from ending the run alone.
+# Four test processes on two cores: many tests wait on the sandbox's latency, rate limits and
+# schedules, so the cores would sit idle with two. Tests are handed out two at a time (load, not
+# worksteal), the long ones first (tests/conftest.py), so none runs alone at the end. The CLI calls
+# fork from a preloaded process (tests/forkcli.py).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 3 --dist worksteal -q
+	$(BIN)/python -m pytest -n 4 --dist load --maxschedchunk 2 -q
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

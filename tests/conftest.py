@@ -21,6 +21,19 @@ __all__ = [
 ]
 
 
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """The long tests first, longest first (``@pytest.mark.slow(seconds)``: about how long one takes
+    on two cores, most of it waiting on rate limits or schedules), so that with ``make test``'s
+    ``--dist load`` each worker starts on one and none is left running alone at the end. The rest
+    keeps its order (the same on every worker, as xdist requires)."""
+
+    def seconds(item: Any) -> float:
+        slow = item.get_closest_marker("slow")
+        return 0.0 if slow is None else float(slow.args[0] if slow.args else 30)
+
+    items.sort(key=lambda item: -seconds(item))
+
+
 def pytest_runtest_logreport(report: Any) -> None:
     figures.pytest_runtest_logreport(report)
     stores.pytest_runtest_logreport(report)

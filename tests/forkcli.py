@@ -63,6 +63,7 @@ _ENABLED = os.environ.get("LEADSYNC_TEST_FORK_CLI", "1") != "0"
 
 _lock = threading.Lock()
 _zygote: _Zygote | None = None
+calls_cpu_s = 0.0  # CPU time of the forked calls so far (they are not this process's children)
 
 
 def run(
@@ -78,16 +79,7 @@ def run(
 ) -> subprocess.CompletedProcess[Any]:
     """``subprocess.run`` with the same meaning; a preloaded ``-m`` module is forked from the zygote."""
     args = [str(arg) for arg in args]
-    forkable = (
-        _ENABLED
-        and capture_output
-        and not others
-        and len(args) >= 3
-        and args[0] == sys.executable
-        and args[1] == "-m"
-        and args[2] in MODULES
-    )
-    if not forkable:
+    if not (_forkable(args) and capture_output and not others):
         return subprocess.run(
             args,
             cwd=cwd,
@@ -107,6 +99,131 @@ def run(
     if check:
         done.check_returncode()
     return done
+
+
+def popen(
+    args: Sequence[str],
+    *,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    stdout: Any = None,
+    stderr: Any = None,
+    text: bool = False,
+    **others: Any,
+) -> Any:
+    """``subprocess.Popen`` with the same meaning (a ``Popen`` here for a preloaded ``-m`` module)."""
+    args = [str(arg) for arg in args]
+    if not _forkable(args) or others:
+        return subprocess.Popen(args, cwd=cwd, env=env, stdout=stdout, stderr=stderr, text=text, **others)
+    return Popen(args, cwd=cwd, env=env, stdout=stdout, stderr=stderr, text=text)
+
+
+class Popen:
+    """The part of ``subprocess.Popen`` the tests use, for a call forked from the zygote: ``pid`` is
+    the call's own, so signals reach it as they would a spawned process."""
+
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        cwd: str | Path | None,
+        env: Mapping[str, str] | None,
+        stdout: Any,
+        stderr: Any,
+        text: bool,
+    ) -> None:
+        self.args = args
+        self.stdin = None
+        ours: list[int] = []  # this process's copies of the call's ends, closed once it has them
+
+        def target(spec: Any, inherited: int) -> tuple[int, Any]:
+            if spec == subprocess.PIPE:
+                read, write = os.pipe()
+                ours.append(write)
+                return write, open(read, "r" if text else "rb")  # noqa: SIM115 - the caller's to close
+            if spec == subprocess.DEVNULL:
+                ours.append(os.open(os.devnull, os.O_WRONLY))
+                return ours[-1], None
+            if spec is None:
+                return inherited, None
+            return (spec if isinstance(spec, int) else spec.fileno()), None
+
+        out, self.stdout = target(stdout, 1)
+        err, self.stderr = (out, None) if stderr == subprocess.STDOUT else target(stderr, 2)
+        try:
+            self._call = _get_zygote().start(
+                args,
+                cwd=str(cwd or os.getcwd()),
+                env=dict(os.environ if env is None else env),
+                fds=(out, err),
+            )
+        finally:
+            for fd in ours:
+                os.close(fd)
+        self.pid = self._call.pid
+        self._readers: dict[str, Any] = {}
+
+    @property
+    def returncode(self) -> int | None:
+        return self._call.returncode
+
+    def poll(self) -> int | None:
+        try:
+            return self._call.wait(0)
+        except TimeoutError:
+            return None
+
+    def wait(self, timeout: float | None = None) -> int:
+        try:
+            return self._call.wait(timeout)
+        except TimeoutError:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
+
+    def send_signal(self, signal: int) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(15)
+
+    def kill(self) -> None:
+        self.send_signal(9)
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]:  # noqa: A002
+        """Read both pipes to their end and wait, as ``subprocess.Popen.communicate``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for name in ("stdout", "stderr"):
+            stream = getattr(self, name)
+            if stream is not None and name not in self._readers:
+                box: dict[str, Any] = {}
+                reader = threading.Thread(target=lambda s=stream, b=box: b.update(data=s.read()), daemon=True)
+                reader.start()
+                self._readers[name] = (reader, box)
+        for reader, _ in self._readers.values():
+            reader.join(None if deadline is None else max(deadline - time.monotonic(), 0))
+            if reader.is_alive():
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        self.wait(None if deadline is None else max(deadline - time.monotonic(), 0))
+        found = {name: box.get("data") for name, (_, box) in self._readers.items()}
+        return found.get("stdout"), found.get("stderr")
+
+    def __enter__(self) -> Popen:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for stream in (self.stdout, self.stderr):
+            if stream is not None:
+                stream.close()
+        self.wait()
+
+
+def _forkable(args: list[str]) -> bool:
+    return (
+        _ENABLED and len(args) >= 3 and args[0] == sys.executable and args[1] == "-m" and args[2] in MODULES
+    )
 
 
 def _text(raw: bytes) -> str:
@@ -157,30 +274,66 @@ class _Zygote:
                 self.process.kill()
         self.log.close()
 
+    def start(self, args: list[str], *, cwd: str, env: dict[str, str], fds: Sequence[int]) -> _Call:
+        """Fork ``args`` with ``fds`` as its stdout and stderr."""
+        request = json.dumps({"module": args[2], "argv": args[3:], "cwd": cwd, "env": env}).encode() + b"\n"
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            connection.connect(self.path)
+            socket.send_fds(connection, [request], list(fds))
+            call = _Call(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return call
+
     def run(
         self, args: list[str], *, cwd: str, env: dict[str, str], timeout: float | None
     ) -> subprocess.CompletedProcess[bytes]:
-        request = json.dumps({"module": args[2], "argv": args[3:], "cwd": cwd, "env": env}).encode() + b"\n"
-        with (
-            tempfile.TemporaryFile() as out,
-            tempfile.TemporaryFile() as err,
-            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection,
-        ):
-            connection.connect(self.path)
-            socket.send_fds(connection, [request], [out.fileno(), err.fileno()])
-            replies = _Lines(connection)
-            pid = replies.next(None)["pid"]
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            call = self.start(args, cwd=cwd, env=env, fds=(out.fileno(), err.fileno()))
             try:
-                returncode = replies.next(timeout)["returncode"]
+                returncode = call.wait(timeout)
             except TimeoutError:
-                _kill(pid)
-                replies.next(None)
+                call.kill()
+                call.wait(None)
                 out.seek(0)
                 err.seek(0)
                 raise subprocess.TimeoutExpired(args, timeout or 0, out.read(), err.read()) from None
+            finally:
+                call.close()
             out.seek(0)
             err.seek(0)
             return subprocess.CompletedProcess(args, returncode, out.read(), err.read())
+
+
+class _Call:
+    """One forked call, seen from the test process: its pid, then its exit status when it ends."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        self.connection = connection
+        self.lines = _Lines(connection)
+        self.pid: int = self.lines.next(None)["pid"]
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None) -> int:
+        """The exit code (``-N``: ended by signal N); TimeoutError if it runs past ``timeout``."""
+        if self.returncode is None:
+            ended = self.lines.next(timeout)
+            global calls_cpu_s
+            calls_cpu_s += ended["cpu"]
+            self.returncode = ended["returncode"]
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 class _Lines:
@@ -200,13 +353,6 @@ class _Lines:
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line)
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, 9)
-    except ProcessLookupError:
-        pass
 
 
 # --- the zygote ----------------------------------------------------------------------------------
@@ -277,8 +423,9 @@ def _fork_call(listener: socket.socket, connection: socket.socket) -> tuple[dict
         for fd in fds:
             os.close(fd)
         connection.sendall(json.dumps({"pid": call}).encode() + b"\n")
-        _, status = os.waitpid(call, 0)
-        connection.sendall(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+        _, status, usage = os.wait4(call, 0)
+        reply = {"returncode": os.waitstatus_to_exitcode(status), "cpu": usage.ru_utime + usage.ru_stime}
+        connection.sendall(json.dumps(reply).encode() + b"\n")
     except BaseException:  # noqa: BLE001 - the waiter says what went wrong in the zygote's log
         import traceback
 

@@ -315,6 +315,13 @@ def migrate(engine: Engine) -> None:
             # held to the end of this transaction: PostgreSQL's DDL is transactional, so the second
             # process sees either no tables or all of them at the head revision
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        elif connection.dialect.name == "sqlite":
+            # SQLite's DDL is transactional too, but Python's sqlite3 opens a transaction only before
+            # INSERT/UPDATE/DELETE (docs.python.org/3/library/sqlite3.html#transaction-control): each
+            # CREATE TABLE committed on its own, and a process killed mid-migration left a store that
+            # no later start could open ("table ... already exists"). One explicit transaction: a
+            # migration is applied whole or not at all.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection
         try:
             command.upgrade(config, "head")

@@ -106,6 +106,7 @@ class Receiver:
         self._waiting = queue.queued_count(engine)  # stored and not yet worked, plus reserved
         self._reserved = 0  # reserved by requests whose rows are not committed yet
         self._recounted = 0.0
+        self._moves = 0  # rows stored or worked since start: a recount that saw any move is not exact
         self._pending: asyncio.Queue[tuple[queue.Enqueue, asyncio.Future[None]]] | None = None
         self._writer: asyncio.Task[None] | None = None
         self.counts = {"accepted": 0, "duplicates": 0, "refused": 0, "malformed": 0, "throttled": 0}
@@ -127,9 +128,7 @@ class Receiver:
             if recount:
                 self._recounted = time.monotonic()
         if recount:
-            stored = queue.queued_count(self.engine)
-            with self._lock:
-                self._waiting = stored + self._reserved
+            self._recount()
         with self._lock:
             if self._waiting + count > limit:
                 return False
@@ -137,15 +136,31 @@ class Receiver:
             self._reserved += count
             return True
 
+    def _recount(self, tries: int = 3) -> None:
+        """The count read again from the store. Rows stored or worked here while they were counted
+        may be in the count or not, and the running total has them already: such a count is read
+        again, and the last is taken (off by at most those rows, until the next recount). Taken at
+        once, a flood left the total above what was waiting after every row was worked."""
+        for attempt in range(tries):
+            with self._lock:
+                moves = self._moves
+            stored = queue.queued_count(self.engine)
+            with self._lock:
+                if self._moves == moves or attempt == tries - 1:
+                    self._waiting = stored + self._reserved
+                    return
+
     def _settle(self, count: int, queued: int) -> None:
         """A reservation of ``count`` is over: ``queued`` rows were stored (the rest took no room)."""
         with self._lock:
             self._reserved -= count
             self._waiting = max(0, self._waiting - (count - queued))
+            self._moves += 1
 
     def processed(self, count: int) -> None:
         with self._lock:
             self._waiting = max(0, self._waiting - count)
+            self._moves += 1
 
     # --- the app ----------------------------------------------------------------------------
 

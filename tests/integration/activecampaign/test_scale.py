@@ -20,7 +20,7 @@ from leadsync.connectors.base import ScoreUpdate
 from leadsync.sandbox.world import generate_world
 from tests.integration.activecampaign.conftest import api_url, make_settings, serve
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow(220), pytest.mark.timeout(900)]  # waits on the 5 requests/s cap
 REAL_LIMITS = {"import_poll_s": 0.5}  # requests_per_second defaults to 5 (§8)
 
 

@@ -45,6 +45,7 @@ def store(tmp_path_factory) -> Path:
     return config
 
 
+@pytest.mark.slow(50)
 def test_model_fit_beats_the_default_model_on_the_holdout_and_reports_both(store, tmp_path):
     out = tmp_path / "learned.toml"
     done = leadsync(

@@ -27,7 +27,7 @@ def _leadsync(args: list[str], cwd) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.slow
+@pytest.mark.slow(120)
 def test_model_fit_on_the_demo_world_gives_advice_that_works_when_followed(tmp_path):
     # The demo's world (400 persons, seed 1), without the rate limits so that the test is quick.
     demo = _leadsync(["demo", "--rate-limits", "off", "--dir", "demo"], tmp_path)

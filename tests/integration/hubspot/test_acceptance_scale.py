@@ -22,7 +22,7 @@ EMAIL_TYPES = {
 }
 
 
-@pytest.mark.slow
+@pytest.mark.slow(40)
 def test_given_the_5000_person_world_at_default_limits_when_pulling_twice_then_everything_arrives_without_429_and_then_nothing():
     world = generate_world(5000, 7)
     expected_contacts = len(world.persons_on("hubspot"))

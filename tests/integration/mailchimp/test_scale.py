@@ -20,7 +20,7 @@ from leadsync.sandbox.server import SandboxServer
 from tests.integration.mailchimp.conftest import connector_for, emulator_of, fresh_world, pull_all
 
 
-@pytest.mark.slow
+@pytest.mark.slow(37)
 def test_given_5000_person_world_at_default_limits_when_pulled_and_pushed_then_complete_and_within_10_connections() -> (
     None
 ):

@@ -116,8 +116,9 @@ class Leadsync:
             )
         return done
 
-    def start(self, *args: str, **popen: Any) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+    def start(self, *args: str, **popen: Any) -> Any:
+        """The CLI as a running process (``subprocess.Popen``'s interface, see tests/forkcli.py)."""
+        return forkcli.popen(
             self.command(*args),
             cwd=ROOT,
             env=self.env(),

@@ -201,7 +201,7 @@ def test_status_shows_the_next_run_only_while_a_daemon_runs_and_never_a_killed_o
         assert "No daemon is running" in text and "syncing now" not in text, text
 
 
-@pytest.mark.slow
+@pytest.mark.slow(35)
 @pytest.mark.timeout(600)
 def test_status_json_carries_counts_under_10kb_for_2000_contacts_and_verbose_adds_the_lists(
     tmp_path: Path,

@@ -122,6 +122,7 @@ def _wait_for_writes(server: Any, before: int, timeout: float) -> bool:
     return False
 
 
+@pytest.mark.slow(60)
 def test_daemon_stops_within_5s_at_random_moments_and_the_next_run_converges(
     small_world: Any, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ from leadsync.sandbox.configfile import write_sandbox_config
 from leadsync.sandbox.server import SandboxServer
 from leadsync.sandbox.world import generate_world
 from leadsync.sync.store.models import SyncRun
+from tests import forkcli
 
 ROOT = Path(__file__).resolve().parents[3]
 PLATFORMS = ("hubspot", "mailchimp", "activecampaign")
@@ -54,7 +55,7 @@ def write_config(
     return path
 
 
-def start(config: Path, *args: str, log: Path, score_now: str | None = None) -> subprocess.Popen[bytes]:
+def start(config: Path, *args: str, log: Path, score_now: str | None = None) -> Any:
     """A leadsync process (the real CLI; ``score_now`` pins the score time, see pipeline/fastcli.py)."""
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("LEADSYNC_CONFIG", None)
@@ -73,7 +74,7 @@ def start(config: Path, *args: str, log: Path, score_now: str | None = None) -> 
         *args,
     ]
     handle = log.open("wb")
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    return forkcli.popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
 
 
 def stop_all(processes: list[subprocess.Popen[bytes]], *, timeout: float = 60) -> None:

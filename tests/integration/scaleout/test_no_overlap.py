@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from leadsync.sync.runs import ALL_SOURCES
 from leadsync.sync.store import make_engine
 from tests.integration.scaleout.harness import (
@@ -70,6 +72,7 @@ def _contend(
     return {"rows": rows, "logs": logs}
 
 
+@pytest.mark.slow(45)
 def test_three_workers_never_run_one_source_twice_at_once(tmp_path: Path, pg_url: str) -> None:
     seen = _contend(
         tmp_path,
@@ -86,6 +89,7 @@ def test_three_workers_never_run_one_source_twice_at_once(tmp_path: Path, pg_url
     assert sum(1 for count in jobs if count) >= 2, jobs  # the work was shared
 
 
+@pytest.mark.slow(60)
 def test_two_daemons_never_run_one_source_twice_at_once(tmp_path: Path, pg_url: str) -> None:
     seen = _contend(tmp_path, pg_url, engine_kind="embedded", command=["daemon"], processes=2)
     assert len(seen["rows"]) >= ACCOUNTS * 3 * ROUNDS

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from leadsync.sync.store import make_engine
@@ -47,6 +48,7 @@ def _only_source(source: dict[str, Any]) -> bool:
     return source["name"] == SOURCE
 
 
+@pytest.mark.slow(40)
 def test_a_worker_killed_mid_job_is_replaced_and_the_result_equals_an_uninterrupted_run(
     tmp_path: Path, new_database: Any
 ) -> None:

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
+@pytest.mark.slow(190)  # mostly the emulators' 50 ms latency
 def test_given_quick_mode_when_run_then_json_and_markdown_hold_every_section(tmp_path: Path) -> None:
     out = tmp_path / "results"
     done = subprocess.run(

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, inspect, select, text
 from sqlalchemy.dialects import sqlite
 
-from leadsync.sync.store import make_engine, upsert
+from leadsync.sync.store import make_engine, migrate, upsert
+from leadsync.sync.store.db import newest_revision, schema_revision
 from leadsync.sync.store.idlists import in_ids
 from leadsync.sync.store.models import Event, SyncCursor
 from leadsync.sync.store.upsert import _sqlite_statement, upsert_columns
@@ -100,6 +101,33 @@ def test_a_new_sqlite_store_is_migrated_in_wal_mode_and_readable_by_its_owner_on
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == _head()
     mode = stat.S_IMODE(os.stat(path).st_mode)
     assert mode == 0o600
+
+
+def test_a_migration_that_fails_midway_leaves_a_store_the_next_start_migrates(store_url):
+    """A process killed while it creates the schema (seen with SIGKILL at random moments): nothing
+    of the failed migration stays, so the next start creates the whole schema."""
+    engine = make_engine(store_url, migrate_schema=False)
+    created: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def die_at_the_fourth_table(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if statement.lstrip().upper().startswith("CREATE TABLE"):
+            created.append(statement)
+            if len(created) == 4:
+                raise RuntimeError("killed while migrating")
+
+    with pytest.raises(RuntimeError, match="killed while migrating"):
+        migrate(engine)
+    event.remove(engine, "before_cursor_execute", die_at_the_fourth_table)
+    with engine.connect() as connection:
+        assert not inspect(connection).get_table_names()
+    engine.dispose()
+
+    engine = make_engine(store_url)
+    with engine.connect() as connection:
+        assert schema_revision(connection) == newest_revision()
+        assert connection.execute(select(func.count()).select_from(Event)).scalar_one() == 0
+    engine.dispose()
 
 
 def test_migrating_twice_is_harmless(store_url):
