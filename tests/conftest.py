@@ -21,17 +21,35 @@ __all__ = [
 ]
 
 
-def pytest_collection_modifyitems(items: list[Any]) -> None:
-    """The long tests first, longest first (``@pytest.mark.slow(seconds)``: about how long one takes
-    on two cores, most of it waiting on rate limits or schedules), so that with ``make test``'s
-    ``--dist load`` each worker starts on one and none is left running alone at the end. The rest
-    keeps its order (the same on every worker, as xdist requires)."""
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """The long tests first, spread evenly over the test processes (``@pytest.mark.slow(seconds)``:
+    about how long one takes on two cores, most of it waiting on rate limits or schedules), so that
+    no process is left running a long one alone at the end.
 
-    def seconds(item: Any) -> float:
-        slow = item.get_closest_marker("slow")
-        return 0.0 if slow is None else float(slow.args[0] if slow.args else 30)
+    ``make test``'s work-stealing scheduler first hands each of the N processes one contiguous block
+    of the collection; each block here opens with its share of the long tests, longest first. Every
+    process collects the same order, as xdist requires (N is the same for all)."""
+    processes = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    slow = sorted((item for item in items if _seconds(item)), key=lambda item: -_seconds(item))
+    rest = iter([item for item in items if not _seconds(item)])
+    shares: list[list[Any]] = [[] for _ in range(processes)]
+    loads = [0.0] * processes
+    for item in slow:  # each to the block with the least long work so far
+        block = loads.index(min(loads))
+        shares[block].append(item)
+        loads[block] += _seconds(item)
+    ordered: list[Any] = []
+    remaining = len(items)
+    for block, share in enumerate(shares):
+        size = remaining // (processes - block)  # the block xdist's worksteal sends this process
+        remaining -= size
+        ordered += share + [next(rest) for _ in range(max(size - len(share), 0))]
+    items[:] = ordered + list(rest)
 
-    items.sort(key=lambda item: -seconds(item))
+
+def _seconds(item: Any) -> float:
+    slow = item.get_closest_marker("slow")
+    return 0.0 if slow is None else float(slow.args[0] if slow.args else 30)
 
 
 def pytest_runtest_logreport(report: Any) -> None:
