@@ -47,7 +47,7 @@ PRELOADED = (
 )
 # and what they import only when a command needs it: Alembic when a new store is made, the driver
 THIRD_PARTY = ("alembic.command", "alembic.config", "alembic.script", "psycopg")
-SKIPPED = ("__main__", "migrations")
+SKIPPED = ("__main__", "migrations")  # a run-as-main module; Alembic's scripts (its env.py runs on import)
 # rich's consoles (made when leadsync.sync.cli is imported) fix their size and colours from these if
 # set then; unset in the zygote, each call's own environment decides. The zygote gets os.environ
 # without them, not the C-level environment (a library may have set COLUMNS and LINES there).
@@ -58,12 +58,11 @@ READ_AT_IMPORT = (
     "NO_COLOR",
     "TTY_COMPATIBLE",
     "TTY_INTERACTIVE",
-)  # a run-as-main module; Alembic's scripts (its env.py runs on import)
+)
 _ENABLED = os.environ.get("LEADSYNC_TEST_FORK_CLI", "1") != "0"
 
 _lock = threading.Lock()
 _zygote: _Zygote | None = None
-calls_cpu_s = 0.0  # CPU time of the forked calls so far (they are not this process's children)
 
 
 def run(
@@ -319,10 +318,7 @@ class _Call:
     def wait(self, timeout: float | None) -> int:
         """The exit code (``-N``: ended by signal N); TimeoutError if it runs past ``timeout``."""
         if self.returncode is None:
-            ended = self.lines.next(timeout)
-            global calls_cpu_s
-            calls_cpu_s += ended["cpu"]
-            self.returncode = ended["returncode"]
+            self.returncode = self.lines.next(timeout)["returncode"]
         return self.returncode
 
     def kill(self) -> None:
@@ -423,9 +419,8 @@ def _fork_call(listener: socket.socket, connection: socket.socket) -> tuple[dict
         for fd in fds:
             os.close(fd)
         connection.sendall(json.dumps({"pid": call}).encode() + b"\n")
-        _, status, usage = os.wait4(call, 0)
-        reply = {"returncode": os.waitstatus_to_exitcode(status), "cpu": usage.ru_utime + usage.ru_stime}
-        connection.sendall(json.dumps(reply).encode() + b"\n")
+        _, status = os.waitpid(call, 0)
+        connection.sendall(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
     except BaseException:  # noqa: BLE001 - the waiter says what went wrong in the zygote's log
         import traceback
 
