@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -23,19 +24,22 @@ def engagement_routes(emu: AccountHost) -> list[web.RouteDef]:
         # it [peer], so the sandbox serves both.
         paging = Paging(request)
         with state.lock:
-            rows = list(state.activities)
+            after = param(emu, request, "after")
+            moment = parse_filter_time(after, emu.tz) if after is not None else None
+            order = param(emu, request, "orders[tstamp]")
+            if order is not None or moment is not None:
+                rows, keys = state.activities_by_time()
+                if moment is not None:  # tstamp >= after
+                    rows = rows[bisect_left(keys, (moment,)) :]
+            else:
+                rows = state.activities
             contact = param(emu, request, "contact")
             if contact is not None and contact.isdigit():
                 rows = [a for a in rows if a.contact == int(contact)]
-            after = param(emu, request, "after")
-            moment = parse_filter_time(after, emu.tz) if after is not None else None
-            if moment is not None:
-                rows = [a for a in rows if a.tstamp >= moment]
-            order = param(emu, request, "orders[tstamp]")
-            if order is not None:
-                rows.sort(key=lambda a: (a.tstamp, a.id), reverse=order.strip().lower() == "desc")
-            else:
-                rows.sort(key=lambda a: a.id)
+            if order is None:
+                rows = sorted(rows, key=lambda a: a.id)
+            elif order.strip().lower() == "desc":
+                rows = rows[::-1]
             page = paging.slice(rows)
             body: dict[str, Any] = {
                 "activities": [render.activity(a) for a in page],

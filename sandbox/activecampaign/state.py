@@ -161,11 +161,14 @@ class AccountState:
         self.field_rels: dict[int, FieldRel] = {}
         self.field_values: dict[int, FieldValue] = {}
         self.value_by_key: dict[tuple[int, int], int] = {}  # (contact, field) -> fieldValue id
+        self._values_by_contact: dict[int, dict[int, int]] = {}  # contact -> field -> fieldValue id
         self.tags: dict[int, Tag] = {}
         self.tag_by_name: dict[str, int] = {}  # lower-cased
         self.contact_tags: dict[int, ContactTag] = {}
         self.contact_tag_by_key: dict[tuple[int, int], int] = {}  # (contact, tag) -> contactTag id
-        self.activities: list[Activity] = []  # in insertion order; routes sort as asked
+        self._tags_by_contact: dict[int, set[int]] = {}  # contact -> contactTag ids
+        self.activities: list[Activity] = []  # append-only, in insertion (and id) order
+        self._by_time: tuple[int, list[Activity], list[tuple[datetime, int]]] = (0, [], [])
         self.tracking_logs: dict[int, list[TrackingLog]] = {}  # by contact
         self.deals: dict[int, Deal] = {}
         self.deal_by_source: dict[str, int] = {}
@@ -206,11 +209,10 @@ class AccountState:
         return None
 
     def values_of(self, contact_id: int) -> list[FieldValue]:
-        return [
-            self.field_values[value_id]
-            for (owner, _), value_id in sorted(self.value_by_key.items())
-            if owner == contact_id
-        ]
+        """A contact's values in field order (an index: a page of contacts with their values reads
+        only those contacts' values)."""
+        by_field = self._values_by_contact.get(contact_id, {})
+        return [self.field_values[by_field[field_id]] for field_id in sorted(by_field)]
 
     def set_value(self, contact_id: int, field_id: int, value: str, now: datetime) -> tuple[FieldValue, bool]:
         """Upsert one value; return it and whether it changed."""
@@ -226,12 +228,25 @@ class AccountState:
         created = FieldValue(self.next_id("fieldValue"), contact_id, field_id, value, now, now)
         self.field_values[created.id] = created
         self.value_by_key[(contact_id, field_id)] = created.id
+        self._values_by_contact.setdefault(contact_id, {})[field_id] = created.id
         self._wrote(contact_id, "update", {})
         return created, True
 
     def _wrote(self, contact_id: int, kind: str, extra: dict[str, Any]) -> None:
         if self.on_write is not None and not self.quiet:
             self.on_write(contact_id, kind, extra)
+
+    # --- activities ----------------------------------------------------------------------------
+
+    def activities_by_time(self) -> tuple[list[Activity], list[tuple[datetime, int]]]:
+        """The activities by (tstamp, id), with those keys for bisecting: sorted again only after
+        activities were added (the list is append-only), not for every page read."""
+        count, rows, keys = self._by_time
+        if count != len(self.activities):
+            rows = sorted(self.activities, key=lambda a: (a.tstamp, a.id))
+            keys = [(a.tstamp, a.id) for a in rows]
+            self._by_time = (len(self.activities), rows, keys)
+        return rows, keys
 
     # --- tags --------------------------------------------------------------------------------
 
@@ -255,6 +270,7 @@ class AccountState:
         row = ContactTag(self.next_id("contactTag"), contact_id, tag_id, now)
         self.contact_tags[row.id] = row
         self.contact_tag_by_key[(contact_id, tag_id)] = row.id
+        self._tags_by_contact.setdefault(contact_id, set()).add(row.id)
         self._wrote(contact_id, "contact_tag_added", {"tag": self.tags[tag_id].tag})
         return row, True
 
@@ -262,11 +278,10 @@ class AccountState:
         row = self.contact_tags.pop(contact_tag_id, None)
         if row is not None:
             self.contact_tag_by_key.pop((row.contact, row.tag), None)
+            self._tags_by_contact.get(row.contact, set()).discard(row.id)
             tag = self.tags.get(row.tag)
             self._wrote(row.contact, "contact_tag_removed", {"tag": tag.tag if tag else ""})
         return row
 
     def tags_of(self, contact_id: int) -> list[ContactTag]:
-        return sorted(
-            (row for row in self.contact_tags.values() if row.contact == contact_id), key=lambda r: r.id
-        )
+        return [self.contact_tags[row_id] for row_id in sorted(self._tags_by_contact.get(contact_id, ()))]
