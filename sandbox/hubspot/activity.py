@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from leadsync.sandbox.hubspot.state import CrmObject, HubSpotState, iso, ms
@@ -112,6 +113,7 @@ def _bump(obj: CrmObject, name: str) -> None:
     obj.properties[name] = str(_num(obj, name) + 1)
 
 
+@lru_cache(maxsize=1 << 16)  # the same campaign, link and owner keys come back for every event
 def _stable_int(text: str, digits: int = 9) -> int:
     return int(hashlib.sha1(text.encode()).hexdigest()[:12], 16) % (10**digits)
 

@@ -65,7 +65,9 @@ CREATED = {
 
 def iso(when: datetime) -> str:
     """HubSpot's datetime string: UTC, milliseconds, Z (hubspot.md §2 "lastmodifieddate" example)."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    return when.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def parse_time(value: str | int | float | datetime) -> datetime:

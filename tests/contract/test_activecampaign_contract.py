@@ -7,8 +7,6 @@ client the connector uses. The integration tests check every response they recei
 
 from __future__ import annotations
 
-import copy
-
 import httpx
 import pytest
 
@@ -20,6 +18,7 @@ from leadsync.sandbox.world import generate_world
 from tests.contract.openapi import require_specs
 from tests.integration.activecampaign.conftest import FAST, api_url, make_settings, pull_all, serve
 from tests.integration.activecampaign.contract import ContractLog, load_validator, record_responses
+from tests.worlds import private_copy
 
 # operationId -> (method, spec path, statuses the tour must produce)
 EXPECTED = {
@@ -76,7 +75,7 @@ def world():
 def test_given_every_emulated_operation_when_validated_then_the_spec_accepts_every_answer(world) -> None:
     validator = load_validator()
     log = ContractLog()
-    with serve(copy.deepcopy(world)) as server:
+    with serve(private_copy(world)) as server:
         connector = ActiveCampaignConnector(make_settings(api_url(server), options=dict(FAST)))
         with connector:
             record_responses(connector.client, log)
@@ -149,7 +148,7 @@ def test_given_a_broken_answer_when_validated_then_the_validator_says_so() -> No
 
 
 def test_given_a_connector_error_message_then_it_never_carries_the_token(world) -> None:
-    with serve(copy.deepcopy(world)) as server:
+    with serve(private_copy(world)) as server:
         token = "bad-token-that-must-not-leak-123456"
         with ActiveCampaignConnector(
             make_settings(api_url(server), token=token, options=dict(FAST))
@@ -170,7 +169,7 @@ def test_given_tracking_logs_when_validated_against_the_detailed_operation_then_
     schema = spec["paths"]["/contacts/{contactId}/trackingLogs"]["get"]["responses"]["200"]["content"][
         "application/json"
     ]["schema"]
-    with serve(copy.deepcopy(world)) as server:
+    with serve(private_copy(world)) as server:
         state = server.state.hosts["activecampaign"].emulator.state
         contact_id = next(cid for cid, logs in state.tracking_logs.items() if logs)
         with ActiveCampaignConnector(make_settings(api_url(server), options=dict(FAST))) as connector:

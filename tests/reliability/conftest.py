@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 
 from leadsync.sandbox.world import generate_world
 from tests.reliability.figures import KEY, Figures
+from tests.worlds import private_copy
 
 CONTACTS = 40
 SEED = 23
@@ -22,7 +22,7 @@ def reliability_world() -> Any:
 
 @pytest.fixture
 def world(reliability_world: Any) -> Any:
-    return copy.deepcopy(reliability_world)
+    return private_copy(reliability_world)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ One small world, all cases injected at once, one ``sync``; the checks are table-
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from leadsync.sync.scorebatch import load_profiles
 from leadsync.sync.store.models import Attributes, Event, Identity, Person, Score
 from tests.reliability.figures import Figures
 from tests.reliability.harness import AC_TOKEN, HUBSPOT_TOKEN, MAILCHIMP_KEY, Cli, leaks, marker_sandbox
+from tests.worlds import private_copy
 
 LONG = ("Head of " + "very " * 1999)[:9_996] + "long"  # 10,000 characters
 assert len(LONG) == 10_000
@@ -384,7 +384,7 @@ class Synced:
 @pytest.fixture(scope="module")
 def synced(reliability_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
     counted = Figures()
-    with marker_sandbox(copy.deepcopy(reliability_world)) as server:
+    with marker_sandbox(private_copy(reliability_world)) as server:
         cli = Cli.make(server, tmp_path_factory.mktemp("bad-records"), counted)
         injector = Injector(server)
         remote = {case.name: injector.inject(case) for case in CASES}

@@ -10,7 +10,6 @@ Issue "reliability" (Build: Faults; acceptance 1 and 2).
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 from tests.integration.pipeline.harness import platform_view, store_state
 from tests.reliability.figures import Figures
 from tests.reliability.harness import Cli, clear_faults, count_faults, losses, marker_sandbox, set_faults
+from tests.worlds import private_copy
 
 TIMEOUT_S = 2.0  # the faulted configs' client timeout; a "slow" fault outlasts it
 HUBSPOT_API = r"^/(crm|email|events|account-info)/"  # not the OAuth token endpoint
@@ -29,7 +29,7 @@ HUBSPOT_API = r"^/(crm|email|events|account-info)/"  # not the OAuth token endpo
 @pytest.fixture(scope="module")
 def clean(reliability_world: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One uninterrupted sync of the world: what every faulted run must end equal to."""
-    with marker_sandbox(copy.deepcopy(reliability_world)) as server:
+    with marker_sandbox(private_copy(reliability_world)) as server:
         cli = Cli.make(server, tmp_path_factory.mktemp("clean"), Figures())
         assert cli.json("sync")["ok"]
         emails = sorted(store_state(cli)["persons"])

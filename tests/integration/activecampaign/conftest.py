@@ -16,6 +16,7 @@ from leadsync.sandbox.server import SandboxServer
 from leadsync.sandbox.world import generate_world
 from tests.contract.openapi import SPECS_DIR
 from tests.integration.activecampaign.contract import ContractLog, load_validator, record_responses
+from tests.worlds import private_copy
 
 TOKEN_VARIABLE = "LEADSYNC_AC_API_TOKEN"
 FAST = {"requests_per_second": 0, "import_poll_s": 0.01, "backoff_initial_s": 0.01, "bulk_rate_wait_s": 0.05}
@@ -53,9 +54,8 @@ def small_world() -> Any:
 @pytest.fixture
 def server(small_world: Any) -> Iterator[SandboxServer]:
     """A fresh emulator per test (tests write to it), rate limits off."""
-    import copy
 
-    with serve(copy.deepcopy(small_world)) as running:
+    with serve(private_copy(small_world)) as running:
         yield running
 
 

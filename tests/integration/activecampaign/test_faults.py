@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import copy
-
 from leadsync.connectors.activecampaign.connector import ActiveCampaignConnector
 from tests.integration.activecampaign.conftest import FAST, admin, api_url, make_settings, pull_all, serve
 from tests.integration.activecampaign.test_push import _updates
+from tests.worlds import private_copy
 
 NOISY = {
     "rates": {"rate_limit": 0.08, "server_error": 0.05, "drop": 0.03, "reset": 0.03, "malformed": 0.03},
@@ -36,7 +35,7 @@ def _written_state(server):
 def test_given_faults_on_when_pulling_and_pushing_then_the_result_equals_a_clean_run(small_world) -> None:
     outcomes = []
     for noisy in (False, True):
-        with serve(copy.deepcopy(small_world)) as server:
+        with serve(private_copy(small_world)) as server:
             connector = ActiveCampaignConnector(
                 make_settings(api_url(server), options={**FAST, "max_attempts": 12})
             )

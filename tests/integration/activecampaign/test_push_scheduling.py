@@ -16,6 +16,7 @@ from tests.contract.openapi import SPECS_DIR
 from tests.integration.activecampaign.conftest import FAST, admin, api_url, make_settings, serve
 from tests.integration.activecampaign.contract import ContractLog, load_validator, record_responses
 from tests.integration.activecampaign.test_push import _updates
+from tests.worlds import private_copy
 
 IMPORT = "/api/3/import/bulk_import"
 INFO = "/api/3/import/info"
@@ -28,10 +29,8 @@ def world_of_300() -> Any:
 
 @pytest.fixture
 def two_import_server(world_of_300: Any, request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
-    import copy
-
     extra = getattr(request, "param", {})
-    with serve(copy.deepcopy(world_of_300), extra={"activecampaign": extra}) as running:
+    with serve(private_copy(world_of_300), extra={"activecampaign": extra}) as running:
         yield running
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from leadsync.sandbox.world import generate_world
 from tests.integration.pipeline import harness
 from tests.stores import STORES, new_store_url
+from tests.worlds import private_copy
 
 CONTACTS = 150
 SEED = 5
@@ -23,7 +23,7 @@ def pipeline_world() -> Any:
 @pytest.fixture
 def world(pipeline_world: Any) -> Any:
     """A private copy: sandboxes change their world (clock advances, writes)."""
-    return copy.deepcopy(pipeline_world)
+    return private_copy(pipeline_world)
 
 
 @pytest.fixture(

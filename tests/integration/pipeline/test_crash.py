@@ -18,16 +18,15 @@ from typing import Any
 from sqlalchemy import text
 
 from tests.integration.pipeline.harness import Leadsync, platform_view, serve, store_state
+from tests.worlds import private_copy
 
 KILLS = 12
 RNG_SEED = 20261123
 
 
 def test_sigkill_at_random_moments_converges(world: Any, pipeline_world: Any, tmp_path: Path) -> None:
-    import copy
-
     emails = sorted({p.email.strip().lower() for p in world.persons})
-    with serve(copy.deepcopy(pipeline_world)) as clean_server:
+    with serve(private_copy(pipeline_world)) as clean_server:
         clean = Leadsync.create(clean_server, tmp_path / "clean")
         started = time.monotonic()
         clean.run("sync", "--json")

@@ -13,7 +13,6 @@ wait. Each exit is timed from the signal to the process's end, and must take 5 s
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 import signal
@@ -33,6 +32,7 @@ from leadsync.sandbox.world import generate_world
 from leadsync.sync.store.models import Score
 from tests.integration.pipeline.harness import PLATFORMS, Leadsync, platform_view, serve, store_state, writes
 from tests.integration.pipeline.test_crash import _difference
+from tests.worlds import private_copy
 
 EXIT_BOUND_S = 5.0
 MOMENTS = 8
@@ -132,8 +132,8 @@ def test_daemon_stops_within_5s_at_random_moments_and_the_next_run_converges(
     # The uninterrupted run, on its own sandbox, side by side with the interrupted ones.
     clean_result: dict[str, Any] = {}
     with (
-        serve(copy.deepcopy(small_world), rate_limits=True, latency_ms=LATENCY_MS) as clean_server,
-        serve(copy.deepcopy(small_world), rate_limits=True, latency_ms=LATENCY_MS) as server,
+        serve(private_copy(small_world), rate_limits=True, latency_ms=LATENCY_MS) as clean_server,
+        serve(private_copy(small_world), rate_limits=True, latency_ms=LATENCY_MS) as server,
     ):
         clean = Leadsync.create(clean_server, tmp_path / "clean")
         _configure(clean)
@@ -238,7 +238,7 @@ def _mid_pull(lead: Leadsync, server: Any, *args: str) -> Running:
 def test_sync_stopped_by_a_signal_exits_128_plus_the_signal(
     small_world: Any, tmp_path: Path, signum: int, status: int
 ) -> None:
-    with serve(copy.deepcopy(small_world), rate_limits=True, latency_ms=LATENCY_MS) as server:
+    with serve(private_copy(small_world), rate_limits=True, latency_ms=LATENCY_MS) as server:
         lead = Leadsync.create(server, tmp_path / "one-off")
         running = _mid_pull(lead, server, "sync", "--json")
         took = running.signal(signum)
@@ -255,7 +255,7 @@ def test_sync_stopped_by_a_signal_exits_128_plus_the_signal(
 def test_a_request_in_flight_is_given_up_after_the_grace_period_and_a_second_signal_exits_at_once(
     small_world: Any, tmp_path: Path
 ) -> None:
-    with serve(copy.deepcopy(small_world), rate_limits=True, latency_ms=LATENCY_MS) as server:
+    with serve(private_copy(small_world), rate_limits=True, latency_ms=LATENCY_MS) as server:
         lead = Leadsync.create(server, tmp_path / "in-flight")
         # 1. Every request now takes 20 s: a stop has to give the one in flight up.
         running = _mid_pull(lead, server, "sync", "--json")

@@ -15,7 +15,6 @@ root they are ``chmod``, and the full-disk test is skipped while its variant wit
 
 from __future__ import annotations
 
-import copy
 import os
 import resource
 import shutil
@@ -31,6 +30,7 @@ import pytest
 import tomli_w
 
 from tests.integration.pipeline.harness import ROOT, Leadsync, platform_view, serve, store_state
+from tests.worlds import private_copy
 
 ROOT_USER = os.geteuid() == 0
 STATE_KEYS = ("persons", "identities", "event_count", "events", "scores", "writeback_state")
@@ -99,7 +99,7 @@ def _set(lead: Leadsync, section: str, **values: Any) -> None:
 def expected(pipeline_world: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The store and platforms after one uninterrupted sync of the world."""
     emails = sorted({p.email.strip().lower() for p in pipeline_world.persons})
-    with serve(copy.deepcopy(pipeline_world)) as server:
+    with serve(private_copy(pipeline_world)) as server:
         clean = Leadsync.create(server, tmp_path_factory.mktemp("clean"))
         clean.run("sync", "--json")
         return {"store": store_state(clean), "platform": platform_view(server, emails), "emails": emails}

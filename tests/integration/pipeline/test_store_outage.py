@@ -6,7 +6,6 @@ same store and platform state as one uninterrupted run of the same world."""
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 import time
@@ -19,6 +18,7 @@ from sqlalchemy import create_engine, select, text
 from leadsync.sync.store.db import store_url as driver_url
 from leadsync.sync.store.models import SyncRun
 from tests.integration.pipeline.harness import Leadsync, platform_view, serve, store_state
+from tests.worlds import private_copy
 
 TERMINATIONS = 4
 
@@ -46,7 +46,7 @@ def test_terminated_connections_mid_sync_lose_nothing_and_the_run_resumes(
     if pipeline_store != "postgresql":
         pytest.skip("terminating server connections is a PostgreSQL test (SQLite has no server)")
     emails = sorted({p.email.strip().lower() for p in world.persons})
-    with serve(copy.deepcopy(pipeline_world)) as clean_server:
+    with serve(private_copy(pipeline_world)) as clean_server:
         clean = Leadsync.create(clean_server, tmp_path / "clean")
         clean.run("sync", "--json")
         expected_store = store_state(clean)
