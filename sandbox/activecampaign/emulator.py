@@ -186,7 +186,7 @@ class ActiveCampaignEmulator(PlatformEmulator):
                 "udate": self.render.local(contact.udate),
                 "fields": fields,
                 "tags": tags,
-                "activities": sum(1 for a in self.state.activities if a.contact == contact.id),
+                "activities": self.state.activity_counts()[contact.id],
                 "trackingLogs": len(self.state.tracking_logs.get(contact.id, [])),
                 "deals": [self.render.deal(d) for d in self.state.deals.values() if d.contact == contact.id],
             }

@@ -12,6 +12,7 @@ every read and write goes through ``lock``.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -169,6 +170,7 @@ class AccountState:
         self._tags_by_contact: dict[int, set[int]] = {}  # contact -> contactTag ids
         self.activities: list[Activity] = []  # append-only, in insertion (and id) order
         self._by_time: tuple[int, list[Activity], list[tuple[datetime, int]]] = (0, [], [])
+        self._per_contact: tuple[int, Counter[int]] = (0, Counter())
         self.tracking_logs: dict[int, list[TrackingLog]] = {}  # by contact
         self.deals: dict[int, Deal] = {}
         self.deal_by_source: dict[str, int] = {}
@@ -247,6 +249,14 @@ class AccountState:
             keys = [(a.tstamp, a.id) for a in rows]
             self._by_time = (len(self.activities), rows, keys)
         return rows, keys
+
+    def activity_counts(self) -> Counter[int]:
+        """Activities per contact id, counted again only after activities were added."""
+        count, per_contact = self._per_contact
+        if count != len(self.activities):
+            per_contact = Counter(a.contact for a in self.activities)
+            self._per_contact = (len(self.activities), per_contact)
+        return per_contact
 
     # --- tags --------------------------------------------------------------------------------
 

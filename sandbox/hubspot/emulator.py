@@ -146,15 +146,14 @@ class HubSpotEmulator(PlatformEmulator):
             deals = [
                 self.state.objects["deals"][d].to_json(None) for d in contact.associations.get("deals", [])
             ]
+            by_recipient, by_contact = self.state.event_counts()
             return {
                 "id": contact.id,
                 "properties": dict(contact.properties),
                 "updatedAt": contact.to_json([])["updatedAt"],
                 "deals": deals,
-                "email_events": sum(
-                    1 for e in self.state.email_events if e["recipient"] == contact.properties.get("email")
-                ),
-                "page_view_events": sum(1 for e in self.state.web_events if e["objectId"] == contact.id),
+                "email_events": by_recipient[contact.properties.get("email")],
+                "page_view_events": by_contact[contact.id],
                 "meetings": [
                     self.state.objects["meetings"][m].to_json(["hs_timestamp", "hs_meeting_outcome"])
                     for m in contact.associations.get("meetings", [])

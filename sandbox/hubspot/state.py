@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -225,6 +226,7 @@ class HubSpotState:
         self._email_sorted: list[dict[str, Any]] = []
         self._email_keys: list[tuple[int, str]] = []
         self.web_events: list[dict[str, Any]] = []
+        self._event_counts: tuple[int, int, Counter[Any], Counter[Any]] = (0, 0, Counter(), Counter())
         self.next_id = {"contacts": 101, "deals": 5001, "meetings": 70001, "calls": 80001}
         # person id (world) -> contact id
         self.person_contact: dict[str, str] = {}
@@ -254,6 +256,17 @@ class HubSpotState:
     def email_event_keys(self) -> list[tuple[int, str]]:
         self.email_events_sorted()
         return self._email_keys
+
+    def event_counts(self) -> tuple[Counter[Any], Counter[Any]]:
+        """Email events by recipient and web events by contact id, counted again only after events
+        were added (both lists only grow): the admin view of every person reads them once."""
+        with self.lock:
+            emails, views, by_recipient, by_contact = self._event_counts
+            if (emails, views) != (len(self.email_events), len(self.web_events)):
+                by_recipient = Counter(e["recipient"] for e in self.email_events)
+                by_contact = Counter(e["objectId"] for e in self.web_events)
+                self._event_counts = (len(self.email_events), len(self.web_events), by_recipient, by_contact)
+            return by_recipient, by_contact
 
     # --- lookups -----------------------------------------------------------------------------
 
