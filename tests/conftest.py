@@ -25,7 +25,9 @@ __all__ = [
 def pytest_configure(config: Any) -> None:
     """The cyclic collector runs a full pass a fifth as often: the test processes hold generated
     worlds of up to 5,000 persons (millions of objects, none in cycles), and each full pass over them
-    cost about 0.75 s, 12 s of CPU in the connector tests alone (4 s with these thresholds)."""
+    cost about 0.75 s: 12 s of CPU in the HubSpot and Mailchimp integration tests, 4 s with these
+    thresholds. The CLI calls the tests make keep Python's defaults (each is a new interpreter or a
+    fork of one, tests/forkcli.py)."""
     gc.set_threshold(50_000, 20, 10)
 
 
