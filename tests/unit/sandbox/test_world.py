@@ -50,7 +50,7 @@ def test_given_same_seed_when_generated_twice_then_bytes_are_identical(world_5k:
 
 def test_given_same_seed_when_generated_in_another_process_then_bytes_are_identical() -> None:
     """No dependence on hash randomisation, the wall clock or anything else of the process."""
-    script = "from sandbox.world import generate_world; import hashlib; print(hashlib.sha256(generate_world(150, 3).dumps()).hexdigest())"
+    script = "from leadsync.sandbox.world import generate_world; import hashlib; print(hashlib.sha256(generate_world(150, 3).dumps()).hexdigest())"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env, cwd=Path.cwd()
