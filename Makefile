@@ -19,9 +19,9 @@ demo: $(STAMP)
 
 # Three test processes on two cores: many tests wait on the sandbox's latency, rate limits and
 # schedules, so with two the cores sat idle a third of the time (four: 506 s against 521 s, but 14 %
-# more CPU, within this machine's noise). worksteal first gives each process a block of the collection; each block opens with its
-# share of the long tests (tests/conftest.py), so none is left running alone at the end. The CLI
-# calls fork from a preloaded process (tests/forkcli.py).
+# more CPU, within this machine's noise). worksteal first gives each process a block of the
+# collection; each block opens with its share of the long tests (tests/conftest.py), so none is left
+# running alone at the end. The CLI calls fork from a preloaded process (tests/forkcli.py).
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 3 --dist worksteal -q
 

@@ -161,13 +161,11 @@ class AccountState:
         self.fields: dict[int, CustomField] = {}
         self.field_rels: dict[int, FieldRel] = {}
         self.field_values: dict[int, FieldValue] = {}
-        self.value_by_key: dict[tuple[int, int], int] = {}  # (contact, field) -> fieldValue id
         self._values_by_contact: dict[int, dict[int, int]] = {}  # contact -> field -> fieldValue id
         self.tags: dict[int, Tag] = {}
         self.tag_by_name: dict[str, int] = {}  # lower-cased
         self.contact_tags: dict[int, ContactTag] = {}
-        self.contact_tag_by_key: dict[tuple[int, int], int] = {}  # (contact, tag) -> contactTag id
-        self._tags_by_contact: dict[int, set[int]] = {}  # contact -> contactTag ids
+        self._tags_by_contact: dict[int, dict[int, int]] = {}  # contact -> tag -> contactTag id
         self.activities: list[Activity] = []  # append-only, in insertion (and id) order
         self._by_time: tuple[int, list[Activity], list[tuple[datetime, int]]] = (0, [], [])
         self._per_contact: tuple[int, Counter[int]] = (0, Counter())
@@ -218,7 +216,7 @@ class AccountState:
 
     def set_value(self, contact_id: int, field_id: int, value: str, now: datetime) -> tuple[FieldValue, bool]:
         """Upsert one value; return it and whether it changed."""
-        existing_id = self.value_by_key.get((contact_id, field_id))
+        existing_id = self._values_by_contact.get(contact_id, {}).get(field_id)
         if existing_id is not None:
             existing = self.field_values[existing_id]
             if existing.value == value:
@@ -229,7 +227,6 @@ class AccountState:
             return existing, True
         created = FieldValue(self.next_id("fieldValue"), contact_id, field_id, value, now, now)
         self.field_values[created.id] = created
-        self.value_by_key[(contact_id, field_id)] = created.id
         self._values_by_contact.setdefault(contact_id, {})[field_id] = created.id
         self._wrote(contact_id, "update", {})
         return created, True
@@ -274,24 +271,24 @@ class AccountState:
         return tag
 
     def tag_contact(self, contact_id: int, tag_id: int, now: datetime) -> tuple[ContactTag, bool]:
-        existing_id = self.contact_tag_by_key.get((contact_id, tag_id))
+        existing_id = self._tags_by_contact.get(contact_id, {}).get(tag_id)
         if existing_id is not None:
             return self.contact_tags[existing_id], False
         row = ContactTag(self.next_id("contactTag"), contact_id, tag_id, now)
         self.contact_tags[row.id] = row
-        self.contact_tag_by_key[(contact_id, tag_id)] = row.id
-        self._tags_by_contact.setdefault(contact_id, set()).add(row.id)
+        self._tags_by_contact.setdefault(contact_id, {})[tag_id] = row.id
         self._wrote(contact_id, "contact_tag_added", {"tag": self.tags[tag_id].tag})
         return row, True
 
     def untag(self, contact_tag_id: int) -> ContactTag | None:
         row = self.contact_tags.pop(contact_tag_id, None)
         if row is not None:
-            self.contact_tag_by_key.pop((row.contact, row.tag), None)
-            self._tags_by_contact.get(row.contact, set()).discard(row.id)
+            self._tags_by_contact.get(row.contact, {}).pop(row.tag, None)
             tag = self.tags.get(row.tag)
             self._wrote(row.contact, "contact_tag_removed", {"tag": tag.tag if tag else ""})
         return row
 
     def tags_of(self, contact_id: int) -> list[ContactTag]:
-        return [self.contact_tags[row_id] for row_id in sorted(self._tags_by_contact.get(contact_id, ()))]
+        return [
+            self.contact_tags[row_id] for row_id in sorted(self._tags_by_contact.get(contact_id, {}).values())
+        ]
