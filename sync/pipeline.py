@@ -571,9 +571,17 @@ def _push_plan(
             for start in range(0, len(plans), PUSH_CHUNK):
                 stopping.check()
                 chunk = plans[start : start + PUSH_CHUNK]
-                mark_pending(engine, source.name, chunk, now=utcnow())
+                # each a transaction of its own, sent again on a new connection when the store's was
+                # lost (as the pull's pages and the re-score are): the platform's answer is kept
+                retry_lost_connection(
+                    partial(mark_pending, engine, source.name, chunk, now=utcnow()),
+                    what=f"push to {source.name}",
+                )
                 report: PushReport = connector.push([write.update for write in chunk])
-                record_push(engine, source.name, chunk, report, run_id=run.id, now=utcnow())
+                retry_lost_connection(
+                    partial(record_push, engine, source.name, chunk, report, run_id=run.id, now=utcnow()),
+                    what=f"push to {source.name}",
+                )
                 result.written += len(report.written)
                 result.failed += len(report.failed)
                 result.requests += report.requests

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, delete, desc, func, select, update
 
 from leadsync.connectors.errors import LeadsyncError
 from leadsync.sync.lease import holder_id, process_gone
+from leadsync.sync.store.db import retry_lost_connection
 from leadsync.sync.store.models import Identity, Lease, SyncRun, WritebackAudit
 
 __all__ = [
@@ -179,17 +180,20 @@ def finish_run(
     error: str | None,
     now: datetime | None = None,
 ) -> None:
-    with engine.begin() as connection:
-        connection.execute(
-            update(SyncRun)
-            .where(SyncRun.id == run_id)
-            .values(
-                finished_at=now or datetime.now(UTC),
-                status=outcome.value,
-                counts=counts.as_dict(),
-                error=_summary(error),
-            )
-        )
+    """Close the run's record; sent again on a new connection when the store's was lost (the
+    UPDATE is idempotent), so that a run that outlived an outage records how it ended."""
+    values = {
+        "finished_at": now or datetime.now(UTC),
+        "status": outcome.value,
+        "counts": counts.as_dict(),
+        "error": _summary(error),
+    }
+
+    def close() -> None:
+        with engine.begin() as connection:
+            connection.execute(update(SyncRun).where(SyncRun.id == run_id).values(**values))
+
+    retry_lost_connection(close, what=f"closing run {run_id}")
 
 
 @contextmanager
