@@ -20,6 +20,7 @@ from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadsync.connectors.errors import LeadsyncError
+from leadsync.sync.store.db import retry_lost_connection
 from leadsync.sync.store.models import Lease
 
 __all__ = [
@@ -159,7 +160,12 @@ class LeaseKeeper:
         self._since = 0.0
 
     def __enter__(self) -> LeaseKeeper:
-        acquire(self.engine, self.name, self.holder, ttl=self.ttl)
+        # taken again on a new connection when the store's was lost: a lease already ours is
+        # simply extended (``acquire``), and ``LeaseHeld`` is an answer, not a lost connection
+        retry_lost_connection(
+            lambda: acquire(self.engine, self.name, self.holder, ttl=self.ttl),
+            what=f"taking lease {self.name}",
+        )
         # after the take, and ``until`` before the release: the logged span lies inside the time
         # held, so two holders' spans never overlap. (Taken before the take, a standby's attempt
         # that began just before the holder's release committed overlapped it by milliseconds.)
@@ -188,8 +194,6 @@ class LeaseKeeper:
             self._thread.join(timeout=5)
         until = time.time()
         if not self.lost.is_set():
-            from leadsync.sync.store.db import retry_lost_connection
-
             retry_lost_connection(
                 lambda: release(self.engine, self.name, self.holder), what=f"releasing lease {self.name}"
             )

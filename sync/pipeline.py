@@ -145,8 +145,11 @@ def selected_sources(config: LeadsyncConfig, names: Sequence[str]) -> list[Sourc
 def _begin(engine: Engine, source: str) -> str:
     """What every run does first: close the run records of processes that are gone (so ``status``
     never shows a dead process as syncing), and return the holder id the run and its lease share
-    (``sync.runs.mark_interrupted`` matches a running record against its source's lease holder)."""
-    mark_interrupted(engine, source=source)
+    (``sync.runs.mark_interrupted`` matches a running record against its source's lease holder).
+    Sent again on a new connection when the store's was lost (the UPDATE is idempotent)."""
+    retry_lost_connection(
+        partial(mark_interrupted, engine, source=source), what=f"closing stale runs of {source}"
+    )
     return holder_id()
 
 
@@ -460,17 +463,22 @@ def plan_push(
     hold_lifecycle_of: Sequence[str] = (),
 ) -> Plan:
     """What a push of ``source`` would write now, from the store alone (largest change first).
-    ``hold_lifecycle_of``: sources whose pull failed in this run (``sync.writeback.plan_source``)."""
-    with engine.connect() as connection:
-        return plan_source(
-            connection,
-            source.name,
-            prefix=config.writeback.field_prefix,
-            lifecycle_writeback=config.writeback.lifecycle,
-            now=now,
-            on_drift=config.writeback.on_drift,
-            hold_lifecycle_of=hold_lifecycle_of,
-        )
+    ``hold_lifecycle_of``: sources whose pull failed in this run (``sync.writeback.plan_source``).
+    Read again on a new connection when the store's was lost (it only reads)."""
+
+    def plan() -> Plan:
+        with engine.connect() as connection:
+            return plan_source(
+                connection,
+                source.name,
+                prefix=config.writeback.field_prefix,
+                lifecycle_writeback=config.writeback.lifecycle,
+                now=now,
+                on_drift=config.writeback.on_drift,
+                hold_lifecycle_of=hold_lifecycle_of,
+            )
+
+    return retry_lost_connection(plan, what=f"planning the push to {source.name}")
 
 
 def push_source(
@@ -500,7 +508,9 @@ def push_source(
     if dry_run:
         result.diff = diff_rows(source.name, source.platform.value, plan.writes)
         return result
-    adopt_values(engine, source.name, plan.adopt, now=now)
+    retry_lost_connection(  # an upsert: idempotent
+        partial(adopt_values, engine, source.name, plan.adopt, now=now), what=f"push to {source.name}"
+    )
     if not plan.writes:
         return result  # nothing to write: no request, no run recorded (the daemon pushes every cycle)
     holder = _begin(engine, source.name)

@@ -155,20 +155,26 @@ def start_run(
     worker: str,
     now: datetime | None = None,
 ) -> int:
-    with engine.begin() as connection:
-        result = connection.execute(
-            SyncRun.__table__.insert().values(  # type: ignore[attr-defined]
-                source=source,
-                step=step.value,
-                trigger=trigger.value,
-                command=command,
-                worker=worker,
-                started_at=now or datetime.now(UTC),
-                status=Outcome.RUNNING.value,
-                counts={},
-            )
-        )
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+    """Open a run's record (``running``); sent again on a new connection when the store's was lost.
+    (Were the commit to reach the server and its answer be lost, the retry would leave a second
+    ``running`` record behind, which ``mark_interrupted`` closes once its lease or process is gone.)"""
+    values = {
+        "source": source,
+        "step": step.value,
+        "trigger": trigger.value,
+        "command": command,
+        "worker": worker,
+        "started_at": now or datetime.now(UTC),
+        "status": Outcome.RUNNING.value,
+        "counts": {},
+    }
+
+    def open_record() -> int:
+        with engine.begin() as connection:
+            result = connection.execute(SyncRun.__table__.insert().values(**values))  # type: ignore[attr-defined]
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    return int(retry_lost_connection(open_record, what=f"opening a {step.value} run of {source}"))
 
 
 def finish_run(

@@ -2,19 +2,28 @@
 it returns. While ``leadsync sync`` runs, every backend of its database is terminated again and again
 (``pg_terminate_backend``: what a server restart or a failover does to open connections). A page
 whose connection died is written again on a new connection (``sync.ingest``); the run ends with the
-same store and platform state as one uninterrupted run of the same world."""
+same store and platform state as one uninterrupted run of the same world.
+
+Where those terminations land depends on timing, so a second test terminates the connection of each
+kind of store statement a sync makes, once each, just before it runs: every step outlives it."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, event, select, text
 
+from leadsync.config.scoring_model import load_model
+from leadsync.config.settings import load_config
+from leadsync.sync.pipeline import pull_sources, push_sources, score
+from leadsync.sync.runs import list_runs
+from leadsync.sync.store import make_engine
 from leadsync.sync.store.db import store_url as driver_url
 from leadsync.sync.store.models import SyncRun
 from tests.integration.pipeline.harness import Leadsync, platform_view, serve, store_state
@@ -105,3 +114,72 @@ def test_terminated_connections_mid_sync_lose_nothing_and_the_run_resumes(
     for key in ("persons", "identities", "event_count", "events", "scores", "writeback_state"):
         assert got_store[key] == expected_store[key], key
     assert got_platform == expected_platform
+
+
+# The first statement of each kind is sent on a connection terminated just before it: a run's stale
+# records closed, the cursor read, a page ingested, a lease taken and let go, a run record opened
+# and closed, the change marks claimed, scores written, the push planned, its writes marked pending
+# and recorded with their audit.
+STEPS = {
+    "closing stale runs": r"^SELECT syncrun\.id, syncrun\.source",
+    "reading a cursor": r"^SELECT synccursor\.value",
+    "ingesting a page": r"^INSERT INTO event ",
+    "taking a lease": r"^INSERT INTO lease ",
+    "letting a lease go": r"^DELETE FROM lease ",
+    "opening a run record": r"^INSERT INTO syncrun ",
+    "closing a run record": r"^UPDATE syncrun SET finished_at",
+    "claiming change marks": r"^UPDATE changedperson SET version",
+    "writing scores": r"^INSERT INTO score ",
+    "planning a push": r"^SELECT writebackstate\.remote_id",
+    "marking writes pending": r"^INSERT INTO writebackstate ",
+    "recording a push": r"^INSERT INTO writebackaudit ",
+}
+
+
+def test_every_store_step_of_a_sync_outlives_a_connection_lost_just_before_it(
+    world: Any, tmp_path: Path, pipeline_store: str
+) -> None:
+    if pipeline_store != "postgresql":
+        pytest.skip("terminating server connections is a PostgreSQL test (SQLite has no server)")
+    import psycopg
+
+    with serve(world) as server:
+        lead = Leadsync.create(server, tmp_path / "store")
+        config = load_config(lead.config)
+        engine = make_engine(lead.store_url)
+        admin = psycopg.connect(
+            str(engine.url.set(drivername="postgresql").render_as_string(hide_password=False)),
+            autocommit=True,
+        )
+        left = dict(STEPS)
+        lost: list[str] = []
+        guard = threading.Lock()
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def terminate_first_of_each(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
+            with guard:
+                step = next((step for step, pattern in left.items() if re.match(pattern, statement)), None)
+                if step is None:
+                    return
+                del left[step]
+                # waits until the backend has exited: the statement then meets a dead connection
+                pid = connection.connection.dbapi_connection.info.backend_pid
+                admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+                lost.append(step)
+
+        try:
+            pulls = pull_sources(engine, config)
+            scored = score(engine, load_model("default"))
+            pushes = push_sources(engine, config)
+            assert not left, f"these steps never ran: {sorted(left)}"
+            assert sorted(lost) == sorted(STEPS)
+            assert all(pull.ok for pull in pulls), [(pull.source, pull.error) for pull in pulls]
+            assert scored.scored == len(world.persons)
+            assert all(push.ok and push.written == push.planned > 0 for push in pushes), pushes
+            runs = list_runs(engine, limit=100)
+            assert [run["status"] for run in runs] == ["ok"] * len(runs), runs
+            assert len(runs) == 7  # 3 pulls, 1 score, 3 pushes: no run record opened twice
+            assert all(push.planned == 0 for push in push_sources(engine, config)), "writes left unrecorded"
+        finally:
+            admin.close()
+            engine.dispose()
