@@ -95,11 +95,12 @@ def main() -> None:
     parser.add_argument("--server", default=DEFAULT_SERVER)
     parser.add_argument("--contacts", type=int, nargs="+", default=[5000, 20000])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds a run may take (default 1800)")
     args = parser.parse_args()
     for contacts in args.contacts:
         for run in range(args.runs):
             # one line per run as it ends: a long series interrupted still says what it measured
-            print(json.dumps(first_sync(args.server, contacts, seed=SEED + run)), flush=True)
+            print(json.dumps(first_sync(args.server, contacts, seed=SEED + run, timeout=args.timeout)), flush=True)
 
 
 if __name__ == "__main__":
