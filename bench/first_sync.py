@@ -100,7 +100,10 @@ def main() -> None:
     for contacts in args.contacts:
         for run in range(args.runs):
             # one line per run as it ends: a long series interrupted still says what it measured
-            print(json.dumps(first_sync(args.server, contacts, seed=SEED + run, timeout=args.timeout)), flush=True)
+            print(
+                json.dumps(first_sync(args.server, contacts, seed=SEED + run, timeout=args.timeout)),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
