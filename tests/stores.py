@@ -4,8 +4,9 @@ fresh, empty store, once on SQLite and once on PostgreSQL.
 PostgreSQL comes from ``LEADSYNC_TEST_POSTGRES_URL`` (a server URL; any database on it to connect
 to first, e.g. ``postgresql://postgres@127.0.0.1:5432/postgres``), else from a server answering on
 127.0.0.1:5432 with that URL. Each test session (each xdist worker) creates a database of its own,
-with a unique name, and drops it at the end; each test gets a schema of its own in that database
-(the URL's ``search_path``), so tests never see each other's rows. Where the variable is unset and
+named with this host and the process's pid, and drops it at the end (a run killed before its end
+leaves it behind, and the next run on this host drops it); each test gets a schema of its own in
+that database (the URL's ``search_path``), so tests never see each other's rows. Where the variable is unset and
 no server answers, the PostgreSQL params skip and say why; where it is set and the server does not
 answer, they fail (CI: ``.ci/run`` sets it, so it never skips them). Where neither answers and
 pytest-postgresql is installed, its ``postgresql_proc`` fixture starts a throwaway server from
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,16 +62,43 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# This host, as it appears in the test databases' names: a run only ever drops its own leftovers.
+HOST = re.sub(r"[^a-z0-9]", "", socket.gethostname().lower())[:12] or "host"
+_OURS = re.compile(rf"^leadsync_test_{HOST}_[a-z0-9]+_(\d+)_[0-9a-f]+$")
+
+
+def leftover_databases(names: list[str], *, alive: Any = None) -> list[str]:
+    """Among ``names``, the test databases that an earlier run on this host left behind: its
+    process was killed before it could drop them (their names carry this host and that process's
+    pid, which no longer runs). Other hosts' databases, and those of live processes, are kept."""
+    alive = alive or _alive
+    return [name for name in names if (match := _OURS.match(name)) and not alive(int(match[1]))]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class PostgresSession:
-    """The session's own database on the test server; ``schema_url()`` gives a fresh schema in it."""
+    """The session's own database on the test server; ``schema_url()`` gives a fresh schema in it.
+    The databases that killed runs on this host left behind are dropped first."""
 
     def __init__(self, server: str) -> None:
         import psycopg
 
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        self.name = f"leadsync_test_{worker}_{os.getpid()}_{secrets.token_hex(3)}"
+        worker = re.sub(r"[^a-z0-9]", "", os.environ.get("PYTEST_XDIST_WORKER", "main").lower())
+        self.name = f"leadsync_test_{HOST}_{worker}_{os.getpid()}_{secrets.token_hex(3)}"
         self.server = server
         with psycopg.connect(_libpq(server), autocommit=True) as connection:
+            names = [row[0] for row in connection.execute("SELECT datname FROM pg_database")]
+            for name in leftover_databases(names):
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             connection.execute(f'CREATE DATABASE "{self.name}"')
         self.url = make_url(server).set(database=self.name)
 
