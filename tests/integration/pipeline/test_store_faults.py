@@ -36,11 +36,11 @@ ROOT_USER = os.geteuid() == 0
 STATE_KEYS = ("persons", "identities", "event_count", "events", "scores", "writeback_state")
 
 
-@pytest.fixture(autouse=True)
-def _sqlite_only(pipeline_store: str) -> None:
-    # file faults of a SQLite store; a PostgreSQL server's outages are tests/integration/pipeline/test_store_outage.py
-    if pipeline_store != "sqlite":
-        pytest.skip("store file faults concern a SQLite store; PostgreSQL's outages are in test_store_outage")
+# File faults of a SQLite store: these tests run on SQLite only (the pipeline tests' store fixture is
+# given that one param). A PostgreSQL server's outages are tests/integration/pipeline/test_store_outage.py.
+pytestmark = pytest.mark.parametrize(
+    "pipeline_store", [pytest.param("sqlite", marks=pytest.mark.sqlite)], indirect=True
+)
 
 
 def _cli(

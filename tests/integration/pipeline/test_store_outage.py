@@ -30,6 +30,11 @@ from tests.integration.pipeline.harness import Leadsync, platform_view, serve, s
 from tests.worlds import private_copy
 
 TERMINATIONS = 4
+# terminating server connections is a PostgreSQL test (SQLite has no server): the pipeline tests'
+# store fixture is given that one param here
+pytestmark = pytest.mark.parametrize(
+    "pipeline_store", [pytest.param("postgresql", marks=pytest.mark.postgresql)], indirect=True
+)
 
 
 def _terminate_backends(lead: Leadsync) -> int:
@@ -52,8 +57,6 @@ def _terminate_backends(lead: Leadsync) -> int:
 def test_terminated_connections_mid_sync_lose_nothing_and_the_run_resumes(
     world: Any, pipeline_world: Any, tmp_path: Path, pipeline_store: str
 ) -> None:
-    if pipeline_store != "postgresql":
-        pytest.skip("terminating server connections is a PostgreSQL test (SQLite has no server)")
     emails = sorted({p.email.strip().lower() for p in world.persons})
     with serve(private_copy(pipeline_world)) as clean_server:
         clean = Leadsync.create(clean_server, tmp_path / "clean")
@@ -139,8 +142,6 @@ STEPS = {
 def test_every_store_step_of_a_sync_outlives_a_connection_lost_just_before_it(
     world: Any, tmp_path: Path, pipeline_store: str
 ) -> None:
-    if pipeline_store != "postgresql":
-        pytest.skip("terminating server connections is a PostgreSQL test (SQLite has no server)")
     import psycopg
 
     with serve(world) as server:
