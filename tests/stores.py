@@ -4,13 +4,14 @@ fresh, empty store, once on SQLite and once on PostgreSQL.
 PostgreSQL comes from ``LEADSYNC_TEST_POSTGRES_URL`` (a server URL; any database on it to connect
 to first, e.g. ``postgresql://postgres@127.0.0.1:5432/postgres``), else from a server answering on
 127.0.0.1:5432 with that URL. Each test session (each xdist worker) creates a database of its own,
-named with this host and the process's pid, and drops it at the end (a run killed before its end
-leaves it behind, and the next run on this host drops it); each test gets a schema of its own in
-that database (the URL's ``search_path``), so tests never see each other's rows. Where the variable is unset and
-no server answers, the PostgreSQL params skip and say why; where it is set and the server does not
-answer, they fail (CI: ``.ci/run`` sets it, so it never skips them). Where neither answers and
-pytest-postgresql is installed, its ``postgresql_proc`` fixture starts a throwaway server from
-PostgreSQL's binaries (``--postgresql-exec`` names ``pg_ctl``) and the tests use that.
+named with this machine and the process's pid, and drops it at the end (a run killed before its
+end leaves it behind, and the next run on this machine drops it); each test gets a schema of its own
+in that database (the URL's ``search_path``), so tests never see each other's rows. Where the
+variable is unset and no server answers, the PostgreSQL params skip and say why; where it is set and
+the server does not answer, they fail (CI: ``.ci/run`` sets it, so it never skips them). Where
+neither answers and pytest-postgresql is installed, its ``postgresql_proc`` fixture starts a
+throwaway server from PostgreSQL's binaries (``--postgresql-exec`` names ``pg_ctl``) and the tests
+use that.
 
 The session prints how many tests ran on PostgreSQL (``pytest_terminal_summary``).
 """
@@ -62,15 +63,28 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-# This host, as it appears in the test databases' names: a run only ever drops its own leftovers.
-HOST = re.sub(r"[^a-z0-9]", "", socket.gethostname().lower())[:12] or "host"
+
+
+def _this_machine() -> str:
+    """This machine in the test databases' names: its host name and its kernel's boot id (machines
+    cloned from one image share a host name, containers on one kernel share the boot id), so that a
+    run only ever drops its own machine's leftovers."""
+    host = re.sub(r"[^a-z0-9]", "", socket.gethostname().lower())[:12] or "host"
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().replace("-", "").strip()[:8]
+    except OSError:
+        boot = ""
+    return f"{host}{boot}"
+
+
+HOST = _this_machine()
 _OURS = re.compile(rf"^leadsync_test_{HOST}_[a-z0-9]+_(\d+)_[0-9a-f]+$")
 
 
 def leftover_databases(names: list[str], *, alive: Any = None) -> list[str]:
-    """Among ``names``, the test databases that an earlier run on this host left behind: its
-    process was killed before it could drop them (their names carry this host and that process's
-    pid, which no longer runs). Other hosts' databases, and those of live processes, are kept."""
+    """Among ``names``, the test databases that an earlier run on this machine left behind: its
+    process was killed before it could drop them (their names carry this machine and that process's
+    pid, which no longer runs). Other machines' databases, and those of live processes, are kept."""
     alive = alive or _alive
     return [name for name in names if (match := _OURS.match(name)) and not alive(int(match[1]))]
 
@@ -87,7 +101,7 @@ def _alive(pid: int) -> bool:
 
 class PostgresSession:
     """The session's own database on the test server; ``schema_url()`` gives a fresh schema in it.
-    The databases that killed runs on this host left behind are dropped first."""
+    The databases that killed runs on this machine left behind are dropped first."""
 
     def __init__(self, server: str) -> None:
         import psycopg
