@@ -63,8 +63,6 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-
-
 def _this_machine() -> str:
     """This machine in the test databases' names: its host name and its kernel's boot id (machines
     cloned from one image share a host name, containers on one kernel share the boot id), so that a
