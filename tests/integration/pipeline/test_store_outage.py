@@ -55,7 +55,7 @@ def _terminate_backends(lead: Leadsync) -> int:
 
 
 def test_terminated_connections_mid_sync_lose_nothing_and_the_run_resumes(
-    world: Any, pipeline_world: Any, tmp_path: Path, pipeline_store: str
+    world: Any, pipeline_world: Any, tmp_path: Path
 ) -> None:
     emails = sorted({p.email.strip().lower() for p in world.persons})
     with serve(private_copy(pipeline_world)) as clean_server:
@@ -140,7 +140,7 @@ STEPS = {
 
 
 def test_every_store_step_of_a_sync_outlives_a_connection_lost_just_before_it(
-    world: Any, tmp_path: Path, pipeline_store: str
+    world: Any, tmp_path: Path
 ) -> None:
     import psycopg
 
