@@ -42,6 +42,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_de
 from leadsync.connectors.base import PullBatch
 from leadsync.connectors.errors import BadRecord
 from leadsync.connectors.records import ContactRecord, EventRecord, EventType
+from leadsync.sync.gcpause import collector_paused
 from leadsync.sync.identity import ATTRIBUTE_FIELDS, checked_email
 from leadsync.sync.observed import ECHO_STATE_FIELDS, content_digest, is_echo
 from leadsync.sync.store import upsert
@@ -161,15 +162,16 @@ def ingest_batch(engine: Engine, batch: PullBatch, *, source: str, now: datetime
                 state.next_action.sleep if state.next_action else 0.0,
             )
 
-    for attempt in Retrying(
-        retry=retry_if_exception(_retry_page),
-        stop=_stop_page,
-        wait=wait_exponential(multiplier=0.05, max=5.0),
-        before_sleep=before_sleep,
-        reraise=True,
-    ):
-        with attempt:
-            counts = _ingest_once(engine, batch, source=source, now=now)
+    with collector_paused():  # a page builds thousands of short-lived containers (sync.gcpause)
+        for attempt in Retrying(
+            retry=retry_if_exception(_retry_page),
+            stop=_stop_page,
+            wait=wait_exponential(multiplier=0.05, max=5.0),
+            before_sleep=before_sleep,
+            reraise=True,
+        ):
+            with attempt:
+                counts = _ingest_once(engine, batch, source=source, now=now)
     counts.deadlock_retries, counts.reconnects = deadlocks, reconnects
     return counts
 

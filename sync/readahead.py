@@ -14,6 +14,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
+from leadsync.sync.gcpause import collector_paused
+
 __all__ = ["read_ahead"]
 
 T = TypeVar("T")
@@ -51,7 +53,11 @@ def read_ahead(items: Iterable[T], *, depth: int = 1, name: str = "read-ahead") 
     def produce() -> None:
         source = iter(items)
         try:
-            for item in source:
+            while True:
+                with collector_paused():  # one page's requests, parsing and normalising (gcpause)
+                    item = next(source, _DONE)
+                if item is _DONE:
+                    break
                 if not offer(item):
                     return
             offer(_DONE)
