@@ -42,6 +42,7 @@ from mailchimp_marketing.api_client import ApiClient, ApiClientError
 from requests.adapters import HTTPAdapter
 
 from leadsync.connectors.errors import ConfigError
+from leadsync.connectors.retry import PARSED_JSON
 
 __all__ = [
     "DEFAULT_HOST",
@@ -368,7 +369,11 @@ class SdkTransport(httpx.BaseTransport):
             content = orjson.dumps(result) if result is not None else b""
             status = 200 if result is not None else 204
             headers = {"content-type": "application/json"} if result is not None else {}
-            return httpx.Response(status, headers=headers, content=content, request=request)
+            # the SDK parsed the body already: the retry policy takes it as is (PARSED_JSON)
+            extensions = {PARSED_JSON: result} if result is not None else {}
+            return httpx.Response(
+                status, headers=headers, content=content, request=request, extensions=extensions
+            )
         if failure.status is None:
             raise _transport_error(failure.exception, request)
         if failure.body is not None:
