@@ -31,6 +31,7 @@ from leadsync.connectors import stopping
 from leadsync.scoring import ENGINE_VERSION
 from leadsync.sync.rescore_workers import rescore_in_processes, worker_count
 from leadsync.sync.scorebatch import RescoreCounts, ScoringJob, batch_bounds, load_event_columns, score_chunk
+from leadsync.sync.store.marklock import lock_marks
 from leadsync.sync.store.models import ChangedPerson, Person, Score
 
 __all__ = ["claim_marks", "fingerprint", "persons_to_score", "rescore", "rescore_persons"]
@@ -65,6 +66,7 @@ def claim_marks(connection: Connection) -> None:
     0: a page committed while the re-score read keeps its mark. (A time stamp would not do: an
     ingest stamps its ``now`` before it commits.)
     """
+    lock_marks(connection, claim=True)  # waits for the pages in flight (sync.store.marklock)
     # locked in person id order first (FOR UPDATE in the subquery; SQLite has one writer anyway),
     # the order the ingest marks them in: an UPDATE's own scan order would be the table's
     marks = (
@@ -132,6 +134,7 @@ def rescore_persons(
     if not ids:
         return RescoreCounts()
     with engine.begin() as connection:
+        lock_marks(connection, claim=True)
         connection.execute(
             update(ChangedPerson)
             .where(ChangedPerson.person_id.in_(ids), ChangedPerson.version != 0)  # type: ignore[attr-defined]

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 import leadsync.sync.rescore as rescore_module
@@ -20,7 +22,7 @@ from leadsync.sync.ingest import ingest_batch
 from leadsync.sync.rescore import persons_to_score, rescore
 from leadsync.sync.scorebatch import FEW, load_event_columns
 from leadsync.sync.store import make_engine
-from leadsync.sync.store.models import ChangedPerson, Person, Score, ScoreHistory
+from leadsync.sync.store.models import ChangedPerson, Event, Person, Score, ScoreHistory
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -83,21 +85,19 @@ def test_given_a_scored_store_when_events_arrive_then_only_their_persons_are_mar
     assert changed(engine) == {}
 
 
-def test_given_a_later_mark_when_an_earlier_page_lands_then_the_mark_keeps_the_later_time(engine):
-    later = NOW + timedelta(hours=2)
+@pytest.mark.parametrize("hours", [2, -1], ids=["a later page", "a page stamped earlier"])
+def test_given_a_pending_mark_when_more_pages_land_then_it_keeps_the_time_of_the_first(engine, hours):
+    # the fixture's contacts marked everyone at NOW, and no re-score has claimed the marks since
     ingest_batch(
         engine,
         PullBatch("events", events=[event("e1", "1", EventType.EMAIL_OPEN, NOW)]),
         source="hs",
-        now=later,
+        now=NOW + timedelta(hours=hours),
     )
-    ingest_batch(
-        engine,
-        PullBatch("events", events=[event("e2", "1", EventType.EMAIL_OPEN, NOW)]),
-        source="hs",
-        now=NOW,
-    )
-    assert changed(engine)["ana@acme.io"] == later
+    with engine.connect() as connection:
+        versions = dict(connection.execute(select(ChangedPerson.person_id, ChangedPerson.version)).all())
+    assert changed(engine)["ana@acme.io"] == NOW
+    assert set(versions.values()) == {1}  # not rewritten
 
 
 def test_given_a_page_committed_while_the_rescore_reads_then_its_mark_stays_for_the_next_run(
@@ -112,17 +112,18 @@ def test_given_a_page_committed_while_the_rescore_reads_then_its_mark_stays_for_
     )
     read_events = rescore_module.load_event_columns
 
+    # stamped earlier than the claimed mark, as a pull whose `now` was taken before the rescore began
+    earlier = NOW - timedelta(hours=1)
+
     def a_page_lands_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        # after the rescore read cy's mark, before it scored her; stamped earlier than that mark,
-        # as a pull whose `now` was taken before the rescore started would be
-        earlier = NOW - timedelta(hours=1)
+        # after the rescore claimed and read cy's mark, before it scored her
         late = PullBatch("events", events=[event("e2", "3", EventType.PAGE_VIEW, NOW)])
         ingest_batch(engine, late, source="hs", now=earlier)
         return read_events(*args, **kwargs)
 
     monkeypatch.setattr(rescore_module, "load_event_columns", a_page_lands_meanwhile)
     rescore(engine, load_model("default"), now=NOW)
-    assert changed(engine) == {"cy@acme.io": NOW}  # kept: the page took back the rescore's claim
+    assert changed(engine) == {"cy@acme.io": earlier}  # kept: the page took back the rescore's claim
     monkeypatch.undo()
     rescore(engine, load_model("default"), now=NOW)
     assert changed(engine) == {}
@@ -135,6 +136,52 @@ def test_given_an_email_change_when_ingested_then_the_person_left_behind_is_mark
         engine, PullBatch("contacts", contacts=[contact("1", "ana@other.io")]), source="hs", now=later
     )
     assert changed(engine) == {"ana@acme.io": later, "ana@other.io": later}
+
+
+on_postgresql = pytest.mark.parametrize(
+    "store_url", [pytest.param("postgresql", marks=pytest.mark.postgresql)], indirect=True
+)
+
+
+@on_postgresql
+def test_a_page_marking_persons_already_marked_neither_locks_nor_waits_for_their_marks(engine):
+    engine.dispose()
+
+    @sa_event.listens_for(engine, "connect")
+    def wait_at_most_2_s(dbapi_connection, _record):  # noqa: ANN001, ANN202
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+
+    # another transaction holds every mark's row lock: a page that had to lock them would wait
+    with engine.connect() as holder, holder.begin():
+        holder.execute(select(ChangedPerson.person_id).with_for_update()).all()
+        ingest_batch(
+            engine,
+            PullBatch("events", events=[event("e1", "1", EventType.EMAIL_OPEN, NOW)]),
+            source="hs",
+            now=NOW + timedelta(hours=1),
+        )
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(Event)).scalar() == 1
+    assert changed(engine)["ana@acme.io"] == NOW
+
+
+@on_postgresql
+def test_a_claim_waits_for_a_page_that_is_marking_and_then_reads_its_events(engine):
+    from sqlalchemy import text
+
+    from leadsync.sync.ingest import mark_persons_changed
+    from leadsync.sync.rescore import claim_marks
+
+    with engine.connect() as page, page.begin():
+        mark_persons_changed(page, [1], NOW)  # already marked: skipped, but the page is in flight
+        with engine.connect() as claimer, claimer.begin():
+            claimer.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                claim_marks(claimer)
+    with engine.begin() as claimer:  # the page committed: the claim goes through
+        claim_marks(claimer)
+        assert set(claimer.execute(select(ChangedPerson.version)).scalars()) == {0}
 
 
 @pytest.mark.parametrize(
