@@ -10,12 +10,13 @@ deadlocked in the changed-person upsert). The only rows two sources share are ``
 ``changedperson``; every transaction locks them in this order and no other:
 
 1. ``person`` rows, by email ascending (one upsert of the page's sorted emails);
-2. ``changedperson`` rows, by person id ascending, in ONE statement per page, last in the
-   transaction (``_mark_changed``: the persons of the page's contacts and of its events together,
-   ``ORDER BY person_id``; PostgreSQL inserts, and locks, in the order the SELECT gives).
+2. the marks lock, shared (``sync.store.marklock``), then the ``changedperson`` rows of persons
+   not marked yet (or claimed by a re-score), by person id ascending, in ONE statement per page,
+   last in the transaction (``_mark_changed``: the persons of the page's contacts and of its events
+   together, ``ORDER BY person_id``; PostgreSQL inserts, and locks, in the order the SELECT gives).
 
-The re-score claims and clears marks in person id order too (``sync.rescore.claim_marks``,
-``sync.scorebatch``). A deadlock (SQLSTATE 40P01) is therefore not expected; should one happen all
+The re-score claims marks under the marks lock, exclusive, and claims and clears them in person id
+order too (``sync.rescore.claim_marks``, ``sync.scorebatch``). A deadlock (SQLSTATE 40P01) is therefore not expected; should one happen all
 the same, the page's transaction is retried, as a backstop, and counted (``IngestCounts.deadlock_retries``,
 in the pull's run record). A page whose connection was lost (the server restarted, the backend was
 terminated) is retried the same way for up to ``STORE_OUTAGE_S``: what was committed stays, and the
