@@ -85,6 +85,7 @@ from leadsync.connectors.redaction import (
 )
 from leadsync.connectors.retry import (
     DEFAULT_RULES,
+    PARSED_JSON,
     Action,
     ErrorRule,
     Reply,
@@ -137,6 +138,7 @@ __all__ = [
     "NotFound",
     "OAuthRefresh",
     "OffsetPaginator",
+    "PARSED_JSON",
     "Page",
     "PageRequest",
     "PaginationLoop",

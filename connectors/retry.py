@@ -65,10 +65,10 @@ from leadsync.connectors.ratelimit import Limiter, Permit
 from leadsync.connectors.redaction import Redactor
 
 __all__ = [
-    "PARSED_JSON",
     "Action",
     "DEFAULT_RULES",
     "ErrorRule",
+    "PARSED_JSON",
     "Reply",
     "Resolution",
     "RetryPolicy",
