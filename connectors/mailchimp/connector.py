@@ -171,6 +171,7 @@ class MailchimpConnector(Connector):
         self._field_lock = threading.Lock()
         self._ready_lists: set[str] = set()
         self._member_cache: dict[str, dict[str, bool]] = {}  # list id -> subscriber hash -> a member
+        self._store_lists: dict[str, str] | None = None  # store id -> audience, read once (_stores)
 
     def __repr__(self) -> str:
         return f"MailchimpConnector(source={self.settings.name!r})"
@@ -475,13 +476,19 @@ class MailchimpConnector(Connector):
     # --- e-commerce: orders and carts ---
 
     def _stores(self) -> dict[str, str]:
-        """Store id -> its audience, for the stores of the audiences this source pulls."""
-        lists = set(self.settings.options.get("lists") or [])
-        return {
-            str(store["id"]): str(store.get("list_id") or "")
-            for store in iter_records(self.client, S.STORES, retry_policy=self.policy, limiter=self.limiter)
-            if not lists or store.get("list_id") in lists
-        }
+        """Store id -> its audience, for the stores of the audiences this source pulls: read once
+        per connector (one pull of the source), so the carts stream does not ask again what the
+        orders stream just read."""
+        if self._store_lists is None:
+            lists = set(self.settings.options.get("lists") or [])
+            self._store_lists = {
+                str(store["id"]): str(store.get("list_id") or "")
+                for store in iter_records(
+                    self.client, S.STORES, retry_policy=self.policy, limiter=self.limiter
+                )
+                if not lists or store.get("list_id") in lists
+            }
+        return dict(self._store_lists)
 
     def _pull_store_records(
         self, stream: str, spec: StreamSpec, state: dict[str, Any]

@@ -93,3 +93,15 @@ def test_given_pulled_when_activity_pulled_again_with_nothing_new_then_no_open_d
     route = "GET /3.0/reports/{campaign_id}/open-details"
     assert not any(b.events for b in again)
     assert after.get(route, 0) == before.get(route, 0)  # asked for beside the activity on a first read only
+
+
+def test_given_orders_and_carts_pulled_by_one_connector_then_the_stores_are_read_once(
+    server: SandboxServer,
+) -> None:
+    host = server.state.hosts["mailchimp"]
+    before = host.stats.snapshot()["by_route"].get("GET /3.0/ecommerce/stores", 0)
+    with connector_for(server) as connector:
+        orders = [e for b in connector.pull("orders", None) for e in b.events]
+        carts = [e for b in connector.pull("carts", None) for e in b.events]
+    assert orders and carts
+    assert host.stats.snapshot()["by_route"]["GET /3.0/ecommerce/stores"] - before == 1
