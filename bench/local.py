@@ -150,6 +150,7 @@ def ingest(db: Path | None, persons: int, events: int, seed: int, url: str | Non
     from leadsync.connectors.base import PullBatch
     from leadsync.sync.ingest import ingest_batch
     from leadsync.sync.store import make_engine
+    from leadsync.sync.store.marklock import MarkedContacts
 
     if db is not None:
         for leftover in db.parent.glob(db.name + "*"):
@@ -158,16 +159,25 @@ def ingest(db: Path | None, persons: int, events: int, seed: int, url: str | Non
     profiles, columns = synthetic_population(persons, events, seed)
     now = datetime.now(UTC)
     contact_s = event_s = 0.0
+    marked = MarkedContacts()  # one pull of both streams, as ``sync.pipeline`` pulls a source
     for number, page in enumerate(_contact_pages(profiles)):
         started = time.perf_counter()
         ingest_batch(
-            engine, PullBatch("contacts", contacts=page, cursor={"page": number}), source=SOURCE, now=now
+            engine,
+            PullBatch("contacts", contacts=page, cursor={"page": number}),
+            source=SOURCE,
+            now=now,
+            marked=marked,
         )
         contact_s += time.perf_counter() - started
     for number, page in enumerate(_event_pages(columns)):
         started = time.perf_counter()
         ingest_batch(
-            engine, PullBatch("events", events=page, cursor={"page": number}), source=SOURCE, now=now
+            engine,
+            PullBatch("events", events=page, cursor={"page": number}),
+            source=SOURCE,
+            now=now,
+            marked=marked,
         )
         event_s += time.perf_counter() - started
     if db is not None:

@@ -48,7 +48,7 @@ from leadsync.sync.identity import ATTRIBUTE_FIELDS, checked_email
 from leadsync.sync.observed import ECHO_STATE_FIELDS, content_digest, is_echo
 from leadsync.sync.store import upsert
 from leadsync.sync.store.idlists import bound_ids, in_ids
-from leadsync.sync.store.marklock import lock_marks
+from leadsync.sync.store.marklock import MarkedContacts, lock_marks
 from leadsync.sync.store.models import (
     Attributes,
     ChangedPerson,
@@ -142,9 +142,20 @@ def _stop_page(state: RetryCallState) -> bool:
     return stop_after_delay(STORE_OUTAGE_S)(state)
 
 
-def ingest_batch(engine: Engine, batch: PullBatch, *, source: str, now: datetime) -> IngestCounts:
+def ingest_batch(
+    engine: Engine,
+    batch: PullBatch,
+    *,
+    source: str,
+    now: datetime,
+    marked: MarkedContacts | None = None,
+) -> IngestCounts:
     """Store ``batch`` of ``source`` and move its cursor, atomically; a page that deadlocked or
-    lost its connection is retried whole (see the module's docstring), and counted."""
+    lost its connection is retried whole (see the module's docstring), and counted.
+
+    ``marked``: the contacts whose persons earlier pages of this pull marked for re-scoring, which
+    this page need not mark again while no re-score has claimed marks since; it is updated once
+    the page is committed (``sync.store.marklock.MarkedContacts``)."""
     deadlocks = reconnects = 0
 
     def before_sleep(state: RetryCallState) -> None:
@@ -173,23 +184,29 @@ def ingest_batch(engine: Engine, batch: PullBatch, *, source: str, now: datetime
             reraise=True,
         ):
             with attempt:
-                counts = _ingest_once(engine, batch, source=source, now=now)
+                counts, claims, named = _ingest_once(engine, batch, source=source, now=now, marked=marked)
+    if marked is not None:  # committed: those marks are there until the next claim
+        marked.remember(claims, named)
     counts.deadlock_retries, counts.reconnects = deadlocks, reconnects
     return counts
 
 
-def _ingest_once(engine: Engine, batch: PullBatch, *, source: str, now: datetime) -> IngestCounts:
+def _ingest_once(
+    engine: Engine, batch: PullBatch, *, source: str, now: datetime, marked: MarkedContacts | None
+) -> tuple[IngestCounts, int | None, set[str]]:
+    """The page in one transaction; returns its counts, the claim count its marks were made at and
+    the contacts whose persons are marked (committed when this returns)."""
     with engine.begin() as connection:
         counts = IngestCounts()
         bad = list(batch.bad)
         good_contacts = _valid_contacts(batch.contacts, bad)
-        counts.contacts, counts.changed, counts.echoes, persons = _write_contacts(
+        counts.contacts, counts.changed, counts.echoes, persons, changed_contacts = _write_contacts(
             connection, source, good_contacts, now
         )
         counts.events, contacts = _write_events(connection, source, batch.events, now)
         counts.quarantined = quarantine(connection, source, batch.stream, bad, now)
         # last: the shared change marks are locked once, in person order, at the end (module docstring)
-        _mark_changed(connection, source, persons, contacts, now)
+        claims = _mark_changed(connection, source, persons, contacts, now, marked)
         if batch.cursor is not None:
             upsert(
                 connection,
@@ -198,7 +215,7 @@ def _ingest_once(engine: Engine, batch: PullBatch, *, source: str, now: datetime
                 key=["source", "stream"],
                 update=["value", "updated_at"],
             )
-        return counts
+        return counts, claims, contacts | changed_contacts
 
 
 def quarantine(
@@ -271,12 +288,13 @@ def _valid_contacts(
 
 def _write_contacts(
     connection: Connection, source: str, contacts: list[tuple[str, ContactRecord]], now: datetime
-) -> tuple[int, int, list[str], set[int]]:
-    """Store the contacts; returns (stored, changed, echoes, persons to mark). Only contacts whose
+) -> tuple[int, int, list[str], set[int], set[str]]:
+    """Store the contacts; returns (stored, changed, echoes, persons to mark, the remote ids of the
+    changed contacts, whose persons are among those to mark). Only contacts whose
     scoring inputs changed (``sync.observed.content_digest``) mark their person for re-scoring;
     every one is stored, with what the platform holds in leadsync's own fields (``sync.observed``)."""
     if not contacts:
-        return 0, 0, [], set()
+        return 0, 0, [], set(), set()
     dialect = connection.dialect.name
     remote_ids = [contact.remote_id for _, contact in contacts]
     raws = {contact.remote_id: jsonable(contact.raw) for _, contact in contacts}
@@ -369,7 +387,7 @@ def _write_contacts(
                 update=[*attribute_columns, *(("observed", "observed_at") if read_owned else ())],
             )
     echoes = _echoes(connection, source, same, known)
-    return len(contacts), len(changed), echoes, marked
+    return len(contacts), len(changed), echoes, marked, set(changed_ids)
 
 
 def _echoes(
@@ -489,16 +507,27 @@ def _write_events(
 
 
 def _mark_changed(
-    connection: Connection, source: str, persons: set[int], contacts: set[str], now: datetime
-) -> None:
+    connection: Connection,
+    source: str,
+    persons: set[int],
+    contacts: set[str],
+    now: datetime,
+    marked: MarkedContacts | None = None,
+) -> int | None:
     """Queue ``persons`` and the persons of ``source``'s ``contacts`` for re-scoring, as changed at
     ``now``: one statement for both, in person id order (see the module's docstring). Lists longer
-    than ``_MARK_CHUNK`` are first resolved to person ids, then marked in ascending chunks."""
+    than ``_MARK_CHUNK`` are first resolved to person ids, then marked in ascending chunks.
+    Contacts in ``marked`` are skipped while no claim was made since (``MarkedContacts``). Returns
+    the claim count read under the marks lock (None when nothing was to be marked)."""
     if not persons and not contacts:
-        return
+        return None
+    claims = lock_marks(connection, claim=False)
+    if marked is not None:
+        contacts = marked.unmarked(claims, contacts)
+        if not persons and not contacts:
+            return claims
     dialect = connection.dialect.name
     if len(persons) <= _MARK_CHUNK and len(contacts) <= _MARK_CHUNK:
-        lock_marks(connection, claim=False)
         connection.execute(
             _mark_statement(dialect),
             {
@@ -508,7 +537,7 @@ def _mark_changed(
                 "now": now,
             },
         )
-        return
+        return claims
     persons = set(persons)
     for part in _chunks(sorted(contacts), _MARK_CHUNK):
         persons.update(
@@ -520,14 +549,20 @@ def _mark_changed(
                 )
             ).scalars()
         )
-    mark_persons_changed(connection, sorted(persons), now)
+    _mark_persons(connection, sorted(persons), now)
+    return claims
 
 
 def mark_persons_changed(connection: Connection, person_ids: Sequence[int], now: datetime) -> None:
     """Queue ``person_ids`` for re-scoring, as changed at ``now`` (see ``_mark_statement``), in
     ascending id order across chunks (each statement locks its rows in that order)."""
-    dialect = connection.dialect.name
     lock_marks(connection, claim=False)
+    _mark_persons(connection, person_ids, now)
+
+
+def _mark_persons(connection: Connection, person_ids: Sequence[int], now: datetime) -> None:
+    """``mark_persons_changed`` with the marks lock held already."""
+    dialect = connection.dialect.name
     for part in _chunks(sorted(person_ids), _MARK_CHUNK):
         connection.execute(
             _mark_statement(dialect),

@@ -49,6 +49,7 @@ from leadsync.sync.runs import (
 from leadsync.sync.scorebatch import RescoreCounts
 from leadsync.sync.store.db import STORE_OUTAGE_S, is_lost_connection, retry_lost_connection
 from leadsync.sync.store.faults import StoreError
+from leadsync.sync.store.marklock import MarkedContacts
 from leadsync.sync.store.models import SyncCursor
 from leadsync.sync.writeback import (
     Plan,
@@ -183,18 +184,21 @@ def pull_stream(
     full: bool = False,
     ingest: Callable[..., IngestCounts] = ingest_batch,
     stored: Callable[[PullBatch], None] | None = None,
+    marked: MarkedContacts | None = None,
 ) -> Iterator[IngestCounts]:
     """One stream from its committed cursor: each batch ingested with its cursor, in order, while the
     connector reads the next one (``sync.readahead``). Close it to stop between pages. ``ingest`` is
     ``sync.ingest.ingest_batch`` (the bench passes a timed wrapper); ``stored(batch)`` is called
     after each batch is stored (progress). The echoes of leadsync's own writes the ingest finds are
-    passed on to the connector (``Connector.note_echoes``)."""
+    passed on to the connector (``Connector.note_echoes``). ``marked``: the contacts whose persons
+    this pull has marked for re-scoring already (shared by a source's streams; a new one if None)."""
     cursor = None if full else load_cursor(engine, source, stream)
+    marked = marked if marked is not None else MarkedContacts()
     with closing(
         read_ahead(connector.pull(stream, cursor, full=full), name=f"pull-{source}-{stream}")
     ) as batches:
         for batch in batches:
-            counts = ingest(engine, batch, source=source, now=utcnow())
+            counts = ingest(engine, batch, source=source, now=utcnow(), marked=marked)
             if counts.echoes:  # contacts that changed only by our own write: no follow-up reads
                 connector.note_echoes(counts.echoes)
             if stored is not None:
@@ -332,6 +336,7 @@ def _pull_streams(
     stop: threading.Event | None,
     reporter: Reporter | None,
 ) -> None:
+    marked = MarkedContacts()  # one pull: what the contacts stream marked, its events need not mark again
     for stream in connector.selected_streams():
         before = connector.request_counts()["requests"]
         # per stream: requests and records of this run (``leadsync streams`` shows the cost per run)
@@ -343,7 +348,9 @@ def _pull_streams(
             while True:  # once; again from the last committed cursor after a lost store connection
                 try:
                     with closing(
-                        pull_stream(engine, connector, source.name, stream, full=full, stored=stored)
+                        pull_stream(
+                            engine, connector, source.name, stream, full=full, stored=stored, marked=marked
+                        )
                     ) as pages:
                         for batch in pages:
                             lost_since = None

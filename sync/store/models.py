@@ -21,6 +21,7 @@ __all__ = [
     "Event",
     "Identity",
     "Lease",
+    "MarkClaims",
     "Person",
     "Quarantine",
     "Score",
@@ -57,6 +58,16 @@ class ChangedPerson(SQLModel, table=True):
     person_id: int = Field(primary_key=True, foreign_key="person.id")
     changed_at: datetime
     version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+
+
+class MarkClaims(SQLModel, table=True):
+    """How many times the change marks have been claimed: one row (``id`` 1), one more on every
+    claim, under the marks lock (``sync.store.marklock``). While the count stays the same, no mark
+    a page committed has been claimed since: a pull that remembers whose marks it made at one count
+    need not make them again (``sync.store.marklock.MarkedContacts``)."""
+
+    id: int = Field(default=1, primary_key=True)
+    claims: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Identity(SQLModel, table=True):

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
+import leadsync.sync.ingest as ingest_module
 import leadsync.sync.rescore as rescore_module
 from leadsync.config.scoring_model import load_model, parse_model
 from leadsync.connectors.base import PullBatch
@@ -22,6 +23,7 @@ from leadsync.sync.ingest import ingest_batch
 from leadsync.sync.rescore import persons_to_score, rescore
 from leadsync.sync.scorebatch import FEW, load_event_columns
 from leadsync.sync.store import make_engine
+from leadsync.sync.store.marklock import MarkedContacts
 from leadsync.sync.store.models import ChangedPerson, Event, Person, Score, ScoreHistory
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -127,6 +129,93 @@ def test_given_a_page_committed_while_the_rescore_reads_then_its_mark_stays_for_
     monkeypatch.undo()
     rescore(engine, load_model("default"), now=NOW)
     assert changed(engine) == {}
+
+
+def opened(source_id: str, remote_id: str) -> PullBatch:
+    return PullBatch("events", events=[event(source_id, remote_id, EventType.EMAIL_OPEN, NOW)])
+
+
+@pytest.mark.parametrize(
+    ("remembered_at", "read_now", "contacts", "to_mark", "kept"),
+    [
+        (None, None, {"a", "b"}, {"a", "b"}, set()),  # no claim count: nothing is ever skipped
+        (3, 3, {"a", "b"}, {"b"}, {"a"}),  # the same count: a's mark is still there
+        (3, 4, {"a", "b"}, {"a", "b"}, set()),  # a claim since: everything is marked again
+    ],
+    ids=["no count", "same count", "claimed since"],
+)
+def test_marked_contacts_skip_only_what_was_marked_at_the_same_claim_count(
+    remembered_at, read_now, contacts, to_mark, kept
+):
+    marked = MarkedContacts()
+    marked.unmarked(remembered_at, set())
+    marked.remember(remembered_at, {"a"})
+    assert marked.unmarked(read_now, contacts) == to_mark
+    assert marked.remote_ids == kept
+
+
+def test_marked_contacts_stop_growing_at_their_limit():
+    marked = MarkedContacts(limit=2)
+    marked.unmarked(0, set())
+    marked.remember(0, ["a", "b", "c"])
+    assert len(marked.remote_ids) == 2
+    marked.remember(1, ["d"])  # a count this page did not read under the lock: ignored
+    assert "d" not in marked.remote_ids
+
+
+def test_a_pull_marks_a_person_once_until_a_rescore_claims_the_marks(engine):
+    sent: list[str] = []
+
+    @sa_event.listens_for(engine, "before_cursor_execute")
+    def count(conn, cursor, statement, *args):  # noqa: ANN001, ANN002, ANN202
+        if statement.lstrip().upper().startswith("INSERT INTO CHANGEDPERSON"):
+            sent.append(statement)
+
+    marked = MarkedContacts()
+    ingest_batch(engine, opened("e1", "1"), source="hs", now=NOW, marked=marked)
+    ingest_batch(engine, opened("e2", "1"), source="hs", now=NOW, marked=marked)
+    assert len(sent) == 1  # the second page knew ana's mark was there
+    rescore(engine, load_model("default"), now=NOW)
+    assert changed(engine) == {}
+    later = NOW + timedelta(hours=1)
+    ingest_batch(engine, opened("e3", "1"), source="hs", now=later, marked=marked)
+    assert changed(engine) == {"ana@acme.io": later}  # the claim moved the count: marked again
+    assert len(sent) == 2
+
+
+def test_a_pull_marks_again_a_person_whose_mark_a_rescore_claimed_while_it_ran(engine, monkeypatch):
+    marked = MarkedContacts()
+    ingest_batch(engine, opened("e1", "3"), source="hs", now=NOW, marked=marked)
+    assert "3" in marked.remote_ids
+    read_events = rescore_module.load_event_columns
+    later = NOW + timedelta(hours=1)
+
+    def a_page_lands_meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        # after the rescore claimed cy's mark, before it scored her: the pull's next page
+        ingest_batch(engine, opened("e2", "3"), source="hs", now=later, marked=marked)
+        return read_events(*args, **kwargs)
+
+    monkeypatch.setattr(rescore_module, "load_event_columns", a_page_lands_meanwhile)
+    rescore(engine, load_model("default"), now=NOW)
+    assert changed(engine) == {"cy@acme.io": later}  # not skipped: her mark had been claimed
+
+
+def test_a_page_that_rolled_back_is_not_remembered_as_marked(engine, monkeypatch):
+    rescore(engine, load_model("default"), now=NOW)
+    marked = MarkedContacts()
+    page = PullBatch("events", events=[event("e1", "2", EventType.EMAIL_OPEN, NOW)], cursor={"page": 1})
+
+    def cursor_write_fails(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("the cursor could not be written")
+
+    monkeypatch.setattr(ingest_module, "upsert", cursor_write_fails)  # after the marks, before commit
+    with pytest.raises(RuntimeError):
+        ingest_batch(engine, page, source="hs", now=NOW, marked=marked)
+    assert marked.remote_ids == set()
+    assert changed(engine) == {}
+    monkeypatch.undo()
+    ingest_batch(engine, page, source="hs", now=NOW, marked=marked)
+    assert changed(engine) == {"bo@acme.io": NOW}
 
 
 def test_given_an_email_change_when_ingested_then_the_person_left_behind_is_marked_too(engine):
