@@ -138,6 +138,11 @@ def _sandbox(
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the sandbox did not start: {log.read_text(errors='replace')[-2000:]}")
         time.sleep(0.5)
+    # each source is synced once: the workers' periodic task queues a source again once its interval
+    # (15 minutes by default) has passed since its last run, and one worker takes longer than that
+    # over 300 sources, so it would never see an empty queue
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write('\n[schedule]\ninterval = "24h"\n')
     return process
 
 
@@ -204,10 +209,15 @@ def run_one(
         failed_runs = connection.execute(
             select(func.count()).select_from(SyncRun).where(SyncRun.status == "failed")
         ).scalar_one()
+        pulls = connection.execute(
+            select(func.count(), func.count(SyncRun.source.distinct())).where(SyncRun.step == "pull")
+        ).one()
     engine.dispose()
     with _admin(server) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     wall = (last - first).total_seconds()
+    if pulls[0] != pulls[1]:
+        raise RuntimeError(f"{workers} workers: {pulls[0]} pulls of {pulls[1]} sources: a source ran twice")
     return {
         "workers": workers,
         "wall_seconds": round(wall, 2),
