@@ -48,7 +48,7 @@ from leadsync.sync.identity import ATTRIBUTE_FIELDS, checked_email
 from leadsync.sync.observed import ECHO_STATE_FIELDS, content_digest, is_echo
 from leadsync.sync.store import upsert
 from leadsync.sync.store.idlists import bound_ids, in_ids
-from leadsync.sync.store.marklock import MarkedContacts, lock_marks
+from leadsync.sync.store.marklock import MarkedContacts, claim_count, lock_marks
 from leadsync.sync.store.models import (
     Attributes,
     ChangedPerson,
@@ -518,11 +518,13 @@ def _mark_changed(
     ``now``: one statement for both, in person id order (see the module's docstring). Lists longer
     than ``_MARK_CHUNK`` are first resolved to person ids, then marked in ascending chunks.
     Contacts in ``marked`` are skipped while no claim was made since (``MarkedContacts``). Returns
-    the claim count read under the marks lock (None when nothing was to be marked)."""
+    the claim count read under the marks lock (None without ``marked``, or nothing to mark)."""
     if not persons and not contacts:
         return None
-    claims = lock_marks(connection, claim=False)
+    lock_marks(connection, claim=False)
+    claims = None
     if marked is not None:
+        claims = claim_count(connection)
         contacts = marked.unmarked(claims, contacts)
         if not persons and not contacts:
             return claims

@@ -31,28 +31,31 @@ from sqlalchemy import Connection, insert, select, update
 
 from leadsync.sync.store.models import MarkClaims
 
-__all__ = ["MARKS_LOCK", "MarkedContacts", "lock_marks"]
+__all__ = ["MARKS_LOCK", "MarkedContacts", "claim_count", "lock_marks"]
 
 # pg_advisory_xact_lock key of the change marks (any constant; this is "lsmarks" in ASCII)
 MARKS_LOCK = 0x6C736D61726B73
 
 
-def lock_marks(connection: Connection, *, claim: bool) -> int | None:
+def lock_marks(connection: Connection, *, claim: bool) -> None:
     """Take the marks lock in this transaction: exclusive to ``claim`` marks (the claim count goes
-    up by one), shared to write them. Returns the claim count as it is once the lock is held (None
-    on a store no claim has been made on yet)."""
+    up by one), shared to write them."""
     if connection.dialect.name == "postgresql":
         function = "pg_advisory_xact_lock" if claim else "pg_advisory_xact_lock_shared"
         connection.exec_driver_sql(f"SELECT {function}({MARKS_LOCK})")
-    # read in a statement of its own, after the lock: under READ COMMITTED each statement sees what
-    # was committed when it began, so a count read in the locking statement could predate a claim
-    # that committed while this transaction waited for the lock
     if claim:  # claims are one at a time (the exclusive lock; SQLite's one writer): no race on the row
         counted = connection.execute(
             update(MarkClaims).where(MarkClaims.id == 1).values(claims=MarkClaims.claims + 1)
         )
         if counted.rowcount == 0:
             connection.execute(insert(MarkClaims).values(id=1, claims=1))
+
+
+def claim_count(connection: Connection) -> int | None:
+    """The claim count, read once this transaction holds the marks lock (None on a store without
+    the row). A statement of its own, after the lock's: under READ COMMITTED each statement sees
+    what was committed when it began, so a count read in the locking statement could predate a
+    claim that committed while this transaction waited for the lock."""
     return connection.execute(select(MarkClaims.claims).where(MarkClaims.id == 1)).scalar_one_or_none()
 
 
