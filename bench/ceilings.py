@@ -39,6 +39,7 @@ __all__ = [
     "REQUESTS_PER_SECOND",
     "SWEPT_ROUTE",
     "mailchimp_service_seconds",
+    "pull_ideal_seconds",
     "push_ceiling",
     "ROUTE_RATE",
     "raw_concurrency",
@@ -128,6 +129,18 @@ def push_ceiling(
 
 # Routes with a cap of their own, by a part of their path (hubspot.md §2.5: search, 5/s).
 ROUTE_RATE: dict[str, dict[str, float]] = {"hubspot": {"/search": 5.0}}
+
+
+def pull_ideal_seconds(platform: str, stream_seconds: dict[str, float]) -> float:
+    """The least time for a pull whose streams run side by side (as leadsync pulls them), given each
+    stream's time at its ceiling: streams that share a budget add up, separate budgets overlap
+    (HubSpot's search has its own 5/s, exempt from the 10 s bucket, hubspot.md §2.5; Mailchimp's
+    streams share its 10 connections, ActiveCampaign's its 5/s)."""
+    budgets: dict[str, float] = {}
+    for stream, seconds in stream_seconds.items():
+        budget = "own" if (platform, stream) in STREAM_RATE else "platform"
+        budgets[budget] = budgets.get(budget, 0.0) + seconds
+    return max(budgets.values(), default=0.0)
 
 
 def raw_rate(platform: str, stream: str | None = None) -> float | None:

@@ -2,16 +2,16 @@
 sandbox at the platform's default limits with injected latency.
 
 Each platform gets its own emulator and world (sizes chosen so the whole bench fits its time
-budget). Pull goes stream by stream through ``sync.pipeline.pull_stream``, as
-``sync.pipeline.pull_source`` does (the connector's batches read one ahead, each ingested with its
-cursor by ``sync.ingest.ingest_batch``), so that every stream is timed and counted on its own; push is ``sync.pipeline.push_source`` (plan, connector push, record).
+budget). Pull is ``sync.pipeline.pull_source`` (a source's streams side by side, each read one
+batch ahead and ingested with its cursor by ``sync.ingest.ingest_batch``), with every stream timed
+and counted on its own; push is ``sync.pipeline.push_source`` (plan, connector push, record).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from bench.ceilings import (
     ROUTE_RATE,
     SWEPT_ROUTE,
     mailchimp_service_seconds,
+    pull_ideal_seconds,
     push_ceiling,
     raw_concurrency,
     raw_rate,
@@ -39,7 +40,8 @@ from leadsync.config.settings import LeadsyncConfig, SourceConfig, load_config, 
 from leadsync.connectors.registry import connector_class
 from leadsync.sync.ingest import IngestCounts, ingest_batch
 from leadsync.sync.logsetup import register_secrets
-from leadsync.sync.pipeline import pull_stream, push_source, score
+from leadsync.sync.pipeline import Reporter, pull_source, push_source, score
+from leadsync.sync.runs import Step, list_runs
 from leadsync.sync.store import make_engine
 from leadsync.sync.store.models import Identity, WritebackAudit
 
@@ -83,89 +85,103 @@ def _pull(
     service_s: float,
     raw: Callable[[str, list[dict[str, str]], int, float], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """``raw(stream, requests, records, seconds)``: the raw client's figures for a stream's requests."""
-    streams: dict[str, Any] = {}
-    started_all = time.perf_counter()
+    """The pull as ``leadsync pull`` runs it (``sync.pipeline.pull_source``: a source's streams side
+    by side, each after the streams it follows). Each stream is timed from its start to its end,
+    and counted (its requests from the run record); ``raw(step, requests, records, seconds)``: the
+    raw client's figures for the whole pull's requests, replayed together as leadsync sent them."""
+    lock = threading.Lock()
+    per: dict[str, dict[str, Any]] = {}
+
+    def entry(stream: str) -> dict[str, Any]:
+        return per.setdefault(
+            stream, {"started": None, "ended": None, "ingest_s": 0.0, "records": 0, "contacts": 0}
+        )
+
+    def started(_source: str, stream: str) -> None:
+        with lock:
+            entry(stream)["started"] = time.perf_counter()
+
+    def pulled(_source: str, stream: str, counts: IngestCounts) -> None:
+        with lock:
+            figures = entry(stream)
+            figures["records"] += counts.contacts + counts.events + counts.quarantined
+            figures["contacts"] += counts.contacts
+
+    def finished(_source: str, stream: str) -> None:
+        with lock:
+            entry(stream)["ended"] = time.perf_counter()
+
+    def timed_ingest(engine: Any, batch: Any, **kwargs: Any) -> IngestCounts:
+        ingest_started = time.perf_counter()
+        try:
+            return ingest_batch(engine, batch, **kwargs)
+        finally:
+            with lock:
+                entry(batch.stream)["ingest_s"] += time.perf_counter() - ingest_started
+
+    reporter = Reporter(stream_started=started, pulled=pulled, stream_done=finished)
     before_all = stats()
-    recorded: dict[str, list[dict[str, str]]] = {}
-    with (
-        Timeline(admin_url) as timeline,
-        Recorder(admin_url) as recorder,
-        connector_class(source.platform)(resolve_source(config, source)) as connector,
-    ):
-        for stream in connector.streams():
-            recorder.start()
-            before, started, ingest_s, records, contacts = stats(), time.perf_counter(), 0.0, 0, 0
-
-            def timed_ingest(*args: Any, **kwargs: Any) -> IngestCounts:
-                nonlocal ingest_s
-                ingest_started = time.perf_counter()
-                try:
-                    return ingest_batch(*args, **kwargs)
-                finally:
-                    ingest_s += time.perf_counter() - ingest_started
-
-            with closing(pull_stream(engine, connector, source.name, stream, ingest=timed_ingest)) as pages:
-                for counts in pages:
-                    records += counts.contacts + counts.events + counts.quarantined
-                    contacts += counts.contacts
-            seconds = time.perf_counter() - started
-            recorded[stream] = recorder.stop()
-            after = stats()
-            paged = contacts if stream in CONTACT_STREAMS else records
-            swept = SWEPT_ROUTE.get((source.platform.value, stream))
-            if swept is not None:
-                paged = _route_requests(after, swept) - _route_requests(before, swept)
-            ceiling = stream_ceiling(source.platform.value, stream, latency_s=latency_s, service_s=service_s)
-            streams[stream] = {
-                "records": records,
-                "paged_records": paged,
-                "unit": "contacts swept" if swept else "records",
-                "seconds": round(seconds, 3),
-                "ingest_seconds": round(ingest_s, 3),
-                "records_per_second": round(paged / seconds, 1) if seconds else 0.0,
-                "ceiling_records_per_second": round(ceiling.records_per_second, 1),
-                "ceiling_formula": ceiling.formula,
-                "ratio": round(paged / ceiling.records_per_second / seconds, 4) if seconds else 0.0,
-                **_delta(before, after),
-            }
-    seconds = time.perf_counter() - started_all
-    totals = _delta(before_all, stats())
-    in_flight_peak = stats()["in_flight_peak"]
-    timing = timeline.summary()
-    if raw is not None:  # the same requests again, by the raw client (bench.rawclient)
-        for stream, figures in streams.items():
-            figures.update(raw(stream, recorded[stream], figures["paged_records"], figures["seconds"]))
-            ceiling_s = figures["paged_records"] / figures["ceiling_records_per_second"]
-            least = max(ceiling_s, figures["raw_seconds"])
-            figures["of_ceiling"] = figures["ratio"]
-            figures["limit_records_per_second"] = (
-                round(figures["paged_records"] / least, 1) if least else None
-            )
-            figures["ratio"] = round(least / figures["seconds"], 4) if figures["seconds"] else 0.0
+    with Timeline(admin_url) as timeline, Recorder(admin_url) as recorder:
+        recorder.start()
+        started_all = time.perf_counter()
+        result = pull_source(engine, config, source, reporter=reporter, ingest=timed_ingest)
+        seconds = time.perf_counter() - started_all
+        recorded = recorder.stop()
+    if not result.ok:
+        raise RuntimeError(f"the bench's pull of {source.name} failed: {result.error}")
+    after = stats()
+    (run,) = list_runs(engine, sources=[source.name], step=Step.PULL, limit=1)
+    requests_of = {
+        name: int(f.get("requests", 0)) for name, f in (run["counts"].get("streams") or {}).items()
+    }
+    streams: dict[str, Any] = {}
+    for stream, figures in per.items():
+        records, contacts = figures["records"], figures["contacts"]
+        span = (figures["ended"] or started_all + seconds) - (figures["started"] or started_all)
+        paged = contacts if stream in CONTACT_STREAMS else records
+        swept = SWEPT_ROUTE.get((source.platform.value, stream))
+        if swept is not None:
+            paged = _route_requests(after, swept) - _route_requests(before_all, swept)
+        ceiling = stream_ceiling(source.platform.value, stream, latency_s=latency_s, service_s=service_s)
+        streams[stream] = {
+            "records": records,
+            "paged_records": paged,
+            "unit": "contacts swept" if swept else "records",
+            "seconds": round(span, 3),
+            "ingest_seconds": round(figures["ingest_s"], 3),
+            "records_per_second": round(paged / span, 1) if span else 0.0,
+            "ceiling_records_per_second": round(ceiling.records_per_second, 1),
+            "ceiling_formula": ceiling.formula,
+            "of_ceiling": round(paged / ceiling.records_per_second / span, 4) if span else 0.0,
+            "requests": requests_of.get(stream, 0),
+        }
+    totals = _delta(before_all, after)
     records = sum(s["records"] for s in streams.values())
     paged = sum(s["paged_records"] for s in streams.values())
-    ideal = sum(s["paged_records"] / s["ceiling_records_per_second"] for s in streams.values())
-    # the least time any client needs for these pages: per stream, the slower of ceiling and raw client
-    limited = sum(
-        max(s["paged_records"] / s["ceiling_records_per_second"], s.get("raw_seconds", 0.0))
-        for s in streams.values()
+    ideal = pull_ideal_seconds(
+        source.platform.value,
+        {name: s["paged_records"] / s["ceiling_records_per_second"] for name, s in streams.items()},
     )
-    return {
+    figures: dict[str, Any] = {
         "records": records,
         "paged_records": paged,
         "seconds": round(seconds, 3),
         "records_per_second": round(paged / seconds, 1) if seconds else 0.0,
         "ceiling_records_per_second": round(paged / ideal, 1) if ideal else None,
         "of_ceiling": round(ideal / seconds, 4),
-        "limit_records_per_second": round(paged / limited, 1) if limited else None,
-        "ratio": round(limited / seconds, 4),
         "requests_per_record": round(totals["requests"] / paged, 4) if paged else None,
         **totals,
-        "in_flight_peak": in_flight_peak,
-        **timing,
+        "in_flight_peak": after["in_flight_peak"],
+        **timeline.summary(),
         "streams": streams,
     }
+    if raw is not None:  # the same requests again, all of them side by side (bench.rawclient)
+        figures.update(raw("pull", recorded, paged, seconds))
+        # the least time any client needs for these pages: the slower of ceiling and raw client
+        least = max(ideal, figures["raw_seconds"])
+        figures["limit_records_per_second"] = round(paged / least, 1) if least else None
+        figures["ratio"] = round(least / seconds, 4) if seconds else 0.0
+    return figures
 
 
 def _push(
@@ -256,8 +272,8 @@ def run_platform(
         def raw(
             stream: str | None, requests: list[dict[str, str]], records: int, seconds: float
         ) -> dict[str, Any]:
-            # the cap's window starts empty, as it did for leadsync (once: replays in a row keep the pace)
-            if not settled or stream is None:
+            # the cap's window starts empty, as it did for leadsync
+            if not settled or stream is None or stream == "pull":
                 time.sleep(RATE_WINDOW_S[platform])
                 settled.append(True)
             return _raw_figures(
@@ -283,7 +299,6 @@ def run_platform(
             service_s=service_s,
             raw=raw,
         )
-        figures["pull"]["raw_records_per_second"] = _raw_total(figures["pull"]["streams"])
         started = time.perf_counter()
         scored = score(engine, model)
         figures["score_seconds"] = round(time.perf_counter() - started, 3)
@@ -311,9 +326,7 @@ def run_platform(
         )
         figures["connections_peak"] = stats()["connections_peak"]
         # every 429 leadsync met, between the timed steps too (a new connector's limiter starts empty)
-        figures["answered_429_all_steps"] = stats()["answered_429"] - sum(
-            f.get("raw_429", 0) for f in figures["pull"]["streams"].values()
-        )
+        figures["answered_429_all_steps"] = stats()["answered_429"] - figures["pull"].get("raw_429", 0)
         # The push's writes again, by the raw client: after the re-sync, so that its writes (the
         # same values again) cannot be taken for changes by it.
         push = figures["push"]
@@ -391,12 +404,6 @@ def _raw_figures(
         "raw_429": result.answered_429,
         "raw_failed": result.failed,
     }
-
-
-def _raw_total(streams: dict[str, Any]) -> float | None:
-    paged = sum(s["paged_records"] for s in streams.values())
-    raw_s = sum(s.get("raw_seconds", 0.0) for s in streams.values())
-    return round(paged / raw_s, 1) if raw_s else None
 
 
 def _cycle(

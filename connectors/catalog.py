@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 from leadsync.connectors.records import EventType, Platform
 
-__all__ = ["CATALOG", "LIFECYCLE_STAGE", "STAGE_TAGS", "StreamInfo", "stream_names", "unknown_streams"]
+__all__ = [
+    "CATALOG",
+    "LIFECYCLE_STAGE",
+    "STAGE_TAGS",
+    "StreamInfo",
+    "stream_names",
+    "stream_order",
+    "unknown_streams",
+]
 
 E = EventType
 
@@ -26,12 +34,15 @@ LIFECYCLE_STAGE: frozenset[Platform] = frozenset({Platform.HUBSPOT})
 @dataclass(frozen=True)
 class StreamInfo:
     """One stream of one platform. ``contacts``: it yields contact records (the attributes affinity
-    scoring reads, and the values of leadsync's own fields); ``events``: the event types it yields."""
+    scoring reads, and the values of leadsync's own fields); ``events``: the event types it yields;
+    ``after``: the streams it starts after in a run, because it uses what they read (the pipeline
+    pulls a source's other streams side by side)."""
 
     name: str
     reads: str
     contacts: bool = False
     events: tuple[EventType, ...] = ()
+    after: tuple[str, ...] = ()
 
 
 _EMAIL = (E.EMAIL_SENT, E.EMAIL_OPEN, E.EMAIL_CLICK, E.EMAIL_BOUNCE, E.EMAIL_SPAM_REPORT)
@@ -44,7 +55,10 @@ CATALOG: dict[Platform, tuple[StreamInfo, ...]] = {
             contacts=True,
             events=(E.PAGE_VIEW, E.FORM_SUBMIT, E.CONTENT_DOWNLOAD, E.DEMO_REQUEST, E.TRIAL_STARTED),
         ),
-        StreamInfo("email_events", "legacy Email Events API (hubspot.md §4.1)", events=_EMAIL),
+        # the contacts stream's ids link most recipients; without them, a batch read by email per 100
+        StreamInfo(
+            "email_events", "legacy Email Events API (hubspot.md §4.1)", events=_EMAIL, after=("contacts",)
+        ),
         StreamInfo(
             "page_views",
             "events API e_visited_page, Enterprise only (hubspot.md §4.2)",
@@ -74,8 +88,20 @@ CATALOG: dict[Platform, tuple[StreamInfo, ...]] = {
             "opens, clicks and bounces per sent campaign (mailchimp.md §7)",
             events=(E.EMAIL_OPEN, E.EMAIL_CLICK, E.EMAIL_BOUNCE),
         ),
-        StreamInfo("orders", "each store's e-commerce orders (mailchimp.md §7)", events=(E.PURCHASE,)),
-        StreamInfo("carts", "each store's abandoned carts (mailchimp.md §7)", events=(E.CART_ABANDONED,)),
+        # the members read in the run answer whether an order's or cart's customer is a member (else a
+        # GET each), and the carts reuse the orders' read of the stores
+        StreamInfo(
+            "orders",
+            "each store's e-commerce orders (mailchimp.md §7)",
+            events=(E.PURCHASE,),
+            after=("members",),
+        ),
+        StreamInfo(
+            "carts",
+            "each store's abandoned carts (mailchimp.md §7)",
+            events=(E.CART_ABANDONED,),
+            after=("orders",),
+        ),
     ),
     Platform.ACTIVECAMPAIGN: (
         StreamInfo(
@@ -100,10 +126,27 @@ CATALOG: dict[Platform, tuple[StreamInfo, ...]] = {
                 E.CART_ABANDONED,
                 E.SOCIAL_INTERACTION,
             ),
+            # its candidates between sweeps are what these two delivered in the run, less the echoes
+            after=("contacts", "activities"),
         ),
         StreamInfo("deals", "won deals (activecampaign.md §5)", events=(E.DEAL_WON,)),
     ),
 }
+
+
+def stream_order(platform: Platform, selected: Sequence[str]) -> dict[str, frozenset[str]]:
+    """Each of ``selected`` with the selected streams it starts after (``StreamInfo.after``, followed
+    through deselected streams: carts wait for members when orders is not selected)."""
+    infos = {info.name: info for info in CATALOG[platform]}
+    chosen = set(selected)
+
+    def before(name: str) -> set[str]:
+        found: set[str] = set()
+        for earlier in infos[name].after if name in infos else ():
+            found.update({earlier} if earlier in chosen else before(earlier))
+        return found
+
+    return {name: frozenset(before(name)) for name in selected}
 
 
 def stream_names(platform: Platform) -> tuple[str, ...]:

@@ -37,7 +37,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -73,6 +75,7 @@ __all__ = [
     "Resolution",
     "RetryPolicy",
     "RetryStats",
+    "counting",
     "describe_error",
     "parse_retry_after",
     "policy_options",
@@ -195,6 +198,26 @@ class RetryStats:
         with self._lock:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
+        tally = _TALLY.get()
+        if tally is not None and tally is not self:
+            tally.add(**counts)
+
+
+#: The counters of the work at hand (one stream of a pull), added to beside every policy's own:
+#: a source's streams are pulled side by side over one connector, so the difference of its totals
+#: before and after a stream would mix them. Set by ``counting``; ``connectors.pools`` carries it
+#: into the threads a connector sends its requests from.
+_TALLY: ContextVar[RetryStats | None] = ContextVar("leadsync_request_tally", default=None)
+
+
+@contextmanager
+def counting(tally: RetryStats) -> Iterator[RetryStats]:
+    """Count every request this context (and the pools it submits to) sends into ``tally`` too."""
+    token = _TALLY.set(tally)
+    try:
+        yield tally
+    finally:
+        _TALLY.reset(token)
 
 
 @dataclass(frozen=True, slots=True)

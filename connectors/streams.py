@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +27,7 @@ import httpx
 from leadsync.connectors._jsonpath import MISSING, get_path
 from leadsync.connectors.errors import FatalError
 from leadsync.connectors.pagination import OffsetPaginator, PageRequest, Paginator
+from leadsync.connectors.pools import ContextPool
 from leadsync.connectors.ratelimit import Limiter
 from leadsync.connectors.retry import Reply, RetryPolicy
 
@@ -242,7 +243,7 @@ def iter_offset_pages_concurrently(
         return reply, spec.extract(reply.body)
 
     pending: deque[tuple[int, Future[tuple[Reply, list[Any]]]]] = deque()
-    executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"pages-{spec.name}")
+    executor = ContextPool(max_workers=concurrency, thread_name_prefix=f"pages-{spec.name}")
     try:
         while True:
             while len(pending) < window and next_offset < total:

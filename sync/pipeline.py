@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, closing, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,8 +29,10 @@ from leadsync.config.scoring_model import ScoringModel
 from leadsync.config.settings import LeadsyncConfig, SourceConfig, resolve_source
 from leadsync.connectors import stopping
 from leadsync.connectors.base import Connector, PullBatch, PushReport
+from leadsync.connectors.catalog import stream_order
 from leadsync.connectors.errors import ConnectorError, LeadsyncError
 from leadsync.connectors.registry import connector_class
+from leadsync.connectors.retry import RetryStats, counting
 from leadsync.sync.ingest import IngestCounts, ingest_batch
 from leadsync.sync.lease import LeaseHeld, LeaseKeeper, holder_id
 from leadsync.sync.readahead import read_ahead
@@ -87,12 +89,14 @@ def utcnow() -> datetime:
 class Reporter:
     """Callbacks the CLI uses for progress bars; all optional.
 
-    ``reading(source, stream, batch)`` after each batch is stored (``batch.read``, ``.expected`` and
+    ``stream_started(source, stream)`` when a stream's pull begins (a source's streams run side by
+    side), ``reading(source, stream, batch)`` after each batch is stored (``batch.read``, ``.expected`` and
     ``.unit`` say how far the stream is), ``stream_done(source, stream)`` when a stream has been
     read to its end, ``source_done(source, ok)`` when a source's pull is over, however it ended.
     """
 
     pulled: Callable[[str, str, IngestCounts], None] | None = None
+    stream_started: Callable[[str, str], None] | None = None
     reading: Callable[[str, str, PullBatch], None] | None = None
     scoring: Callable[[int], None] | None = None  # how many persons the re-score takes on
     stream_done: Callable[[str, str], None] | None = None
@@ -216,10 +220,12 @@ def pull_source(
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
     trigger: Trigger = Trigger.COMMAND,
+    ingest: Callable[..., IngestCounts] = ingest_batch,
 ) -> SourceResult:
     """Pull every selected stream of ``source`` under its lease, recorded as a pull run. The run
     record is opened once the lease is held and closed before it is let go, so two runs of one
-    source never overlap in the history; a standby refused by the lease records no run."""
+    source never overlap in the history; a standby refused by the lease records no run.
+    ``ingest``: ``sync.ingest.ingest_batch`` (the bench passes a timed wrapper)."""
     result = SourceResult(source.name)
     stop = stop if stop is not None else stopping.event()
     started = time.monotonic()
@@ -243,7 +249,9 @@ def pull_source(
             try:
                 with _connector(config, source, environ) as connector:
                     try:
-                        _pull_streams(engine, connector, source, result, counts, lease, full, stop, reporter)
+                        _pull_streams(
+                            engine, connector, source, result, counts, lease, full, stop, reporter, ingest
+                        )
                     finally:
                         counts.add_requests({}, connector.request_counts())
             except stopping.Stopped:  # logged with its stream where it was raised
@@ -335,59 +343,117 @@ def _pull_streams(
     full: bool,
     stop: threading.Event | None,
     reporter: Reporter | None,
+    ingest_page: Callable[..., IngestCounts] = ingest_batch,
 ) -> None:
+    """Every selected stream of the source, side by side: a stream starts once the streams it
+    follows (``connectors.catalog.StreamInfo.after``) have been read to their end, so a pull takes
+    about its longest chain of streams, not their sum. The connector's limiter holds them all to
+    the platform's budget (HubSpot's search has its own, hubspot.md §2.5). Their pages are stored
+    one at a time (one writer per source, the lock order of ``sync.ingest`` unchanged). A stream
+    that fails, a stop request or a lost lease ends the others between pages, and the first error
+    is raised once they have."""
+    streams = connector.selected_streams()
+    after = stream_order(connector.platform, streams)
     marked = MarkedContacts()  # one pull: what the contacts stream marked, its events need not mark again
-    for stream in connector.selected_streams():
-        before = connector.request_counts()["requests"]
-        # per stream: requests and records of this run (``leadsync streams`` shows the cost per run)
-        counts.add_stream(stream)
-        measured = counts.streams[stream]
+    writer = threading.Lock()
+    tallied = threading.Lock()
+    halt = threading.Event()  # the other streams end between pages
+
+    def ingest(*args: Any, **kwargs: Any) -> IngestCounts:
+        with writer:
+            return ingest_page(*args, **kwargs)
+
+    def pulled(stream: str, batch: IngestCounts) -> None:
+        with tallied:
+            measured = counts.streams[stream]
+            measured["records"] += batch.contacts + batch.events
+            result.contacts += batch.contacts
+            result.events += batch.events
+            result.quarantined += batch.quarantined
+            result.deadlock_retries += batch.deadlock_retries
+            result.reconnects += batch.reconnects
+        if reporter and reporter.pulled:
+            reporter.pulled(source.name, stream, batch)
+
+    def ended() -> bool:
+        return halt.is_set() or bool(stop and stop.is_set()) or lease.lost.is_set()
+
+    def pull_one(stream: str) -> bool:
+        """The stream to its end (True), or to a page where the pull was ended (False)."""
+        requests = RetryStats()  # this stream's requests (connectors.retry.counting)
         stored = partial(reporter.reading, source.name, stream) if reporter and reporter.reading else None
         lost_since: float | None = None
+        if reporter and reporter.stream_started:
+            reporter.stream_started(source.name, stream)
         try:
-            while True:  # once; again from the last committed cursor after a lost store connection
-                try:
-                    with closing(
-                        pull_stream(
-                            engine, connector, source.name, stream, full=full, stored=stored, marked=marked
-                        )
-                    ) as pages:
-                        for batch in pages:
-                            lost_since = None
-                            measured["records"] += batch.contacts + batch.events
-                            measured["requests"] = connector.request_counts()["requests"] - before
-                            result.contacts += batch.contacts
-                            result.events += batch.events
-                            result.quarantined += batch.quarantined
-                            result.deadlock_retries += batch.deadlock_retries
-                            result.reconnects += batch.reconnects
-                            if reporter and reporter.pulled:
-                                reporter.pulled(source.name, stream, batch)
-                            # Stop between pages: what is committed stays, the rest comes next run.
-                            if (stop and stop.is_set()) or lease.lost.is_set():
-                                break
-                    break
-                except Exception as exc:
-                    # a connection lost outside a page's own retries (reading the cursor): the
-                    # stream resumes from its last committed cursor, for up to STORE_OUTAGE_S
-                    lost_since = lost_since or time.monotonic()
-                    if not is_lost_connection(exc) or time.monotonic() - lost_since > STORE_OUTAGE_S:
-                        raise
-                    result.reconnects += 1
-                    log.warning("%s: lost the store connection reading %s; resuming", source.name, stream)
-                    if (stop if stop is not None else stopping.event()).wait(0.5):
-                        raise
+            with counting(requests):
+                while True:  # once; again from the last committed cursor after a lost store connection
+                    try:
+                        with closing(
+                            pull_stream(
+                                engine,
+                                connector,
+                                source.name,
+                                stream,
+                                full=full,
+                                ingest=ingest,
+                                stored=stored,
+                                marked=marked,
+                            )
+                        ) as pages:
+                            for batch in pages:
+                                lost_since = None
+                                pulled(stream, batch)
+                                # Stop between pages: what is committed stays, the rest comes next run.
+                                if ended():
+                                    return False
+                        return True
+                    except Exception as exc:
+                        # a connection lost outside a page's own retries (reading the cursor): the
+                        # stream resumes from its last committed cursor, for up to STORE_OUTAGE_S
+                        lost_since = lost_since or time.monotonic()
+                        if not is_lost_connection(exc) or time.monotonic() - lost_since > STORE_OUTAGE_S:
+                            raise
+                        with tallied:
+                            result.reconnects += 1
+                        log.warning("%s: lost the store connection reading %s; resuming", source.name, stream)
+                        if (stop if stop is not None else stopping.event()).wait(0.5):
+                            raise
         except stopping.Stopped as stop_request:  # mid page: read again next run, the cursor is before it
             log.info("pull of %s stopped in stream %s: %s", source.name, stream, stop_request)
             raise
         finally:
-            measured["requests"] = connector.request_counts()["requests"] - before
-        if (stop and stop.is_set()) or lease.lost.is_set():
-            result.ok = not lease.lost.is_set()
-            result.error = "lost the lease" if lease.lost.is_set() else "stopped"
-            return
-        if reporter and reporter.stream_done:
-            reporter.stream_done(source.name, stream)
+            with tallied:
+                counts.streams[stream]["requests"] = requests.attempts
+
+    for stream in streams:  # per stream: requests and records of this run (``leadsync streams``)
+        counts.add_stream(stream)
+    waiting, done = list(streams), set()
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=len(streams) or 1, thread_name_prefix=f"pull-{source.name}") as pool:
+        running: dict[Future[bool], str] = {}
+        while waiting or running:
+            for stream in [s for s in waiting if after[s] <= done and not ended()]:
+                waiting.remove(stream)
+                running[pool.submit(pull_one, stream)] = stream
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                stream = running.pop(future)
+                try:
+                    if future.result():
+                        done.add(stream)
+                        if reporter and reporter.stream_done:
+                            reporter.stream_done(source.name, stream)
+                except BaseException as exc:  # noqa: BLE001 - raised below, once the others have ended
+                    failure = failure or exc
+                    halt.set()
+    if failure is not None:
+        raise failure
+    if (stop and stop.is_set()) or lease.lost.is_set():
+        result.ok = not lease.lost.is_set()
+        result.error = "lost the lease" if lease.lost.is_set() else "stopped"
 
 
 def pull_sources(

@@ -9,6 +9,7 @@ a page read ahead but not ingested is simply read again on the next run.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -68,7 +69,9 @@ def read_ahead(items: Iterable[T], *, depth: int = 1, name: str = "read-ahead") 
             if close is not None:
                 close()
 
-    worker = threading.Thread(target=produce, name=name, daemon=True)
+    # in the consumer's context: the request tally of the stream it pulls (connectors.pools says why)
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(produce,), name=name, daemon=True)
     worker.start()
     try:
         while True:

@@ -82,6 +82,7 @@ from leadsync.connectors.mailchimp.writeback import (
     owned_tag,
 )
 from leadsync.connectors.pagination import OffsetPaginator
+from leadsync.connectors.pools import ContextPool
 from leadsync.connectors.ratelimit import ConcurrencyLimiter, shared_limiter
 from leadsync.connectors.records import EventRecord, Platform
 from leadsync.connectors.redaction import Redactor
@@ -407,9 +408,9 @@ class MailchimpConnector(Connector):
         # 10 connections); campaigns are assembled by a second pool, whose workers only wait on
         # pages, and handed over in order. So no campaign's pages wait on one another beyond their
         # first, and small campaigns still keep `concurrency` requests in flight.
-        pages = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mc-pages")
+        pages = ContextPool(max_workers=self.concurrency, thread_name_prefix="mc-pages")
         window = 2 * self.concurrency
-        assembly = ThreadPoolExecutor(max_workers=window, thread_name_prefix="mc-activity")
+        assembly = ContextPool(max_workers=window, thread_name_prefix="mc-activity")
         try:
             pending: deque[tuple[dict[str, Any], Future[tuple[list[Any], set[tuple[str, str]]]]]] = deque()
             queue = deque(campaigns)
@@ -621,9 +622,7 @@ class MailchimpConnector(Connector):
             return True
 
         if todo:
-            with ThreadPoolExecutor(
-                min(self.concurrency, len(todo)), thread_name_prefix="mailchimp-member"
-            ) as pool:
+            with ContextPool(min(self.concurrency, len(todo)), thread_name_prefix="mailchimp-member") as pool:
                 known.update(zip(todo, pool.map(exists, todo), strict=True))
         return {h: known[h] for h in hashes}
 

@@ -80,7 +80,8 @@ def test_a_token_without_a_scope_is_told_which_scope_and_the_other_platforms_syn
         assert "crm.objects.contacts.read" in error and "hubspot" in error and "403" in error, error
         assert pulls["mailchimp"]["ok"] and pulls["activecampaign"]["ok"], pulls
         assert writes(server)["hubspot"] == before["hubspot"], "nothing may be written to HubSpot"
-        assert _stored(cli, "hubspot") == 0
+        # no HubSpot contact was read; streams of other scopes, pulled beside it, may have stored events
+        assert store_rows(cli.db, "SELECT count(*) FROM identity WHERE source = 'hubspot'")[0][0] == 0
         assert _stored(cli, "mailchimp") > 0 and _stored(cli, "activecampaign") > 0
 
 

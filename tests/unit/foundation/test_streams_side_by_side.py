@@ -1,0 +1,170 @@
+"""A source's streams are pulled side by side: each after the streams it follows, every page
+stored, each stream's requests counted on its own, and a failure ends the others between pages."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from leadsync.config.settings import LeadsyncConfig
+from leadsync.connectors.base import CheckResult, Connector, PullBatch, PushReport, SourceSettings
+from leadsync.connectors.catalog import stream_order
+from leadsync.connectors.errors import ConnectorError
+from leadsync.connectors.pools import ContextPool
+from leadsync.connectors.records import EventRecord, EventType, Platform
+from leadsync.connectors.retry import RetryPolicy
+from leadsync.sync import pipeline
+from leadsync.sync.runs import Step, list_runs
+from leadsync.sync.store import make_engine
+from leadsync.sync.store.models import Event
+
+H, M, A = Platform.HUBSPOT, Platform.MAILCHIMP, Platform.ACTIVECAMPAIGN
+
+
+@pytest.mark.parametrize(
+    ("platform", "selected", "expected"),
+    [
+        (M, ["members", "email_activity", "orders", "carts"], {"orders": {"members"}, "carts": {"orders"}}),
+        # a deselected stream is followed through: carts still wait for the members
+        (M, ["members", "email_activity", "carts"], {"carts": {"members"}}),
+        (M, ["email_activity", "carts"], {}),
+        (H, ["contacts", "email_events", "meetings", "calls", "deals"], {"email_events": {"contacts"}}),
+        (H, ["email_events", "deals"], {}),
+        (
+            A,
+            ["contacts", "activities", "tracking_logs", "deals"],
+            {"tracking_logs": {"contacts", "activities"}},
+        ),
+        (A, ["activities", "tracking_logs"], {"tracking_logs": {"activities"}}),
+    ],
+)
+def test_a_stream_follows_the_selected_streams_it_uses(platform, selected, expected) -> None:
+    order = stream_order(platform, selected)
+    assert set(order) == set(selected)
+    assert {name: set(after) for name, after in order.items() if after} == expected
+
+
+PAGES = 3
+PAGE_S = 0.15
+
+
+class _Stub(Connector):
+    """Mailchimp's streams, each ``PAGES`` pages of one event a page, ``PAGE_S`` apart; every page
+    is one request, sent from a pool thread as the real connectors do; ``fail``: a stream that
+    raises on its second page."""
+
+    platform = Platform.MAILCHIMP
+
+    def __init__(self, settings: SourceSettings, fail: str | None = None) -> None:
+        super().__init__(settings)
+        self.policy = RetryPolicy(source=settings.name)
+        self.fail = fail
+        self.spans: dict[str, list[float]] = {}
+        self.pages: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def check(self) -> CheckResult:
+        return CheckResult(ok=True)
+
+    def streams(self) -> Sequence[str]:
+        return ("members", "email_activity", "orders", "carts")
+
+    def _request(self) -> None:
+        time.sleep(PAGE_S)
+        self.policy.stats.add(attempts=1)
+
+    def pull(self, stream: str, cursor: Any, *, full: bool = False) -> Iterator[PullBatch]:
+        self.spans[stream] = [time.monotonic()]
+        with ContextPool(max_workers=2) as pool:
+            for number in range(PAGES):
+                if stream == self.fail and number == 1:
+                    raise ConnectorError(f"{stream} failed")
+                pool.submit(self._request).result()
+                with self.lock:
+                    self.pages[stream] = self.pages.get(stream, 0) + 1
+                event = EventRecord(
+                    source="mc",
+                    platform=Platform.MAILCHIMP,
+                    source_id=f"{stream}-{number}",
+                    type=EventType.EMAIL_OPEN,
+                    occurred_at=datetime(2026, 12, 1, tzinfo=UTC),
+                    remote_contact_id=f"c{number}",
+                    properties={},
+                )
+                yield PullBatch(stream, events=[event], cursor={"page": number})
+        self.spans[stream].append(time.monotonic())
+
+    def ensure_fields(self) -> None:
+        raise NotImplementedError
+
+    def push(self, updates: Sequence[Any]) -> PushReport:
+        raise NotImplementedError
+
+    def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
+        raise NotImplementedError
+
+
+@pytest.fixture
+def engine(store_url):  # noqa: ANN001, ANN201
+    engine = make_engine(store_url)
+    yield engine
+    engine.dispose()
+
+
+def _pull(engine, monkeypatch, fail: str | None = None) -> tuple[_Stub, pipeline.SourceResult]:  # noqa: ANN001
+    config = LeadsyncConfig.model_validate(
+        {
+            "sources": [
+                {
+                    "name": "mc",
+                    "platform": "mailchimp",
+                    "base_url": "http://127.0.0.1:9",
+                    "inline_secrets": {"api_key": "k-us1"},
+                }
+            ]
+        }
+    )
+    made: list[_Stub] = []
+
+    def connector(config: Any, source: Any, environ: Any) -> _Stub:
+        made.append(_Stub(pipeline.resolve_source(config, source, environ), fail=fail))
+        return made[0]
+
+    monkeypatch.setattr(pipeline, "_connector", connector)
+    result = pipeline.pull_source(engine, config, config.sources[0])
+    return made[0], result
+
+
+def test_streams_run_side_by_side_each_after_those_it_follows(engine, monkeypatch) -> None:
+    stub, result = _pull(engine, monkeypatch)
+    assert result.ok and result.events == 4 * PAGES, result
+    spans = stub.spans
+    # members and email_activity overlap; orders starts once members ended, carts once orders did
+    assert (
+        spans["email_activity"][0] < spans["members"][1] and spans["members"][0] < spans["email_activity"][1]
+    )
+    assert spans["orders"][0] >= spans["members"][1]
+    assert spans["carts"][0] >= spans["orders"][1]
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(Event)).scalar() == 4 * PAGES
+    (run,) = list_runs(engine, step=Step.PULL)
+    # each stream's requests, counted on its own while they overlapped (through the pool threads)
+    assert run["counts"]["streams"] == {
+        name: {"requests": PAGES, "records": PAGES} for name in stub.streams()
+    }
+
+
+def test_a_failed_stream_ends_the_others_and_those_after_it_never_start(engine, monkeypatch) -> None:
+    stub, result = _pull(engine, monkeypatch, fail="members")
+    assert not result.ok and "members failed" in (result.error or "")
+    assert "orders" not in stub.spans and "carts" not in stub.spans
+    # email_activity ended at the page after the failure, its committed pages stay
+    assert 1 <= stub.pages.get("email_activity", 0) <= PAGES
+    (run,) = list_runs(engine, step=Step.PULL)
+    assert run["status"] == "failed"
