@@ -37,6 +37,8 @@ def test_a_failed_job_is_retried_with_back_off_and_completes(tmp_path: Path, pg_
         document: dict[str, Any] = tomllib.loads(config.read_text())
         # the connector gives up after 2 tries: the job fails, and Procrastinate retries it
         document["sources"][0]["options"].update({"max_attempts": 2, "backoff_initial_s": 0.1})
+        # one stream, so that both 503s meet it (a source's streams run side by side)
+        document["sources"][0]["streams"] = ["contacts"]
         config.write_text(tomli_w.dumps(document))
         faults = httpx.post(
             f"{server.base_url('hubspot')}/_sandbox/faults",
