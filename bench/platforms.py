@@ -276,7 +276,7 @@ def run_platform(
             if not settled or stream is None or stream == "pull":
                 time.sleep(RATE_WINDOW_S[platform])
                 settled.append(True)
-            return _raw_figures(
+            figures = _raw_figures(
                 platform,
                 admin_url,
                 requests,
@@ -287,6 +287,9 @@ def run_platform(
                 latency_s=latency_s,
                 sample_s=raw_sample_s,
             )
+            # ... and leadsync's next step starts with an empty window too: the replay spent it
+            time.sleep(RATE_WINDOW_S[platform])
+            return figures
 
         server.reset()
         figures["pull"] = _pull(
