@@ -287,8 +287,6 @@ def run_platform(
                 latency_s=latency_s,
                 sample_s=raw_sample_s,
             )
-            # ... and leadsync's next step starts with an empty window too: the replay spent it
-            time.sleep(RATE_WINDOW_S[platform])
             return figures
 
         server.reset()
@@ -302,6 +300,8 @@ def run_platform(
             service_s=service_s,
             raw=raw,
         )
+        # ... and so does leadsync's next request (the fields, below): the pull's replay spent it
+        time.sleep(RATE_WINDOW_S[platform])
         started = time.perf_counter()
         scored = score(engine, model)
         figures["score_seconds"] = round(time.perf_counter() - started, 3)
