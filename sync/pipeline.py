@@ -383,6 +383,8 @@ def _pull_streams(
         requests = RetryStats()  # this stream's requests (connectors.retry.counting)
         stored = partial(reporter.reading, source.name, stream) if reporter and reporter.reading else None
         lost_since: float | None = None
+        with tallied:  # per stream: requests and records of this run (``leadsync streams``)
+            counts.add_stream(stream)
         if reporter and reporter.stream_started:
             reporter.stream_started(source.name, stream)
         try:
@@ -426,8 +428,6 @@ def _pull_streams(
             with tallied:
                 counts.streams[stream]["requests"] = requests.attempts
 
-    for stream in streams:  # per stream: requests and records of this run (``leadsync streams``)
-        counts.add_stream(stream)
     waiting, done = list(streams), set()
     failure: BaseException | None = None
     with ThreadPoolExecutor(max_workers=len(streams) or 1, thread_name_prefix=f"pull-{source.name}") as pool:
