@@ -29,6 +29,7 @@ import tomli_w
 from sqlalchemy import delete
 
 from leadsync.sandbox.world import generate_world
+from leadsync.sync.observed import TRIGGER_FIELDS
 from leadsync.sync.store.models import Score
 from tests.integration.pipeline.harness import PLATFORMS, Leadsync, platform_view, serve, store_state, writes
 from tests.integration.pipeline.test_crash import _difference
@@ -212,11 +213,48 @@ def test_daemon_stops_within_5s_at_random_moments_and_the_next_run_converges(
         f"uninterrupted sync {clean_result['seconds']:.1f}s"
     )
     expected_store = clean_result["store"]
+    held = _held_reasons(got_store["writeback_state"], expected_store["writeback_state"])
+    got_store["writeback_state"] = _replace_strings(got_store["writeback_state"], held)
+    got_platform = _replace_strings(got_platform, held)
+    print(f"reasons held from an earlier push with the same values: {len(held)}")
     for key in ("persons", "identities", "event_count", "events", "scores", "writeback_state"):
         assert got_store[key] == expected_store[key], _difference(key, got_store[key], expected_store[key])
     assert got_platform == clean_result["platform"], _difference(
         "platform", got_platform, clean_result["platform"]
     )
+
+
+def _held_reasons(got: dict[Any, Any], expected: dict[Any, Any]) -> dict[str, str]:
+    """Reasons an earlier, stopped run pushed with the very values the clean run pushed: held reason
+    -> the clean run's reason.
+
+    A reason goes out only with a change of a score, stage, grade or lifecycle (sync.writeback,
+    ``TRIGGER_FIELDS``; README, "Unchanged re-sync: 0 writes"): a daemon job that scored mid-way, at
+    another moment, can push the same values with a reason whose points differ by decay or by data
+    pulled later, and the rerun, moving no value, rightly leaves that reason in place. Any other
+    difference, in a reason or elsewhere, still fails.
+    """
+    held: dict[str, str] = {}
+    for (platform, remote_id, name), value in got.items():
+        clean = expected.get((platform, remote_id, name))
+        if name != "reason" or clean is None or value == clean:
+            continue
+        if all(
+            got.get((platform, remote_id, f)) == expected.get((platform, remote_id, f))
+            for f in TRIGGER_FIELDS
+        ):
+            assert held.setdefault(value, clean) == clean, f"one held reason, two clean ones: {value!r}"
+    return held
+
+
+def _replace_strings(value: Any, replace: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return replace.get(value, value)
+    if isinstance(value, dict):
+        return {k: _replace_strings(v, replace) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_strings(v, replace) for v in value]
+    return value
 
 
 def _mid_pull(lead: Leadsync, server: Any, *args: str) -> Running:
