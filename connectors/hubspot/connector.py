@@ -172,7 +172,9 @@ class HubSpotConnector(Connector):
             base_url=self.base_url,
             auth=auth,
             timeout=settings.timeout_s,
-            max_connections=4,
+            # a pull runs its streams side by side (sync.pipeline), one connection each, and a push
+            # runs push_workers batches at once; hubspot.md §5 caps requests per 10 s, not connections
+            max_connections=max(len(stream_names(Platform.HUBSPOT)), self.push_workers),
             transport=transport,
         )
         self.sdk = HubSpotSdk(
