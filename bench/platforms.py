@@ -235,12 +235,23 @@ def run_platform(
     workdir: Path,
     after: Callable[[PlatformRun], dict[str, Any]] | None = None,
     raw_sample_s: float = 20.0,
+    rate_limits: bool = True,
 ) -> dict[str, Any]:
     """Serve ``platform`` alone for a world of ``persons``; pull, score, push, then re-sync unchanged.
-    ``after`` runs against the same live server (the naive comparison) and its result is kept."""
+    ``after`` runs against the same live server (the naive comparison) and its result is kept.
+    ``rate_limits=False`` (``--quick``) serves without the platform's limits, and so has no rate
+    window to wait out between the steps: leadsync and the raw client still pace themselves."""
     latency_s = latency_ms / 1000.0
     model = load_model("default")
-    with RemoteSandbox(platform, persons=persons, seed=seed, latency_ms=latency_ms) as server:
+
+    def settle() -> None:
+        """Let the platform's rate window empty, so that the next step starts with its own budget."""
+        if rate_limits:
+            time.sleep(RATE_WINDOW_S[platform])
+
+    with RemoteSandbox(
+        platform, persons=persons, seed=seed, latency_ms=latency_ms, rate_limits=rate_limits
+    ) as server:
         stats = server.stats
         config_file = workdir / f"{platform}.toml"
         store = workdir / f"{platform}.db"
@@ -274,7 +285,7 @@ def run_platform(
         ) -> dict[str, Any]:
             # the cap's window starts empty, as it did for leadsync
             if not settled or stream is None or stream == "pull":
-                time.sleep(RATE_WINDOW_S[platform])
+                settle()
                 settled.append(True)
             figures = _raw_figures(
                 platform,
@@ -301,7 +312,7 @@ def run_platform(
             raw=raw,
         )
         # ... and so does leadsync's next request (the fields, below): the pull's replay spent it
-        time.sleep(RATE_WINDOW_S[platform])
+        settle()
         started = time.perf_counter()
         scored = score(engine, model)
         figures["score_seconds"] = round(time.perf_counter() - started, 3)
@@ -313,7 +324,7 @@ def run_platform(
         figures["ensure_fields_requests"] = _delta(before, stats())["requests"]
         # ... and so is the rate-limit window its requests fill: the push starts with the budget it
         # would have on its own (the limiter is shared per account, sync.pipeline's steps too).
-        time.sleep(RATE_WINDOW_S[platform])
+        settle()
         figures["push"] = _push(
             engine, config, source, stats, admin_url=admin_url, latency_s=latency_s, service_s=service_s
         )
@@ -354,6 +365,7 @@ def run_platform(
             service_s=service_s,
             secrets=secrets,
             full_streams=figures["pull"]["streams"],
+            settle=settle,
         )
         if platform == "activecampaign":
             tracking = figures["pull"]["streams"]["tracking_logs"]
@@ -421,6 +433,7 @@ def _cycle(
     service_s: float,
     secrets: dict[str, str],
     full_streams: dict[str, Any],
+    settle: Callable[[], None],
 ) -> dict[str, Any]:
     """An incremental cycle after 1 % of the contacts changed on the platform (bench.scale);
     ``full_streams``: the first pull's per-stream figures (the size of what is read whole)."""
@@ -438,9 +451,9 @@ def _cycle(
     httpx.post(
         f"{admin_url}/_sandbox/clock/advance", json={"days": 900 / 86400, "activity": False}, timeout=60
     ).raise_for_status()
-    time.sleep(RATE_WINDOW_S[platform])
+    settle()
     refused = apply_changes(platform, admin_url, chosen, secrets=secrets, latency_s=latency_s)
-    time.sleep(RATE_WINDOW_S[platform])
+    settle()
     before, started = stats(), time.perf_counter()
     pull = _pull(engine, config, source, stats, admin_url=admin_url, latency_s=latency_s, service_s=service_s)
     scored, score_s = timed(lambda: score(engine, model))

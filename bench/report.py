@@ -138,11 +138,17 @@ def acceptance(figures: dict[str, Any]) -> list[dict[str, Any]]:
 
 def markdown(figures: dict[str, Any]) -> str:
     machine = figures["machine"]
+    limits = (
+        "the platforms enforce no limits (leadsync and the raw client pace themselves)"
+        if figures.get("quick")
+        else "platforms' default limits"
+    )
     lines = [
         f"Run {figures['started']} on {machine['cpu']} ({machine['cpus']} CPUs, {machine['memory_gb']} GB), "
         f"Python {machine['python']}, load average {machine['load_before']} before and {machine['load_after']} after"
         f"{' (--quick: small worlds, not representative)' if figures.get('quick') else ''}; "
-        f"{figures['latency_ms']:.0f} ms injected latency per request, platforms' default limits; "
+        f"{figures['latency_ms']:.0f} ms injected latency per request, "
+        f"{limits}; "
         f"bench took {figures['seconds']:.0f} s.",
         "",
         "| platform | step | records | records/s | ceiling records/s | raw client records/s | ratio to min | of ceiling | requests/record | most requests in 1 s / 10 s | in flight (peak) | TCP connections | 429s |",
