@@ -36,13 +36,16 @@ class StreamInfo:
     """One stream of one platform. ``contacts``: it yields contact records (the attributes affinity
     scoring reads, and the values of leadsync's own fields); ``events``: the event types it yields;
     ``after``: the streams it starts after in a run, because it uses what they read (the pipeline
-    pulls a source's other streams side by side)."""
+    pulls a source's other streams side by side); ``links``: the streams whose reads link its
+    records, which it waits for only to link them: it starts at once and reads its pages meanwhile
+    (``connectors.gates``)."""
 
     name: str
     reads: str
     contacts: bool = False
     events: tuple[EventType, ...] = ()
     after: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
 
 
 _EMAIL = (E.EMAIL_SENT, E.EMAIL_OPEN, E.EMAIL_CLICK, E.EMAIL_BOUNCE, E.EMAIL_SPAM_REPORT)
@@ -55,9 +58,10 @@ CATALOG: dict[Platform, tuple[StreamInfo, ...]] = {
             contacts=True,
             events=(E.PAGE_VIEW, E.FORM_SUBMIT, E.CONTENT_DOWNLOAD, E.DEMO_REQUEST, E.TRIAL_STARTED),
         ),
-        # the contacts stream's ids link most recipients; without them, a batch read by email per 100
+        # the contacts stream's ids link most recipients (without them, a batch read by email per
+        # 100): its pages are read while the contacts are, and linked once they have all been read
         StreamInfo(
-            "email_events", "legacy Email Events API (hubspot.md §4.1)", events=_EMAIL, after=("contacts",)
+            "email_events", "legacy Email Events API (hubspot.md §4.1)", events=_EMAIL, links=("contacts",)
         ),
         StreamInfo(
             "page_views",

@@ -42,8 +42,8 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_de
 
 from leadsync.connectors.base import PullBatch
 from leadsync.connectors.errors import BadRecord
+from leadsync.connectors.gcpause import collector_paused
 from leadsync.connectors.records import ContactRecord, EventRecord, EventType
-from leadsync.sync.gcpause import collector_paused
 from leadsync.sync.identity import ATTRIBUTE_FIELDS, checked_email
 from leadsync.sync.observed import ECHO_STATE_FIELDS, content_digest, is_echo
 from leadsync.sync.store import upsert
@@ -175,7 +175,7 @@ def ingest_batch(
                 state.next_action.sleep if state.next_action else 0.0,
             )
 
-    with collector_paused():  # a page builds thousands of short-lived containers (sync.gcpause)
+    with collector_paused():  # a page builds thousands of short-lived containers (connectors.gcpause)
         for attempt in Retrying(
             retry=retry_if_exception(_retry_page),
             stop=_stop_page,

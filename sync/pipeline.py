@@ -31,11 +31,13 @@ from leadsync.connectors import stopping
 from leadsync.connectors.base import Connector, PullBatch, PushReport
 from leadsync.connectors.catalog import stream_order
 from leadsync.connectors.errors import ConnectorError, LeadsyncError
+from leadsync.connectors.gates import StreamGates
+from leadsync.connectors.gates import bound as bound_gates
+from leadsync.connectors.readahead import read_ahead
 from leadsync.connectors.registry import connector_class
 from leadsync.connectors.retry import RetryStats, counting
 from leadsync.sync.ingest import IngestCounts, ingest_batch
 from leadsync.sync.lease import LeaseHeld, LeaseKeeper, holder_id
-from leadsync.sync.readahead import read_ahead
 from leadsync.sync.rescore import rescore
 from leadsync.sync.runs import (
     ALL_SOURCES,
@@ -191,7 +193,7 @@ def pull_stream(
     marked: MarkedContacts | None = None,
 ) -> Iterator[IngestCounts]:
     """One stream from its committed cursor: each batch ingested with its cursor, in order, while the
-    connector reads the next one (``sync.readahead``). Close it to stop between pages. ``ingest`` is
+    connector reads the next one (``connectors.readahead``). Close it to stop between pages. ``ingest`` is
     ``sync.ingest.ingest_batch`` (the bench passes a timed wrapper); ``stored(batch)`` is called
     after each batch is stored (progress). The echoes of leadsync's own writes the ingest finds are
     passed on to the connector (``Connector.note_echoes``). ``marked``: the contacts whose persons
@@ -347,7 +349,8 @@ def _pull_streams(
 ) -> None:
     """Every selected stream of the source, side by side: a stream starts once the streams it
     follows (``connectors.catalog.StreamInfo.after``) have been read to their end, so a pull takes
-    about its longest chain of streams, not their sum. The connector's limiter holds them all to
+    about its longest chain of streams, not their sum; a stream that only links its records with
+    another's (``StreamInfo.links``) starts at once and waits for it in ``connectors.gates``. The connector's limiter holds them all to
     the platform's budget (HubSpot's search has its own, hubspot.md §2.5). Their pages are stored
     one at a time (one writer per source, the lock order of ``sync.ingest`` unchanged). A stream
     that fails, a stop request or a lost lease ends the others between pages, and the first error
@@ -358,6 +361,7 @@ def _pull_streams(
     writer = threading.Lock()
     tallied = threading.Lock()
     halt = threading.Event()  # the other streams end between pages
+    gates = StreamGates(streams)  # a stream that links its records with another's waits here
 
     def ingest(*args: Any, **kwargs: Any) -> IngestCounts:
         with writer:
@@ -388,7 +392,7 @@ def _pull_streams(
         if reporter and reporter.stream_started:
             reporter.stream_started(source.name, stream)
         try:
-            with counting(requests):
+            with counting(requests), bound_gates(gates):
                 while True:  # once; again from the last committed cursor after a lost store connection
                     try:
                         with closing(
@@ -425,6 +429,7 @@ def _pull_streams(
             log.info("pull of %s stopped in stream %s: %s", source.name, stream, stop_request)
             raise
         finally:
+            gates.end(stream)
             with tallied:
                 counts.streams[stream]["requests"] = requests.attempts
 
@@ -438,6 +443,8 @@ def _pull_streams(
                 running[pool.submit(pull_one, stream)] = stream
             if not running:
                 break
+            if ended():
+                gates.end_all()  # a stream that will not start now must hold no other up
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 stream = running.pop(future)
@@ -449,6 +456,7 @@ def _pull_streams(
                 except BaseException as exc:  # noqa: BLE001 - raised below, once the others have ended
                     failure = failure or exc
                     halt.set()
+                    gates.end_all()
     if failure is not None:
         raise failure
     if (stop and stop.is_set()) or lease.lost.is_set():

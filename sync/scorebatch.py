@@ -33,10 +33,10 @@ from sqlalchemy import (
 )
 
 from leadsync.config.scoring_model import ScoringModel
+from leadsync.connectors.gcpause import collector_paused
 from leadsync.connectors.records import EventType, Profile
 from leadsync.scoring import EVENT_TYPES, EventColumns, Previous, score_many
 from leadsync.scoring.columns import HARD_BOUNCE, MACHINE, OUTCOME_TYPES, is_hard_bounce, outcome_flag
-from leadsync.sync.gcpause import collector_paused
 from leadsync.sync.identity import ATTRIBUTE_FIELDS, IdentityAttributes, merge_profile
 from leadsync.sync.store import upsert
 from leadsync.sync.store.idlists import in_ids

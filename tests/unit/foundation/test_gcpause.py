@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from leadsync.sync.gcpause import collector_paused
+from leadsync.connectors.gcpause import collector_paused
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from contextlib import closing
 
 import pytest
 
-from leadsync.sync.readahead import read_ahead
+from leadsync.connectors.readahead import read_ahead
 
 
 def test_items_arrive_in_order_and_all_of_them():

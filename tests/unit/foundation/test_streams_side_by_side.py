@@ -16,6 +16,7 @@ from leadsync.config.settings import LeadsyncConfig
 from leadsync.connectors.base import CheckResult, Connector, PullBatch, PushReport, SourceSettings
 from leadsync.connectors.catalog import stream_order
 from leadsync.connectors.errors import ConnectorError
+from leadsync.connectors.gates import current as current_gates
 from leadsync.connectors.pools import ContextPool
 from leadsync.connectors.records import EventRecord, EventType, Platform
 from leadsync.connectors.retry import RetryPolicy
@@ -34,7 +35,8 @@ H, M, A = Platform.HUBSPOT, Platform.MAILCHIMP, Platform.ACTIVECAMPAIGN
         # a deselected stream is followed through: carts still wait for the members
         (M, ["members", "email_activity", "carts"], {"carts": {"members"}}),
         (M, ["email_activity", "carts"], {}),
-        (H, ["contacts", "email_events", "meetings", "calls", "deals"], {"email_events": {"contacts"}}),
+        # email_events only links its records with the contacts' ids: it starts at once (gates)
+        (H, ["contacts", "email_events", "meetings", "calls", "deals"], {}),
         (H, ["email_events", "deals"], {}),
         (
             A,
@@ -61,10 +63,14 @@ class _Stub(Connector):
 
     platform = Platform.MAILCHIMP
 
-    def __init__(self, settings: SourceSettings, fail: str | None = None) -> None:
+    def __init__(self, settings: SourceSettings, fail: str | None = None, linker: str | None = None) -> None:
         super().__init__(settings)
         self.policy = RetryPolicy(source=settings.name)
         self.fail = fail
+        self.linker = (
+            linker  # a stream that, as HubSpot's email events do, links its first page with members'
+        )
+        self.linked_at: float | None = None
         self.spans: dict[str, list[float]] = {}
         self.pages: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -86,6 +92,9 @@ class _Stub(Connector):
                 if stream == self.fail and number == 1:
                     raise ConnectorError(f"{stream} failed")
                 pool.submit(self._request).result()
+                if stream == self.linker and number == 0:
+                    current_gates().wait("members")
+                    self.linked_at = time.monotonic()
                 with self.lock:
                     self.pages[stream] = self.pages.get(stream, 0) + 1
                 event = EventRecord(
@@ -117,7 +126,9 @@ def engine(store_url):  # noqa: ANN001, ANN201
     engine.dispose()
 
 
-def _pull(engine, monkeypatch, fail: str | None = None) -> tuple[_Stub, pipeline.SourceResult]:  # noqa: ANN001
+def _pull(
+    engine, monkeypatch, fail: str | None = None, linker: str | None = None
+) -> tuple[_Stub, pipeline.SourceResult]:  # noqa: ANN001
     config = LeadsyncConfig.model_validate(
         {
             "sources": [
@@ -133,7 +144,7 @@ def _pull(engine, monkeypatch, fail: str | None = None) -> tuple[_Stub, pipeline
     made: list[_Stub] = []
 
     def connector(config: Any, source: Any, environ: Any) -> _Stub:
-        made.append(_Stub(pipeline.resolve_source(config, source, environ), fail=fail))
+        made.append(_Stub(pipeline.resolve_source(config, source, environ), fail=fail, linker=linker))
         return made[0]
 
     monkeypatch.setattr(pipeline, "_connector", connector)
@@ -168,3 +179,29 @@ def test_a_failed_stream_ends_the_others_and_those_after_it_never_start(engine, 
     assert 1 <= stub.pages.get("email_activity", 0) <= PAGES
     (run,) = list_runs(engine, step=Step.PULL)
     assert run["status"] == "failed"
+
+
+@pytest.mark.timeout(30)
+def test_a_stream_that_links_with_another_reads_meanwhile_and_links_once_it_has_ended(
+    engine, monkeypatch
+) -> None:
+    stub, result = _pull(engine, monkeypatch, linker="email_activity")
+    assert result.ok and result.events == 4 * PAGES, result
+    spans = stub.spans
+    # both started at once; the linking page waited in the gate until members had been read
+    assert spans["email_activity"][0] < spans["members"][0] + PAGE_S
+    assert stub.linked_at is not None and stub.linked_at >= spans["members"][1]
+
+
+@pytest.mark.timeout(30)
+def test_a_failed_stream_releases_the_stream_waiting_to_link_with_it(engine, monkeypatch) -> None:
+    stub, result = _pull(engine, monkeypatch, fail="members", linker="email_activity")
+    assert not result.ok and "members failed" in (result.error or "")
+    # the linker waited in the gate on its first page: released by the failure, nothing hung
+    assert 1 <= stub.pages.get("email_activity", 0) <= PAGES
+
+
+def test_outside_a_pull_a_connector_waits_for_no_stream() -> None:
+    gates = current_gates()
+    assert gates.has_ended("contacts")
+    gates.wait("contacts")  # returns at once

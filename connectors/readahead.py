@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from leadsync.sync.gcpause import collector_paused
+from leadsync.connectors.gcpause import collector_paused
 
 __all__ = ["read_ahead"]
 
