@@ -17,6 +17,7 @@ __all__ = [
     "LIFECYCLE_STAGE",
     "STAGE_TAGS",
     "StreamInfo",
+    "stream_links",
     "stream_names",
     "stream_order",
     "unknown_streams",
@@ -151,6 +152,11 @@ def stream_order(platform: Platform, selected: Sequence[str]) -> dict[str, froze
         return found
 
     return {name: frozenset(before(name)) for name in selected}
+
+
+def stream_links(platform: Platform, stream: str) -> tuple[str, ...]:
+    """The streams whose reads link ``stream``'s records (``StreamInfo.links``)."""
+    return next((info.links for info in CATALOG[platform] if info.name == stream), ())
 
 
 def stream_names(platform: Platform) -> tuple[str, ...]:

@@ -350,11 +350,11 @@ def _pull_streams(
     """Every selected stream of the source, side by side: a stream starts once the streams it
     follows (``connectors.catalog.StreamInfo.after``) have been read to their end, so a pull takes
     about its longest chain of streams, not their sum; a stream that only links its records with
-    another's (``StreamInfo.links``) starts at once and waits for it in ``connectors.gates``. The connector's limiter holds them all to
-    the platform's budget (HubSpot's search has its own, hubspot.md §2.5). Their pages are stored
-    one at a time (one writer per source, the lock order of ``sync.ingest`` unchanged). A stream
-    that fails, a stop request or a lost lease ends the others between pages, and the first error
-    is raised once they have."""
+    another's (``StreamInfo.links``) starts at once and waits for it in ``connectors.gates``. The
+    connector's limiter holds them all to the platform's budget (HubSpot's search has its own,
+    hubspot.md §2.5). Their pages are stored one at a time (one writer per source, the lock order
+    of ``sync.ingest`` unchanged). A stream that fails, a stop request or a lost lease ends the
+    others between pages, and the first error is raised once they have."""
     streams = connector.selected_streams()
     after = stream_order(connector.platform, streams)
     marked = MarkedContacts()  # one pull: what the contacts stream marked, its events need not mark again

@@ -50,7 +50,7 @@ from leadsync.connectors.base import (
     SourceSettings,
     StreamTally,
 )
-from leadsync.connectors.catalog import stream_names
+from leadsync.connectors.catalog import stream_links, stream_names
 from leadsync.connectors.errors import AuthError, BadRecord, ConnectorError, NotFound
 from leadsync.connectors.gates import current as current_gates
 from leadsync.connectors.http import build_client
@@ -548,9 +548,11 @@ class HubSpotConnector(Connector):
             depth=LINK_AHEAD_PAGES,
             name=f"{self.settings.name}-email-events",
         )
+        links = stream_links(Platform.HUBSPOT, "email_events")
         with closing(pages):
             for page in pages:
-                gates.wait("contacts")
+                for linked in links:
+                    gates.wait(linked)
                 fresh = [r for r in page.records if str(r.get("id")) not in seen]
                 self._resolve_recipients(
                     {str(r.get("recipient") or "").strip().lower() for r in fresh if r.get("recipient")}

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from leadsync.config.settings import LeadsyncConfig
 from leadsync.connectors.base import CheckResult, Connector, PullBatch, PushReport, SourceSettings
-from leadsync.connectors.catalog import stream_order
+from leadsync.connectors.catalog import stream_links, stream_names, stream_order
 from leadsync.connectors.errors import ConnectorError
 from leadsync.connectors.gates import current as current_gates
 from leadsync.connectors.pools import ContextPool
@@ -50,6 +50,16 @@ def test_a_stream_follows_the_selected_streams_it_uses(platform, selected, expec
     order = stream_order(platform, selected)
     assert set(order) == set(selected)
     assert {name: set(after) for name, after in order.items() if after} == expected
+
+
+def test_only_hubspot_email_events_link_with_another_stream() -> None:
+    links = {
+        (platform, name): stream_links(platform, name)
+        for platform in (H, M, A)
+        for name in stream_names(platform)
+        if stream_links(platform, name)
+    }
+    assert links == {(H, "email_events"): ("contacts",)}
 
 
 PAGES = 3
