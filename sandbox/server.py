@@ -17,6 +17,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -224,6 +225,9 @@ async def _serve(host: EmulatorHost, request: web.Request, handler: Handler) -> 
             # No route matched (404/405): answer in the platform's error shape, not aiohttp's text.
             return emulator.error_response(request, exc.status, exc.reason)
         emulator.decorate(request, response, decisions)
+        # the server's clock is the world's (RFC 9110 §6.6.1: an origin server sends its Date)
+        if not response.prepared:
+            response.headers["Date"] = format_datetime(emulator.clock.now(), usegmt=True)
     finally:
         for policy, key in held:
             policy.release(key)

@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -58,11 +59,11 @@ from leadsync.connectors.hubspot import normalize, streams, writeback
 from leadsync.connectors.hubspot.sdk import HubSpotSdk, to_dict
 from leadsync.connectors.pagination import SearchOffsetPaginator
 from leadsync.connectors.ratelimit import UNLIMITED, Limiter, RollingWindowLimiter, shared_limiter
-from leadsync.connectors.readahead import read_ahead
+from leadsync.connectors.readahead import merge_ahead
 from leadsync.connectors.records import Platform
 from leadsync.connectors.redaction import Redactor
 from leadsync.connectors.retry import Action, ErrorRule, RetryPolicy, response_json
-from leadsync.connectors.streams import StreamSpec, iter_pages
+from leadsync.connectors.streams import Page, StreamSpec, iter_pages
 
 __all__ = ["HubSpotConnector"]
 
@@ -77,15 +78,30 @@ TEN_SECONDLY = {"free": 100, "starter": 100, "professional": 190, "enterprise": 
 OAUTH_TEN_SECONDLY = 110  # hubspot.md §5: public apps, per installing account
 SEARCH_PER_SECOND = 5  # hubspot.md §2.5
 BATCH_SIZE = 100  # hubspot.md §2.2
+# The associations batch read takes up to 1,000 ids since 2025-02-10, on every tier
+# (https://developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api)
+ASSOCIATION_BATCH = 1000
 DEFAULT_LOOKBACK_S = 300.0
 MAX_PUSH_ROUNDS = 3
 # email-event pages read ahead, while the contacts stream runs and while pages are linked: 1,000
-# events a page (hubspot.md §4.1), about 50 MB held at most, or 5 s at the 10 s bucket's pace
+# events a page (hubspot.md §4.1), about 50 MB held at most (twice that while time slices are read
+# side by side, each holding its share), or 5 s at the 10 s bucket's pace
 LINK_AHEAD_PAGES = 50
+# email-event time slices read side by side on a first sync or a long catch-up (one connection each)
+EMAIL_EVENT_SLICES = 4
 
 
 def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
+
+
+def _server_ms(response: httpx.Response) -> int:
+    """The server's time from a response's ``Date`` header (RFC 9110 §6.6.1; a second's
+    resolution, so the end of that second), else this machine's."""
+    try:
+        return _ms(parsedate_to_datetime(response.headers["date"])) + 999
+    except (KeyError, TypeError, ValueError, IndexError):
+        return _ms(datetime.now(UTC))
 
 
 def _missing_scopes(response: Any) -> str | None:
@@ -178,9 +194,12 @@ class HubSpotConnector(Connector):
             base_url=self.base_url,
             auth=auth,
             timeout=settings.timeout_s,
-            # a pull runs its streams side by side (sync.pipeline), one connection each, and a push
+            # a pull runs its streams side by side (sync.pipeline), one connection each (email events
+            # up to EMAIL_EVENT_SLICES), and a push
             # runs push_workers batches at once; hubspot.md §5 caps requests per 10 s, not connections
-            max_connections=max(len(stream_names(Platform.HUBSPOT)), self.push_workers),
+            max_connections=max(
+                len(stream_names(Platform.HUBSPOT)) + EMAIL_EVENT_SLICES - 1, self.push_workers
+            ),
             transport=transport,
         )
         self.sdk = HubSpotSdk(
@@ -496,12 +515,12 @@ class HubSpotConnector(Connector):
             yield tally.count(batch, len(page.records), page.remaining)  # §2.5: search gives "total"
 
     def _associated_contacts(self, spec: StreamSpec, ids: list[str]) -> dict[str, list[str]]:
-        """Contact ids per record (associations v4 batch read, 100 inputs a request). An id with no
-        contact is absent (the API lists it among a 207's errors)."""
+        """Contact ids per record (associations v4 batch read, ASSOCIATION_BATCH inputs a request).
+        An id with no contact is absent (the API lists it among a 207's errors)."""
         out: dict[str, list[str]] = {}
-        for start in range(0, len(ids), BATCH_SIZE):
+        for start in range(0, len(ids), ASSOCIATION_BATCH):
             request = spec.first_request(
-                body={"inputs": [{"id": i} for i in ids[start : start + BATCH_SIZE]]}
+                body={"inputs": [{"id": i} for i in ids[start : start + ASSOCIATION_BATCH]]}
             )
             reply = self.policy.send(self.client, request.build(self.client), limiter=self.limiter)
             for row in (reply.body or {}).get("results") or []:
@@ -525,6 +544,68 @@ class HubSpotConnector(Connector):
                 if email:
                     self._email_to_id[email] = str(row["id"])
 
+    def _email_event_pages(self, params: dict[str, Any]) -> Iterator[tuple[Page, int | None]]:
+        """The email events' pages after ``params``' start, each with the time before which every
+        event has been handed over (None: every event up to the newest handed over so far).
+
+        The legacy API pages with an opaque offset, one page after another (hubspot.md §4.1), so a
+        single chain of requests goes no faster than one round trip a page. The first page is read
+        here; when more follow, the span from its newest event to the server's time (the
+        response's ``Date``) is cut into up to EMAIL_EVENT_SLICES time slices (peers slice by time
+        too, §4.1), as many as the first page's density says pages are left. The slices are read
+        side by side, on a thread each, with up to LINK_AHEAD_PAGES pages waiting in all, and
+        handed over as they come, so the time before which all is read trails the earliest slice
+        still being read. Bounds overlap by a millisecond (whether the API's bounds are inclusive
+        is unconfirmed; an event read twice is written once), and the last slice is open-ended.
+        """
+
+        def chain(extra: dict[str, Any], resume: dict[str, Any] | None = None) -> Iterator[Page]:
+            return iter_pages(
+                self.client,
+                streams.EMAIL_EVENTS,
+                retry_policy=self.policy,
+                limiter=self.limiter,
+                params={**params, **extra},
+                resume_from=resume,
+            )
+
+        first_chain = chain({})
+        with closing(first_chain):
+            first = next(first_chain, None)
+        if first is None:
+            return
+        stamps = [int(r.get("created") or 0) for r in first.records if isinstance(r, dict)]
+        if first.is_last:
+            yield first, None
+            return
+        low = max(stamps, default=0)
+        until = max(_server_ms(first.response), low + 1)
+        per_page = max(low - min(stamps, default=low), 1)  # the time a page of events spans here
+        count = max(1, min(EMAIL_EVENT_SLICES, -(-(until - low) // per_page))) if stamps else 1
+        bounds = [low + (until - low) * i // count for i in range(count)]
+        sources = (
+            [chain({}, resume=first.state)]
+            if count == 1
+            else [
+                chain({"startTimestamp": start - 1, **({"endTimestamp": end} if end else {})})
+                for start, end in zip(bounds, [*bounds[1:], None], strict=True)
+            ]
+        )
+        # started before the first page is handed over, so that they read on while it waits
+        merged = merge_ahead(sources, depth=LINK_AHEAD_PAGES, name=f"{self.settings.name}-email-events")
+        with closing(merged):
+            yield first, None
+            reached = list(bounds) if count > 1 else None  # per slice: read up to this time
+            for number, page in merged:
+                if reached is None:
+                    yield page, None
+                    continue
+                newest = max(
+                    (int(r.get("created") or 0) for r in page.records if isinstance(r, dict)), default=0
+                )
+                reached[number] = None if page.is_last else max(reached[number] or 0, newest)
+                yield page, min((t for t in reached if t is not None), default=None)
+
     def _pull_email_events(self, state: dict[str, Any]) -> Iterator[PullBatch]:
         since: int | None = state.get("since")
         seen: dict[str, int] = {k: int(v) for k, v in (state.get("seen") or {}).items()}
@@ -533,24 +614,15 @@ class HubSpotConnector(Connector):
         tally = StreamTally("events")
         gates = current_gates()
 
-        # Pages are read on a thread of their own (up to LINK_AHEAD_PAGES ahead) while this pull's
+        # Pages are read on threads of their own (up to LINK_AHEAD_PAGES ahead) while this pull's
         # contacts stream runs, whose ids link the recipients (an unknown one costs a share of a
-        # batch read); they are linked here, in order, once it has ended, so each batch's cursor
-        # still covers exactly the pages before it, and linking never holds up the next request.
-        pages = read_ahead(
-            iter_pages(
-                self.client,
-                streams.EMAIL_EVENTS,
-                retry_policy=self.policy,
-                limiter=self.limiter,
-                params=params,
-            ),
-            depth=LINK_AHEAD_PAGES,
-            name=f"{self.settings.name}-email-events",
-        )
+        # batch read); they are linked here, as they come, once it has ended, each batch's cursor
+        # standing where every event before it has been read, and linking never holds up the
+        # next request.
+        pages = self._email_event_pages(params)
         links = stream_links(Platform.HUBSPOT, "email_events")
         with closing(pages):
-            for page in pages:
+            for page, floor in pages:
                 for linked in links:
                     gates.wait(linked)
                 fresh = [r for r in page.records if str(r.get("id")) not in seen]
@@ -573,7 +645,8 @@ class HubSpotConnector(Connector):
                     seen[eid] = created
                     high = max(high, created)
                 seen = {k: v for k, v in seen.items() if v >= high - self.lookback_ms}
-                batch.cursor = {"since": high, "seen": dict(seen)}
+                # slices read side by side: resume where the earliest one still being read stands
+                batch.cursor = {"since": high if floor is None else min(high, floor), "seen": dict(seen)}
                 yield tally.count(batch, len(page.records), page.remaining)  # §4.1: no total, only hasMore
 
     def _pull_page_views(self, state: dict[str, Any]) -> Iterator[PullBatch]:

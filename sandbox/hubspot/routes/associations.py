@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = ["AssociationRoutes", "ASSOCIATION_TYPE_IDS"]
 
-BATCH_LIMIT = 1000  # v4 batch read limit as peers use it (unconfirmed in hubspot.md)
+# v4 batch read: at most 1,000 ids a request, larger ones rejected (since 2025-02-10, every tier:
+# https://developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api)
+BATCH_LIMIT = 1000
 # HubSpot-defined association type ids (from -> to), as HubSpot documents them for v4.
 ASSOCIATION_TYPE_IDS: dict[tuple[str, str], int] = {
     ("meetings", "contacts"): 200,

@@ -9,7 +9,7 @@ from contextlib import closing
 
 import pytest
 
-from leadsync.connectors.readahead import read_ahead
+from leadsync.connectors.readahead import merge_ahead, read_ahead
 
 
 def test_items_arrive_in_order_and_all_of_them():
@@ -80,3 +80,63 @@ def test_closing_early_stops_the_worker_and_closes_the_source():
                 break
     assert closed.wait(2), "the source was not closed"
     assert not any(t.name == "read-ahead" and t.is_alive() for t in threading.enumerate())
+
+
+# --- several sources side by side (merge_ahead) ------------------------------------------------
+
+
+def test_merged_sources_hand_over_every_item_each_source_in_its_order():
+    sources = [iter(range(n * 100, n * 100 + 50)) for n in range(4)]
+    got = list(merge_ahead(sources, depth=3))
+    assert sorted(got) == [(n, v) for n in range(4) for v in range(n * 100, n * 100 + 50)]
+    for n in range(4):
+        assert [v for i, v in got if i == n] == list(range(n * 100, n * 100 + 50))
+
+
+def test_merged_sources_are_read_side_by_side_from_the_start():
+    started = [threading.Event() for _ in range(3)]
+
+    def source(n: int) -> Iterator[int]:
+        started[n].set()
+        yield n
+
+    with merge_ahead([source(n) for n in range(3)], depth=5):
+        # nothing asked for yet: every worker is already reading
+        assert all(event.wait(2) for event in started)
+
+
+def test_an_error_of_one_merged_source_is_raised_and_stops_the_others():
+    closed = threading.Event()
+
+    def endless() -> Iterator[int]:
+        try:
+            while True:
+                time.sleep(0.001)
+                yield 0
+        finally:
+            closed.set()
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ValueError("slice 2 is malformed")
+
+    with pytest.raises(ValueError, match="slice 2 is malformed"):
+        for _ in merge_ahead([endless(), failing()], depth=2, name="merged-test"):
+            pass
+    assert closed.wait(2), "the other source was not closed"
+    assert not any(t.name.startswith("merged-test") and t.is_alive() for t in threading.enumerate())
+
+
+def test_closing_merged_sources_unread_stops_their_workers():
+    closed = threading.Event()
+
+    def endless() -> Iterator[int]:
+        try:
+            while True:
+                yield 0
+        finally:
+            closed.set()
+
+    merge_ahead([endless()], depth=1, name="unread-test").close()
+    assert closed.wait(2), "the source was not closed"
+    assert not any(t.name == "unread-test" and t.is_alive() for t in threading.enumerate())
