@@ -61,6 +61,19 @@ def test_email_events_past_the_first_page_are_read_in_time_slices_each_event_onc
     assert ends, "every slice was open-ended"
 
 
+def test_with_one_slice_the_first_chain_goes_on_from_its_offset_each_event_once(server, monkeypatch):
+    monkeypatch.setattr("leadsync.connectors.hubspot.connector.EMAIL_EVENT_SLICES", 1)
+    expected = _expected(server)
+    _recorded(server, "POST")
+    with HubSpotConnector(settings_for(server.base_url("hubspot"), rate_limit=False)) as connector:
+        pulled = [e.source_id for batch in connector.pull("email_events", None) for e in batch.events]
+    requests = [r for r in _recorded(server, "DELETE") if r["path"].startswith("/email/public/v1/events")]
+
+    assert sorted(pulled) == expected
+    assert len(requests) == -(-len(server.state.hosts["hubspot"].emulator.state.email_events) // 1000)
+    assert not any("Timestamp" in r["path"] for r in requests)  # one chain of offsets, no slice
+
+
 def test_a_pull_stopped_part_way_through_the_slices_resumes_without_losing_an_event(server):
     expected = _expected(server)
     settings = settings_for(server.base_url("hubspot"), rate_limit=False)
