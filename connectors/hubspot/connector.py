@@ -84,8 +84,8 @@ ASSOCIATION_BATCH = 1000
 DEFAULT_LOOKBACK_S = 300.0
 MAX_PUSH_ROUNDS = 3
 # email-event pages read ahead, while the contacts stream runs and while pages are linked: 1,000
-# events a page (hubspot.md §4.1), about 50 MB held at most (twice that while time slices are read
-# side by side, each holding its share), or 5 s at the 10 s bucket's pace
+# events a page (hubspot.md §4.1), about 50 MB held at most (all time slices together), or 5 s at
+# the 10 s bucket's pace
 LINK_AHEAD_PAGES = 50
 # email-event time slices read side by side on a first sync or a long catch-up (one connection each)
 EMAIL_EVENT_SLICES = 4
