@@ -31,6 +31,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -556,7 +557,8 @@ class HubSpotConnector(Connector):
         side by side, on a thread each, with up to LINK_AHEAD_PAGES pages waiting in all, and
         handed over as they come, so the time before which all is read trails the earliest slice
         still being read. Bounds overlap by a millisecond (whether the API's bounds are inclusive
-        is unconfirmed; an event read twice is written once), and the last slice is open-ended.
+        is unconfirmed), and what a slice reads outside its own span is left out; the last slice
+        is open-ended.
         """
 
         def chain(extra: dict[str, Any], resume: dict[str, Any] | None = None) -> Iterator[Page]:
@@ -595,16 +597,26 @@ class HubSpotConnector(Connector):
         merged = merge_ahead(sources, depth=LINK_AHEAD_PAGES, name=f"{self.settings.name}-email-events")
         with closing(merged):
             yield first, None
-            reached = list(bounds) if count > 1 else None  # per slice: read up to this time
-            for number, page in merged:
-                if reached is None:
+            if count == 1:
+                for _, page in merged:
                     yield page, None
-                    continue
-                newest = max(
-                    (int(r.get("created") or 0) for r in page.records if isinstance(r, dict)), default=0
-                )
-                reached[number] = None if page.is_last else max(reached[number] or 0, newest)
-                yield page, min((t for t in reached if t is not None), default=None)
+                return
+            # Each event goes out once, however the bounds count: the first slice leaves out what
+            # the first page held, every slice what is stamped outside its own [bound, next bound).
+            held = {str(r.get("id")) for r in first.records if isinstance(r, dict)}
+            reached: list[int | None] = list(bounds)  # per slice: read up to this time
+            for number, page in merged:
+                stamps = [int(r.get("created") or 0) if isinstance(r, dict) else 0 for r in page.records]
+                below = bounds[number + 1] if number + 1 < count else None
+                records = [
+                    r
+                    for r, stamp in zip(page.records, stamps, strict=True)
+                    if (stamp >= bounds[number] if number else str(r.get("id")) not in held)
+                    and (below is None or stamp < below)
+                ]
+                reached[number] = None if page.is_last else max([reached[number] or 0, *stamps])
+                floor = min((t for t in reached if t is not None), default=None)
+                yield replace(page, records=records), floor
 
     def _pull_email_events(self, state: dict[str, Any]) -> Iterator[PullBatch]:
         since: int | None = state.get("since")

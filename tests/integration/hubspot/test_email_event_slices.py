@@ -4,6 +4,7 @@ slices resumes without losing one (ground truth: the emulator's own events)."""
 
 from __future__ import annotations
 
+import time
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,11 +42,13 @@ def _recorded(server: SandboxServer, method: str) -> list[dict[str, str]]:
     return reply.json().get("requests", []) if method == "DELETE" else []
 
 
-def test_email_events_past_the_first_page_are_read_in_time_slices_each_event_once(server):
+@pytest.mark.parametrize("lookback_s", [300, 0])  # 0: no overlap window to hide a duplicate
+def test_email_events_past_the_first_page_are_read_in_time_slices_each_event_once(server, lookback_s):
     expected = _expected(server)
     assert len(expected) > 3 * 1000, "one or two pages: there is nothing to slice"
     _recorded(server, "POST")
-    with HubSpotConnector(settings_for(server.base_url("hubspot"), rate_limit=False)) as connector:
+    settings = settings_for(server.base_url("hubspot"), rate_limit=False, lookback_s=lookback_s)
+    with HubSpotConnector(settings) as connector:
         pulled = [e.source_id for batch in connector.pull("email_events", None) for e in batch.events]
     requests = [r for r in _recorded(server, "DELETE") if r["path"].startswith("/email/public/v1/events")]
 
@@ -59,6 +62,35 @@ def test_email_events_past_the_first_page_are_read_in_time_slices_each_event_onc
     assert len(starts) == EMAIL_EVENT_SLICES, f"slices started at {sorted(starts)}"
     ends = [r for r in requests if "endTimestamp" in parse_qs(urlsplit(r["path"]).query)]
     assert ends, "every slice was open-ended"
+
+
+class _SlowFirstSlice(httpx.HTTPTransport):
+    """Holds up every request of the slice that starts at ``start``: its pages come last."""
+
+    def __init__(self, start: int) -> None:
+        super().__init__()
+        self.start = str(start)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("startTimestamp") == self.start:
+            time.sleep(0.3)
+        return super().handle_request(request)
+
+
+def test_an_event_two_slices_or_the_first_page_both_hold_goes_out_once_whatever_the_order(server):
+    expected = _expected(server)
+    token = settings_for("x").secrets["token"]
+    first = httpx.get(
+        server.base_url("hubspot") + "/email/public/v1/events",
+        params={"limit": 1000},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    newest_on_first_page = max(e["created"] for e in first["events"])
+    # no overlap window: the connector's own look-back de-duplication cannot hide a second copy
+    settings = settings_for(server.base_url("hubspot"), rate_limit=False, lookback_s=0)
+    with HubSpotConnector(settings, transport=_SlowFirstSlice(newest_on_first_page - 1)) as connector:
+        pulled = [e.source_id for batch in connector.pull("email_events", None) for e in batch.events]
+    assert sorted(pulled) == expected
 
 
 def test_with_one_slice_the_first_chain_goes_on_from_its_offset_each_event_once(server, monkeypatch):
