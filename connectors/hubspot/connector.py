@@ -96,6 +96,25 @@ def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 
 
+def _created(event: Any) -> int | None:
+    """An email event's ``created`` (epoch ms, hubspot.md §4.1), None when it has none readable."""
+    try:
+        return int(event["created"])
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def _in_span(event: Any, stamp: int | None, above: int | set[str], below: int | None) -> bool:
+    """Whether a time slice keeps an email event it read: stamped in [above, below), where
+    ``above`` is, for the first slice, the ids the first page already held instead. One without a
+    readable stamp is kept (the stream quarantines it)."""
+    if stamp is None:
+        return True
+    if (str(event.get("id")) in above) if isinstance(above, set) else stamp < above:
+        return False
+    return below is None or stamp < below
+
+
 def _server_ms(response: httpx.Response) -> int:
     """The server's time from a response's ``Date`` header (RFC 9110 §6.6.1; a second's
     resolution, so the end of that second), else this machine's."""
@@ -576,7 +595,7 @@ class HubSpotConnector(Connector):
             first = next(first_chain, None)
         if first is None:
             return
-        stamps = [int(r.get("created") or 0) for r in first.records if isinstance(r, dict)]
+        stamps = [t for t in map(_created, first.records) if t is not None]
         if first.is_last:
             yield first, None
             return
@@ -606,15 +625,16 @@ class HubSpotConnector(Connector):
             held = {str(r.get("id")) for r in first.records if isinstance(r, dict)}
             reached: list[int | None] = list(bounds)  # per slice: read up to this time
             for number, page in merged:
-                stamps = [int(r.get("created") or 0) if isinstance(r, dict) else 0 for r in page.records]
-                below = bounds[number + 1] if number + 1 < count else None
+                span = (
+                    held if number == 0 else bounds[number],
+                    bounds[number + 1] if number + 1 < count else None,
+                )
+                stamps = [_created(r) for r in page.records]
                 records = [
-                    r
-                    for r, stamp in zip(page.records, stamps, strict=True)
-                    if (stamp >= bounds[number] if number else str(r.get("id")) not in held)
-                    and (below is None or stamp < below)
+                    r for r, stamp in zip(page.records, stamps, strict=True) if _in_span(r, stamp, *span)
                 ]
-                reached[number] = None if page.is_last else max([reached[number] or 0, *stamps])
+                newest = max([reached[number] or 0, *(t for t in stamps if t is not None)])
+                reached[number] = None if page.is_last else newest
                 floor = min((t for t in reached if t is not None), default=None)
                 yield replace(page, records=records), floor
 
