@@ -17,13 +17,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/leadsync demo
 
-# Three test processes on two cores: many tests wait on the sandbox's latency, rate limits and
-# schedules, so with two the cores sat idle a third of the time (four: 506 s against 521 s, but 14 %
-# more CPU, within this machine's noise). worksteal first gives each process a block of the
-# collection; each block opens with its share of the long tests (tests/conftest.py), so none is left
-# running alone at the end. The CLI calls fork from a preloaded process (tests/forkcli.py).
+# Four test processes on two cores: many tests wait on the sandbox's latency, rate limits and
+# schedules, so with fewer the cores sit idle. Measured back to back on one machine (2026-12-06, the
+# same code): 3 processes 443 s, 4 processes 404 s, 5 processes 393 s, with 572, 581 and 591 s of user
+# CPU. Four keeps most of the gain with less contention for the tests that time a stop. worksteal
+# first gives each process a block of the collection; each block opens with its share of the long
+# tests (tests/conftest.py), so none is left running alone at the end. The CLI calls fork from a
+# preloaded process (tests/forkcli.py).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 3 --dist worksteal -q
+	$(BIN)/python -m pytest -n 4 --dist worksteal -q
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
