@@ -116,13 +116,17 @@ def run(
             )
             figures["platforms"][name]["load_average_1m"] = round(os.getloadavg()[0], 2)
         if dry_run:
-            figures["dry_run"] = run_dry_run(workdir, **plan["dry_run"], seed=SEED, latency_ms=plan["latency_ms"])
+            figures["dry_run"] = run_dry_run(
+                workdir, **plan["dry_run"], seed=SEED, latency_ms=plan["latency_ms"]
+            )
         if local:
             figures["local"] = run_local(workdir, **plan["local"], seed=SEED, postgres=postgres)
         figures["machine"]["load_after"] = round(os.getloadavg()[0], 2)
         figures["seconds"] = round(time.perf_counter() - started, 1)  # the scale-out has its own
         if webhooks:
-            figures["webhooks"] = run_webhooks(workdir, **plan["webhooks"], seed=SEED, latency_ms=plan["latency_ms"])
+            figures["webhooks"] = run_webhooks(
+                workdir, **plan["webhooks"], seed=SEED, latency_ms=plan["latency_ms"]
+            )
         if scaleout:
             figures["scaleout"] = _scaleout(quick, workdir, plan["latency_ms"])
     return figures

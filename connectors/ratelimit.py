@@ -258,7 +258,14 @@ class RollingWindowLimiter:
 
 
 class ConcurrencyLimiter:
-    """At most ``n`` requests in flight at once (a bounded semaphore)."""
+    """At most ``n`` requests in flight at once, granted in the order they were asked for.
+
+    A released permit goes to the thread that has waited longest, never back to a thread that asks
+    again at once. With a plain semaphore the ten page workers of Mailchimp's email-activity stream
+    kept re-taking the permits they released, and the members stream's second page, asked for at
+    0.08 s, was sent at 1.4 s (bench timeline, 2026-12-06): the stores, orders and carts that wait
+    for the members then ran alone at the end of the pull.
+    """
 
     def __init__(self, n: int, *, name: str = "") -> None:
         if n < 1:
@@ -266,20 +273,44 @@ class ConcurrencyLimiter:
         self.n = n
         self.name = name
         self.stats = LimiterStats()
-        self._sem = threading.BoundedSemaphore(n)
         self._lock = threading.Lock()
+        self._free = n
+        self._waiting: deque[threading.Event] = deque()  # oldest first; set when granted
         self._in_flight = 0
 
     def acquire(self) -> Permit:
         start = time.monotonic()
-        while not self._sem.acquire(timeout=STOP_POLL_S):
-            stopping.check(WAITING)
+        with self._lock:
+            granted = None
+            if self._free and not self._waiting:
+                self._free -= 1
+            else:
+                granted = threading.Event()
+                self._waiting.append(granted)
+        if granted is not None:
+            try:
+                while not granted.wait(STOP_POLL_S):
+                    stopping.check(WAITING)
+            except BaseException:
+                with self._lock:
+                    if granted.is_set():  # granted just as the wait gave up: pass it on
+                        self._hand_on()
+                    else:
+                        self._waiting.remove(granted)
+                raise
         with self._lock:
             self._in_flight += 1
             self.stats.acquired += 1
             self.stats.waited_s += time.monotonic() - start
             self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
         return Permit(self._release)
+
+    def _hand_on(self) -> None:
+        """A permit back: to the longest waiter, else free (called with ``_lock`` held)."""
+        if self._waiting:
+            self._waiting.popleft().set()
+        else:
+            self._free += 1
 
     def observe(self, response: httpx.Response) -> None:
         if response.status_code == 429:
@@ -291,10 +322,18 @@ class ConcurrencyLimiter:
         with self._lock:
             return self._in_flight
 
+    @property
+    def waiting(self) -> int:
+        """Threads waiting for a permit."""
+        with self._lock:
+            return len(self._waiting)
+
     def _release(self) -> None:
         with self._lock:
+            if self._in_flight == 0:
+                raise ValueError(f"{self!r}: released more permits than it granted")
             self._in_flight -= 1
-        self._sem.release()
+            self._hand_on()
 
     # ``with limiter:`` reads well for a bare concurrency cap. No permit is stored on the
     # instance, so many threads can use the same limiter this way at once.

@@ -6,10 +6,12 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 import httpx
 import pytest
 
+from leadsync.connectors import stopping
 from leadsync.connectors.ratelimit import (
     UNLIMITED,
     CompositeLimiter,
@@ -242,6 +244,87 @@ def test_the_concurrency_limiter_is_a_context_manager_too_and_shareable_between_
     for thread in threads:
         thread.join()
     assert limiter.in_flight == 0 and limiter.stats.max_in_flight == 2
+
+
+def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_a_released_concurrency_permit_goes_to_the_longest_waiter_not_back_to_the_releaser() -> None:
+    # one stream's workers release and ask again at once; another stream's request waits its turn
+    limiter = ConcurrencyLimiter(1)
+    order: list[str] = []
+    held = limiter.acquire()
+
+    def other_stream() -> None:
+        permit = limiter.acquire()
+        order.append("waiter")
+        time.sleep(0.05)
+        permit.release()
+
+    thread = threading.Thread(target=other_stream)
+    thread.start()
+    _until(lambda: limiter.waiting == 1)
+    held.release()
+    again = limiter.acquire()  # the releaser asks again at once: it waits for the waiter
+    order.append("releaser")
+    again.release()
+    thread.join()
+    assert order == ["waiter", "releaser"]
+    assert limiter.in_flight == 0 and limiter.waiting == 0
+
+
+def test_waiters_get_concurrency_permits_in_the_order_they_asked() -> None:
+    limiter = ConcurrencyLimiter(1)
+    held = limiter.acquire()
+    order: list[int] = []
+
+    def waiter(number: int) -> None:
+        with limiter:
+            order.append(number)
+
+    threads = []
+    for number in range(5):
+        threads.append(threading.Thread(target=waiter, args=(number,)))
+        threads[-1].start()
+        _until(lambda n=number: limiter.waiting == n + 1)
+    held.release()
+    for thread in threads:
+        thread.join()
+    assert order == [0, 1, 2, 3, 4]
+
+
+def test_a_waiter_that_gives_up_on_a_stop_request_leaves_the_permit_to_the_next() -> None:
+    limiter = ConcurrencyLimiter(1)
+    held = limiter.acquire()
+    outcome: dict[str, object] = {}
+
+    def stopped_waiter() -> None:
+        try:
+            limiter.acquire()
+        except stopping.Stopped as exc:
+            outcome["stopped"] = exc
+
+    thread = threading.Thread(target=stopped_waiter)
+    thread.start()
+    _until(lambda: limiter.waiting == 1)
+    stopping.request()
+    thread.join(timeout=5)
+    stopping.reset()
+    assert isinstance(outcome.get("stopped"), stopping.Stopped)
+    assert limiter.waiting == 0
+    held.release()
+    with limiter:  # the permit is free again, not lost with the waiter that left
+        assert limiter.in_flight == 1
+    assert limiter.in_flight == 0
+
+
+def test_releasing_a_concurrency_permit_that_was_never_granted_is_an_error() -> None:
+    with pytest.raises(ValueError, match="released more permits"):
+        ConcurrencyLimiter(2).__exit__(None, None, None)
 
 
 class Recording:
