@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,14 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_equals_an_uninterrup
     # pushing, as the machine's speed decides; either way the retried job must converge
     assert 0 < events_at_kill <= expected_store["event_count"]
     assert got_store["event_count"] == len(got_store["events"])  # no event stored twice
+    # which events differ, by the first part of their source id, when the stores do not match
+    missing = sorted(set(expected_store["events"]) - set(got_store["events"]))
+    extra = sorted(set(got_store["events"]) - set(expected_store["events"]))
+    kinds = Counter(str(source_id).split(":")[0][:16] for _, source_id in missing)
+    assert not missing and not extra, (
+        f"{len(missing)} events missing ({kinds.most_common(5)}; first {missing[:3]}), {len(extra)} extra "
+        f"(first {extra[:3]}), killed after {events_at_kill} events"
+    )
     for key in ("persons", "identities", "event_count", "events", "scores", "writeback_state"):
         assert got_store[key] == expected_store[key], key
     assert got_platform == expected_platform
