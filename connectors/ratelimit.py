@@ -263,7 +263,7 @@ class ConcurrencyLimiter:
     A released permit goes to the thread that has waited longest, never back to a thread that asks
     again at once. With a plain semaphore the ten page workers of Mailchimp's email-activity stream
     kept re-taking the permits they released, and the members stream's second page, asked for at
-    0.08 s, was sent at 1.4 s (bench timeline, 2026-12-06): the stores, orders and carts that wait
+    0.08 s, was sent at 1.50 s (bench timeline, 2026-12-06): the stores, orders and carts that wait
     for the members then ran alone at the end of the pull.
     """
 
