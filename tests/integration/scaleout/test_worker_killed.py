@@ -1,15 +1,17 @@
 """Issue 20, acceptance 3: a worker killed with SIGKILL in the middle of a job. Procrastinate hands
 the job, whose worker stopped sending heartbeats, to another worker (``sync.workers.retry_stalled``),
 which goes on from the committed cursors; the result equals an uninterrupted run of the same job:
-the fields on the platform, the events in the store, no duplicates."""
+the fields on the platform, the events in the store, no duplicates.
+
+The kill comes as soon as the first page of contacts is stored: the connector has read the next
+page ahead by then, so a cursor committed with what that reading changed would claim page views and
+form submissions that were never stored (it did: 4,094 of 24,410 events lost, ``pipeline.as_handed_over``)."""
 
 from __future__ import annotations
 
 import copy
 import os
-import random
 import signal
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,13 @@ def _events(engine: Engine) -> int:
         return connection.execute(select(func.count()).select_from(Event)).scalar_one()
 
 
+def _contacts_stored(engine: Engine) -> bool:
+    """A page of contacts is stored: the page views of their counters are (``pv:{id}:{n}``)."""
+    with engine.connect() as connection:
+        stored = select(func.count()).select_from(Event).where(Event.source_id.like("pv:%"))
+        return connection.execute(stored).scalar_one() > 0
+
+
 def _only_source(source: dict[str, Any]) -> bool:
     return source["name"] == SOURCE
 
@@ -76,7 +85,6 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_equals_an_uninterrup
     # The same job, its worker killed with SIGKILL part-way through the pull.
     killed_url = new_database()
     engine = make_engine(killed_url)
-    rng = random.Random(20261204)
     with serve_accounts(1, CONTACTS, latency_ms=LATENCY_MS) as server:
         config = write_config(
             server, tmp_path / "killed.toml", store_url=killed_url, engine="procrastinate", only=_only_source
@@ -84,8 +92,9 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_equals_an_uninterrup
         logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
         workers = [start(config, *WORKER, log=path, score_now=SCORE_NOW) for path in logs]
         try:
-            wait_for(lambda: _events(engine) > 0, timeout=120, what="the first stored page")
-            time.sleep(rng.uniform(0.2, 1.0))
+            wait_for(
+                lambda: _contacts_stored(engine), timeout=120, what="the first page of contacts", every=0.02
+            )
             # the worker running the job: the one whose log says it started it
             victim = next(
                 index
@@ -110,9 +119,8 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_equals_an_uninterrup
     assert started[0].split(":")[0] == retried[-1].split(":")[0]  # the same job ("job N"), retried
     assert any("lost its worker: retrying it" in m for log in logs for m in log_messages(log))
     print(f"killed after {events_at_kill} of {expected_store['event_count']} events were stored")
-    # killed mid job (the log shows it unfinished): mid pull, or after the pull while scoring or
-    # pushing, as the machine's speed decides; either way the retried job must converge
-    assert 0 < events_at_kill <= expected_store["event_count"]
+    # killed mid pull (the log shows the job unfinished)
+    assert 0 < events_at_kill < expected_store["event_count"]
     assert got_store["event_count"] == len(got_store["events"])  # no event stored twice
     # which events differ, by the first part of their source id, when the stores do not match
     missing = sorted(set(expected_store["events"]) - set(got_store["events"]))
