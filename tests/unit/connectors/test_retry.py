@@ -23,6 +23,7 @@ from leadsync.connectors.pagination import get_path
 from leadsync.connectors.ratelimit import Permit
 from leadsync.connectors.redaction import Redactor
 from leadsync.connectors.retry import (
+    PARSED_JSON,
     Action,
     ErrorRule,
     RetryPolicy,
@@ -583,3 +584,13 @@ def test_a_bug_inside_an_sdk_call_is_raised_as_is_and_never_retried(clock: FakeC
     with pytest.raises(KeyError):
         policy(clock).call(fn, describe=DESCRIBE, to_response=sdk_to_response)
     assert calls == [1]
+
+
+def test_a_body_parsed_by_the_transport_is_taken_out_of_the_response(clock: FakeClock) -> None:
+    """httpx's response is in a reference cycle: a parsed body left in it (the Mailchimp SDK's)
+    would live until the cyclic collector ran, and be walked by every collection until then."""
+    parsed = {"members": [{"id": "a"}]}
+    script = Script([httpx.Response(200, json=parsed, extensions={PARSED_JSON: parsed})])
+    reply = send(make_client(script), policy(clock))
+    assert reply.body is parsed
+    assert PARSED_JSON not in reply.response.extensions

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
+from contextlib import nullcontext
 
 import pytest
 
+from leadsync.connectors import gcpause
 from leadsync.connectors.gcpause import collector_paused
 
 
@@ -71,3 +74,39 @@ def test_blocks_overlapping_on_two_threads_leave_it_on_after_the_last_ends() -> 
         thread.join(5)
         assert seen == [False]
     assert gc.isenabled()
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _cycle_freed_by_collection() -> weakref.ref[_Cycle]:
+    made = _Cycle()
+    ref = weakref.ref(made)
+    del made
+    return ref
+
+
+@pytest.mark.parametrize(
+    ("enabled_before", "paused", "seconds_since", "collects"),
+    [
+        (True, True, gcpause.COLLECT_EVERY_S + 1, True),  # a long paused stretch frees its cycles
+        (True, True, 0.0, False),  # not due yet
+        (True, False, gcpause.COLLECT_EVERY_S + 1, False),  # not paused: the collector runs itself
+        (False, True, gcpause.COLLECT_EVERY_S + 1, False),  # turned off by the program: left off
+    ],
+)
+def test_a_paused_stretch_collects_its_cycles_when_due(
+    monkeypatch, enabled_before: bool, paused: bool, seconds_since: float, collects: bool
+) -> None:
+    (gc.enable if enabled_before else gc.disable)()
+    clock = [1000.0]
+    monkeypatch.setattr(gcpause.time, "monotonic", lambda: clock[0])
+    with collector_paused() if paused else nullcontext():
+        cycle = _cycle_freed_by_collection()
+        clock[0] += seconds_since
+        assert gcpause.collect_when_due() is collects
+        if collects or paused:  # (not paused, the collector may run on its own at any time)
+            assert (cycle() is None) is collects
+        assert gcpause.collect_when_due() is False  # the next one is due COLLECT_EVERY_S later
