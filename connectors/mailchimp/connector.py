@@ -82,7 +82,7 @@ from leadsync.connectors.mailchimp.writeback import (
     owned_tag,
 )
 from leadsync.connectors.pagination import OffsetPaginator
-from leadsync.connectors.pools import ContextPool
+from leadsync.connectors.pools import ContextPool, PriorityPool, Submitter
 from leadsync.connectors.ratelimit import ConcurrencyLimiter, shared_limiter
 from leadsync.connectors.records import EventRecord, Platform
 from leadsync.connectors.redaction import Redactor
@@ -327,7 +327,7 @@ class MailchimpConnector(Connector):
 
     def _collection(
         self,
-        pages: ThreadPoolExecutor,
+        pages: Submitter,
         spec: StreamSpec,
         params: dict[str, Any],
         path_params: dict[str, Any],
@@ -362,7 +362,7 @@ class MailchimpConnector(Connector):
         self,
         campaign: dict[str, Any],
         since: datetime,
-        pages: ThreadPoolExecutor,
+        pages: Submitter,
         seen: frozenset[str] | None,
     ) -> tuple[list[Any], set[tuple[str, str]]]:
         """Every ``emails[]`` item after ``since``, and the proxy opens among them (one worker,
@@ -407,22 +407,26 @@ class MailchimpConnector(Connector):
         # Every page request runs on one pool of `concurrency` workers (the limiter holds them to §9's
         # 10 connections); campaigns are assembled by a second pool, whose workers only wait on
         # pages, and handed over in order. So no campaign's pages wait on one another beyond their
-        # first, and small campaigns still keep `concurrency` requests in flight.
-        pages = ContextPool(max_workers=self.concurrency, thread_name_prefix="mc-pages")
+        # first, and small campaigns still keep `concurrency` requests in flight. A page is read by
+        # its campaign's place in that order (PriorityPool): the campaign handed over next is not
+        # held up by the first pages of the campaigns after it.
+        pages = PriorityPool(max_workers=self.concurrency, thread_name_prefix="mc-pages")
         window = 2 * self.concurrency
         assembly = ContextPool(max_workers=window, thread_name_prefix="mc-activity")
         try:
             pending: deque[tuple[dict[str, Any], Future[tuple[list[Any], set[tuple[str, str]]]]]] = deque()
-            queue = deque(campaigns)
+            queue = deque(enumerate(campaigns))
             while queue or pending:
                 while queue and len(pending) < window:
-                    campaign = queue.popleft()
+                    place, campaign = queue.popleft()
                     part = parts.get(str(campaign["id"]))
                     seen = None if part is None else frozenset((part.get("seen") or {}).keys())
                     pending.append(
                         (
                             campaign,
-                            assembly.submit(self._fetch_campaign, campaign, since_of(campaign), pages, seen),
+                            assembly.submit(
+                                self._fetch_campaign, campaign, since_of(campaign), pages.at(place), seen
+                            ),
                         )
                     )
                 campaign, future = pending.popleft()
