@@ -456,7 +456,7 @@ class RetryPolicy:
                 # taken out, not read: httpx's response is in a reference cycle (its stream points
                 # back at it), so a body left in it lives, and is walked by every collection, until
                 # the cyclic collector frees it; taken out, it goes as soon as its records are stored
-                # (a Mailchimp pull left 140,000 such objects, a tenth of its CPU, issue 23)
+                # (a Mailchimp pull left about 140,000 such objects for the collector, issue 23)
                 body = response.extensions.pop(PARSED_JSON)
             elif expect_json and response.content.strip():
                 try:
