@@ -27,7 +27,8 @@ COLLECT_EVERY_S = 10.0
 _lock = threading.Lock()
 _depth = 0
 _was_enabled = False
-_collected_at = time.monotonic()
+_clock = time.monotonic  # the tests' fake clock replaces this, not the time module's
+_collected_at = _clock()
 
 
 @contextmanager
@@ -37,7 +38,7 @@ def collector_paused() -> Iterator[None]:
     with _lock:
         if _depth == 0:
             _was_enabled = gc.isenabled()
-            _collected_at = time.monotonic()
+            _collected_at = _clock()
             gc.disable()
         _depth += 1
     try:
@@ -55,7 +56,7 @@ def collect_when_due() -> bool:
     whether it collected."""
     global _collected_at
     with _lock:
-        now = time.monotonic()
+        now = _clock()
         if _depth == 0 or not _was_enabled or now - _collected_at < COLLECT_EVERY_S:
             return False
         _collected_at = now

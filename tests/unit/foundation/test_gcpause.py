@@ -102,7 +102,7 @@ def test_a_paused_stretch_collects_its_cycles_when_due(
 ) -> None:
     (gc.enable if enabled_before else gc.disable)()
     clock = [1000.0]
-    monkeypatch.setattr(gcpause.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(gcpause, "_clock", lambda: clock[0])
     with collector_paused() if paused else nullcontext():
         cycle = _cycle_freed_by_collection()
         clock[0] += seconds_since
