@@ -337,7 +337,11 @@ def daemon(
     model: ModelOpt = None,
     metrics_port: Annotated[
         int | None,
-        typer.Option(min=1, max=65535, help="Serve /metrics and /healthz on this port (off by default)."),
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Serve /metrics and /healthz on this port (off by default; 0: any free port, which the log names).",
+        ),
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="The address --metrics-port listens on.")] = "127.0.0.1",
     webhook_port: Annotated[

@@ -9,6 +9,7 @@ HTTP server, and nothing it sends holds a secret. A port in use is a one-line er
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -37,10 +38,15 @@ class MetricsDaemon(Daemon):
         self._reader.start()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+SERVING = re.compile(r"serving /metrics and /healthz on http://127\.0\.0\.1:(\d+)")
+
+
+def _served_port(daemon: MetricsDaemon) -> int:
+    """The port a daemon started with ``--metrics-port 0`` listens on, from its log: a port picked
+    beforehand could be taken by another process before the daemon binds it (it was, once)."""
+    found = SERVING.search(daemon.log)
+    assert found, daemon.log
+    return int(found.group(1))
 
 
 @contextmanager
@@ -91,7 +97,6 @@ def _wait(what: str, condition: Callable[[], Any], daemon: Daemon, timeout: floa
 def test_healthz_turns_503_when_credentials_are_revoked_and_200_after_a_success(
     world: Any, tmp_path: Path
 ) -> None:
-    port = _free_port()
     with serve(world) as server, hook_server() as (hook, received):
         lead = Leadsync.create(server, tmp_path / "h")
         _configure(lead, hook=hook, failures=2)
@@ -101,10 +106,10 @@ def test_healthz_turns_503_when_credentials_are_revoked_and_200_after_a_success(
             for value in source["inline_secrets"].values()
         ]
         secrets += [value.rsplit("-", 1)[0] for value in secrets if "-us" in value]  # Mailchimp's key stem
-        daemon = MetricsDaemon(lead, "--metrics-port", str(port))
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        daemon = MetricsDaemon(lead, "--metrics-port", "0")
+        daemon.wait_started()
+        client = httpx.Client(base_url=f"http://127.0.0.1:{_served_port(daemon)}", timeout=10)
         try:
-            daemon.wait_started()
 
             def healthz() -> tuple[int, dict[str, Any]]:
                 answer = client.get("/healthz")
