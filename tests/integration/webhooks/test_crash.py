@@ -3,11 +3,13 @@ every queued delivery is processed once, compared with the sandbox's sent log.""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,43 +23,62 @@ from tests.integration.webhooks.live import Live
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+# ``webhooks serve`` prints "webhook receiver on URL ..."; the daemon logs "... listening on URL"
+LISTENING = re.compile(r"webhook receiver (?:listening )?on http://127\.0\.0\.1:(\d+)")
 
 
-def _serve(live: Live, port: int, *extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("LEADSYNC_CONFIG", "LEADSYNC_STORE_URL")}
+def start_logged(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
+    """``command`` started, and its output (standard output and error) read on a thread into the
+    returned list."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "leadsync.sync.cli",
-            "--config",
-            str(live.folder / "leadsync.toml"),
-            "webhooks",
-            "serve",
-            "--port",
-            str(port),
-            *extra,
-        ],
-        cwd=ROOT,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        command, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    deadline = time.monotonic() + 60
+    lines: list[str] = []
+
+    def drain() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+    return process, lines
+
+
+def receiver_port(process: subprocess.Popen[str], lines: list[str], *, timeout: float = 60) -> int:
+    """The port a receiver started with port 0 listens on, once it answers /healthz: a port picked
+    beforehand could be taken by another process before the receiver binds it."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
+        found = next((m for line in list(lines) if (m := LISTENING.search(line))), None)
+        if found is not None:
+            port = int(found.group(1))
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    return port
         if process.poll() is not None:
-            raise AssertionError(f"receiver exited: {process.communicate()}")
-    raise AssertionError("receiver did not start")
+            time.sleep(0.2)  # the last lines
+            raise AssertionError(f"receiver exited: {''.join(lines)}")
+        time.sleep(0.1)
+    raise AssertionError(f"receiver did not start: {''.join(lines)}")
+
+
+def _serve(live: Live, port: int, *extra: str) -> tuple[subprocess.Popen[str], int]:
+    """``webhooks serve`` on ``port`` (0: any free port); the process and the port it listens on."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LEADSYNC_CONFIG", "LEADSYNC_STORE_URL")}
+    command = [
+        sys.executable,
+        "-m",
+        "leadsync.sync.cli",
+        "--config",
+        str(live.folder / "leadsync.toml"),
+        "webhooks",
+        "serve",
+        "--port",
+        str(port),
+        *extra,
+    ]
+    process, lines = start_logged(command, env)
+    return process, receiver_port(process, lines)
 
 
 def test_sigkill_after_ack_loses_nothing_and_restart_processes_each_once(tmp_path: Path) -> None:
@@ -65,8 +86,7 @@ def test_sigkill_after_ack_loses_nothing_and_restart_processes_each_once(tmp_pat
     first = second = None
     try:
         live.sync()
-        port = _free_port()
-        first = _serve(live, port, "--no-process")  # acknowledges and queues, works nothing
+        first, port = _serve(live, 0, "--no-process")  # acknowledges and queues, works nothing
         live.send_webhooks_to(f"http://127.0.0.1:{port}")
         people = [p for p in live.server.state.world.persons if len(p.platforms) >= 2][:6]
         for person in people:
@@ -88,7 +108,7 @@ def test_sigkill_after_ack_loses_nothing_and_restart_processes_each_once(tmp_pat
 
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
-        second = _serve(live, port)
+        second, _ = _serve(live, port)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             rows = {row.event_id: row for row in live.rows() if row.event_id in queued_before_kill}
@@ -121,8 +141,7 @@ def test_sigkill_while_working_a_delivery_works_it_again_on_restart_and_it_lands
     first = second = None
     try:
         live.sync()
-        port = _free_port()
-        first = _serve(live, port)
+        first, port = _serve(live, 0)
         live.send_webhooks_to(f"http://127.0.0.1:{port}")
         person = next(
             p for p in live.server.state.world.persons
@@ -145,7 +164,7 @@ def test_sigkill_while_working_a_delivery_works_it_again_on_restart_and_it_lands
         taken = {row.event_id for row in live.rows()}
         assert {row.status for row in live.rows()} == {"queued"}  # acknowledged, not finished
         httpx.post(live.server.base_url("hubspot") + "/_sandbox/latency", json={"ms": 0}).raise_for_status()
-        second = _serve(live, port)
+        second, _ = _serve(live, port)
         live.settle(timeout=60)
         rows = {row.event_id: row for row in live.rows() if row.event_id in taken}
         assert set(rows) == taken and {row.status for row in rows.values()} == {"done"}

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 import tomllib
 from pathlib import Path
 
-import httpx
 import tomli_w
 from sqlalchemy import func, select
 
 from leadsync.sandbox.world import generate_world
 from leadsync.sync.store.models import SyncRun
 from tests.integration.webhooks.live import Live
-from tests.integration.webhooks.test_crash import _free_port
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.integration.webhooks.test_crash import receiver_port, start_logged
 
 
 def _pulls(live: Live) -> int:
@@ -40,23 +36,13 @@ def test_daemon_receives_webhooks_and_its_jobs_run_on_time(tmp_path: Path) -> No
         for source in document["sources"]:
             source["interval"] = 2
         config_file.write_text(tomli_w.dumps(document), encoding="utf-8")
-        port = _free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("LEADSYNC_CONFIG", "LEADSYNC_STORE_URL")}
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "leadsync.sync.cli", "--config", str(config_file), "daemon", "--webhook-port", str(port)],
-            cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # --log-json: one line a log record whatever the terminal's width (receiver_port reads them)
+        daemon, lines = start_logged(
+            [sys.executable, "-m", "leadsync.sync.cli", "--config", str(config_file), "--log-json", "daemon", "--webhook-port", "0"],
+            env,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert daemon.poll() is None and time.monotonic() < deadline, (
-                "the daemon's receiver did not start"
-            )
-            time.sleep(0.1)
+        port = receiver_port(daemon, lines)
         live.send_webhooks_to(f"http://127.0.0.1:{port}")
         pulls = _pulls(live)
         people = [p for p in live.server.state.world.persons if "hubspot" in {str(x) for x in p.platforms}][
