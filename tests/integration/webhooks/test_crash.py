@@ -78,7 +78,11 @@ def _serve(live: Live, port: int, *extra: str) -> tuple[subprocess.Popen[str], i
         *extra,
     ]
     process, lines = start_logged(command, env)
-    return process, receiver_port(process, lines)
+    try:
+        return process, receiver_port(process, lines)
+    except AssertionError:
+        process.kill()  # the caller never gets it to stop
+        raise
 
 
 def test_sigkill_after_ack_loses_nothing_and_restart_processes_each_once(tmp_path: Path) -> None:
