@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from leadsync.config.settings import LeadsyncConfig
-from leadsync.connectors.base import CheckResult, Connector, PullBatch, PushReport
+from leadsync.connectors.base import PullBatch
 from leadsync.connectors.records import EventRecord, EventType, Platform
 from leadsync.sync import pipeline
 from leadsync.sync.ingest import ingest_batch
 from leadsync.sync.store import make_engine
+from tests.unit.foundation.pullstub import PullOnlyConnector
 
 CONFIG = LeadsyncConfig.model_validate(
     {
@@ -33,7 +34,7 @@ CONFIG = LeadsyncConfig.model_validate(
 )
 
 
-class _SharedCounters(Connector):
+class _SharedCounters(PullOnlyConnector):
     """Two pages; each page's cursor is the same ``counts`` dict, which the next page's reading
     changes (as ``_pull_contacts`` does with its per-contact page-view and form counters)."""
 
@@ -42,9 +43,6 @@ class _SharedCounters(Connector):
     def __init__(self, settings: Any, read_on: threading.Event) -> None:
         super().__init__(settings)
         self.read_on = read_on
-
-    def check(self) -> CheckResult:
-        return CheckResult(ok=True)
 
     def streams(self) -> Sequence[str]:
         return ("contacts",)
@@ -65,15 +63,6 @@ class _SharedCounters(Connector):
                 properties={},
             )
             yield PullBatch(stream, events=[event], cursor={"counts": counts})
-
-    def ensure_fields(self) -> None:
-        raise NotImplementedError
-
-    def push(self, updates: Sequence[Any]) -> PushReport:
-        raise NotImplementedError
-
-    def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
-        raise NotImplementedError
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from leadsync.config.settings import LeadsyncConfig
-from leadsync.connectors.base import CheckResult, Connector, PullBatch, PushReport, SourceSettings
+from leadsync.connectors.base import PullBatch, SourceSettings
 from leadsync.connectors.catalog import stream_links, stream_names, stream_order
 from leadsync.connectors.errors import ConnectorError
 from leadsync.connectors.gates import current as current_gates
@@ -24,6 +24,7 @@ from leadsync.sync import pipeline
 from leadsync.sync.runs import Step, list_runs
 from leadsync.sync.store import make_engine
 from leadsync.sync.store.models import Event
+from tests.unit.foundation.pullstub import PullOnlyConnector
 
 H, M, A = Platform.HUBSPOT, Platform.MAILCHIMP, Platform.ACTIVECAMPAIGN
 
@@ -66,7 +67,7 @@ PAGES = 3
 PAGE_S = 0.15
 
 
-class _Stub(Connector):
+class _Stub(PullOnlyConnector):
     """Mailchimp's streams, each ``PAGES`` pages of one event a page, ``PAGE_S`` apart; every page
     is one request, sent from a pool thread as the real connectors do; ``fail``: a stream that
     raises on its second page."""
@@ -84,9 +85,6 @@ class _Stub(Connector):
         self.spans: dict[str, list[float]] = {}
         self.pages: dict[str, int] = {}
         self.lock = threading.Lock()
-
-    def check(self) -> CheckResult:
-        return CheckResult(ok=True)
 
     def streams(self) -> Sequence[str]:
         return ("members", "email_activity", "orders", "carts")
@@ -118,15 +116,6 @@ class _Stub(Connector):
                 )
                 yield PullBatch(stream, events=[event], cursor={"page": number})
         self.spans[stream].append(time.monotonic())
-
-    def ensure_fields(self) -> None:
-        raise NotImplementedError
-
-    def push(self, updates: Sequence[Any]) -> PushReport:
-        raise NotImplementedError
-
-    def read_fields(self, remote_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
-        raise NotImplementedError
 
 
 @pytest.fixture
