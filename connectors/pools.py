@@ -54,6 +54,7 @@ class PriorityPool:
         self._lock = threading.Lock()
         self._queued: list[tuple[int, int, Future[Any], contextvars.Context, Callable[[], Any]]] = []
         self._order = itertools.count()
+        self._shut = False
 
     def at(self, priority: int) -> _AtPriority:
         return _AtPriority(self, priority)
@@ -61,6 +62,8 @@ class PriorityPool:
     def _submit(self, priority: int, call: Callable[[], T]) -> Future[T]:
         future: Future[T] = Future()
         with self._lock:
+            if self._shut:
+                raise RuntimeError("cannot schedule new futures after shutdown")
             entry = (priority, next(self._order), future, contextvars.copy_context(), call)
             heapq.heappush(self._queued, entry)  # type: ignore[arg-type]
         self._pool.submit(self._run_most_urgent)
@@ -81,12 +84,14 @@ class PriorityPool:
             future.set_result(result)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """As ``ThreadPoolExecutor.shutdown``; ``cancel_futures`` cancels the tasks not started."""
-        if cancel_futures:
-            with self._lock:
-                queued, self._queued = self._queued, []
-            for entry in queued:
-                entry[2].cancel()
+        """As ``ThreadPoolExecutor.shutdown``; ``cancel_futures`` cancels the tasks not started.
+        A task submitted once it began is refused (RuntimeError), as the executor does: one queued
+        after the cancel would neither run nor be cancelled, and whoever waits on it, wait forever."""
+        with self._lock:
+            self._shut = True
+            queued, self._queued = (self._queued, []) if cancel_futures else ([], self._queued)
+        for entry in queued:
+            entry[2].cancel()
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 

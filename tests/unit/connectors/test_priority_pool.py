@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from concurrent.futures import CancelledError
+import time
+from concurrent.futures import CancelledError, Future, wait
 
 import pytest
 
@@ -76,3 +77,31 @@ def test_shutdown_with_cancel_cancels_the_queued_tasks() -> None:
     release.set()
     done.join(5)
     assert not done.is_alive()
+
+
+def test_a_task_submitted_while_a_shutdown_cancels_is_refused_or_cancelled_never_left_waiting() -> None:
+    """The Mailchimp pull's campaign workers go on submitting pages while the pull is stopped (a
+    full disk failed the ingest): a page queued between the cancel and the threads' stop was never
+    run nor cancelled, and its campaign worker, and the stop with it, waited forever."""
+    for _ in range(200):
+        pool = PriorityPool(max_workers=2)
+        submitted: list[Future[None]] = []
+        going = threading.Event()
+
+        def submit_until_refused() -> None:
+            going.set()
+            while True:
+                try:
+                    submitted.append(pool.at(1).submit(time.sleep, 0))
+                except RuntimeError:
+                    return
+
+        submitters = [threading.Thread(target=submit_until_refused) for _ in range(3)]
+        for thread in submitters:
+            thread.start()
+        going.wait(5)
+        pool.shutdown(wait=True, cancel_futures=True)
+        for thread in submitters:
+            thread.join(5)
+        wait(submitted, timeout=5)
+        assert all(future.done() for future in submitted)
