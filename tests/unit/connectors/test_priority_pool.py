@@ -79,6 +79,15 @@ def test_shutdown_with_cancel_cancels_the_queued_tasks() -> None:
     assert not done.is_alive()
 
 
+def _submit_until_refused(pool: PriorityPool, submitted: list[Future[None]], going: threading.Event) -> None:
+    going.set()
+    while True:
+        try:
+            submitted.append(pool.at(1).submit(time.sleep, 0))
+        except RuntimeError:
+            return
+
+
 def test_a_task_submitted_while_a_shutdown_cancels_is_refused_or_cancelled_never_left_waiting() -> None:
     """The Mailchimp pull's campaign workers go on submitting pages while the pull is stopped (a
     full disk failed the ingest): a page queued between the cancel and the threads' stop was never
@@ -87,16 +96,9 @@ def test_a_task_submitted_while_a_shutdown_cancels_is_refused_or_cancelled_never
         pool = PriorityPool(max_workers=2)
         submitted: list[Future[None]] = []
         going = threading.Event()
-
-        def submit_until_refused() -> None:
-            going.set()
-            while True:
-                try:
-                    submitted.append(pool.at(1).submit(time.sleep, 0))
-                except RuntimeError:
-                    return
-
-        submitters = [threading.Thread(target=submit_until_refused) for _ in range(3)]
+        submitters = [
+            threading.Thread(target=_submit_until_refused, args=(pool, submitted, going)) for _ in range(3)
+        ]
         for thread in submitters:
             thread.start()
         going.wait(5)
