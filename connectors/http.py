@@ -12,7 +12,9 @@ Retrying and rate limiting are *not* done here (see ``connectors.retry`` and
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
@@ -38,6 +40,19 @@ USER_AGENT = f"leadsync/{_version()}"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=30.0, pool=60.0)
 
 EventHooks = Mapping[str, Sequence[Callable[..., Any]]]
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """httpx's default certificate verification (certifi's CA bundle, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` as read when first asked), made once per process and shared by every client.
+
+    Each ``httpx.Client()`` otherwise builds its own, loading the CA bundle: 28-40 ms of CPU here, more
+    than a cycle of a small unchanged source spends on everything else (a sync of 60 sources built
+    100 clients). The httpx docs pass such a context as ``verify=``
+    (https://www.python-httpx.org/advanced/ssl/); a context is safe to share between threads.
+    """
+    return httpx.create_ssl_context()
 
 
 def build_client(
@@ -69,6 +84,7 @@ def build_client(
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         transport=transport,
         headers=all_headers,
+        verify=shared_ssl_context(),
         event_hooks={name: list(hooks) for name, hooks in (event_hooks or {}).items()},
         follow_redirects=False,
     )

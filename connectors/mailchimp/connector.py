@@ -475,7 +475,9 @@ class MailchimpConnector(Connector):
             kept = {k: v for k, v in seen.items() if (parse_time(v) or floor) >= floor}
             kept.update((k, _fmt(at)) for k, at in delivered.items() if at >= floor)
             parts[cid] = {"since": _fmt(newest), "seen": kept}
-        batch.cursor = copy.deepcopy(state)
+        # A campaign's part is replaced, never changed in place, so copying the two outer levels
+        # keeps this batch's cursor as it is now; a deep copy per campaign cost O(campaigns²).
+        batch.cursor = {**state, "campaigns": dict(parts)}
         return batch
 
     # --- e-commerce: orders and carts ---

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import logging
+import ssl
 
 import httpx
 import pytest
 
 from leadsync.connectors.auth import HeaderToken
-from leadsync.connectors.http import DEFAULT_TIMEOUT, USER_AGENT, build_client, logging_hooks
+from leadsync.connectors.http import (
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    build_client,
+    logging_hooks,
+    shared_ssl_context,
+)
 from leadsync.connectors.redaction import Redactor
 
 
@@ -81,3 +88,12 @@ def test_logging_hooks_log_redacted_urls(caplog: pytest.LogCaptureFixture) -> No
         "→ GET http://x.test/p?hapikey=***&q=***",
         "← 204 GET http://x.test/p?hapikey=***&q=***",
     ]
+
+
+def test_every_client_shares_one_certificate_verifying_ssl_context() -> None:
+    # a context per client loads the CA bundle each time (28-40 ms of CPU); one is made per process
+    first, second = (build_client(base_url="https://x.test", auth=None, max_connections=1) for _ in range(2))
+    contexts = {id(client._transport._pool._ssl_context) for client in (first, second)}  # type: ignore[attr-defined]
+    assert contexts == {id(shared_ssl_context())}
+    assert shared_ssl_context().verify_mode == ssl.CERT_REQUIRED
+    assert shared_ssl_context().check_hostname
