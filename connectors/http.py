@@ -12,9 +12,9 @@ Retrying and rate limiting are *not* done here (see ``connectors.retry`` and
 
 from __future__ import annotations
 
-import functools
 import logging
 import ssl
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
@@ -42,7 +42,10 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=30.0, pool=60.0)
 EventHooks = Mapping[str, Sequence[Callable[..., Any]]]
 
 
-@functools.cache
+_ssl_context: ssl.SSLContext | None = None
+_ssl_context_lock = threading.Lock()
+
+
 def shared_ssl_context() -> ssl.SSLContext:
     """httpx's default certificate verification (certifi's CA bundle, or ``SSL_CERT_FILE`` /
     ``SSL_CERT_DIR`` as read when first asked), made once per process and shared by every client.
@@ -50,9 +53,14 @@ def shared_ssl_context() -> ssl.SSLContext:
     Each ``httpx.Client()`` otherwise builds its own, loading the CA bundle: 28-40 ms of CPU here, more
     than a cycle of a small unchanged source spends on everything else (a sync of 60 sources built
     100 clients). The httpx docs pass such a context as ``verify=``
-    (https://www.python-httpx.org/advanced/ssl/); a context is safe to share between threads.
+    (https://www.python-httpx.org/advanced/ssl/); a context is safe to share between threads. Made
+    under a lock: a sync's sources start at once, and each would make its own.
     """
-    return httpx.create_ssl_context()
+    global _ssl_context
+    with _ssl_context_lock:
+        if _ssl_context is None:
+            _ssl_context = httpx.create_ssl_context()
+        return _ssl_context
 
 
 def build_client(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -97,3 +99,25 @@ def test_every_client_shares_one_certificate_verifying_ssl_context() -> None:
     assert contexts == {id(shared_ssl_context())}
     assert shared_ssl_context().verify_mode == ssl.CERT_REQUIRED
     assert shared_ssl_context().check_hostname
+
+
+def test_clients_built_at_once_on_many_threads_still_share_one_ssl_context() -> None:
+    import leadsync.connectors.http as http
+
+    made = []
+    original = httpx.create_ssl_context
+
+    def counted(*args: object, **kwargs: object) -> ssl.SSLContext:
+        made.append(1)
+        time.sleep(0.05)  # a slow first build: the other threads ask meanwhile
+        return original()
+
+    http._ssl_context = None
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(httpx, "create_ssl_context", counted)
+            with ThreadPoolExecutor(8) as pool:
+                contexts = set(pool.map(lambda _: id(shared_ssl_context()), range(8)))
+        assert len(made) == 1 and len(contexts) == 1
+    finally:
+        http._ssl_context = None
