@@ -66,7 +66,8 @@ class PriorityPool:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             entry = (priority, next(self._order), future, contextvars.copy_context(), call)
             heapq.heappush(self._queued, entry)  # type: ignore[arg-type]
-        self._pool.submit(self._run_most_urgent)
+            # under the lock: every queued task has its run queued before a shutdown can begin
+            self._pool.submit(self._run_most_urgent)
         return future
 
     def _run_most_urgent(self) -> None:
