@@ -3,13 +3,10 @@ every queued delivery is processed once, compared with the sandbox's sent log.""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,47 +16,7 @@ from sqlalchemy import select
 from leadsync.sandbox.world import generate_world
 from leadsync.sync.store.models import WebhookDelivery
 from tests.integration.webhooks.live import Live
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-# ``webhooks serve`` prints "webhook receiver on URL ..."; the daemon logs "... listening on URL"
-LISTENING = re.compile(r"webhook receiver (?:listening )?on http://127\.0\.0\.1:(\d+)")
-
-
-def start_logged(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
-    """``command`` started, and its output (standard output and error) read on a thread into the
-    returned list."""
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    lines: list[str] = []
-
-    def drain() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-
-    threading.Thread(target=drain, daemon=True).start()
-    return process, lines
-
-
-def receiver_port(process: subprocess.Popen[str], lines: list[str], *, timeout: float = 60) -> int:
-    """The port a receiver started with port 0 listens on, once it answers /healthz: a port picked
-    beforehand could be taken by another process before the receiver binds it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = next((m for line in list(lines) if (m := LISTENING.search(line))), None)
-        if found is not None:
-            port = int(found.group(1))
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    return port
-        if process.poll() is not None:
-            time.sleep(0.2)  # the last lines
-            raise AssertionError(f"receiver exited: {''.join(lines)}")
-        time.sleep(0.1)
-    raise AssertionError(f"receiver did not start: {''.join(lines)}")
+from tests.integration.webhooks.processes import receiver_port, start_logged
 
 
 def _serve(live: Live, port: int, *extra: str) -> tuple[subprocess.Popen[str], int]:

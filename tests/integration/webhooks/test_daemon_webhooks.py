@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from leadsync.sandbox.world import generate_world
 from leadsync.sync.store.models import SyncRun
 from tests.integration.webhooks.live import Live
-from tests.integration.webhooks.test_crash import receiver_port, start_logged
+from tests.integration.webhooks.processes import receiver_port, start_logged
 
 
 def _pulls(live: Live) -> int:
