@@ -67,6 +67,13 @@ class _OrjsonResponse(requests.Response):
     def json(self, **kwargs: Any) -> Any:
         return orjson.loads(self.content)
 
+    def read_body(self) -> None:
+        """Read the whole body now, in one read: ``Response.content`` reads it 10 KiB at a time,
+        each read through urllib3's buffers (a 1,000-item page is about 230 KiB: 23 reads). Errors
+        are requests' own, as from ``content`` (``iter_content`` maps urllib3's)."""
+        if self._content is False:
+            self._content = b"".join(self.iter_content(None)) or b""
+
 
 class _Session(requests.Session):
     """A ``requests.Session`` that reads the environment's proxy and CA bundle settings once per
@@ -121,8 +128,14 @@ class PooledApiClient(ApiClient):
             auth=auth,
             timeout=self.connect_read_timeout,
             allow_redirects=False,
+            stream=True,  # read below, in one piece
         )
         response.__class__ = _OrjsonResponse  # same object, faster .json() (a subclass adds no state)
+        try:
+            response.read_body()
+        except BaseException:
+            response.close()
+            raise
         return response
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -15,7 +16,12 @@ from leadsync.sync.store import make_engine, migrate, upsert
 from leadsync.sync.store.db import newest_revision, schema_revision
 from leadsync.sync.store.idlists import in_ids
 from leadsync.sync.store.models import Event, SyncCursor
-from leadsync.sync.store.upsert import _sqlite_statement, upsert_columns
+from leadsync.sync.store.upsert import (
+    SQLITE_ROWS_PER_STATEMENT,
+    _sqlite_statement,
+    insert_new_columns,
+    upsert_columns,
+)
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -54,12 +60,15 @@ def test_upserting_the_same_10000_events_twice_leaves_10000_rows_through_the_bul
 
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(Event)).scalar_one() == 10_000
-    # The bulk path: INSERT ... ON CONFLICT, never a statement per row. On SQLite one statement per
-    # call, executed for all 10,000 rows at once; on PostgreSQL multi-row VALUES in batches.
+    # The bulk path: INSERT ... ON CONFLICT, never a statement per row. On SQLite multi-row VALUES
+    # of SQLITE_ROWS_PER_STATEMENT rows (not executemany: sync.store.upsert._sqlite_send says why);
+    # on PostgreSQL, arrays unnested in one statement per call.
     assert statements and all("ON CONFLICT" in statement.upper() for statement, _, _ in statements)
     if store_kind == "sqlite":
-        assert len(statements) == 2
-        assert all(executemany and count == 10_000 for _, executemany, count in statements)
+        per = SQLITE_ROWS_PER_STATEMENT
+        assert len(statements) == 2 * -(-10_000 // per)
+        assert not any(executemany for _, executemany, _ in statements)
+        assert all(statement.count("(?") == per for statement, _, _ in statements)
     else:
         assert len(statements) <= 2 * 10_000 / 500
 
@@ -236,6 +245,56 @@ def test_rows_given_a_column_at_a_time_are_stored_like_rows_given_as_dicts(store
         with engine.connect() as connection:
             stored.append([row[1:] for row in connection.execute(text("SELECT * FROM event ORDER BY id"))])
     assert stored[0] == stored[1] and len(stored[0]) == 50
+
+
+@pytest.mark.parametrize(
+    ("rows", "variable_limit", "expected_statements"),
+    [
+        (1, None, [1]),
+        (SQLITE_ROWS_PER_STATEMENT, None, [SQLITE_ROWS_PER_STATEMENT]),
+        (1_234, None, [500, 500, 234]),
+        (1_234, 999, [99] * 12 + [46]),  # 10 columns: at most 99 rows under a limit of 999 marks
+        (25, 10, [1] * 25),  # one row's marks are the limit: a row a statement
+    ],
+)
+def test_sqlite_rows_go_as_multi_row_statements_within_sqlites_variable_limit(
+    tmp_path, rows, variable_limit, expected_statements
+):
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    statements: list[int] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if statement.lstrip().upper().startswith("INSERT INTO EVENT"):
+            assert not executemany
+            assert statement.count("?") == len(parameters)
+            statements.append(statement.count("(?"))
+
+    written = events(rows)
+    with engine.begin() as connection:
+        if variable_limit is not None:
+            connection.connection.driver_connection.setlimit(
+                sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variable_limit
+            )
+        first = insert_new_columns(
+            connection,
+            Event,
+            {name: [row[name] for row in written] for name in written[0]},
+            key=["source", "source_id"],
+        )
+        # again, with one new row among them: only that one is counted as inserted
+        again = [*written, {**written[0], "source_id": "ev-new"}]
+        second = insert_new_columns(
+            connection,
+            Event,
+            {name: [row[name] for row in again] for name in again[0]},
+            key=["source", "source_id"],
+        )
+    assert (first, second) == (rows, 1)
+    assert statements[: len(expected_statements)] == expected_statements
+    with engine.connect() as connection:
+        stored = connection.execute(select(Event.source_id, Event.properties).order_by(Event.id)).all()
+    assert [tuple(row) for row in stored] == [(row["source_id"], row["properties"]) for row in again]
 
 
 def test_columns_of_different_lengths_are_refused(store_url):

@@ -7,6 +7,7 @@ import pytest
 from leadsync.connectors.errors import BadRecord
 from leadsync.connectors.mailchimp.normalize import (
     activity_events,
+    activity_key,
     member_contact,
     member_events,
     order_event,
@@ -126,6 +127,38 @@ def test_given_email_activity_when_normalised_then_events_with_machine_opens_fla
     assert events[2].properties["url"] == "https://x.io/p"
     assert {e.remote_contact_id for e in events} == {"L1:h1"}
     assert len({e.source_id for e in events}) == 4
+
+
+@pytest.mark.parametrize(
+    ("activity", "extra"),
+    [
+        ({"action": "open", "timestamp": "2026-06-02T08:00:01+00:00"}, {"machine": False}),
+        (
+            {"action": "click", "timestamp": "2026-06-02T09:01:00+00:00", "url": "https://x.io/p"},
+            {"url": "https://x.io/p"},
+        ),
+        ({"action": "click", "timestamp": "2026-06-02T09:01:00+00:00"}, {"url": None}),
+        ({"action": "bounce", "timestamp": "2026-06-03T00:00:00+00:00", "type": "hard"}, {"bounce": "hard"}),
+    ],
+)
+def test_an_activitys_source_id_is_its_activity_key_and_its_properties_name_the_campaign(
+    activity, extra
+) -> None:
+    # the look-back check of a campaign read again (MailchimpConnector._fetch_campaign) and the
+    # cursor's seen keys compare activity_key with the events' source_id
+    (event,) = activity_events({**ITEM, "activity": [activity]}, source="mc", campaign_title="Spring")
+    assert event.source_id == activity_key(
+        ITEM["campaign_id"], ITEM["email_id"], activity["action"], activity["timestamp"], activity.get("url")
+    )
+    assert event.properties == {"campaign": str(ITEM["campaign_id"]), "campaign_title": "Spring", **extra}
+    assert event.email == "ana@acme.io" and event.occurred_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "activity", [None, "open", 7, {"action": None}, {"action": ["open"]}, {"action": "sent"}]
+)
+def test_an_activity_leadsync_does_not_score_or_cannot_read_is_skipped(activity) -> None:
+    assert activity_events({**ITEM, "activity": [activity]}, source="mc") == []
 
 
 def test_given_activity_without_timestamp_when_normalised_then_bad_record() -> None:

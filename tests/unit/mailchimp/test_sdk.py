@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
+import socketserver
+import threading
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import requests
 from mailchimp_marketing.api_client import ApiClientError
@@ -112,3 +116,76 @@ def test_given_pooled_client_then_bounded_pool_timeouts_and_no_key_in_repr() -> 
     assert api.connect_read_timeout == (10.0, 30)
     assert all(getattr(client, name).api_client is api for name in ("lists", "reports", "ping", "campaigns"))
     assert "secretkey" not in repr(api)
+
+
+class _Bodies(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    connections = 0
+
+
+class _BodyHandler(http.server.BaseHTTPRequestHandler):
+    """``/whole/<n>``: n bytes of JSON with a Content-Length; ``/chunked/<n>``: the same in 8 KiB
+    chunks; ``/cut/<n>``: a Content-Length of n and half of it, then the connection closes."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        type(self.server).connections += 1
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        kind, size = self.path.strip("/").split("/")
+        body = _json_of(int(size))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if kind == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(body), 8192):
+                part = body[start : start + 8192]
+                self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body if kind == "whole" else body[: len(body) // 2])
+        if kind == "cut":
+            self.close_connection = True
+
+
+def _json_of(size: int) -> bytes:
+    return b'{"pad":"' + b"x" * max(0, size - 10) + b'"}'
+
+
+@pytest.fixture
+def body_server() -> Any:
+    server = _Bodies(("127.0.0.1", 0), _BodyHandler)
+    _Bodies.connections = 0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("kind", ["whole", "chunked"])
+def test_a_large_body_is_read_whole_and_its_connection_kept_for_the_next_request(body_server, kind) -> None:
+    api = PooledApiClient({"api_key": "k-us6"}, max_connections=2, timeout=(5.0, 5.0))
+    for size in (300_000, 10, 70_000):
+        response = api.request("GET", f"{body_server}/{kind}/{size}")
+        assert response.json() == orjson.loads(_json_of(size))
+        assert len(response.content) == len(_json_of(size))
+    assert _Bodies.connections == 1  # the body was read to its end, so its socket went back to the pool
+    api.close()
+
+
+def test_a_body_cut_short_raises_requests_own_error_and_the_next_request_goes_through(body_server) -> None:
+    api = PooledApiClient({"api_key": "k-us6"}, max_connections=1, timeout=(5.0, 5.0))
+    # the error the SDK wraps in ApiClientError, which SdkTransport maps to httpx.RemoteProtocolError
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        api.request("GET", f"{body_server}/cut/100000")
+    assert api.request("GET", f"{body_server}/whole/20").json() == orjson.loads(_json_of(20))
+    api.close()
