@@ -173,7 +173,10 @@ def markdown(figures: dict[str, Any]) -> str:
         "is leadsync's records/s over the lower of ceiling and raw client. A pull's ceiling time adds up "
         "the streams that share a budget and overlaps separate ones (HubSpot's search has its own). On a "
         "rate-capped platform the raw client replays a sample of 10 s at the cap (2 s with --quick) and "
-        "the rest is extrapolated.",
+        "the rest is extrapolated. Process start-up is outside both timers: the raw client's httpx client "
+        "is built before its timer starts, and leadsync's connector module (with its vendor SDK) is "
+        "imported and its TLS context built before the pull's; each pull still builds its connector and "
+        "clients.",
     ]
     lines += [
         "",
