@@ -357,6 +357,17 @@ class CampaignState:
     links: list[str] = field(default_factory=list)
     recipients: dict[str, str] = field(default_factory=dict)  # hash -> email, in send order
     activity: dict[str, list[Activity]] = field(default_factory=dict)  # hash -> time order
+    # the members with an open, and with a click (report_summary), kept as activity is added: as
+    # Mailchimp keeps its report summaries, rather than counted over every activity per request
+    opened_by: set[str] = field(default_factory=set)
+    clicked_by: set[str] = field(default_factory=set)
+
+    def add_activity(self, key: str, item: Activity) -> None:
+        self.activity.setdefault(key, []).append(item)
+        if item.action == "open":
+            self.opened_by.add(key)
+        elif item.action == "click":
+            self.clicked_by.add(key)
 
 
 @dataclass

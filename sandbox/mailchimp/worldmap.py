@@ -213,7 +213,7 @@ def _apply_event(state: MailchimpState, event: Event, main: Audience) -> None:
             if bounce == "hard" and member.status == "subscribed":
                 member.status = "cleaned"
                 member.last_changed = max(member.last_changed, at)
-        campaign.activity.setdefault(key, []).append(item)
+        campaign.add_activity(key, item)
     elif kind in (EventType.EMAIL_UNSUBSCRIBE, EventType.EMAIL_SPAM_REPORT):
         reason = (
             "abuse"

@@ -19,8 +19,7 @@ def routes(api: Api) -> list[web.RouteDef]:
 
     def render_campaign(c: CampaignState) -> dict[str, Any]:
         audience = state.audiences.get(c.list_id)
-        opens = sum(1 for acts in c.activity.values() if any(a.action == "open" for a in acts))
-        clicks = sum(1 for acts in c.activity.values() if any(a.action == "click" for a in acts))
+        opens, clicks = len(c.opened_by), len(c.clicked_by)
         sent = len(c.recipients)
         return {
             "id": c.id,

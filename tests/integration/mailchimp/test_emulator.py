@@ -121,3 +121,42 @@ def test_given_slow_server_at_default_limits_when_pulled_with_concurrency_10_the
         pull_all(connector)
     stats = host.stats.snapshot()
     assert stats["answered_429"] == 0 and stats["in_flight_peak"] <= 10
+
+
+def _summaries_against_activity(base: str, s: requests.Session) -> list[tuple[int, int, int, int]]:
+    """Per campaign: report_summary's unique opens and subscriber clicks, and the members with an
+    open and with a click in its email activity."""
+    campaigns = s.get(f"{base}/campaigns", params={"count": 1000}).json()["campaigns"]
+    out = []
+    for campaign in campaigns:
+        emails = s.get(f"{base}/reports/{campaign['id']}/email-activity", params={"count": 1000}).json()[
+            "emails"
+        ]
+        acted = {
+            action: {e["email_id"] for e in emails if any(a["action"] == action for a in e["activity"])}
+            for action in ("open", "click")
+        }
+        summary = campaign["report_summary"]
+        out.append(
+            (summary["unique_opens"], summary["subscriber_clicks"], len(acted["open"]), len(acted["click"]))
+        )
+    return out
+
+
+def test_the_campaign_lists_report_summary_counts_the_openers_and_clickers_as_the_world_moves_on(
+    server: SandboxServer,
+) -> None:
+    base = server.base_url("mailchimp") + "/3.0"
+    s = requests.Session()
+    s.auth = AUTH
+    before = _summaries_against_activity(base, s)
+    assert before and any(opens for opens, _, _, _ in before)
+    assert all(
+        (opens, clicks) == (seen_opens, seen_clicks) for opens, clicks, seen_opens, seen_clicks in before
+    )
+    server.state.advance(days=3)
+    after = _summaries_against_activity(base, s)
+    assert sum(opens for opens, _, _, _ in after) > sum(opens for opens, _, _, _ in before)
+    assert all(
+        (opens, clicks) == (seen_opens, seen_clicks) for opens, clicks, seen_opens, seen_clicks in after
+    )
