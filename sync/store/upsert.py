@@ -81,8 +81,9 @@ def upsert_columns(
         return 0
     table = _table(model)
     dialect = connection.dialect.name
-    if dialect == "sqlite" and _sqlite_executemany(
-        connection, table, columns, count, tuple(key), tuple(update or ())
+    if dialect == "sqlite" and (
+        _sqlite_prepared_insert(connection, table, columns, count, tuple(key), tuple(update or ()))
+        is not None
     ):
         return count
     if dialect == "postgresql" and _postgres_unnest(
@@ -144,10 +145,9 @@ def insert_new_columns(
             raise NotImplementedError("insert_new_columns(returning=...) is for PostgreSQL")
         return _postgres_copy_new(connection, table, columns, tuple(key), returning)
     if connection.dialect.name == "sqlite":
-        prepared = _sqlite_statement(connection.dialect, table, tuple(columns), tuple(key), ())
-        if prepared is not None:
-            sql, processors, defaults = prepared
-            return _sqlite_send(connection, sql, _values(columns, count, processors, defaults))
+        inserted = _sqlite_prepared_insert(connection, table, columns, count, tuple(key), ())
+        if inserted is not None:
+            return inserted
         insert = sqlite.insert
     elif connection.dialect.name == "postgresql":
         prepared_pg = _postgres_statement(connection.dialect, table, tuple(columns), tuple(key), ())
@@ -174,8 +174,9 @@ def insert_many(
         return 0
     table = _table(model)
     columns = _by_column(rows)
-    if connection.dialect.name == "sqlite" and _sqlite_executemany(
-        connection, table, columns, len(rows), (), ()
+    if (
+        connection.dialect.name == "sqlite"
+        and _sqlite_prepared_insert(connection, table, columns, len(rows), (), ()) is not None
     ):
         return len(rows)
     if connection.dialect.name == "postgresql" and _postgres_unnest(
@@ -202,22 +203,22 @@ def _length(columns: Columns) -> int:
     return lengths.pop() if lengths else 0
 
 
-def _sqlite_executemany(
+def _sqlite_prepared_insert(
     connection: Connection,
     table: Table,
     columns: Columns,
     count: int,
     key: tuple[str, ...],
     update: tuple[str, ...],
-) -> bool:
+) -> int | None:
     """Send the rows of ``columns`` through the prepared SQLite statement (``key`` empty: a plain
-    INSERT); False, having sent nothing, when the table needs SQLAlchemy's general path."""
+    INSERT) and return the rows SQLite inserted or updated; None, having sent nothing, when the
+    table needs SQLAlchemy's general path."""
     prepared = _sqlite_statement(connection.dialect, table, tuple(columns), key, update)
     if prepared is None:
-        return False
+        return None
     sql, processors, defaults = prepared
-    _sqlite_send(connection, sql, _values(columns, count, processors, defaults))
-    return True
+    return _sqlite_send(connection, sql, _values(columns, count, processors, defaults))
 
 
 #: Rows per multi-row INSERT on SQLite (fewer where the statement's ``?`` would pass SQLite's limit).
