@@ -35,6 +35,7 @@ from leadsync.connectors.errors import ConnectorError, LeadsyncError
 from leadsync.connectors.gates import StreamGates
 from leadsync.connectors.gates import bound as bound_gates
 from leadsync.connectors.gcpause import collect_when_due, collector_paused
+from leadsync.connectors.pools import ContextPool
 from leadsync.connectors.readahead import read_ahead
 from leadsync.connectors.registry import connector_class
 from leadsync.connectors.retry import RetryStats, counting
@@ -59,6 +60,7 @@ from leadsync.sync.store.marklock import MarkedContacts
 from leadsync.sync.store.models import SyncCursor
 from leadsync.sync.writeback import (
     Plan,
+    PlannedWrite,
     adopt_values,
     diff_rows,
     first_persons,
@@ -677,34 +679,56 @@ def _push_plan(
     connector: Connector | None = None,
 ) -> None:
     """Send ``plan``'s writes in chunks, each recorded as it is answered (the caller holds the lease).
-    ``connector``: an open one to use (and leave open), else a new one for this push."""
+    ``connector``: an open one to use (and leave open), else a new one for this push.
+
+    A chunk is marked pending before it is sent; it is recorded while the next chunk is sent, so the
+    platform's connections are not left idle while the store records (1,000 Mailchimp writes took
+    0.14-0.15 s to record, between chunks of 5.7 s: issue 23's push profile). A chunk is recorded
+    before the push stops or fails, whatever stopped it; one that cannot be recorded stays pending
+    and is sent in full next time."""
     plans = plan.writes
+
+    def record(chunk: Sequence[PlannedWrite], report: PushReport) -> None:
+        # a transaction of its own, sent again on a new connection when the store's was lost (as
+        # the pull's pages and the re-score are): the platform's answer is kept
+        retry_lost_connection(
+            partial(record_push, engine, source.name, chunk, report, run_id=run.id, now=utcnow()),
+            what=f"push to {source.name}",
+        )
+        result.written += len(report.written)
+        result.failed += len(report.failed)
+        result.requests += report.requests
+        if reporter and reporter.pushed:
+            reporter.pushed(source.name, len(chunk))
+
+    answered: tuple[Sequence[PlannedWrite], PushReport] | None = None  # sent, not recorded yet
     with (
-        nullcontext(connector) if connector is not None else _connector(config, source, environ) as connector
+        nullcontext(connector) if connector is not None else _connector(config, source, environ) as connector,
+        ContextPool(max_workers=1, thread_name_prefix=f"push-{source.name}") as sender,
     ):
         try:
             connector.ensure_fields()
             for start in range(0, len(plans), PUSH_CHUNK):
                 stopping.check()
                 chunk = plans[start : start + PUSH_CHUNK]
-                # each a transaction of its own, sent again on a new connection when the store's was
-                # lost (as the pull's pages and the re-score are): the platform's answer is kept
                 retry_lost_connection(
                     partial(mark_pending, engine, source.name, chunk, now=utcnow()),
                     what=f"push to {source.name}",
                 )
-                report: PushReport = connector.push([write.update for write in chunk])
-                retry_lost_connection(
-                    partial(record_push, engine, source.name, chunk, report, run_id=run.id, now=utcnow()),
-                    what=f"push to {source.name}",
-                )
-                result.written += len(report.written)
-                result.failed += len(report.failed)
-                result.requests += report.requests
-                if reporter and reporter.pushed:
-                    reporter.pushed(source.name, len(chunk))
+                sending = sender.submit(connector.push, [write.update for write in chunk])
+                try:
+                    if answered is not None:
+                        previous, answered = answered, None
+                        record(*previous)
+                finally:
+                    report = sending.result()  # never left running, whatever recording did
+                answered = (chunk, report)
         finally:
-            run.counts.add_requests({}, connector.request_counts())
+            try:
+                if answered is not None:
+                    record(*answered)
+            finally:
+                run.counts.add_requests({}, connector.request_counts())
 
 
 def push_sources(
