@@ -84,7 +84,8 @@ __all__ = [
 
 log = logging.getLogger("leadsync.pipeline")
 
-PUSH_CHUNK = 1_000  # updates per connector.push call: state is recorded after each chunk
+#: Updates per connector.push call: each chunk is recorded once answered, while the next is sent.
+PUSH_CHUNK = 1_000
 
 
 def utcnow() -> datetime:
