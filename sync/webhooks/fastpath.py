@@ -350,8 +350,8 @@ class Processor:
                 self.engine, ids, outcome=FAILED, now=self.clock(), error=f"{type(exc).__name__}: {exc}"
             )
         finally:
+            self.processed(len(ids))  # before the rows stop being busy: idle() means counted too
             with self._lock:
                 self._busy_people.discard(key)
                 self._busy_ids.difference_update(ids)
-            self.processed(len(ids))
             self.wake.set()

@@ -103,6 +103,10 @@ class Receiver:
         self.notify = notify or (lambda: None)
         self.clock = clock
         self._lock = threading.Lock()
+        # held over a commit of new rows and the settling of their reservations, and over the
+        # recount's read: a count read between the two would hold those rows twice (stored, and
+        # still reserved), and the surplus would stay after every row was worked
+        self._ledger = threading.Lock()
         self._waiting = queue.queued_count(engine)  # stored and not yet worked, plus reserved
         self._reserved = 0  # reserved by requests whose rows are not committed yet
         self._recounted = 0.0
@@ -137,14 +141,15 @@ class Receiver:
             return True
 
     def _recount(self, tries: int = 3) -> None:
-        """The count read again from the store. Rows stored or worked here while they were counted
-        may be in the count or not, and the running total has them already: such a count is read
-        again, and the last is taken (off by at most those rows, until the next recount). Taken at
-        once, a flood left the total above what was waiting after every row was worked."""
+        """The count read again from the store. New rows cannot land while it is read (the ledger
+        lock); rows worked here while they were counted may be in the count or not, and the running
+        total has them already: such a count is read again, and the last is taken (off by at most
+        those rows, until the next recount)."""
         for attempt in range(tries):
             with self._lock:
                 moves = self._moves
-            stored = queue.queued_count(self.engine)
+            with self._ledger:
+                stored = queue.queued_count(self.engine)
             with self._lock:
                 if self._moves == moves or attempt == tries - 1:
                     self._waiting = stored + self._reserved
@@ -274,12 +279,10 @@ class Receiver:
             datetime.fromtimestamp(self.clock(), UTC),
         )
         try:
-            await self._commit(request_row)
+            await self._commit(request_row)  # its reservation is settled with the commit
         except LeadsyncError as exc:
-            self._settle(len(parsed.deliveries), 0)
             log.error("webhook for source %r not stored: %s", name, exc)
             return web.json_response({"error": "could not store the delivery"}, status=503)
-        self._settle(len(parsed.deliveries), request_row.queued)  # redeliveries took no room
         if request_row.replay:
             return self._refuse(401, name, "replayed delivery (this signature was already received)")
         self.counts["accepted"] += request_row.queued
@@ -287,6 +290,19 @@ class Receiver:
         return web.json_response({"queued": request_row.queued})
 
     # --- the group-commit writer --------------------------------------------------------------
+
+    def _store(self, requests: list[queue.Enqueue]) -> None:
+        """Commit the requests' rows and settle their reservations (redeliveries and replays took
+        no room; a failed commit stored nothing)."""
+        with self._ledger:
+            try:
+                queue.enqueue_many(self.engine, requests)
+            except BaseException:
+                for request in requests:
+                    self._settle(len(request.deliveries), 0)
+                raise
+            for request in requests:
+                self._settle(len(request.deliveries), request.queued)
 
     async def _commit(self, request: queue.Enqueue) -> None:
         assert self._pending is not None
@@ -313,7 +329,7 @@ class Receiver:
                 batch.append(self._pending.get_nowait())
             requests = [request for request, _ in batch]
             try:
-                await loop.run_in_executor(None, queue.enqueue_many, self.engine, requests)
+                await loop.run_in_executor(None, self._store, requests)
             except Exception as exc:  # noqa: BLE001 - every waiting request is answered 503, and logged
                 log.exception("could not store %d webhook request(s)", len(batch))
                 for _, done in batch:
