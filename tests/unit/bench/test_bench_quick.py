@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.platforms import PULL_SAMPLES, SHORT_PULL_S
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -38,6 +40,16 @@ def test_given_quick_mode_when_run_then_json_and_markdown_hold_every_section(tmp
             assert run[step]["raw_records_per_second"], (name, step)
             assert run[step]["limit_records_per_second"] <= run[step]["ceiling_records_per_second"] + 0.1
         pull = run["pull"]  # the raw client replayed the pull's own requests, all of them
+        # a short pull is timed PULL_SAMPLES times, and the row is the sample of the median ratio
+        samples = pull["samples"]
+        expected = PULL_SAMPLES if samples[0]["seconds"] < SHORT_PULL_S else 1
+        assert len(samples) == expected, (name, samples)
+        assert sorted(s["ratio"] for s in samples)[(expected - 1) // 2] == pull["ratio"], name
+        assert {
+            "seconds": pull["seconds"],
+            "raw_seconds": pull["raw_seconds"],
+            "ratio": pull["ratio"],
+        } in samples
         assert pull["raw_requests"] == pull["requests"], name
         # the run record's requests per stream (counted per stream while the streams overlap) add up
         # to what the emulator answered
