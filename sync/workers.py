@@ -68,6 +68,7 @@ from sqlalchemy.engine import make_url
 
 from leadsync.config.scoring_model import ScoringModel
 from leadsync.config.settings import LeadsyncConfig
+from leadsync.connectors import stopping
 from leadsync.connectors.errors import ConfigError, LeadsyncError
 from leadsync.sync import pipeline
 from leadsync.sync.lease import holder_id
@@ -560,8 +561,9 @@ def run_worker(
     *,
     install_signals: bool = True,
 ) -> None:
-    """Take jobs until SIGTERM or SIGINT; then the running jobs stop at their next page and the
-    worker exits once they have (Procrastinate's graceful shutdown)."""
+    """Take jobs until SIGTERM or SIGINT; then the running jobs stop before their next request (every
+    wait ends at once, ``connectors.stopping``) and the worker exits once they have (Procrastinate's
+    graceful shutdown); each is tried again from its committed cursors."""
     global _runtime
     require_procrastinate(config)
     app, tasks = build_app(config.store.url, attempts=options.attempts)
@@ -585,8 +587,13 @@ def run_worker(
 
                 def stop(signum: int) -> None:
                     if not runtime.stop.is_set():
-                        log.warning("stopping: running jobs finish their current page (signal %s)", signum)
+                        log.warning(
+                            "stopping: running jobs stop before their next request (signal %s)", signum
+                        )
                     runtime.stop.set()
+                    # every wait of the running jobs too (a retry back-off, a rate limiter's wait):
+                    # a job whose platform is down no longer retries for half a minute first
+                    stopping.request()
                     worker.cancel()
 
                 for signum in (signal.SIGTERM, signal.SIGINT):
