@@ -326,24 +326,11 @@ def run_platform(
         connector_class(source.platform)
         shared_ssl_context()
         server.reset()
-        samples = [
-            _pull(
-                engine,
-                config,
-                source,
-                stats,
-                admin_url=admin_url,
-                latency_s=latency_s,
-                service_s=service_s,
-                raw=raw,
-            )
-        ]
-        engines = [engine]
         # A short pull is sampled again, each into a store of its own (the same first pull each
         # time), and the pair of the median ratio is kept: see SHORT_PULL_S.
-        while samples[0]["seconds"] < SHORT_PULL_S and len(samples) < PULL_SAMPLES:
-            settle()
-            engines.append(make_engine(f"sqlite:///{workdir / f'{platform}.sample{len(samples)}.db'}"))
+        engines: list[Any] = [engine]
+        samples: list[dict[str, Any]] = []
+        while True:
             samples.append(
                 _pull(
                     engines[-1],
@@ -356,6 +343,10 @@ def run_platform(
                     raw=raw,
                 )
             )
+            if samples[0]["seconds"] >= SHORT_PULL_S or len(samples) >= PULL_SAMPLES:
+                break
+            settle()
+            engines.append(make_engine(f"sqlite:///{workdir / f'{platform}.sample{len(samples)}.db'}"))
         kept = median_sample(samples)
         engine = engines[kept]
         for other in engines:
